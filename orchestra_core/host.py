@@ -1,0 +1,238 @@
+"""The :class:`Orchestra` host: one plugin manager, its registries and the typed facade."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from attrs import frozen
+
+from . import hookspecs
+from ._markers import PROJECT
+from .errors import ConfigError, JobNotExecutable, PluginError
+from .loader import parse_document, read_document
+from .models import Problem
+from .pipeline import Pipeline
+from .registry import ChannelRegistry, DestinationRegistry, IntegrationRegistry, JobType
+
+__all__ = ("Orchestra", "PluginInfo")
+
+#: Modules of the core registered as ordinary plugins, in this order.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "orchestra_core.builtins.noop",
+    "orchestra_core.builtins.http",
+    "orchestra_core.builtins.process",
+)
+
+
+@frozen(kw_only=True)
+class PluginInfo:
+    """What ``orchestra plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    integrations: tuple[tuple[str, tuple[str, ...]], ...]
+    builtin: bool = False
+
+
+class Orchestra:
+    """An Orchestra host: owns its own pluggy ``PluginManager`` and registries.
+
+    Build as many as you like (tests do); nothing is global::
+
+        orchestra = Orchestra()                                  # entry points + built-ins
+        orchestra = Orchestra(plugins=[my_plugin], load_entrypoints=False)
+
+    :param plugins: extra plugin objects (modules, classes or instances with hookimpls).
+    :param load_entrypoints: load installed plugins from the ``orchestra`` entry-point group.
+    :param blocked: plugin names (entry-point names, e.g. ``"hightouch"``) never to load.
+    :param builtins: register the core's built-in integrations (http, process, noop).
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool = True,
+        blocked: Iterable[str] = (),
+        builtins: bool = True,
+    ) -> None:
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._builtin_names: set[str] = set()
+        for name in blocked:
+            self.pm.set_blocked(name)
+        if builtins:
+            import importlib
+
+            for modname in DEFAULT_PLUGINS:
+                short = modname.rsplit(".", 1)[-1]
+                if self.pm.is_blocked(short):
+                    continue
+                self._register(importlib.import_module(modname), short)
+                self._builtin_names.add(short)
+        for plugin in plugins:
+            self._register(plugin, None)
+        if load_entrypoints:
+            try:
+                self.pm.load_setuptools_entrypoints(PROJECT)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must name itself
+                raise PluginError(f"could not load an 'orchestra' plugin: {exc}") from exc
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc), distribution=self._dist_name(exc.plugin)) from exc
+        self.integrations = IntegrationRegistry()
+        self.destinations = DestinationRegistry()
+        self.channels = ChannelRegistry()
+        self._call_register("orchestra_register_integrations", self.integrations)
+        self._call_register("orchestra_register_destinations", self.destinations)
+        self._call_register("orchestra_register_notification_channels", self.channels)
+        self._runners: dict[tuple[str, str], Any] = {}
+        self.hook.orchestra_startup(orchestra=self)
+
+    def _register(self, plugin: object, name: str | None) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
+
+    def _call_register(self, hook_name: str, registry: Any) -> None:
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            registry.current_plugin = impl.plugin_name
+            try:
+                impl.function(**{arg: registry for arg in impl.argnames})
+            except PluginError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - name the broken plugin
+                dist = self._dist_name(impl.plugin)
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}"
+                    + (f" ({dist})" if dist else "")
+                    + f" failed in {hook_name}: {type(exc).__name__}: {exc}",
+                    distribution=dist,
+                ) from exc
+        registry.current_plugin = ""
+
+    def _dist_name(self, plugin: object) -> str | None:
+        for plug, dist in self.pm.list_plugin_distinfo():
+            if plug is plugin:
+                return dist.project_name
+        return None
+
+    # -- facade ------------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay (``orchestra.hook.orchestra_validate_task(...)``)."""
+        return self.pm.hook
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every registered plugin with its distribution, version and integration jobs."""
+        dists = {id(p): d for p, d in self.pm.list_plugin_distinfo()}
+        core_version = _version("orchestra-core")
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            dist = dists.get(id(plugin))
+            builtin = name in self._builtin_names
+            integrations = tuple(
+                (spec.name, tuple(sorted(j.name for j in spec.jobs.values() if j.plugin == name)))
+                for spec in self.integrations
+                if spec.plugin == name or any(j.plugin == name for j in spec.jobs.values())
+            )
+            infos.append(PluginInfo(
+                name=name,
+                distribution=dist.project_name if dist else ("orchestra-core" if builtin else None),
+                version=dist.version if dist else (core_version if builtin else None),
+                integrations=integrations,
+                builtin=builtin,
+            ))
+        return sorted(infos, key=lambda i: (not i.builtin, i.name))
+
+    def plugin_info(self, name: str) -> PluginInfo | None:
+        """The :class:`PluginInfo` of plugin *name*, or ``None``."""
+        return next((p for p in self.plugins() if p.name == name), None)
+
+    def find_job(self, integration: str, job: str) -> JobType | None:
+        """The registered job, matching names case-insensitively and through aliases."""
+        spec = self.integrations.find(integration)
+        return spec.find_job(job) if spec else None
+
+    def runner(self, job: JobType) -> Any:
+        """The job's :class:`~orchestra_core.protocols.JobRunner` (one per host and job).
+
+        :raises JobNotExecutable: when the job registered no runner.
+        """
+        key = (job.integration, job.name)
+        if key not in self._runners:
+            if job.runner is None:
+                info = self.plugin_info(job.plugin)
+                dist = info.distribution if info else job.plugin
+                version = f" {info.version}" if info and info.version else ""
+                raise JobNotExecutable(
+                    f"integration job {job.name!r} ({job.integration}) of {dist}{version} "
+                    "cannot execute yet: the plugin registers its parameters but no runner",
+                    distribution=dist,
+                )
+            self._runners[key] = job.runner(self)
+        return self._runners[key]
+
+    # -- pipelines -----------------------------------------------------------------------------
+
+    def check_file(self, path: str | os.PathLike[str]) -> tuple[Pipeline | None, list[Problem]]:
+        """Read and validate a pipeline file; return it (or ``None``) and every problem."""
+        from .validation import check_document
+
+        return check_document(self, read_document(Path(path)))
+
+    def check_text(
+        self, text: str, *, source: str | None = None, fmt: str = "yaml"
+    ) -> tuple[Pipeline | None, list[Problem]]:
+        """Validate pipeline *text* (YAML or JSON, see *fmt*)."""
+        from .validation import check_document
+
+        return check_document(self, parse_document(text, source=source, fmt=fmt))
+
+    def check_data(self, data: Any, *, source: str | None = None) -> tuple[
+        Pipeline | None, list[Problem]
+    ]:
+        """Validate an already-parsed pipeline document (a dict)."""
+        from .loader import Document
+        from .validation import check_document
+
+        return check_document(self, Document(data, source))
+
+    def load_pipeline(self, path: str | os.PathLike[str]) -> Pipeline:
+        """Read and validate a pipeline file.
+
+        :raises ConfigError: listing every problem, each with file, line, column and path.
+        """
+        pipeline, problems = self.check_file(path)
+        return _or_raise(pipeline, problems, str(path))
+
+    def pipeline_from_data(self, data: Any, *, source: str | None = None) -> Pipeline:
+        """Validate a pipeline given as a dict (as it would be written in a file)."""
+        pipeline, problems = self.check_data(data, source=source)
+        return _or_raise(pipeline, problems, source or "pipeline")
+
+
+def _or_raise(pipeline: Pipeline | None, problems: Sequence[Problem], what: str) -> Pipeline:
+    if problems or pipeline is None:
+        n = len(problems)
+        raise ConfigError(problems, summary=f"{what}: {n} problem{'s' if n != 1 else ''}")
+    return pipeline
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,195 @@
+"""Value types shared by the core and plugins: problems, external runs, results, webhooks.
+
+All are ``attrs`` frozen classes; plugins construct them and the core stores them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import field, frozen
+
+__all__ = (
+    "Delivery",
+    "DeliveryReceipt",
+    "ExternalRun",
+    "JobResult",
+    "JobState",
+    "Notification",
+    "Problem",
+    "WebhookEvent",
+    "WebhookRequest",
+)
+
+
+@frozen(kw_only=True)
+class Problem:
+    """One thing wrong with user input, located as precisely as the input allows.
+
+    :param path: JSON path into the document, e.g. ``$.tasks[2].parameters.connectionid``.
+    :param message: what is wrong, phrased for the user.
+    :param file: the file the document came from, when it came from a file.
+    :param line: 1-based line of the offending value (or of the syntax error).
+    :param column: 1-based column, as for *line*.
+    :param code: a stable identifier of the rule, e.g. ``unknown-integration``.
+    """
+
+    path: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    code: str = "invalid"
+
+    def format(self) -> str:
+        """``file:line:column: path: message``, leaving out what is unknown."""
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        return f"{where}{self.path}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping of every field."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+class JobState(enum.StrEnum):
+    """Terminal outcome of an integration job as reported by its runner."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@frozen(kw_only=True)
+class ExternalRun:
+    """What a runner's ``start`` returns: enough to find the external job again after a crash.
+
+    The engine stores it durably the moment ``start`` returns, and passes it back to ``wait``
+    and ``cancel`` (also in a later process, when a run is resumed).
+
+    :param id: the vendor's run id, or ``None`` where the vendor has none (Fivetran).
+    :param started_at: when the job was triggered (used to recognise completion without an id).
+    :param data: any other JSON-serialisable facts the runner needs to resume.
+    """
+
+    id: str | None
+    started_at: datetime
+    data: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class JobResult:
+    """What a runner's ``wait`` returns once the external job has finished.
+
+    :param state: the outcome.
+    :param message: a human summary (error text on failure).
+    :param metadata: JSON-serialisable vendor details to keep with the task run.
+    :param assets: names of the data assets the job updated.
+    :param retryable: on failure, whether a retry may help.
+    """
+
+    state: JobState
+    message: str = ""
+    metadata: Mapping[str, Any] = field(factory=dict)
+    assets: tuple[str, ...] = ()
+    retryable: bool = False
+
+
+@frozen(kw_only=True)
+class WebhookRequest:
+    """An incoming webhook, exactly as received.
+
+    :param integration: the integration named in the URL (``/webhooks/{integration}``).
+    :param connection: the connection named in the URL, when the per-connection path is used.
+    :param headers: header names lower-cased.
+    :param body: the raw body bytes; signatures are computed over these, before any parsing.
+    """
+
+    integration: str
+    method: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(factory=dict)
+    connection: str | None = None
+
+
+@frozen(kw_only=True)
+class WebhookEvent:
+    """A verified webhook turned into something the engine can act on.
+
+    :param integration: which integration the event belongs to.
+    :param kind: the vendor's event name, e.g. ``sync_end`` or ``job.run.completed``.
+    :param key: what identifies the external job the event is about (a run id, or a
+        connector id for vendors without run ids); waiting task runs match on it.
+    :param event_id: a stable id for idempotency; a replayed event is ignored.
+    :param state: the outcome, when the event says the job finished.
+    :param payload: the parsed body.
+    """
+
+    integration: str
+    kind: str
+    key: str
+    event_id: str
+    state: JobState | None = None
+    payload: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Delivery:
+    """Rows (or a file) to hand to a destination.
+
+    :param destination: the registered destination type name.
+    :param options: the destination's configuration.
+    :param rows: the data, as mappings.
+    :param name: a label for logs and file names.
+    """
+
+    destination: str
+    options: Mapping[str, Any]
+    rows: tuple[Mapping[str, Any], ...] = ()
+    name: str = "delivery"
+
+
+@frozen(kw_only=True)
+class DeliveryReceipt:
+    """What a destination reports after delivering."""
+
+    delivered: int
+    location: str | None = None
+    metadata: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Notification:
+    """An event worth telling people about (run succeeded, failed, runtime exceeded, ...).
+
+    :param kind: e.g. ``run.succeeded``, ``run.failed``, ``run.runtime_exceeded``.
+    :param pipeline: the pipeline's name.
+    :param run_id: the pipeline run concerned, if any.
+    :param message: a human summary.
+    :param created_at: when it happened.
+    :param data: extra JSON-serialisable details.
+    """
+
+    kind: str
+    pipeline: str
+    message: str
+    created_at: datetime
+    run_id: str | None = None
+    data: Mapping[str, Any] = field(factory=dict)

@@ -1,0 +1,279 @@
+"""Registries handed to the ``orchestra_register_*`` hooks.
+
+A plugin's hook implementation calls methods on the registry it receives::
+
+    @hookimpl
+    def orchestra_register_integrations(registry):
+        fivetran = registry.integration("fivetran", description="Fivetran connectors")
+        fivetran.job(
+            "fivetran_sync_all",
+            parameters=FivetranSyncAll,
+            description="Sync all tables of one connection",
+            runner=FivetranSyncRunner,
+            phase="ingestion",
+        )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from attrs import field, frozen
+
+from .errors import PluginError
+from .pipeline import Phase
+
+if TYPE_CHECKING:
+    from .protocols import Destination, JobRunner, NotificationChannel
+
+__all__ = (
+    "ChannelRegistry",
+    "ChannelType",
+    "DestinationRegistry",
+    "DestinationType",
+    "IntegrationBuilder",
+    "IntegrationRegistry",
+    "IntegrationSpec",
+    "JobType",
+)
+
+#: A runner factory: called once per host with the :class:`~orchestra_core.Orchestra`.
+RunnerFactory = Callable[[Any], "JobRunner"]
+
+
+@frozen(kw_only=True)
+class JobType:
+    """A registered integration job.
+
+    :param name: canonical lower-case name, e.g. ``fivetran_sync_all``.
+    :param integration: the integration's canonical name.
+    :param parameters: an ``attrs`` class; its fields are the job's parameters. Field metadata
+        ``aliases`` (a tuple of other accepted names) and ``help`` are used by validation.
+    :param description: one line for ``orchestra plugins`` and the docs.
+    :param runner: factory of the :class:`~orchestra_core.protocols.JobRunner`, or ``None``
+        when the job cannot execute (yet).
+    :param phase: the default phase of tasks running this job.
+    :param aliases: other accepted job names (matched case-insensitively).
+    :param plugin: the name of the plugin that registered it.
+    """
+
+    name: str
+    integration: str
+    parameters: type
+    description: str
+    runner: RunnerFactory | None = None
+    phase: Phase = Phase.PROCESSING
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@frozen(kw_only=True)
+class IntegrationSpec:
+    """A registered integration and its jobs."""
+
+    name: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    plugin: str = ""
+    jobs: dict[str, JobType] = field(factory=dict)
+
+    def find_job(self, name: str) -> JobType | None:
+        """The job called *name* (or one of its aliases), case-insensitively."""
+        wanted = name.lower()
+        for job in self.jobs.values():
+            if wanted == job.name or wanted in job.aliases:
+                return job
+        return None
+
+
+class IntegrationBuilder:
+    """Returned by :meth:`IntegrationRegistry.integration`; adds jobs to one integration."""
+
+    def __init__(self, registry: IntegrationRegistry, spec: IntegrationSpec) -> None:
+        self._registry = registry
+        self._spec = spec
+
+    def job(
+        self,
+        name: str,
+        *,
+        parameters: type,
+        description: str,
+        runner: RunnerFactory | None = None,
+        phase: Phase | str = Phase.PROCESSING,
+        aliases: tuple[str, ...] = (),
+    ) -> JobType:
+        """Register job *name* of this integration; see :class:`JobType` for the arguments."""
+        if not attrs.has(parameters):
+            raise PluginError(
+                f"plugin {self._registry.current_plugin!r}: parameters of job {name!r} must be "
+                f"an attrs class, got {parameters!r}"
+            )
+        job = JobType(
+            name=name.lower(),
+            integration=self._spec.name,
+            parameters=parameters,
+            description=description,
+            runner=runner,
+            phase=Phase(phase),
+            aliases=tuple(a.lower() for a in aliases),
+            plugin=self._registry.current_plugin,
+        )
+        for taken in (job.name, *job.aliases):
+            other = self._spec.find_job(taken)
+            if other is not None:
+                raise PluginError(
+                    f"job {taken!r} of integration {self._spec.name!r} is registered by both "
+                    f"plugin {other.plugin!r} and plugin {job.plugin!r}"
+                )
+        self._spec.jobs[job.name] = job
+        return job
+
+
+class IntegrationRegistry:
+    """Collects integrations and their jobs from ``orchestra_register_integrations``."""
+
+    def __init__(self) -> None:
+        self._integrations: dict[str, IntegrationSpec] = {}
+        self.current_plugin = ""
+
+    def integration(
+        self, name: str, *, description: str, aliases: tuple[str, ...] = ()
+    ) -> IntegrationBuilder:
+        """Declare integration *name* (lower-case) and return a builder to add its jobs.
+
+        Declaring an integration another plugin declared adds jobs to it, so one plugin can
+        extend another's integration with new jobs.
+        """
+        key = name.lower()
+        spec = self._integrations.get(key)
+        if spec is None:
+            for other in self._integrations.values():
+                if key in other.aliases or any(a.lower() == other.name for a in aliases):
+                    raise PluginError(
+                        f"integration name {key!r} of plugin {self.current_plugin!r} clashes "
+                        f"with integration {other.name!r} of plugin {other.plugin!r}"
+                    )
+            spec = IntegrationSpec(
+                name=key,
+                description=description,
+                aliases=tuple(a.lower() for a in aliases),
+                plugin=self.current_plugin,
+            )
+            self._integrations[key] = spec
+        return IntegrationBuilder(self, spec)
+
+    def find(self, name: str) -> IntegrationSpec | None:
+        """The integration called *name* (or an alias of it), case-insensitively."""
+        wanted = name.lower()
+        if wanted in self._integrations:
+            return self._integrations[wanted]
+        for spec in self._integrations.values():
+            if wanted in spec.aliases:
+                return spec
+        return None
+
+    def __iter__(self) -> Iterator[IntegrationSpec]:
+        return iter(sorted(self._integrations.values(), key=lambda s: s.name))
+
+    def names(self) -> list[str]:
+        """Canonical names of every registered integration, sorted."""
+        return sorted(self._integrations)
+
+
+@frozen(kw_only=True)
+class DestinationType:
+    """A registered destination type: a name, an options model and a factory."""
+
+    name: str
+    options: type | None
+    factory: Callable[[Any], Destination]
+    description: str
+    plugin: str = ""
+
+
+@frozen(kw_only=True)
+class ChannelType:
+    """A registered notification channel type."""
+
+    name: str
+    options: type | None
+    factory: Callable[[Any], NotificationChannel]
+    description: str
+    plugin: str = ""
+
+
+class _NamedRegistry:
+    kind = "item"
+
+    def __init__(self) -> None:
+        self._items: dict[str, Any] = {}
+        self.current_plugin = ""
+
+    def _add(self, item: Any) -> None:
+        if item.name in self._items:
+            other = self._items[item.name]
+            raise PluginError(
+                f"{self.kind} {item.name!r} is registered by both plugin {other.plugin!r} "
+                f"and plugin {item.plugin!r}"
+            )
+        self._items[item.name] = item
+
+    def find(self, name: str) -> Any:
+        """The registered type called *name*, or ``None``."""
+        return self._items.get(name.lower())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(sorted(self._items.values(), key=lambda i: i.name))
+
+
+class DestinationRegistry(_NamedRegistry):
+    """Collects destination types from ``orchestra_register_destinations``."""
+
+    kind = "destination"
+
+    def add(
+        self,
+        name: str,
+        *,
+        factory: Callable[[Any], Destination],
+        description: str,
+        options: type | None = None,
+    ) -> DestinationType:
+        """Register destination type *name*; *factory* receives the options object."""
+        item = DestinationType(
+            name=name.lower(),
+            options=options,
+            factory=factory,
+            description=description,
+            plugin=self.current_plugin,
+        )
+        self._add(item)
+        return item
+
+
+class ChannelRegistry(_NamedRegistry):
+    """Collects notification channel types from ``orchestra_register_notification_channels``."""
+
+    kind = "notification channel"
+
+    def add(
+        self,
+        name: str,
+        *,
+        factory: Callable[[Any], NotificationChannel],
+        description: str,
+        options: type | None = None,
+    ) -> ChannelType:
+        """Register channel type *name*; *factory* receives the options object."""
+        item = ChannelType(
+            name=name.lower(),
+            options=options,
+            factory=factory,
+            description=description,
+            plugin=self.current_plugin,
+        )
+        self._add(item)
+        return item

@@ -1,0 +1,28 @@
+"""Helpers for testing Orchestra plugins and embedding apps; free of pytest imports.
+
+- :class:`FakeClock`: a clock tests move by hand (``advance``) or that jumps on ``sleep``.
+- :func:`make_host`: an isolated :class:`~orchestra_core.Orchestra` with only the given plugins.
+- :func:`validate`: problems of a pipeline given as a dict, as formatted strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._clock import FakeClock as FakeClock
+from ._clock import SystemClock as SystemClock
+
+__all__ = ("FakeClock", "SystemClock", "make_host", "validate")
+
+
+def make_host(*plugins: object, load_entrypoints: bool = False, builtins: bool = True) -> Any:
+    """An :class:`~orchestra_core.Orchestra` with exactly *plugins* (plus the built-ins)."""
+    from ..host import Orchestra
+
+    return Orchestra(plugins=plugins, load_entrypoints=load_entrypoints, builtins=builtins)
+
+
+def validate(host: Any, data: Any) -> list[str]:
+    """Validate pipeline *data* (a dict) on *host*; return the formatted problems."""
+    _, problems = host.check_data(data)
+    return [p.format() for p in problems]
