@@ -53,7 +53,7 @@ def parameter(
     *,
     default: Any = attrs.NOTHING,
     aliases: tuple[str, ...] = (),
-    help: str = "",  # noqa: A002 - mirrors argparse
+    help: str = "",
     **kwargs: Any,
 ) -> Any:
     """An attrs field for a job parameter model, with accepted *aliases* and *help* text.
@@ -82,10 +82,10 @@ def field_aliases(cls: type) -> dict[str, str]:
     return names
 
 
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+def suggest(word: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` when *word* is close to one of *choices*, else ``""``."""
     lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
     return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
@@ -132,7 +132,9 @@ def _kind(value: Any) -> str:
     return f"{value!r}"
 
 
-def _str(value: Any, _: Any) -> str:
+def _str(value: Any, typ: Any) -> Any:
+    if isinstance(typ, type) and issubclass(typ, enum.Enum):  # StrEnum dispatches here
+        return _enum(value, typ)
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -231,15 +233,12 @@ def _condition(value: Any, _: Any) -> Condition:
     raise InvalidValue(f"expected a condition name or mapping, got {_kind(value)}")
 
 
-_retry_fn = make_dict_structure_fn(RetryPolicy, converter, _cattrs_forbid_extra_keys=True)
-
-
 def _retry(value: Any, _: Any) -> RetryPolicy:
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"count": value}
     if not isinstance(value, Mapping):
         raise InvalidValue(f"expected a retry count or a mapping, got {_kind(value)}")
-    policy = _retry_fn(value, RetryPolicy)
+    policy = _RETRY_FN[0](value, RetryPolicy)
     if policy.count < 0:
         raise InvalidValue(f"count must be >= 0, got {policy.count}")
     if policy.backoff < 1:
@@ -265,6 +264,7 @@ converter.register_structure_hook_func(
     lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
 )
 converter.register_structure_hook(Condition, _condition)
+_RETRY_FN = [make_dict_structure_fn(RetryPolicy, converter, _cattrs_forbid_extra_keys=True)]
 converter.register_structure_hook(RetryPolicy, _retry)
 converter.register_structure_hook(
     Task,
@@ -340,7 +340,7 @@ def structure(raw: Any, cls: type[T], path: str = "$", *, noun: str = "key") -> 
                               code="invalid-value")]
     try:
         return converter.structure(raw, cls), []
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a problem
+    except Exception as exc:
         return None, _add_help(_problems_from(exc, path, noun), cls)
 
 

@@ -81,7 +81,7 @@ class Orchestra:
         if load_entrypoints:
             try:
                 self.pm.load_setuptools_entrypoints(PROJECT)
-            except Exception as exc:  # noqa: BLE001 - a broken plugin must name itself
+            except Exception as exc:
                 raise PluginError(f"could not load an 'orchestra' plugin: {exc}") from exc
         try:
             self.pm.check_pending()
@@ -110,7 +110,7 @@ class Orchestra:
                 impl.function(**{arg: registry for arg in impl.argnames})
             except PluginError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - name the broken plugin
+            except Exception as exc:
                 dist = self._dist_name(impl.plugin)
                 raise PluginError(
                     f"plugin {impl.plugin_name!r}"

@@ -115,7 +115,7 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
             node = yaml.compose(text, Loader=yaml.SafeLoader)
             if node is not None:
                 _walk(node, "$", doc.lines, doc.problems)
-                doc.data = yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader subclass
+                doc.data = yaml.load(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
@@ -175,7 +175,9 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
                 continue
             if key in seen and problems is not None:
                 problems.append(Problem(path=_key_path(path, key),
-                                        message=f"duplicate key {key!r}", code="duplicate-key"))
+                                        message=f"duplicate key {key!r}", code="duplicate-key",
+                                        line=key_node.start_mark.line + 1,
+                                        column=key_node.start_mark.column + 1))
             seen.add(key)
             child = _key_path(path, key)
             lines.setdefault(child, (value_node.start_mark.line + 1,

@@ -240,9 +240,10 @@ class _Checker:
                         key = frozenset(cycle)
                         if key not in reported:
                             reported.add(key)
-                            shown = " -> ".join(reversed(cycle))
+                            shown = " -> ".join(cycle)
                             self.add(paths.get(nxt, "$") + ".depends_on",
-                                     f"dependency cycle: {shown}", "dependency-cycle")
+                                     f"dependency cycle: {shown} (each waits for the next)",
+                                     "dependency-cycle")
                     elif not state.get(nxt):
                         stack.append((nxt, 0))
                 else:
@@ -256,7 +257,7 @@ class _Checker:
         job = spec.find_job(task.integration_job) if spec else None
         if job is None:
             for key in extra:
-                hint = suggest(str(key), sorted(_TASK_KEYS))
+                hint = suggest(str(key), sorted(_TASK_KEYS), cutoff=0.85)
                 if hint:
                     self.add(f"{path}.{key}", f"unknown key {key!r}{hint}", "unknown-key")
         if spec is None:

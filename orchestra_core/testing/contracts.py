@@ -60,12 +60,14 @@ class IntegrationJobContract:
         return job
 
     def test_job_is_registered(self) -> None:
+        """The job is registered under its names, with a description."""
         job = self._job()
         assert job.name == self.job
         assert job.integration == self.integration
         assert job.description.strip(), "a job needs a description"
 
     def test_discovered_through_entry_point(self) -> None:
+        """An installed plugin is found through the ``orchestra`` entry point."""
         if self.distribution is None:
             pytest.skip("no distribution declared")
         from ..host import Orchestra
@@ -76,6 +78,7 @@ class IntegrationJobContract:
         assert owners, f"{self.distribution} not found among loaded plugins"
 
     def test_parameter_model_is_documented(self) -> None:
+        """The parameter model is an attrs class; every field has help text."""
         model = self._job().parameters
         assert attrs.has(model)
         assert model.__doc__ and model.__doc__.strip()
@@ -83,11 +86,13 @@ class IntegrationJobContract:
         assert not undocumented, f"parameters without help text: {undocumented}"
 
     def test_valid_parameters_validate(self) -> None:
+        """A task with ``valid_parameters`` validates without problems."""
         from . import validate
 
         assert validate(self._host(), self._pipeline(dict(self.valid_parameters))) == []
 
     def test_unknown_parameter_is_rejected(self) -> None:
+        """An unknown parameter is one problem, naming the parameter and path."""
         from . import validate
 
         params = {**self.valid_parameters, "no_such_parameter_xyz": 1}
@@ -97,6 +102,7 @@ class IntegrationJobContract:
         assert "$.tasks[0].parameters" in problems[0]
 
     def test_missing_required_parameters_are_reported(self) -> None:
+        """Leaving out each required parameter is reported by name."""
         from . import validate
 
         for name in self.required_parameters:
@@ -105,6 +111,7 @@ class IntegrationJobContract:
             assert any(f"missing required parameter {name!r}" in p for p in problems), problems
 
     def test_names_match_case_insensitively(self) -> None:
+        """Upper-case integration and job names (Orchestra's spelling) match."""
         from . import validate
 
         data = self._pipeline(dict(self.valid_parameters))
@@ -113,6 +120,7 @@ class IntegrationJobContract:
         assert validate(self._host(), data) == []
 
     def test_runner_or_clear_refusal(self) -> None:
+        """The runner satisfies JobRunner, or asking for it says the job cannot run."""
         from ..errors import JobNotExecutable
         from ..protocols import JobRunner
 
@@ -124,7 +132,7 @@ class IntegrationJobContract:
         else:
             assert isinstance(host.runner(job), JobRunner)
 
-    def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:  # noqa: N802 - loud on purpose
+    def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:
         """Overriding a contract test needs ``@pytest.mark.xfail(reason=...)``."""
         for name, base_attr in vars(IntegrationJobContract).items():
             if not name.startswith("test_") or name == "test_no_overrides_DO_NOT_OVERRIDE":

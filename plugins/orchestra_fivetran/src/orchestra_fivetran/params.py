@@ -1,0 +1,33 @@
+"""Parameter models of the Fivetran integration jobs."""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from orchestra_core import parameter
+
+__all__ = ("FivetranSyncAll",)
+
+
+@frozen(kw_only=True)
+class FivetranSyncAll:
+    """Parameters of ``fivetran_sync_all``: sync every table of one Fivetran connection."""
+
+    connectionid: str = parameter(
+        aliases=("connector_id", "connection_id"),
+        help="the Fivetran connection id, two words joined by an underscore, "
+        "e.g. ambush_prettiest",
+    )
+    force: bool = parameter(
+        default=False,
+        help="restart the sync if the connection is already syncing (otherwise a running "
+        "sync is left alone)",
+    )
+    poll_interval: float = parameter(
+        default=30.0, help="seconds between status checks while waiting (or e.g. '1m')"
+    )
+    wait_timeout: float | None = parameter(
+        default=None,
+        help="give up waiting for the sync after this many seconds (or e.g. '2h'); "
+        "no limit by default",
+    )
