@@ -1,1 +1,90 @@
-"""placeholder"""
+"""Hook implementations of the Amperity plugin: registration and validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
+
+from .params import (
+    RUN_MODES,
+    AmperityCampaign,
+    AmperityCourierGroup,
+    AmperityOrchestrationGroup,
+    AmperityWorkflow,
+    is_iso_datetime,
+)
+
+
+@hookimpl
+def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
+    """Register the ``amperity`` integration and its three workflow jobs."""
+    amperity = registry.integration(
+        "amperity", description="Amperity: run courier groups, orchestration groups, campaigns"
+    )
+    amperity.job(
+        "amperity_courier_group",
+        parameters=AmperityCourierGroup,
+        description="Run an Amperity courier group (load source data into Amperity)",
+        runner=None,
+        phase="ingestion",
+    )
+    amperity.job(
+        "amperity_orchestration_group",
+        parameters=AmperityOrchestrationGroup,
+        description="Run an Amperity orchestration group (send data to destinations)",
+        runner=None,
+        phase="activation",
+    )
+    amperity.job(
+        "amperity_campaign",
+        parameters=AmperityCampaign,
+        description="Send an Amperity campaign",
+        runner=None,
+        phase="activation",
+    )
+
+
+@hookimpl
+def orchestra_validate_task(
+    task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
+) -> Iterable[Problem]:
+    """Check the config id prefix, and for courier groups the run mode and time window."""
+    if job.integration != "amperity" or not isinstance(parameters, AmperityWorkflow):
+        return []
+    base = f"{path}.parameters"
+    problems = []
+    config_id = parameters.config_id
+    prefix = parameters.PREFIX
+    if not (config_id.startswith(prefix) and len(config_id) > len(prefix)):
+        article = "an" if parameters.KIND[0] in "aeiou" else "a"
+        problems.append(Problem(
+            path=f"{base}.config_id",
+            message=f"expected {article} {parameters.KIND} id starting with {prefix!r}, "
+            f"got {config_id!r}",
+            code="invalid-value",
+        ))
+    if isinstance(parameters, AmperityCourierGroup):
+        if parameters.run_mode is not None and parameters.run_mode not in RUN_MODES:
+            problems.append(Problem(
+                path=f"{base}.run_mode",
+                message=f"expected one of {', '.join(RUN_MODES)}, got {parameters.run_mode!r}",
+                code="invalid-value",
+            ))
+        for name in ("range_from", "range_to"):
+            value = getattr(parameters, name)
+            if value is not None and not is_iso_datetime(value):
+                problems.append(Problem(
+                    path=f"{base}.{name}",
+                    message="expected an ISO-8601 date-time such as 2026-03-01T00:00:00Z, "
+                    f"got {value!r}",
+                    code="invalid-value",
+                ))
+        if parameters.range_to is not None and parameters.range_from is None:
+            problems.append(Problem(
+                path=f"{base}.range_to",
+                message="range_to needs range_from",
+                code="missing-required",
+            ))
+    return problems

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from attrs import frozen
 
 from orchestra_core import parameter
 
-__all__ = ("FivetranSyncAll",)
+__all__ = ("CONNECTION_ID", "FivetranSyncAll")
+
+#: What a connection id must (fully) match: ``ambush_prettiest``, or 32 hex digits on newer
+#: accounts.
+CONNECTION_ID = re.compile(r"[A-Za-z0-9_]+")
 
 
 @frozen(kw_only=True)

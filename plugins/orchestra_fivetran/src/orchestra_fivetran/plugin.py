@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
 
-from .params import FivetranSyncAll
-
-_CONNECTION_ID = re.compile(r"[A-Za-z0-9_]+")
+from .params import CONNECTION_ID, FivetranSyncAll
 
 
 @hookimpl
@@ -36,7 +33,7 @@ def orchestra_validate_task(
     if job.integration != "fivetran" or not isinstance(parameters, FivetranSyncAll):
         return []
     value = parameters.connectionid
-    if _CONNECTION_ID.fullmatch(value):
+    if CONNECTION_ID.fullmatch(value):
         return []
     return [Problem(
         path=f"{path}.parameters.connectionid",

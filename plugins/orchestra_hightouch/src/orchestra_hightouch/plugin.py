@@ -25,10 +25,6 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     )
 
 
-def _given(value: str | None) -> bool:
-    return value is not None and value.strip() != ""
-
-
 @hookimpl
 def orchestra_validate_task(
     task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
@@ -36,7 +32,10 @@ def orchestra_validate_task(
     """Require exactly one of ``syncid`` and ``sync_slug`` (a blank string counts as absent)."""
     if job.integration != "hightouch" or not isinstance(parameters, HightouchSync):
         return []
-    by_id, by_slug = _given(parameters.syncid), _given(parameters.sync_slug)
+    by_id, by_slug = (
+        value is not None and value.strip() != ""
+        for value in (parameters.syncid, parameters.sync_slug)
+    )
     if not by_id and not by_slug:
         return [Problem(
             path=f"{path}.parameters",
