@@ -27,6 +27,7 @@ from .pipeline import Task as Task
 from .protocols import Destination as Destination
 from .protocols import JobRunner as JobRunner
 from .protocols import NotificationChannel as NotificationChannel
+from .protocols import RecoveringJobRunner as RecoveringJobRunner
 from .protocols import TaskContext as TaskContext
 from .protocols import WebhookHandler as WebhookHandler
 from .registry import ChannelRegistry as ChannelRegistry
@@ -59,6 +60,7 @@ __all__ = (
     "PluginError",
     "PluginInfo",
     "Problem",
+    "RecoveringJobRunner",
     "RunType",
     "Stage",
     "Task",

@@ -25,12 +25,13 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import ConfigError
 from .models import Problem
-from .pipeline import Condition, ConditionKind, RetryPolicy, StageOutcome, Task
+from .pipeline import Condition, ConditionKind, Pipeline, RetryPolicy, StageOutcome, Task
 
 __all__ = (
     "InvalidValue",
     "converter",
     "field_aliases",
+    "file_keys",
     "key_name",
     "parameter",
     "parse_duration",
@@ -69,6 +70,11 @@ def parameter(
 def key_name(field: attrs.Attribute) -> str:
     """The key a field is written as in files (``async_`` is written ``async``)."""
     return field.name.rstrip("_")
+
+
+def file_keys(cls: type) -> list[str]:
+    """The keys attrs class *cls* accepts in files, in declaration order."""
+    return [key_name(f) for f in attrs.fields(cls) if not f.metadata.get("internal")]
 
 
 def field_aliases(cls: type) -> dict[str, str]:
@@ -158,6 +164,8 @@ def _number(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidValue(f"expected a finite number, got {value!r}")
+        if value < 0:
+            raise InvalidValue(f"expected a number >= 0, got {value!r}")
         return float(value)
     raise InvalidValue(f"expected a number, got {_kind(value)}")
 
@@ -234,6 +242,8 @@ def _condition(value: Any, _: Any) -> Condition:
 
 
 def _retry(value: Any, _: Any) -> RetryPolicy:
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"count": value}
     if not isinstance(value, Mapping):
@@ -267,6 +277,11 @@ converter.register_structure_hook(Condition, _condition)
 _RETRY_FN = [make_dict_structure_fn(RetryPolicy, converter, _cattrs_forbid_extra_keys=True)]
 converter.register_structure_hook(RetryPolicy, _retry)
 converter.register_structure_hook(
+    Pipeline,
+    make_dict_structure_fn(Pipeline, converter, _cattrs_forbid_extra_keys=True,
+                           source=override(omit=True)),
+)
+converter.register_structure_hook(
     Task,
     make_dict_structure_fn(
         Task, converter, _cattrs_forbid_extra_keys=True, async_=override(rename="async")
@@ -283,10 +298,11 @@ def _problems_from(exc: BaseException, path: str, noun: str) -> list[Problem]:
                 walk(sub, _child_path(sub, where))
             return
         if isinstance(err, ForbiddenExtraKeysError):
-            allowed = [key_name(f) for f in attrs.fields(err.cl)] if attrs.has(err.cl) else []
+            allowed = file_keys(err.cl) if attrs.has(err.cl) else []
             for extra in sorted(map(str, err.extra_fields)):
                 out.append(Problem(
-                    path=where,
+                    path=f"{where}.{extra}" if re.fullmatch(r"[A-Za-z_][\w\-]*", extra)
+                    else where,
                     message=f"unknown {noun} {extra!r}" + suggest(extra, allowed)
                     + (f"; accepted: {', '.join(allowed)}" if allowed else ""),
                     code=f"unknown-{noun}",

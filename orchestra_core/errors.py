@@ -68,11 +68,12 @@ class TaskFailed(OrchestraError):
     """An integration job failed.
 
     :param retryable: ``True`` when retrying may help (vendor outage, rate limit, platform
-        error); ``False`` for failures only a configuration change fixes.
+        error); ``False`` for failures only a configuration change fixes (never retried);
+        ``None`` (the default) leaves it to the task's retry policy.
     """
 
     def __init__(
-        self, message: str, *, retryable: bool = False, metadata: dict | None = None
+        self, message: str, *, retryable: bool | None = None, metadata: dict | None = None
     ) -> None:
         self.retryable = retryable
         self.metadata = dict(metadata or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class Orchestra:
                 self._register(importlib.import_module(modname), short)
                 self._builtin_names.add(short)
         for plugin in plugins:
-            self._register(plugin, None)
+            self._register(plugin, self._name_for(plugin))
         if load_entrypoints:
             try:
                 self.pm.load_setuptools_entrypoints(PROJECT)
@@ -94,7 +95,43 @@ class Orchestra:
         self._call_register("orchestra_register_destinations", self.destinations)
         self._call_register("orchestra_register_notification_channels", self.channels)
         self._runners: dict[tuple[str, str], Any] = {}
-        self.hook.orchestra_startup(orchestra=self)
+        self.call_each("orchestra_startup", orchestra=self)
+
+    def _name_for(self, plugin: object) -> str | None:
+        """Modules keep pluggy's naming; objects are named after their class (not an id)."""
+        if isinstance(plugin, types.ModuleType):
+            return None
+        explicit = getattr(plugin, "orchestra_plugin_name", None)
+        base = explicit or (plugin.__qualname__ if isinstance(plugin, type)
+                            else type(plugin).__qualname__)
+        name, n = base, 1
+        while self.pm.has_plugin(name):
+            n += 1
+            name = f"{base}#{n}"
+        return name
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of *hook_name*; a crash becomes a :class:`PluginError`
+        naming the plugin. Returns the non-``None`` results."""
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            try:
+                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - name the broken plugin
+                raise self._plugin_error(impl, hook_name, exc) from exc
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _plugin_error(self, impl: Any, hook_name: str, exc: Exception) -> PluginError:
+        if isinstance(exc, PluginError):
+            return exc
+        dist = self._dist_name(impl.plugin)
+        return PluginError(
+            f"plugin {impl.plugin_name!r}" + (f" ({dist})" if dist else "")
+            + f" failed in {hook_name}: {type(exc).__name__}: {exc}",
+            distribution=dist,
+        )
 
     def _register(self, plugin: object, name: str | None) -> None:
         try:

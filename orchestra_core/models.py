@@ -101,14 +101,15 @@ class JobResult:
     :param message: a human summary (error text on failure).
     :param metadata: JSON-serialisable vendor details to keep with the task run.
     :param assets: names of the data assets the job updated.
-    :param retryable: on failure, whether a retry may help.
+    :param retryable: on failure, whether a retry may help: ``None`` (unknown) retries as the
+        task's retry policy says, ``False`` never retries (a configuration error).
     """
 
     state: JobState
     message: str = ""
     metadata: Mapping[str, Any] = field(factory=dict)
     assets: tuple[str, ...] = ()
-    retryable: bool = False
+    retryable: bool | None = None
 
 
 @frozen(kw_only=True)

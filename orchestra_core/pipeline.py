@@ -182,7 +182,7 @@ class Pipeline:
     defaults: Defaults = field(factory=Defaults)
     stages: tuple[Stage, ...] = ()
     tasks: tuple[Task, ...] = ()
-    source: str | None = field(default=None, eq=False)
+    source: str | None = field(default=None, eq=False, metadata={"internal": True})
 
     def task(self, task_id: str) -> Task:
         """The task with id *task_id*; ``KeyError`` if there is none."""

@@ -21,23 +21,39 @@ if TYPE_CHECKING:
         WebhookRequest,
     )
 
-__all__ = ("Destination", "JobRunner", "NotificationChannel", "TaskContext", "WebhookHandler")
+__all__ = (
+    "Destination",
+    "JobRunner",
+    "NotificationChannel",
+    "RecoveringJobRunner",
+    "TaskContext",
+    "WebhookHandler",
+)
 
 
 @runtime_checkable
 class TaskContext(Protocol):
     """What the engine hands a runner for one attempt of one task run.
 
-    ``parameters`` is the job's structured parameter object; ``log`` writes to the run log;
-    ``sleep`` and ``now`` go through the engine's clock (a fake one in tests);
-    ``next_event`` waits for a webhook event matching *key*, or returns ``None`` after
-    *timeout* seconds (the caller then polls).
+    :ivar task: the :class:`~orchestra_core.pipeline.Task` as validated.
+    :ivar parameters: the job's structured parameter object (an instance of the job's model).
+    :ivar idempotency_key: stable for this attempt, also after a crash and resume
+        (``"{run_id}/{task_id}/{attempt}"``); send it to vendors that deduplicate triggers.
+    :ivar connection: the resolved connection named by ``secondary_configuration_id``, if any.
+
+    ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
+    one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
+    after *timeout* seconds (the caller then polls).
     """
 
     task_id: str
     run_id: str
+    pipeline: str
     attempt: int
+    task: Any
     parameters: Any
+    idempotency_key: str
+    connection: Any
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Append a line to the run log (secrets are masked by the core)."""
@@ -70,6 +86,19 @@ class JobRunner(Protocol):
 
     async def cancel(self, ctx: TaskContext, run: ExternalRun) -> None:
         """Stop the external job; a no-op where the vendor cannot cancel."""
+
+
+class RecoveringJobRunner(JobRunner, Protocol):
+    """A runner that can find a job it may have triggered just before a crash.
+
+    When a resumed run finds a task whose ``start`` was called but whose :class:`ExternalRun`
+    was never stored, the engine calls ``recover`` (with the same ``ctx.idempotency_key``)
+    before starting again: return the external run if the vendor has it, else ``None``.
+    Runners without ``recover`` are started again with the same idempotency key.
+    """
+
+    async def recover(self, ctx: TaskContext) -> ExternalRun | None:
+        """The run the interrupted ``start`` created, or ``None`` if there is none."""
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .config import field_aliases, key_name, structure, suggest
+from .config import field_aliases, file_keys, key_name, structure, suggest
 from .loader import Document
 from .models import Problem
 from .pipeline import ConditionKind, Pipeline, Stage, Task
@@ -57,14 +57,16 @@ def _items(raw: Any, path: str, what: str, problems: list[Problem]) -> list[tupl
 def _rename(raw: Mapping[str, Any], aliases: Mapping[str, str], path: str,
             problems: list[Problem]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    spelled: dict[Any, Any] = {}
     for key, value in raw.items():
         target = aliases.get(key, key) if isinstance(key, str) else key
         if target in out:
             problems.append(Problem(path=f"{path}.{key}",
-                                    message=f"{key!r} and {target!r} are the same key; give one",
-                                    code="duplicate-key"))
+                                    message=f"{spelled[target]!r} and {key!r} are the same key; "
+                                    "give one", code="duplicate-key"))
             continue
         out[target] = value
+        spelled[target] = key
     return out
 
 
@@ -73,6 +75,8 @@ class _Checker:
         self.host = host
         self.doc = doc
         self.problems: list[Problem] = []
+        #: canonical parameter path -> path as written (top-level or aliased parameters)
+        self.folded: dict[str, str] = {}
 
     def add(self, path: str, message: str, code: str) -> None:
         self.problems.append(Problem(path=path, message=message, code=code))
@@ -119,8 +123,10 @@ class _Checker:
             self.add("$.tasks", "a pipeline needs at least one task", "invalid-value")
 
         known = set(ids_seen)
-        self.check_references(tasks, stages, known)
-        self.check_cycles(tasks, stages)
+        raw_task_ids = {i for i, what in ids_seen.items() if what.startswith("task")}
+        self.check_references(tasks, stages, known, raw_task_ids)
+        if not any(p.code == "duplicate-id" for p in self.problems):
+            self.check_cycles(tasks, stages)
         canonical = [(path, self.check_job(path, task, extras.get(path, {})))
                      for path, task in tasks]
         draft = attrs.evolve(head or Pipeline(name="?"),
@@ -132,13 +138,12 @@ class _Checker:
             job = self.host.find_job(t.integration, t.integration_job)
             assert job is not None
             params, _ = structure(dict(t.parameters), job.parameters, "$")
-            for found in self.host.hook.orchestra_validate_task(
-                task=t, job=job, parameters=params, pipeline=draft, path=path
-            ):
+            for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
+                                             parameters=params, pipeline=draft, path=path):
                 self.problems.extend(_as_problems(found))
         if head is None or self.problems:
             return None
-        for found in self.host.hook.orchestra_validate_pipeline(pipeline=draft):
+        for found in self.host.call_each("orchestra_validate_pipeline", pipeline=draft):
             self.problems.extend(_as_problems(found))
         return None if self.problems else draft
 
@@ -166,8 +171,7 @@ class _Checker:
     # -- graph ---------------------------------------------------------------------------------
 
     def check_references(self, tasks: list[tuple[str, Task]], stages: list[tuple[str, Stage]],
-                         known: set[str]) -> None:
-        task_ids = {t.id for _, t in tasks}
+                         known: set[str], task_ids: set[str]) -> None:
         stage_ids = {s.id for _, s in stages}
         choices = sorted(known)
         for path, item in [*tasks, *stages]:
@@ -287,6 +291,7 @@ class _Checker:
                    extra: dict[str, Any]) -> dict[str, Any] | None:
         names = field_aliases(job.parameters)
         merged: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
         ok = True
         sources = [(f"{path}.parameters", dict(task.parameters)), (path, extra)]
         for base, raw in sources:
@@ -306,10 +311,15 @@ class _Checker:
                     continue
                 if canonical in merged:
                     self.add(f"{base}.{key}", f"parameter {canonical!r} is given more than once "
-                             f"(as {key!r} too)", "duplicate-parameter")
+                             f"(as {spelled[canonical]!r} and as {key!r})", "duplicate-parameter")
                     ok = False
                     continue
                 merged[canonical] = value
+                spelled[canonical] = key
+                if base == path:
+                    self.folded[f"{path}.parameters.{canonical}"] = f"{path}.{key}"
+                elif key != canonical:
+                    self.folded[f"{path}.parameters.{canonical}"] = f"{path}.parameters.{key}"
         _, problems = structure(merged, job.parameters, f"{path}.parameters", noun="parameter")
         if problems:
             self.problems.extend(
@@ -320,16 +330,23 @@ class _Checker:
 
 
 def _canon(job: JobType) -> list[str]:
-    return [key_name(f) for f in attrs.fields(job.parameters)]
+    return file_keys(job.parameters)
 
 
 def _distribution(host: Orchestra, plugin: str) -> str:
     info = host.plugin_info(plugin)
-    return info.distribution if info and info.distribution else "the plugin"
+    return info.distribution if info and info.distribution else f"<the package of plugin {plugin}>"
 
 
 def _as_problems(found: Iterable[Problem] | None) -> list[Problem]:
     return list(found or ())
+
+
+def _unfold(problem: Problem, folded: dict[str, str]) -> Problem:
+    for canonical, written in folded.items():
+        if problem.path == canonical or problem.path.startswith(canonical + "."):
+            return attrs.evolve(problem, path=written + problem.path[len(canonical):])
+    return problem
 
 
 def check_document(host: Orchestra, doc: Document) -> tuple[Pipeline | None, list[Problem]]:
@@ -342,6 +359,6 @@ def check_document(host: Orchestra, doc: Document) -> tuple[Pipeline | None, lis
     except RecursionError:
         checker.add("$", "the document is nested too deeply", "invalid-value")
         pipeline = None
-    problems = sorted((doc.locate(p) for p in checker.problems),
+    problems = sorted((doc.locate(_unfold(p, checker.folded)) for p in checker.problems),
                       key=lambda p: (p.line or 0, p.column or 0))
     return (pipeline if not problems else None), problems

@@ -8,7 +8,7 @@ def test_all_is_pinned():
         "Destination", "DestinationRegistry", "ExternalRun", "IntegrationRegistry",
         "JobNotExecutable", "JobResult", "JobRunner", "JobState", "JobType", "Notification",
         "NotificationChannel", "Orchestra", "OrchestraError", "Pipeline", "PluginError",
-        "PluginInfo", "Problem", "RunType", "Stage", "Task", "TaskContext", "TaskFailed",
+        "PluginInfo", "Problem", "RecoveringJobRunner", "RunType", "Stage", "Task", "TaskContext", "TaskFailed",
         "WebhookEvent", "WebhookHandler", "WebhookRequest", "__version__", "hookimpl",
         "parameter",
     }

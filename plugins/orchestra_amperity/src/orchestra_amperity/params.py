@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import ClassVar
 
+import attrs
 from attrs import frozen
 
 from orchestra_core import parameter
@@ -33,7 +34,7 @@ _DATETIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
 def is_iso_datetime(text: str) -> bool:
     """Whether *text* is an ISO-8601 date and time such as ``2026-03-01T00:00:00Z``.
 
-    A bare date (``2026-03-01``) is not enough; a missing offset is accepted (read as UTC).
+    A bare date (``2026-03-01``) is not enough; a date-time without an offset is accepted.
     """
     if not _DATETIME_SHAPE.match(text):
         return False
@@ -44,12 +45,23 @@ def is_iso_datetime(text: str) -> bool:
     return True
 
 
+def _config_id_first(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    """Order parameters ``config_id``, the job's own, then ``poll_interval``.
+
+    attrs lists inherited fields first (and a redefined ``config_id`` last); messages such as
+    "accepted: ..." show the fields in this order.
+    """
+    rank = {"config_id": 0, "poll_interval": 2}
+    return sorted(fields, key=lambda f: rank.get(f.name, 1))
+
+
 @frozen(kw_only=True)
 class AmperityWorkflow:
-    """Parameters every Amperity job shares: how often to check on the started workflow.
+    """Parameters every Amperity job shares: the config id to run and how often to check on
+    the started workflow.
 
-    Subclasses declare ``config_id`` and set :attr:`KIND` and :attr:`PREFIX`, which
-    validation uses to check the shape of the id.
+    Each job's subclass redefines ``config_id`` (for its help text and aliases) and sets
+    :attr:`KIND` and :attr:`PREFIX`, which validation uses to check the id's prefix.
     """
 
     #: what the config id names, in messages ("courier group", ...)
@@ -66,7 +78,7 @@ class AmperityWorkflow:
     )
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, field_transformer=_config_id_first)
 class AmperityCourierGroup(AmperityWorkflow):
     """Parameters of ``amperity_courier_group``: run a courier group (pull data into Amperity)."""
 
@@ -93,7 +105,7 @@ class AmperityCourierGroup(AmperityWorkflow):
     )
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, field_transformer=_config_id_first)
 class AmperityOrchestrationGroup(AmperityWorkflow):
     """Parameters of ``amperity_orchestration_group``: run an orchestration group
     (send data from Amperity to destinations)."""
@@ -107,7 +119,7 @@ class AmperityOrchestrationGroup(AmperityWorkflow):
     )
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, field_transformer=_config_id_first)
 class AmperityCampaign(AmperityWorkflow):
     """Parameters of ``amperity_campaign``: send an Amperity campaign."""
 

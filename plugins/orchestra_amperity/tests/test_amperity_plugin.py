@@ -1,0 +1,106 @@
+import importlib.metadata
+import re
+from pathlib import Path
+
+import attrs
+import orchestra_amperity
+import orchestra_amperity.plugin
+import pytest
+from orchestra_amperity import (
+    AmperityCampaign,
+    AmperityCourierGroup,
+    AmperityOrchestrationGroup,
+    AmperityWorkflow,
+)
+
+from orchestra_core import JobNotExecutable, Orchestra
+from orchestra_core.pipeline import Phase
+from orchestra_core.testing import make_host, validate
+
+JOBS = {
+    "amperity_courier_group": (AmperityCourierGroup, Phase.INGESTION),
+    "amperity_orchestration_group": (AmperityOrchestrationGroup, Phase.ACTIVATION),
+    "amperity_campaign": (AmperityCampaign, Phase.ACTIVATION),
+}
+
+
+def test_plugin_is_installed():
+    host = Orchestra()
+    [info] = [p for p in host.plugins() if p.distribution == "orchestra-amperity"]
+    assert info.name == "amperity"
+    assert not info.builtin
+    assert info.version == orchestra_amperity.__version__
+    assert info.integrations == (("amperity", tuple(sorted(JOBS))),)
+
+
+def test_plugin_can_be_blocked():
+    host = Orchestra(blocked=["amperity"])
+    assert host.integrations.find("amperity") is None
+    for job in JOBS:
+        assert host.find_job("amperity", job) is None
+    assert not [p for p in host.plugins() if p.distribution == "orchestra-amperity"]
+    task = {"id": "t", "integration": "amperity", "integration_job": "amperity_campaign",
+            "config_id": "cc-1"}
+    [problem] = validate(host, {"name": "p", "tasks": [task]})
+    assert problem.startswith("$.tasks[0].integration: unknown integration 'amperity'")
+    assert problem.endswith("If a plugin provides it, install it: pip install orchestra-amperity")
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_job_registration(name):
+    job = make_host(orchestra_amperity.plugin).find_job("amperity", name)
+    model, phase = JOBS[name]
+    assert job.parameters is model
+    assert issubclass(model, AmperityWorkflow)
+    assert job.phase is phase
+    assert job.runner is None
+    assert job.aliases == ()
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_runner_is_refused_clearly(name):
+    host = Orchestra()
+    job = host.find_job("amperity", name)
+    with pytest.raises(JobNotExecutable) as info:
+        host.runner(job)
+    assert str(info.value) == (
+        f"integration job {name!r} (amperity) of orchestra-amperity 0.1.0 cannot "
+        "execute yet: the plugin registers its parameters but no runner"
+    )
+
+
+def test_package_metadata():
+    assert orchestra_amperity.__version__ == importlib.metadata.version("orchestra-amperity")
+    assert orchestra_amperity.__all__ == (
+        "AmperityCampaign", "AmperityCourierGroup", "AmperityOrchestrationGroup",
+        "AmperityWorkflow", "__version__",
+    )
+    assert orchestra_amperity.__doc__
+    assert (Path(orchestra_amperity.__file__).parent / "py.typed").is_file()
+
+
+def test_hookimpls_are_documented():
+    for name in ("orchestra_register_integrations", "orchestra_validate_task"):
+        assert getattr(orchestra_amperity.plugin, name).__doc__
+
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_readme_example_validates():
+    [example] = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    host = make_host(orchestra_amperity.plugin)
+    _, problems = host.check_text(example, source="README.md")
+    assert [p.format() for p in problems] == []
+
+
+def test_readme_documents_every_parameter():
+    text = README.read_text(encoding="utf-8")
+    assert "pip install orchestra-amperity" in text
+    assert ("Execution (trigger, wait, cancel) arrives in a later release; validating "
+            "pipelines works now.") in text
+    for model in (AmperityCourierGroup, AmperityOrchestrationGroup, AmperityCampaign,):
+        for field in attrs.fields(model):
+            assert f"`{field.name}`" in text
+            for alias in field.metadata["aliases"]:
+                assert f"`{alias}`" in text

@@ -1,0 +1,427 @@
+"""The documentation in docs/ agrees with the code.
+
+- docs/hooks.md has one heading per hookspec, carrying its exact signature, and no other hook;
+- docs/pipeline-files.md documents every key of Pipeline, Defaults, Task, Stage and RetryPolicy,
+  and no key that does not exist; each validation message it quotes is produced by the core;
+  its example pipelines validate;
+- docs/python-api.md's sessions run as written (doctest), and it names every export;
+- every code block of docs/writing-a-plugin.md marked as a quote is in the quoted file;
+- relative links between the pages resolve, anchors included.
+"""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+from orchestra_core import Orchestra, hookspecs
+from orchestra_core.config import key_name
+from orchestra_core.pipeline import Defaults, Pipeline, RetryPolicy, Stage, Task
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PLUGIN = DOCS / "examples" / "orchestra_weather"
+
+
+def read(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+# -- hooks.md ----------------------------------------------------------------------------------
+
+
+def hookspec_functions() -> dict[str, object]:
+    return {name: fn for name, fn in vars(hookspecs).items()
+            if name.startswith("orchestra_") and inspect.isfunction(fn)}
+
+
+def signature_text(name: str, fn: object) -> str:
+    """``name(arg: Annotation, ...) -> Return`` as written in hookspecs.py.
+
+    hookspecs.py uses ``from __future__ import annotations``, so every annotation is the
+    source text as a string.
+    """
+    sig = inspect.signature(fn)
+    args = []
+    for param in sig.parameters.values():
+        assert isinstance(param.annotation, str), f"{name}: {param.name} is not annotated"
+        args.append(f"{param.name}: {param.annotation}")
+    assert isinstance(sig.return_annotation, str), f"{name}: no return annotation"
+    return f"{name}({', '.join(args)}) -> {sig.return_annotation}"
+
+
+def hook_headings() -> list[str]:
+    return re.findall(r"^#{2,4} `(orchestra_\w+\(.*\).*)`\s*$", read("hooks.md"), re.MULTILINE)
+
+
+def test_hookspecs_are_found():
+    specs = hookspec_functions()
+    assert "orchestra_register_integrations" in specs
+    assert set(specs) == set(hookspecs.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(hookspec_functions()))
+def test_every_hook_has_a_heading_with_its_exact_signature(name):
+    expected = signature_text(name, hookspec_functions()[name])
+    headings = hook_headings()
+    assert expected in headings, (
+        f"docs/hooks.md needs the heading:\n### `{expected}`\nfound: {headings}")
+    assert headings.count(expected) == 1
+
+
+def test_hooks_md_documents_no_hook_that_does_not_exist():
+    specs = hookspec_functions()
+    text = read("hooks.md")
+    documented = {h.split("(", 1)[0] for h in hook_headings()}
+    assert not documented - set(specs), f"not hooks: {documented - set(specs)}"
+    mentioned = set(re.findall(r"\b(orchestra_[a-z_]+)\(", text))
+    assert not mentioned - set(specs), f"unknown hooks mentioned: {mentioned - set(specs)}"
+    # every heading that looks like a hook signature is one of the exact signatures
+    exact = {signature_text(n, fn) for n, fn in specs.items()}
+    assert not set(hook_headings()) - exact
+
+
+def test_hook_signature_text_matches_the_source():
+    # the expected heading is what a reader of hookspecs.py sees, not a repr with quotes
+    fn = hookspecs.orchestra_validate_task
+    assert signature_text("orchestra_validate_task", fn) == (
+        "orchestra_validate_task(task: Task, job: JobType, parameters: object, "
+        "pipeline: Pipeline, path: str) -> Iterable[Problem] | None")
+
+
+# -- pipeline-files.md: keys -------------------------------------------------------------------
+
+#: the section of docs/pipeline-files.md holding each model's key table
+SECTIONS = {
+    Pipeline: "## Top level",
+    Defaults: "## `defaults`",
+    Task: "## Tasks",
+    RetryPolicy: "## Retries",
+    Stage: "## Stages",
+}
+
+
+def first_table_keys(heading: str) -> list[str]:
+    """The first-column keys of the first table after *heading* (up to the next ``## ``)."""
+    text = read("pipeline-files.md")
+    lines = text.splitlines()
+    assert heading in lines, f"docs/pipeline-files.md has no heading {heading!r}"
+    start = lines.index(heading) + 1
+    keys: list[str] = []
+    in_table = False
+    for line in lines[start:]:
+        if line.startswith("## "):
+            break
+        if line.startswith("|"):
+            in_table = True
+            match = re.match(r"\|\s*`([^`]+)`", line)
+            if match:
+                keys.append(match.group(1))
+        elif in_table:
+            break
+    return keys
+
+
+@pytest.mark.parametrize("model", list(SECTIONS), ids=lambda m: m.__name__)
+def test_every_key_is_documented(model):
+    keys = [key_name(f) for f in attrs.fields(model)]
+    documented = first_table_keys(SECTIONS[model])
+    missing = [k for k in keys if k not in documented]
+    assert not missing, f"keys of {model.__name__} missing from {SECTIONS[model]!r}: {missing}"
+    unknown = [k for k in documented if k not in keys]
+    assert not unknown, f"{SECTIONS[model]!r} documents keys that do not exist: {unknown}"
+
+
+def test_async_is_written_async():
+    assert "async_" not in read("pipeline-files.md")
+    assert "async" in first_table_keys("## Tasks")
+
+
+# -- pipeline-files.md: validation messages ----------------------------------------------------
+
+T = "tasks:\n  - id: a\n    integration: noop\n    integration_job: noop_run\n"
+B = "  - id: b\n    integration: noop\n    integration_job: noop_run\n"
+HTTP = "name: x\ntasks:\n  - id: a\n    integration: http\n    integration_job: http_request\n"
+PROC = "name: x\ntasks:\n  - id: a\n    integration: process\n    integration_job: process_run\n"
+BAD_HTTP = HTTP + "    parameters: {url: ftp://x, method: FETCH, path: /a, expected_status: [99]}\n"
+
+#: (format, pipeline text, a problem it must produce, as ``path: message``)
+MESSAGES = [
+    ("yaml", "name: x\ntasks: [\n", "$: invalid YAML: while parsing a flow node expected the "
+     "node content, but found '<stream end>'"),
+    ("json", '{"name": "x",}', "$: invalid JSON: Expecting property name enclosed in double "
+     "quotes"),
+    ("yaml", "name: x\nname: y\n" + T, "$.name: duplicate key 'name'"),
+    ("yaml", "name: x\nclient: a\nteam: b\n" + T,
+     "$.team: 'team' and 'client' are the same key; give one"),
+    ("yaml", "- a\n- b\n", "$: a pipeline file must hold a mapping, found list"),
+    ("yaml", T, "$: missing required key 'name'"),
+    ("yaml", "name: x\n", "$: missing required key 'tasks' (a pipeline needs at least one task)"),
+    ("yaml", "name: x\ntasks:\n  - id: a\n    integration_job: noop_run\n",
+     "$.tasks[0]: missing required key 'integration'"),
+    ("yaml", "name: x\ntasks: []\n", "$.tasks: a pipeline needs at least one task"),
+    ("yaml", "name: x\ntasks: 3\n", "$.tasks: expected a list of tasks"),
+    ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
+    ("yaml", "name: x\nnmae: y\n" + T, "$: unknown key 'nmae' (did you mean 'name'?); accepted: "
+     "name, client, version, description, tags, defaults, stages, tasks, source"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
+     "$.stages[0]: unknown key 'core'; accepted: id, tasks, name, description, core_tasks, "
+     "depends_on, condition, on_failure, on_partial"),
+    ("yaml", "name: x\ndefaults: {timeout: 1h, retry: 2}\n" + T,
+     "$.defaults: unknown key 'retry' (did you mean 'retries'?); accepted: retries, timeout"),
+    ("yaml", "name: x\n" + T + "    retries: {count: 1, delays: 2}\n",
+     "$.tasks[0].retries: unknown key 'delays' (did you mean 'delay'?); accepted: count, "
+     "delay, backoff, max_delay, jitter"),
+    ("yaml", "name: x\ntags: [a, 3]\n" + T, "$.tags: expected a list of strings; item 1 is 3"),
+    ("yaml", "name: x\nversion: v1\n" + T, "$.version: expected an integer, got the string 'v1'"),
+    ("yaml", "name: x\n" + T + "    parameters: [1]\n",
+     "$.tasks[0].parameters: expected a mapping, got a list"),
+    ("yaml", "name: x\n" + T + "    parameters: {fail_times: x}\n",
+     "$.tasks[0].parameters.fail_times: expected an integer, got the string 'x'"),
+    ("yaml", "name: x\n" + T + "    timeout: 5 minutes\n", "$.tasks[0].timeout: expected a "
+     "duration such as 90, '30s', '5m' or '1h30m', got '5 minutes'"),
+    ("yaml", "name: x\n" + T + "    async: maybe\n",
+     "$.tasks[0].async: expected true or false (or yes/no), got the string 'maybe'"),
+    ("yaml", "name: x\n" + T + "    phase: ingest\n", "$.tasks[0].phase: expected one of "
+     "ingestion, processing, activation, got the string 'ingest' (did you mean 'ingestion'?)"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a], on_failure: stop}]\n" + T,
+     "$.stages[0].on_failure: expected one of block, stop_pipeline, got the string 'stop'"),
+    ("yaml", "name: x\n" + T + "    retries: lots\n",
+     "$.tasks[0].retries: expected a retry count or a mapping, got the string 'lots'"),
+    ("yaml", "name: x\n" + T + "    retries: -1\n",
+     "$.tasks[0].retries: count must be >= 0, got -1"),
+    ("yaml", "name: x\n" + T + "    retries: {count: 1, backoff: 0.5}\n",
+     "$.tasks[0].retries: backoff must be >= 1, got 0.5"),
+    ("yaml", "name: x\n" + T + "    retries: {count: 1, jitter: 2}\n",
+     "$.tasks[0].retries: jitter must be between 0 and 1, got 2.0"),
+    ("yaml", "name: x\n" + T + "    condition: on_sucess\n", "$.tasks[0].condition: expected one "
+     "of on_success, on_failure, always or {stage: <id>, outcome: [...]}, got 'on_sucess' "
+     "(did you mean 'on_success'?)"),
+    ("yaml", "name: x\n" + T + "    condition: {stage: s, outcom: failed}\n",
+     "$.tasks[0].condition: unknown key 'outcom' in condition (expected stage, outcome)"),
+    ("yaml", "name: x\n" + T + "    condition: {outcome: failed}\n",
+     "$.tasks[0].condition: a stage condition needs 'stage': the id of a stage"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a]}]\n" + T + B
+     + "    condition: {stage: s, outcome: [faild]}\n", "$.tasks[1].condition: expected one of "
+     "succeeded, partial, failed, got the string 'faild' (did you mean 'failed'?)"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a]}]\n" + T + B
+     + "    condition: {stage: s, outcome: []}\n",
+     "$.tasks[1].condition: 'outcome' must be one outcome or a list of them"),
+    ("yaml", "name: x\ntasks:\n  - id: -a\n    integration: noop\n    integration_job: noop_run\n",
+     "$.tasks[0].id: invalid task id '-a': use letters, digits, '_', '-' and '.' (not starting "
+     "with '-' or '.'), at most 200 characters"),
+    ("yaml", "name: x\n" + T + T.replace("tasks:\n", ""),
+     "$.tasks[1].id: duplicate id 'a': already used by the task at $.tasks[0]"),
+    ("yaml", "name: x\n" + T + "    depends_on: [b]\n", "$.tasks[0].depends_on[0]: depends on "
+     "'b', which is neither a task nor a stage of this pipeline"),
+    ("yaml", "name: x\n" + T + "    depends_on: a\n",
+     "$.tasks[0].depends_on[0]: 'a' depends on itself"),
+    ("yaml", "name: x\n" + T + "    depends_on: b\n" + B + "    depends_on: a\n",
+     "$.tasks[0].depends_on: dependency cycle: a -> b -> a (each waits for the next)"),
+    ("yaml", "name: x\n" + T + "    condition: {stage: s, outcome: failed}\n",
+     "$.tasks[0].condition.stage: condition names stage 's', which is not a stage of this "
+     "pipeline"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [b]}]\n" + T,
+     "$.stages[0].tasks[0]: stage 's' lists task 'b', which is not a task of this pipeline"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a], core_tasks: [b]}]\n" + T,
+     "$.stages[0].core_tasks[0]: core task 'b' is not a member of stage 's' (its tasks: a)"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: []}]\n" + T,
+     "$.stages[0].tasks: a stage needs at least one task"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a]}, {id: t, tasks: [a]}]\n" + T,
+     "$.stages[1].tasks[0]: task 'a' is already in stage 's'; a task belongs to one stage at "
+     "most"),
+    ("yaml", "name: x\ntasks:\n  - id: a\n    integration: fivetran\n    integration_job: x\n",
+     "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: http, "
+     "noop, process. If a plugin provides it, install it: pip install orchestra-fivetran"),
+    ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n",
+     "$.tasks[0].integration_job: unknown integration job 'noop_go' for integration 'noop' "
+     "(did you mean 'noop_run'?); its jobs: noop_run. A newer or another plugin may provide "
+     "it: pip install --upgrade orchestra-core"),
+    ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n"
+     "    depend_on: [b]\n",
+     "$.tasks[0].depend_on: unknown key 'depend_on' (did you mean 'depends_on'?)"),
+    ("yaml", "name: x\n" + T + "    slep: 3\n", "$.tasks[0].slep: unknown key 'slep' (did you "
+     "mean 'sleep'?); a task accepts async, condition, depends_on, description, id, "
+     "integration, integration_job, name, outputs, parameters, phase, retries, "
+     "secondary_configuration_id, tags, timeout, treat_failure_as_warning and the parameters "
+     "of noop_run: sleep, fail, fail_times, message"),
+    ("yaml", "name: x\n" + T + "    parameters: {slep: 3}\n", "$.tasks[0].parameters: unknown "
+     "parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, fail_times, message"),
+    ("yaml", PROC + "    parameters: {path: a, command: b}\n", "$.tasks[0].parameters.command: "
+     "parameter 'path' is given more than once (as 'command' too)"),
+    ("yaml", PROC, "$.tasks[0].parameters: missing required parameter 'path' (a script (.py "
+     "runs with this Python), an executable, or a git repository URL) (integration job "
+     "process_run)"),
+    ("yaml", HTTP + "    connection: api\n    parameters: {poll: {endpoint: /s, success: [ok]}}\n",
+     "$.tasks[0].parameters.poll: missing required parameter 'field' (integration job "
+     "http_request)"),
+    ("yaml", HTTP + "    parameters: {method: GET, endpoint: /a}\n", "$.tasks[0].parameters: "
+     "missing required parameter 'base_url': provide base_url or secondary_configuration_id "
+     "(a stored connection)"),
+    ("yaml", BAD_HTTP,
+     "$.tasks[0].parameters.base_url: expected an http:// or https:// URL, got 'ftp://x'"),
+    ("yaml", BAD_HTTP, "$.tasks[0].parameters.method: expected one of GET, POST, PUT, PATCH, "
+     "DELETE, HEAD, got 'FETCH'"),
+    ("yaml", BAD_HTTP, "$.tasks[0].parameters.expected_status[0]: not an HTTP status code: 99"),
+    ("yaml", PROC + "    parameters: {path: ' '}\n",
+     "$.tasks[0].parameters.path: path must not be empty"),
+    ("yaml", PROC + "    parameters: {path: r.git, git: true, entry: ../x.py}\n",
+     "$.tasks[0].parameters.entry: entry must be a relative path inside the repository"),
+    ("yaml", "version: v1\nname: x\npipeline:\n  g:\n    tasks:\n      a: {integration: NOOP, "
+     "integration_job: NOOP_RUN, parameters: {slep: 1}}\n", "$.pipeline.g.tasks.a.parameters: "
+     "unknown parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, fail_times, "
+     "message"),
+    ("yaml", "version: v1\nname: x\nschedule: {cron: '0 3 * * *'}\npipeline:\n  g:\n    tasks:\n"
+     "      a: {integration: noop, integration_job: noop_run}\n", "$: unknown key 'schedule'; "
+     "accepted: name, client, version, description, tags, defaults, stages, tasks, source"),
+]
+
+
+@pytest.fixture(scope="module")
+def builtins_host() -> Orchestra:
+    return Orchestra(load_entrypoints=False)
+
+
+@pytest.mark.parametrize(("fmt", "text", "expected"), MESSAGES,
+                         ids=[m[2][:60] for m in MESSAGES])
+def test_documented_validation_message_is_real(builtins_host, fmt, text, expected):
+    _, problems = builtins_host.check_text(text, fmt=fmt)
+    produced = [p.format() for p in problems]
+    assert expected in produced, f"the core now says: {produced}"
+    assert f"`{expected}`" in read("pipeline-files.md"), "message not quoted in the docs"
+
+
+def test_file_level_messages_are_real(builtins_host, tmp_path):
+    _, problems = builtins_host.check_file(tmp_path / "missing.yaml")
+    assert [(p.code, p.path, p.message) for p in problems] == [
+        ("file-not-found", "$", "file not found")]
+    _, problems = builtins_host.check_file(tmp_path)
+    assert [(p.code, p.message) for p in problems] == [
+        ("unreadable", "cannot read file: Is a directory")]
+    text = read("pipeline-files.md")
+    assert "`$: file not found`" in text
+    assert "`$: cannot read file: Is a directory`" in text
+
+
+def test_every_problem_code_is_documented(builtins_host):
+    codes = set()
+    for fmt, text, _ in MESSAGES:
+        codes |= {p.code for p in builtins_host.check_text(text, fmt=fmt)[1]}
+    codes |= {"file-not-found", "unreadable"}
+    section = read("pipeline-files.md").split("## Validation rules", 1)[1]
+    missing = sorted(c for c in codes if f"`{c}`" not in section)
+    assert not missing, f"problem codes not documented under 'Validation rules': {missing}"
+
+
+@pytest.mark.parametrize("page", ["pipeline-files.md", "concepts.md", "index.md"])
+def test_example_pipelines_validate(page):
+    """Whole pipelines shown on the reference pages are valid (with the plugins they use)."""
+    host = Orchestra()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", read(page), re.DOTALL)
+              if re.search(r"^name:", b, re.MULTILINE)
+              and re.search(r"^(tasks|pipeline):", b, re.MULTILINE)]
+    for block in blocks:
+        _, problems = host.check_text(block)
+        if any(p.code == "unknown-integration" for p in problems):
+            continue  # the vendor plugin it needs is not installed here
+        assert [p.format() for p in problems] == [], block
+
+
+# -- python-api.md -----------------------------------------------------------------------------
+
+
+def test_python_api_sessions_run_as_written(tmp_path, monkeypatch):
+    text = read("python-api.md")
+    files = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, re.DOTALL)
+    assert files, "python-api.md shows no file for its sessions"
+    for name, body in files:
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    test = doctest.DocTestParser().get_doctest(
+        text, {"__name__": "python_api"}, "python-api.md", str(DOCS / "python-api.md"), 0)
+    assert len(test.examples) > 20
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    output: list[str] = []
+    runner.run(test, out=output.append)
+    assert runner.failures == 0, "".join(output)
+
+
+def test_python_api_names_every_export():
+    import orchestra_core
+
+    text = read("python-api.md")
+    missing = [name for name in orchestra_core.__all__ if name not in text]
+    assert not missing, f"python-api.md does not mention: {missing}"
+
+
+# -- writing-a-plugin.md -----------------------------------------------------------------------
+
+QUOTE = re.compile(r"<!-- quote: (\S+) -->\n```\w*\n(.*?)```", re.DOTALL)
+
+
+def test_plugin_guide_quotes_match_the_example_plugin():
+    quotes = QUOTE.findall(read("writing-a-plugin.md"))
+    assert len(quotes) >= 10
+    for rel, block in quotes:
+        source = (PLUGIN / rel).read_text(encoding="utf-8")
+        assert block in source, f"the quote of {rel} no longer matches the file:\n{block}"
+
+
+def test_plugin_guide_quotes_every_file_of_the_package():
+    quoted = {rel for rel, _ in QUOTE.findall(read("writing-a-plugin.md"))}
+    for rel in ("pyproject.toml", "src/orchestra_weather/params.py",
+                "src/orchestra_weather/plugin.py", "src/orchestra_weather/runner.py",
+                "tests/test_weather_plugin.py"):
+        assert rel in quoted, f"writing-a-plugin.md does not quote {rel}"
+
+
+def test_example_plugin_is_packaged_as_documented():
+    import tomllib
+
+    project = tomllib.loads((PLUGIN / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["build-system"]["build-backend"] == "hatchling.build"
+    assert project["project"]["entry-points"]["orchestra"] == {
+        "weather": "orchestra_weather.plugin"}
+    assert "orchestra-plugin" in project["project"]["keywords"]
+    assert not any("orchestra" in c.lower() for c in project["project"].get("classifiers", []))
+
+
+# -- links -------------------------------------------------------------------------------------
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = heading.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+def test_links_resolve(page):
+    path = DOCS / page
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        assert dest.exists(), f"{page}: broken link {target}"
+        if anchor and dest.suffix == ".md":
+            assert anchor in anchors(dest), f"{page}: no heading for #{anchor} in {dest.name}"
+
+
+def test_index_links_every_page():
+    index = read("index.md")
+    for page in DOCS.glob("*.md"):
+        if page.name != "index.md":
+            assert f"({page.name})" in index, f"index.md does not link {page.name}"
