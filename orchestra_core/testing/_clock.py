@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
 
 __all__ = ("FakeClock", "SystemClock")
+
+
+async def _all_tasks_blocked() -> None:
+    """Return once every other task waits on something (anyio's own helper polls every
+    0.1 s on asyncio, which makes fake time crawl)."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio.testing
+
+        await trio.testing.wait_all_tasks_blocked()
+        return
+    import asyncio
+
+    me = asyncio.current_task()
+    while True:
+        await asyncio.sleep(0)
+        if all(t is me or t.done() or (t._fut_waiter is not None and not t._fut_waiter.done())
+               for t in asyncio.all_tasks()):
+            return
 
 
 class SystemClock:
@@ -22,6 +44,9 @@ class SystemClock:
     def monotonic(self) -> float:
         """Seconds from an arbitrary start, never going backwards."""
         return time.monotonic()
+
+    def busy(self, delta: int) -> None:
+        """Ignored: real time passes by itself."""
 
     async def sleep(self, seconds: float) -> None:
         """Sleep for *seconds* of real time."""
@@ -44,6 +69,8 @@ class FakeClock:
         self.autojump = autojump
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._seq = itertools.count()
+        self._busy = 0
+        self._idle: anyio.Event | None = None
 
     def now(self) -> datetime:
         """The fake current UTC time."""
@@ -66,8 +93,46 @@ class FakeClock:
             await anyio.lowlevel.checkpoint()
             return
         event = anyio.Event()
-        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), event))
-        await event.wait()
+        entry = (self._mono + seconds, next(self._seq), event)
+        heapq.heappush(self._sleepers, entry)
+        try:
+            await event.wait()
+        finally:
+            if not event.is_set():  # cancelled: forget the deadline
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+
+    def busy(self, delta: int) -> None:
+        """Mark work in flight outside the event loop (a database write in a thread): the
+        :meth:`driving` loop does not move time while any is in flight."""
+        self._busy += delta
+        if self._busy == 0 and self._idle is not None:
+            self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def driving(self) -> AsyncIterator[FakeClock]:
+        """Within this block, whenever every task is blocked and nothing is :meth:`busy`,
+        jump to the earliest sleeper's deadline: time passes as fast as the code allows,
+        in the right order, deterministically."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._drive)
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _drive(self) -> None:
+        while True:
+            await _all_tasks_blocked()
+            if self._busy:
+                self._idle = anyio.Event()
+                await self._idle.wait()
+                continue
+            if not self._sleepers:
+                await anyio.sleep(0.0005)
+                continue
+            self._move(max(0.0, self._sleepers[0][0] - self._mono))
+            await anyio.lowlevel.checkpoint()
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward *seconds*, waking every sleeper whose deadline passed."""

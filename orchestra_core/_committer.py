@@ -1,0 +1,77 @@
+"""Group commit: many tasks' transitions written in one transaction, each writer waiting
+until its own transition is durable before it acts on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .store import Store, Write
+
+
+class Committer:
+    """Batches writes from concurrent tasks into single transactions on a worker thread."""
+
+    def __init__(self, store: Store, clock: Any = None) -> None:
+        self.store = store
+        self.clock = clock
+        self._pending: list[Write] = []
+        self._waiters: list[anyio.Event] = []
+        self._wake = anyio.Event()
+        self._error: BaseException | None = None
+        self._closed = False
+        self.batches = 0
+
+    async def write(self, *writes: Write) -> None:
+        """Queue *writes* and return once they are committed."""
+        if self._error is not None:
+            raise self._error
+        done = anyio.Event()
+        self._pending.extend(writes)
+        self._waiters.append(done)
+        self._wake.set()
+        await done.wait()
+        if self._error is not None:
+            raise self._error
+
+    def write_nowait(self, *writes: Write) -> None:
+        """Queue *writes* (log lines) to go with the next batch; do not wait."""
+        self._pending.extend(writes)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The writer loop; runs until :meth:`close` and the queue is empty."""
+        busy = getattr(self.clock, "busy", None)
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            if not self._pending:
+                if self._closed:
+                    return
+                continue
+            batch, waiters = self._pending, self._waiters
+            self._pending, self._waiters = [], []
+            if busy is not None:
+                busy(1)
+            try:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.store.apply, batch)
+                self.batches += 1
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                self._error = exc
+            finally:
+                if busy is not None:
+                    busy(-1)
+                for event in waiters:
+                    event.set()
+            if self._error is not None:
+                for event in self._waiters:
+                    event.set()
+                return
+
+    def close(self) -> None:
+        """Finish after writing what is queued."""
+        self._closed = True
+        self._wake.set()

@@ -1,0 +1,241 @@
+"""The run engine, driven through the Python API with a fake clock, on SQLite and
+PostgreSQL, under asyncio and trio."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from orchestra_core import Orchestra
+from orchestra_core.engine import Engine
+from orchestra_core.store import Store
+from orchestra_core.testing import FakeClock
+
+from ._engine_kit import FakePlugin, task
+
+PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
+            return None
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {PG}: {exc}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store.open(str(tmp_path / "o.db"))
+    else:
+        reason = _pg_available()
+        if reason:
+            pytest.skip(reason)
+        import sqlalchemy as sa
+
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        url = PG + f"?options=-csearch_path%3D{schema}"
+        s = Store.open(url)
+        request.addfinalizer(lambda: _drop(admin, schema))
+    yield s
+    s.close()
+
+
+def _drop(admin, schema):
+    import sqlalchemy as sa
+
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+def make(store, **kw):
+    host = Orchestra(plugins=[FakePlugin()], load_entrypoints=False)
+    clock = FakeClock()
+    return host, Engine(host, store, clock=clock, **kw), clock
+
+
+def pipeline(host, *tasks, **extra):
+    return host.pipeline_from_data({"name": "p", "tasks": list(tasks), **extra})
+
+
+async def run(engine, clock, p, **kw):
+    async with clock.driving():
+        return await engine.run(p, **kw)
+
+
+def states(result):
+    return {k: v["state"] for k, v in result.tasks.items()}
+
+
+async def test_dag_runs_in_order(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", duration=5), task("b", depends_on="a", duration=5),
+                 task("c", depends_on="a", duration=1), task("d", depends_on=["b", "c"]))
+    result = await run(engine, clock, p)
+    assert result.state == "succeeded"
+    assert states(result) == dict.fromkeys("abcd", "succeeded")
+    rows = result.tasks
+    assert rows["a"]["external_id"] == "ext-a-1"
+    assert rows["a"]["meta"] == {"rows": 3, "assets": ["t.x"]}
+    assert clock.monotonic() == pytest.approx(11, abs=1.5)  # a(5) -> b(5) -> d(1), c parallel
+
+
+async def test_retries_with_backoff(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail_times=2, retries={"count": 2, "delay": 10, "jitter": 0},
+                            duration=1))
+    result = await run(engine, clock, p)
+    assert result.state == "succeeded"
+    assert result.tasks["a"]["attempt"] == 3
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    assert runner.starts == [f"{result.run_id}/a/{n}" for n in (1, 2, 3)]
+    assert clock.monotonic() == pytest.approx(1 + 10 + 1 + 20 + 1, abs=0.5)
+
+
+async def test_non_retryable_failure_is_not_retried(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail=True, retryable=False, retries=3))
+    result = await run(engine, clock, p)
+    assert result.state == "failed"
+    assert result.tasks["a"]["attempt"] == 1
+    assert result.tasks["a"]["error"] == "configuration is wrong"
+
+
+async def test_timeout_cancels_the_external_job(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", duration=100, timeout=30))
+    result = await run(engine, clock, p)
+    assert states(result) == {"a": "timed_out"}
+    assert result.tasks["a"]["error"] == "timed out after 30s"
+    assert host.runner(host.find_job("fake", "fake_job")).cancels == ["ext-a-1"]
+
+
+async def test_conditions(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail=True), task("ok_path", depends_on="a"),
+                 task("fail_path", depends_on="a", condition="on_failure"),
+                 task("always", depends_on="ok_path", condition="always"))
+    result = await run(engine, clock, p)
+    assert states(result) == {"a": "failed", "ok_path": "skipped", "fail_path": "succeeded",
+                              "always": "succeeded"}
+    assert result.tasks["ok_path"]["error"] == "'a' did not succeed"
+    assert result.state == "failed"
+
+
+async def test_stage_core_tasks_and_partial(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("core1"), task("extra", fail=True), task("after", depends_on="s"),
+                 task("on_partial", depends_on="s",
+                      condition={"stage": "s", "outcome": "partial"}),
+                 stages=[{"id": "s", "tasks": ["core1", "extra"], "core_tasks": ["core1"]}])
+    result = await run(engine, clock, p)
+    assert states(result) == {"core1": "succeeded", "extra": "failed", "after": "succeeded",
+                              "on_partial": "succeeded", "s": "succeeded"}
+    assert result.tasks["s"]["outcome"] == "partial"
+    assert result.state == "succeeded"  # a non-core failure in a continuing stage is tolerated
+
+
+async def test_stage_core_failure_blocks_and_stop_pipeline(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("core1", fail=True), task("slow", duration=500),
+                 task("after", depends_on="s"),
+                 task("recover", depends_on="s", condition={"stage": "s", "outcome": "failed"}),
+                 stages=[{"id": "s", "tasks": ["core1"]}])
+    result = await run(engine, clock, p)
+    assert states(result)["after"] == "skipped"
+    assert states(result)["recover"] == "succeeded"
+    assert result.tasks["s"]["outcome"] == "failed"
+    assert result.state == "failed"
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("core1", fail=True), task("slow", duration=500),
+                 task("after", depends_on="s"),
+                 stages=[{"id": "s", "tasks": ["core1"], "on_failure": "stop_pipeline"}])
+    result = await run(engine, clock, p)
+    assert states(result) == {"core1": "failed", "slow": "cancelled", "after": "cancelled",
+                              "s": "failed"}
+    assert host.runner(host.find_job("fake", "fake_job")).cancels == ["ext-slow-1"]
+    assert "on_failure: stop_pipeline" in result.error
+
+
+async def test_async_flag_does_not_wait(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", duration=1000, **{"async": True}))
+    result = await run(engine, clock, p)
+    assert states(result) == {"a": "succeeded"}
+    assert clock.monotonic() < 1
+
+
+async def test_run_types(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("ingest", job="fake_ingest"),
+                 task("transform", depends_on="ingest"),
+                 task("deliver", job="fake_activation", depends_on="transform"))
+    full = await run(engine, clock, p, run_type="full")
+    assert states(full) == dict.fromkeys(["ingest", "transform", "deliver"], "succeeded")
+    refresh = await run(engine, clock, p, run_type="refresh")
+    assert states(refresh) == {"ingest": "succeeded", "transform": "succeeded",
+                               "deliver": "skipped"}
+    source = await run(engine, clock, p, run_type="source")
+    assert states(source) == {"ingest": "succeeded", "transform": "skipped",
+                              "deliver": "skipped"}
+    assert source.state == "succeeded"
+
+
+async def test_concurrency_limit_queues(store):
+    host, engine, clock = make(store, max_concurrency=2)
+    p = pipeline(host, *[task(f"t{i}", duration=10) for i in range(6)])
+    seen = []
+    async with clock.driving():
+        result = await engine.run(p, on_transition=lambda t: seen.append(t.state.value))
+    assert result.state == "succeeded"
+    assert "queued" in seen
+    assert clock.monotonic() == pytest.approx(30, abs=1)
+
+
+async def test_cancel_request_from_the_store(store):
+    host, engine, clock = make(store, cancel_poll=5)
+    p = pipeline(host, task("a", duration=1000), task("b", depends_on="a"))
+    created = []
+    async with clock.driving():
+        import anyio
+
+        async with anyio.create_task_group() as tg:
+            async def cancel_later():
+                while not created:
+                    await anyio.sleep(0.001)
+                await clock.sleep(12)
+                store.request_cancel(created[0])
+
+            tg.start_soon(cancel_later)
+            result = await engine.run(p, on_created=created.append)
+    assert result.state == "cancelled"
+    assert states(result) == {"a": "cancelled", "b": "cancelled"}
+    assert host.runner(host.find_job("fake", "fake_job")).cancels == ["ext-a-1"]
+
+
+async def test_logs_are_recorded(store):
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail=True))
+    result = await run(engine, clock, p)
+    logs = store.logs(run_id=result.run_id)
+    assert [(e["level"], e["task_id"], e["message"]) for e in logs][-2:] == [
+        ("error", "a", "failed: attempt 1 failed"),
+        ("error", None, "run failed: tasks failed: a"),
+    ]
+    assert [e["message"] for e in store.logs(run_id=result.run_id, level="error")] == [
+        "failed: attempt 1 failed", "run failed: tasks failed: a"]
