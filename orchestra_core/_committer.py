@@ -59,7 +59,7 @@ class Committer:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(self.store.apply, batch)
                 self.batches += 1
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+            except Exception as exc:
                 self._error = exc
             finally:
                 if busy is not None:

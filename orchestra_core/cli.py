@@ -125,6 +125,187 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {name}: {', '.join(jobs) if jobs else '(no jobs)'}")
 
 
+_DB = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
+                   help="The state store: a SQLite file path or a database URL. Default: "
+                   "orchestra.db in ORCHESTRA_HOME or the working directory.")
+
+
+def _store(db: str | None) -> Any:
+    from .store import Store
+
+    return Store.open(db)
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--resume", "resume", metavar="RUN_ID",
+              help="Continue an interrupted run instead of starting a new one.")
+@click.option("--run-type", type=click.Choice(["full", "refresh", "source"]), default="full",
+              show_default=True, help="full: every task; refresh: all but activations; "
+              "source: ingestion only.")
+@click.option("--progress", type=click.Choice(["auto", "table", "plain", "none"]),
+              default="auto", show_default=True,
+              help="Live table on a terminal, one line per transition otherwise.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Tasks executing at once.")
+@_DB
+@click.pass_context
+def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
+        progress: str, max_concurrency: int, db: str | None) -> None:
+    """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
+
+    Exits 0 when the run succeeds, 1 when it fails or is cancelled.
+    """
+    import anyio
+
+    from .engine import Engine
+
+    if (file is None) == (resume is None):
+        raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    host = _host(ctx)
+    store = _store(db)
+    engine = Engine(host, store, max_concurrency=max_concurrency)
+    if file is not None:
+        pipeline = host.load_pipeline(file)
+        task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
+    else:
+        rows = store.task_runs(store.get_run(resume)["id"])
+        task_ids = [r["task_id"] for r in rows]
+    mode = progress
+    if mode == "auto":
+        mode = "table" if sys.stdout.isatty() else "plain"
+    from ._progress import PlainProgress, TableProgress
+
+    reporter: Any = (TableProgress(task_ids) if mode == "table" else PlainProgress()
+                     if mode == "plain" else None)
+
+    def created(run_id: str) -> None:
+        click.echo(f"run {run_id} started (store: {store.url})")
+        sys.stdout.flush()
+
+    async def go() -> Any:
+        if resume is not None:
+            click.echo(f"resuming run {resume} (store: {store.url})")
+            return await engine.resume(resume, on_transition=reporter)
+        return await engine.run(pipeline, run_type=run_type, on_transition=reporter,
+                                on_created=created)
+
+    if reporter is not None:
+        with reporter:
+            result = anyio.run(go)
+    else:
+        result = anyio.run(go)
+    click.echo(f"run {result.run_id} {result.state}"
+               + (f": {result.error}" if result.error else ""))
+    click.echo(f"details: orchestra runs show {result.run_id}"
+               + (f" --db {db}" if db else ""))
+    ctx.exit(0 if result.succeeded else 1)
+
+
+@cli.group()
+def runs() -> None:
+    """List, inspect and cancel pipeline runs."""
+
+
+@runs.command("list")
+@click.option("--pipeline", help="Only runs of this pipeline.")
+@click.option("--state", help="Only runs in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_DB
+def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool,
+              db: str | None) -> None:
+    """Recent runs, newest first."""
+    found = _store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    for r in found:
+        click.echo(f"{r['id']}  {r['pipeline']:<24} {r['state']:<10} {r['run_type']:<8} "
+                   f"{_ts(r['created_at'])}" + (f"  {r['error']}" if r["error"] else ""))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_DB
+def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
+    """A run and each of its task runs (state, attempt, external id, times, error)."""
+    store = _store(db)
+    run = store.get_run(run_id)
+    tasks = store.task_runs(run["id"])
+    if as_json:
+        run = {k: v for k, v in run.items() if k != "definition"}
+        click.echo(json.dumps({"run": run, "tasks": tasks}, indent=2, default=str))
+        return
+    click.echo(f"run {run['id']}: pipeline {run['pipeline']!r} ({run['client']}), "
+               f"{run['run_type']}, {run['state']}")
+    click.echo(f"  started {_ts(run['started_at'])}, ended {_ts(run['ended_at'])}")
+    if run["error"]:
+        click.echo(f"  error: {run['error']}")
+    for t in tasks:
+        line = f"  {t['task_id']:<24} {t['state']:<12} attempt {t['attempt']}"
+        if t["kind"] == "stage":
+            line += f"  stage outcome: {t['outcome'] or '-'}"
+        if t["external_id"]:
+            line += f"  external id: {t['external_id']}"
+        if t["error"]:
+            line += f"  {t['error']}"
+        click.echo(line)
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@_DB
+def runs_cancel(run_id: str, db: str | None) -> None:
+    """Ask the process running RUN_ID to cancel it (running tasks are cancelled at the vendor)."""
+    store = _store(db)
+    run = store.get_run(run_id)
+    state = store.request_cancel(run["id"])
+    if state in ("succeeded", "failed", "cancelled"):
+        click.echo(f"run {run['id']} already ended: {state}")
+    else:
+        click.echo(f"cancel requested for run {run['id']}")
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(), help="From this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Up to this time (UTC).")
+@click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Minimum level.")
+@click.option("--pipeline", help="Only this pipeline.")
+@click.option("--run", "run_id", help="Only this run.")
+@click.option("--task", help="Only this task.")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_DB
+def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id: str | None,
+         task: str | None, limit: int, as_json: bool, db: str | None) -> None:
+    """Log lines of runs, oldest first, filtered by time, level, pipeline, run and task."""
+    from datetime import UTC
+
+    store = _store(db)
+    found = store.logs(since=since.replace(tzinfo=UTC) if since else None,
+                       until=until.replace(tzinfo=UTC) if until else None, level=level,
+                       pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,
+                       task=task, limit=limit)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    for e in found:
+        where = e["pipeline"] or ""
+        if e["task_id"]:
+            where += f"/{e['task_id']}"
+        click.echo(f"{_ts(e['time'])} {e['level'].upper():<7} {where}: {e['message']}")
+
+
+def _ts(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+    return text.replace("+00:00", "Z")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``orchestra`` script."""
     try:

@@ -230,7 +230,7 @@ async def _db(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
 def _backoff(policy: RetryPolicy, retry_number: int) -> float:
     delay = min(policy.delay * policy.backoff ** (retry_number - 1), policy.max_delay)
     if policy.jitter:
-        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)  # noqa: S311 - not crypto
+        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
     return max(0.0, delay)
 
 
@@ -482,7 +482,7 @@ class _Execution:
                                   message=f"{phase.value} task, not in a {self.run_type} run")
             return
         job = self.engine.host.find_job(task.integration, task.integration_job)
-        params, problems = structure(dict(task.parameters), job.parameters, "$")
+        params, _ = structure(dict(task.parameters), job.parameters, "$")
         runner = self.engine.host.runner(job)
         policy = task.retries or self.pipeline.defaults.retries
         timeout = task.timeout if task.timeout is not None else self.pipeline.defaults.timeout
@@ -567,7 +567,7 @@ class _Execution:
         try:
             await runner.cancel(ctx, ext)
             self.log("cancelled the external job", level="warning", task_id=ctx.task_id)
-        except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+        except Exception as exc:
             self.log(f"could not cancel the external job: {exc}", level="error",
                      task_id=ctx.task_id)
 
@@ -617,7 +617,7 @@ class _Execution:
             return _Outcome(TaskState.FAILED, str(exc), exc.metadata, exc.retryable)
         except OrchestraError as exc:
             return _Outcome(TaskState.FAILED, str(exc), {}, False)
-        except Exception as exc:  # noqa: BLE001 - an integration's crash fails its task
+        except Exception as exc:
             return _Outcome(TaskState.FAILED, f"{type(exc).__name__}: {exc}", {}, None)
         state = {JobState.SUCCEEDED: TaskState.SUCCEEDED, JobState.FAILED: TaskState.FAILED,
                  JobState.CANCELLED: TaskState.CANCELLED}[result.state]

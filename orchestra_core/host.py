@@ -117,7 +117,7 @@ class Orchestra:
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
             try:
                 result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - name the broken plugin
+            except Exception as exc:
                 raise self._plugin_error(impl, hook_name, exc) from exc
             if result is not None:
                 results.append(result)

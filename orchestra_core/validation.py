@@ -343,8 +343,11 @@ def _as_problems(found: Iterable[Problem] | None) -> list[Problem]:
 
 
 def _unfold(problem: Problem, folded: dict[str, str]) -> Problem:
+    if problem.code == "duplicate-parameter":
+        return problem  # already at the second spelling's own path
     for canonical, written in folded.items():
-        if problem.path == canonical or problem.path.startswith(canonical + "."):
+        if problem.path == canonical or problem.path.startswith((canonical + ".",
+                                                                 canonical + "[")):
             return attrs.evolve(problem, path=written + problem.path[len(canonical):])
     return problem
 

@@ -16,11 +16,10 @@ import inspect
 import re
 from pathlib import Path
 
-import attrs
 import pytest
 
 from orchestra_core import Orchestra, hookspecs
-from orchestra_core.config import key_name
+from orchestra_core.config import file_keys
 from orchestra_core.pipeline import Defaults, Pipeline, RetryPolicy, Stage, Task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +128,7 @@ def first_table_keys(heading: str) -> list[str]:
 
 @pytest.mark.parametrize("model", list(SECTIONS), ids=lambda m: m.__name__)
 def test_every_key_is_documented(model):
-    keys = [key_name(f) for f in attrs.fields(model)]
+    keys = file_keys(model)  # the keys a file may hold (not internal ones such as source)
     documented = first_table_keys(SECTIONS[model])
     missing = [k for k in keys if k not in documented]
     assert not missing, f"keys of {model.__name__} missing from {SECTIONS[model]!r}: {missing}"
@@ -158,7 +157,7 @@ MESSAGES = [
      "quotes"),
     ("yaml", "name: x\nname: y\n" + T, "$.name: duplicate key 'name'"),
     ("yaml", "name: x\nclient: a\nteam: b\n" + T,
-     "$.team: 'team' and 'client' are the same key; give one"),
+     "$.team: 'client' and 'team' are the same key; give one"),
     ("yaml", "- a\n- b\n", "$: a pipeline file must hold a mapping, found list"),
     ("yaml", T, "$: missing required key 'name'"),
     ("yaml", "name: x\n", "$: missing required key 'tasks' (a pipeline needs at least one task)"),
@@ -167,16 +166,22 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: []\n", "$.tasks: a pipeline needs at least one task"),
     ("yaml", "name: x\ntasks: 3\n", "$.tasks: expected a list of tasks"),
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
-    ("yaml", "name: x\nnmae: y\n" + T, "$: unknown key 'nmae' (did you mean 'name'?); accepted: "
-     "name, client, version, description, tags, defaults, stages, tasks, source"),
+    ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
+     "accepted: name, client, version, description, tags, defaults, stages, tasks"),
+    ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
+     "name, client, version, description, tags, defaults, stages, tasks"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
-     "$.stages[0]: unknown key 'core'; accepted: id, tasks, name, description, core_tasks, "
-     "depends_on, condition, on_failure, on_partial"),
+     "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
+     "core_tasks, depends_on, condition, on_failure, on_partial"),
+    ("yaml", "name: x\nstages: [{id: s, tasks: [a], core tasks: [a]}]\n" + T,
+     "$.stages[0]: unknown key 'core tasks' (did you mean 'core_tasks'?); accepted: id, "
+     "tasks, name, description, core_tasks, depends_on, condition, on_failure, on_partial"),
     ("yaml", "name: x\ndefaults: {timeout: 1h, retry: 2}\n" + T,
-     "$.defaults: unknown key 'retry' (did you mean 'retries'?); accepted: retries, timeout"),
+     "$.defaults.retry: unknown key 'retry' (did you mean 'retries'?); accepted: retries, "
+     "timeout"),
     ("yaml", "name: x\n" + T + "    retries: {count: 1, delays: 2}\n",
-     "$.tasks[0].retries: unknown key 'delays' (did you mean 'delay'?); accepted: count, "
-     "delay, backoff, max_delay, jitter"),
+     "$.tasks[0].retries.delays: unknown key 'delays' (did you mean 'delay'?); accepted: "
+     "count, delay, backoff, max_delay, jitter"),
     ("yaml", "name: x\ntags: [a, 3]\n" + T, "$.tags: expected a list of strings; item 1 is 3"),
     ("yaml", "name: x\nversion: v1\n" + T, "$.version: expected an integer, got the string 'v1'"),
     ("yaml", "name: x\n" + T + "    parameters: [1]\n",
@@ -185,6 +190,8 @@ MESSAGES = [
      "$.tasks[0].parameters.fail_times: expected an integer, got the string 'x'"),
     ("yaml", "name: x\n" + T + "    timeout: 5 minutes\n", "$.tasks[0].timeout: expected a "
      "duration such as 90, '30s', '5m' or '1h30m', got '5 minutes'"),
+    ("yaml", "name: x\n" + T + "    timeout: -5\n",
+     "$.tasks[0].timeout: expected a number >= 0, got -5"),
     ("yaml", "name: x\n" + T + "    async: maybe\n",
      "$.tasks[0].async: expected true or false (or yes/no), got the string 'maybe'"),
     ("yaml", "name: x\n" + T + "    phase: ingest\n", "$.tasks[0].phase: expected one of "
@@ -250,10 +257,13 @@ MESSAGES = [
      "integration, integration_job, name, outputs, parameters, phase, retries, "
      "secondary_configuration_id, tags, timeout, treat_failure_as_warning and the parameters "
      "of noop_run: sleep, fail, fail_times, message"),
-    ("yaml", "name: x\n" + T + "    parameters: {slep: 3}\n", "$.tasks[0].parameters: unknown "
-     "parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, fail_times, message"),
+    ("yaml", "name: x\n" + T + "    parameters: {slep: 3}\n", "$.tasks[0].parameters.slep: "
+     "unknown parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, fail_times, "
+     "message"),
     ("yaml", PROC + "    parameters: {path: a, command: b}\n", "$.tasks[0].parameters.command: "
-     "parameter 'path' is given more than once (as 'command' too)"),
+     "parameter 'path' is given more than once (as 'path' and as 'command')"),
+    ("yaml", "name: x\n" + T + "    sleep: soon\n", "$.tasks[0].sleep: expected a duration "
+     "such as 90, '30s', '5m' or '1h30m', got 'soon'"),
     ("yaml", PROC, "$.tasks[0].parameters: missing required parameter 'path' (a script (.py "
      "runs with this Python), an executable, or a git repository URL) (integration job "
      "process_run)"),
@@ -264,7 +274,7 @@ MESSAGES = [
      "missing required parameter 'base_url': provide base_url or secondary_configuration_id "
      "(a stored connection)"),
     ("yaml", BAD_HTTP,
-     "$.tasks[0].parameters.base_url: expected an http:// or https:// URL, got 'ftp://x'"),
+     "$.tasks[0].parameters.url: expected an http:// or https:// URL, got 'ftp://x'"),
     ("yaml", BAD_HTTP, "$.tasks[0].parameters.method: expected one of GET, POST, PUT, PATCH, "
      "DELETE, HEAD, got 'FETCH'"),
     ("yaml", BAD_HTTP, "$.tasks[0].parameters.expected_status[0]: not an HTTP status code: 99"),
@@ -273,12 +283,12 @@ MESSAGES = [
     ("yaml", PROC + "    parameters: {path: r.git, git: true, entry: ../x.py}\n",
      "$.tasks[0].parameters.entry: entry must be a relative path inside the repository"),
     ("yaml", "version: v1\nname: x\npipeline:\n  g:\n    tasks:\n      a: {integration: NOOP, "
-     "integration_job: NOOP_RUN, parameters: {slep: 1}}\n", "$.pipeline.g.tasks.a.parameters: "
-     "unknown parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, fail_times, "
-     "message"),
+     "integration_job: NOOP_RUN, parameters: {slep: 1}}\n", "$.pipeline.g.tasks.a.parameters."
+     "slep: unknown parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, "
+     "fail_times, message"),
     ("yaml", "version: v1\nname: x\nschedule: {cron: '0 3 * * *'}\npipeline:\n  g:\n    tasks:\n"
-     "      a: {integration: noop, integration_job: noop_run}\n", "$: unknown key 'schedule'; "
-     "accepted: name, client, version, description, tags, defaults, stages, tasks, source"),
+     "      a: {integration: noop, integration_job: noop_run}\n", "$.schedule: unknown key "
+     "'schedule'; accepted: name, client, version, description, tags, defaults, stages, tasks"),
 ]
 
 

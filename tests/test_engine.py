@@ -24,7 +24,7 @@ def _pg_available() -> str | None:
 
         with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
             return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"PostgreSQL not reachable at {PG}: {exc}"
 
 

@@ -171,3 +171,81 @@ async def test_identify_webhook_stops_at_first_handler():
     assert events[0].kind == "done"
     other = WebhookRequest(integration="nope", method="POST", headers={}, body=b"{}")
     assert host.hook.orchestra_identify_webhook(request=other) is None
+
+
+# -- plugins crashing in hooks, and how explicit plugins are named ----------------------------
+
+ECHO = {"name": "p", "tasks": [{"id": "a", "integration": "echo", "integration_job": "echo_say",
+                                "text": "hi"}]}
+
+
+class CrashingTaskCheck:
+    @hookimpl
+    def orchestra_validate_task(self, job, path):
+        raise ValueError(f"no rule for {path}")
+
+
+class CrashingPipelineCheck:
+    @hookimpl
+    def orchestra_validate_pipeline(self, pipeline):
+        raise KeyError("tags")
+
+
+class CrashingStartup:
+    @hookimpl
+    def orchestra_startup(self, orchestra):
+        raise RuntimeError("no database")
+
+
+def test_crash_in_validate_task_is_a_plugin_error():
+    host = Orchestra(plugins=[EchoPlugin(), CrashingTaskCheck()], load_entrypoints=False)
+    with pytest.raises(PluginError) as caught:
+        host.check_data(ECHO)
+    assert str(caught.value) == ("plugin 'CrashingTaskCheck' failed in orchestra_validate_task: "
+                                 "ValueError: no rule for $.tasks[0]")
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_crash_in_validate_pipeline_is_a_plugin_error():
+    host = Orchestra(plugins=[EchoPlugin(), CrashingPipelineCheck()], load_entrypoints=False)
+    with pytest.raises(PluginError) as caught:
+        host.check_data(ECHO)
+    assert str(caught.value) == ("plugin 'CrashingPipelineCheck' failed in "
+                                 "orchestra_validate_pipeline: KeyError: 'tags'")
+
+
+def test_crash_in_startup_is_a_plugin_error():
+    with pytest.raises(PluginError) as caught:
+        Orchestra(plugins=[CrashingStartup()], load_entrypoints=False)
+    assert str(caught.value) == ("plugin 'CrashingStartup' failed in orchestra_startup: "
+                                 "RuntimeError: no database")
+
+
+def test_plugin_error_raised_by_a_hook_passes_through():
+    class Refuse:
+        @hookimpl
+        def orchestra_startup(self, orchestra):
+            raise PluginError("not today", distribution="orchestra-refuse")
+
+    with pytest.raises(PluginError, match=r"^not today$") as caught:
+        Orchestra(plugins=[Refuse()], load_entrypoints=False)
+    assert caught.value.distribution == "orchestra-refuse"
+
+
+def test_explicit_plugins_are_named_after_their_class():
+    host = Orchestra(plugins=[EchoPlugin(), CrashingTaskCheck(), CrashingTaskCheck()],
+                     load_entrypoints=False, builtins=False)
+    assert [p.name for p in host.plugins()] == [
+        "CrashingTaskCheck", "CrashingTaskCheck#2", "EchoPlugin"]
+    assert host.find_job("echo", "echo_say").plugin == "EchoPlugin"
+
+
+def test_unknown_job_of_a_plugin_without_distribution():
+    host = Orchestra(plugins=[EchoPlugin()], load_entrypoints=False)
+    _, problems = host.check_data({"name": "p", "tasks": [
+        {"id": "a", "integration": "echo", "integration_job": "echo_sya"}]})
+    assert [p.format() for p in problems] == [
+        "$.tasks[0].integration_job: unknown integration job 'echo_sya' for integration 'echo' "
+        "(did you mean 'echo_say'?); its jobs: echo_say. A newer or another plugin may provide "
+        "it: pip install --upgrade <the package of plugin EchoPlugin>"
+    ]

@@ -8,9 +8,9 @@ def test_all_is_pinned():
         "Destination", "DestinationRegistry", "ExternalRun", "IntegrationRegistry",
         "JobNotExecutable", "JobResult", "JobRunner", "JobState", "JobType", "Notification",
         "NotificationChannel", "Orchestra", "OrchestraError", "Pipeline", "PluginError",
-        "PluginInfo", "Problem", "RecoveringJobRunner", "RunType", "Stage", "Task", "TaskContext", "TaskFailed",
-        "WebhookEvent", "WebhookHandler", "WebhookRequest", "__version__", "hookimpl",
-        "parameter",
+        "PluginInfo", "Problem", "RecoveringJobRunner", "RunType", "Stage", "Task",
+        "TaskContext", "TaskFailed", "WebhookEvent", "WebhookHandler", "WebhookRequest",
+        "__version__", "hookimpl", "parameter",
     }
     for name in orchestra_core.__all__:
         assert hasattr(orchestra_core, name), name

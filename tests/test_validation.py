@@ -111,8 +111,8 @@ def test_missing_name_and_tasks(host):
 
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
-        "$: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, source"
+        "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
+        "description, tags, defaults, stages, tasks"
     ]
 
 
@@ -133,14 +133,37 @@ def test_parameter_at_top_level_of_task_is_folded(host):
 
 def test_parameter_given_twice(host):
     assert data_problems(host, pipe(noop("a", sleep=1, parameters={"sleep": 2}))) == [
-        "$.tasks[0].sleep: parameter 'sleep' is given more than once (as 'sleep' too)"
+        "$.tasks[0].sleep: parameter 'sleep' is given more than once (as 'sleep' and as "
+        "'sleep')"
+    ]
+
+
+def test_parameter_given_twice_is_reported_at_the_second_spelling(host):
+    proc = ("name: x\ntasks:\n  - id: a\n    integration: process\n"
+            "    integration_job: process_run\n")
+    assert problems(host, proc + "    parameters: {command: a, process_path: b}\n") == [
+        "p.yaml:6:44: $.tasks[0].parameters.process_path: parameter 'path' is given more than "
+        "once (as 'command' and as 'process_path')"
+    ]
+    assert problems(host, proc + "    parameters: {command: a, path: b}\n") == [
+        "p.yaml:6:36: $.tasks[0].parameters.path: parameter 'path' is given more than once "
+        "(as 'command' and as 'path')"
+    ]
+
+
+def test_problem_inside_a_top_level_list_parameter_points_at_it(host):
+    text = ("name: x\ntasks:\n  - id: a\n    integration: http\n"
+            "    integration_job: http_request\n    base_url: https://x\n    method: GET\n"
+            "    endpoint: /a\n    expected_status: [200, 99]\n")
+    assert problems(host, text) == [
+        "p.yaml:9:28: $.tasks[0].expected_status[1]: not an HTTP status code: 99"
     ]
 
 
 def test_unknown_parameter(host):
     assert data_problems(host, pipe(noop("a", parameters={"slep": 1}))) == [
-        "$.tasks[0].parameters: unknown parameter 'slep' (did you mean 'sleep'?); accepted: "
-        "sleep, fail, fail_times, message"
+        "$.tasks[0].parameters.slep: unknown parameter 'slep' (did you mean 'sleep'?); "
+        "accepted: sleep, fail, fail_times, message"
     ]
 
 
@@ -285,8 +308,8 @@ def test_retries_and_timeouts(host):
         "$.tasks[0].retries: backoff must be >= 1, got 0.5",
         "$.tasks[1].timeout: expected a duration such as 90, '30s', '5m' or '1h30m', got "
         "'forever'",
-        "$.tasks[2].retries: unknown key 'cuont' (did you mean 'count'?); accepted: count, "
-        "delay, backoff, max_delay, jitter",
+        "$.tasks[2].retries.cuont: unknown key 'cuont' (did you mean 'count'?); accepted: "
+        "count, delay, backoff, max_delay, jitter",
     ]
     pipeline, _ = host.check_data(pipe(noop("d", retries=3, timeout="1h30m", async_="yes")))
     assert pipeline is None  # async_ is not a key: the file key is 'async'
@@ -295,6 +318,33 @@ def test_retries_and_timeouts(host):
     assert found == []
     task = pipeline.task("d")
     assert (task.retries.count, task.timeout, task.async_) == (3, 5400.0, True)
+
+
+def test_retry_count_may_be_a_string_of_digits(host):
+    pipeline, found = host.check_data(pipe(noop("a", retries="3"),
+                                           defaults={"retries": " 2 "}))
+    assert found == []
+    assert pipeline.task("a").retries.count == 3
+    assert pipeline.defaults.retries.count == 2
+    assert data_problems(host, pipe(noop("a", retries="-3"))) == [
+        "$.tasks[0].retries: expected a retry count or a mapping, got the string '-3'"
+    ]
+
+
+def test_negative_durations_are_rejected(host):
+    data = pipe(noop("a", timeout=-5), noop("b", sleep=-0.5),
+                noop("c", retries={"count": 1, "delay": -1, "max_delay": -2}),
+                defaults={"timeout": -60})
+    assert data_problems(host, data) == [
+        "$.defaults.timeout: expected a number >= 0, got -60",
+        "$.tasks[0].timeout: expected a number >= 0, got -5",
+        "$.tasks[2].retries.delay: expected a number >= 0, got -1",
+        "$.tasks[2].retries.max_delay: expected a number >= 0, got -2",
+        "$.tasks[1].sleep: expected a number >= 0, got -0.5",  # parameters are checked last
+    ]
+    assert data_problems(host, pipe(noop("a", parameters={"sleep": -1}))) == [
+        "$.tasks[0].parameters.sleep: expected a number >= 0, got -1"
+    ]
 
 
 def test_http_needs_base_url_method_endpoint_unless_connection(host):

@@ -13,6 +13,7 @@ from ..config import parameter
 from ..models import Problem
 from ..pipeline import Pipeline, Task
 from ..registry import IntegrationRegistry, JobType
+from ._http_runner import HttpRunner
 
 __all__ = ("HttpParameters", "HttpPoll")
 
@@ -60,6 +61,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "http_request",
         parameters=HttpParameters,
         description="Send one HTTP request; optionally poll a status URL until done",
+        runner=HttpRunner,
         aliases=("request", "sdk_request"),
     )
 

@@ -7,6 +7,7 @@ from attrs import frozen
 from .._markers import hookimpl
 from ..config import parameter
 from ..registry import IntegrationRegistry
+from ._noop_runner import NoopRunner
 
 __all__ = ("NoopParameters",)
 
@@ -31,5 +32,6 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "noop_run",
         parameters=NoopParameters,
         description="Succeed (or fail, on request) after an optional sleep",
+        runner=NoopRunner,
         aliases=("noop",),
     )

@@ -12,6 +12,7 @@ from ..config import parameter
 from ..models import Problem
 from ..pipeline import Pipeline, Task
 from ..registry import IntegrationRegistry, JobType
+from ._process_runner import ProcessRunner
 
 __all__ = ("ProcessParameters",)
 
@@ -47,6 +48,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "process_run",
         parameters=ProcessParameters,
         description="Run a script or command (or a git repository's entry script)",
+        runner=ProcessRunner,
         aliases=("run", "run_process"),
     )
 

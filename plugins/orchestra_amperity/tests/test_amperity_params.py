@@ -17,8 +17,7 @@ CG = {"integration": "amperity", "integration_job": "amperity_courier_group"}
 OG = {"integration": "amperity", "integration_job": "amperity_orchestration_group"}
 CC = {"integration": "amperity", "integration_job": "amperity_campaign"}
 BAD_TIME = (
-    "$.tasks[0].parameters.{}: expected an ISO-8601 date-time such as 2026-03-01T00:00:00Z, "
-    "got {!r}"
+    "$.tasks[0].{}: expected an ISO-8601 date-time such as 2026-03-01T00:00:00Z, got {!r}"
 )
 
 
@@ -116,15 +115,21 @@ def test_missing_config_ids(host):
 
 def test_config_id_prefixes(host):
     assert check(host, **CG, config_id="og-1") == [
-        "$.tasks[0].parameters.config_id: expected a courier group id starting with 'cg-', "
-        "got 'og-1'"
+        "$.tasks[0].config_id: expected a courier group id starting with 'cg-', got 'og-1'"
     ]
     assert check(host, **OG, config_id="cg-1") == [
-        "$.tasks[0].parameters.config_id: expected an orchestration group id starting with "
-        "'og-', got 'cg-1'"
+        "$.tasks[0].config_id: expected an orchestration group id starting with 'og-', "
+        "got 'cg-1'"
     ]
     assert check(host, **CC, config_id="CC-1") == [
+        "$.tasks[0].config_id: expected a campaign id starting with 'cc-', got 'CC-1'"
+    ]
+    assert check(host, **CC, parameters={"config_id": "CC-1"}) == [
         "$.tasks[0].parameters.config_id: expected a campaign id starting with 'cc-', "
+        "got 'CC-1'"
+    ]
+    assert check(host, **CC, parameters={"campaign_id": "CC-1"}) == [
+        "$.tasks[0].parameters.campaign_id: expected a campaign id starting with 'cc-', "
         "got 'CC-1'"
     ]
 
@@ -132,7 +137,7 @@ def test_config_id_prefixes(host):
 @pytest.mark.parametrize("value", ["cg-", "", "cg", "1234"])
 def test_config_id_needs_prefix_and_more(host, value):
     assert check(host, **CG, connectionid=value) == [
-        f"$.tasks[0].parameters.config_id: expected a courier group id starting with 'cg-', "
+        f"$.tasks[0].connectionid: expected a courier group id starting with 'cg-', "
         f"got {value!r}"
     ]
 
@@ -140,13 +145,13 @@ def test_config_id_needs_prefix_and_more(host, value):
 @pytest.mark.parametrize("mode", ["FULL", "incremental", ""])
 def test_bad_run_mode(host, mode):
     assert check(host, **CG, config_id="cg-1", run_mode=mode) == [
-        f"$.tasks[0].parameters.run_mode: expected one of full, refresh, source, got {mode!r}"
+        f"$.tasks[0].run_mode: expected one of full, refresh, source, got {mode!r}"
     ]
 
 
 def test_range_to_needs_range_from(host):
     assert check(host, **CG, config_id="cg-1", range_to="2026-03-02T00:00:00Z") == [
-        "$.tasks[0].parameters.range_to: range_to needs range_from"
+        "$.tasks[0].range_to: range_to needs range_from"
     ]
 
 
@@ -164,26 +169,25 @@ def test_bad_date_times(host, value):
 
 def test_every_problem_at_once(host):
     assert check(host, **CG, config_id="og-1", run_mode="all", range_to="soon") == [
-        "$.tasks[0].parameters.config_id: expected a courier group id starting with 'cg-', "
-        "got 'og-1'",
-        "$.tasks[0].parameters.run_mode: expected one of full, refresh, source, got 'all'",
-        "$.tasks[0].parameters.range_to: expected an ISO-8601 date-time such as "
-        "2026-03-01T00:00:00Z, got 'soon'",
-        "$.tasks[0].parameters.range_to: range_to needs range_from",
+        "$.tasks[0].config_id: expected a courier group id starting with 'cg-', got 'og-1'",
+        "$.tasks[0].run_mode: expected one of full, refresh, source, got 'all'",
+        "$.tasks[0].range_to: expected an ISO-8601 date-time such as 2026-03-01T00:00:00Z, "
+        "got 'soon'",
+        "$.tasks[0].range_to: range_to needs range_from",
     ]
 
 
 def test_courier_group_options_belong_to_courier_groups(host):
     assert check(host, **CC, config_id="cc-1", parameters={"run_mode": "full"}) == [
-        "$.tasks[0].parameters: unknown parameter 'run_mode'; accepted: config_id, "
+        "$.tasks[0].parameters.run_mode: unknown parameter 'run_mode'; accepted: config_id, "
         "poll_interval"
     ]
 
 
 def test_bad_poll_interval(host):
     assert check(host, **OG, config_id="og-1", poll_interval="often") == [
-        "$.tasks[0].parameters.poll_interval: expected a duration such as 90, '30s', '5m' or "
-        "'1h30m', got 'often'"
+        "$.tasks[0].poll_interval: expected a duration such as 90, '30s', '5m' or '1h30m', "
+        "got 'often'"
     ]
 
 

@@ -87,15 +87,17 @@ def test_missing_sync_id(host):
 ])
 def test_sync_id_must_be_an_integer(host, value, shown):
     assert check(host, **JOB, connectionid=value) == [
+        f"$.tasks[0].connectionid: expected an integer, got {shown}"
+    ]
+    assert check(host, **JOB, parameters={"syncid": value}) == [
         f"$.tasks[0].parameters.syncid: expected an integer, got {shown}"
     ]
 
 
 def test_bad_options(host):
     assert check(host, **JOB, syncid=1, full_resync="maybe", poll_interval=[1]) == [
-        "$.tasks[0].parameters.force_full_sync: expected true or false (or yes/no), got the "
-        "string 'maybe'",
-        "$.tasks[0].parameters.poll_interval: expected a number, got a list",
+        "$.tasks[0].full_resync: expected true or false (or yes/no), got the string 'maybe'",
+        "$.tasks[0].poll_interval: expected a number, got a list",
     ]
 
 
@@ -103,12 +105,12 @@ def test_alias_and_name_together(host):
     assert check(host, **JOB, syncid=1, parameters={"force_full_sync": True},
                  full_resync=True) == [
         "$.tasks[0].full_resync: parameter 'force_full_sync' is given more than once "
-        "(as 'full_resync' too)"
+        "(as 'force_full_sync' and as 'full_resync')"
     ]
 
 
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"syncid": 1, "force": True}) == [
-        "$.tasks[0].parameters: unknown parameter 'force'; accepted: syncid, force_full_sync, "
-        "poll_interval"
+        "$.tasks[0].parameters.force: unknown parameter 'force'; accepted: syncid, "
+        "force_full_sync, poll_interval"
     ]

@@ -111,6 +111,9 @@ def test_missing_job_id(host):
 ])
 def test_job_id_must_be_an_integer(host, value, shown):
     assert check(host, **JOB, connectionid=value) == [
+        f"$.tasks[0].connectionid: expected an integer, got {shown}"
+    ]
+    assert check(host, **JOB, parameters={"jobid": value}) == [
         f"$.tasks[0].parameters.jobid: expected an integer, got {shown}"
     ]
 
@@ -118,28 +121,29 @@ def test_job_id_must_be_an_integer(host, value, shown):
 def test_bad_options(host):
     assert check(host, **JOB, jobid=1, account_id="x", steps_override=["dbt build", 3],
                  poll_interval="soon") == [
-        "$.tasks[0].parameters.account_id: expected an integer, got the string 'x'",
-        "$.tasks[0].parameters.steps_override: expected a list of strings; item 1 is 3",
-        "$.tasks[0].parameters.poll_interval: expected a duration such as 90, '30s', '5m' or "
-        "'1h30m', got 'soon'",
+        "$.tasks[0].account_id: expected an integer, got the string 'x'",
+        "$.tasks[0].steps_override: expected a list of strings; item 1 is 3",
+        "$.tasks[0].poll_interval: expected a duration such as 90, '30s', '5m' or '1h30m', "
+        "got 'soon'",
     ]
     assert check(host, **JOB, jobid=1, git_branch=["main"]) == [
-        "$.tasks[0].parameters.git_branch: expected a string, got a list"
+        "$.tasks[0].git_branch: expected a string, got a list"
     ]
 
 
 def test_job_id_given_twice(host):
     assert check(host, **JOB, parameters={"jobid": 1}, runid=1) == [
-        "$.tasks[0].runid: parameter 'jobid' is given more than once (as 'runid' too)"
+        "$.tasks[0].runid: parameter 'jobid' is given more than once (as 'jobid' and as "
+        "'runid')"
     ]
 
 
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"jobid": 1, "job": 1}) == [
-        "$.tasks[0].parameters: unknown parameter 'job' (did you mean 'jobid'?); "
+        "$.tasks[0].parameters.job: unknown parameter 'job' (did you mean 'jobid'?); "
         "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval"
     ]
     assert check(host, **JOB, parameters={"jobid": 1, "git_sha": "abc"}) == [
-        "$.tasks[0].parameters: unknown parameter 'git_sha'; "
+        "$.tasks[0].parameters.git_sha: unknown parameter 'git_sha'; "
         "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval"
     ]

@@ -9,9 +9,10 @@ from orchestra_core.registry import JobType
 from orchestra_core.testing import make_host, validate
 
 JOB = {"integration": "fivetran", "integration_job": "fivetran_sync_all"}
+#: the message for a bad connection id; problems point at the parameter as written
 BAD_ID = (
-    "$.tasks[0].parameters.connectionid: invalid Fivetran connection id {!r}: expected "
-    "letters, digits and underscores (e.g. 'ambush_prettiest')"
+    "{path}: invalid Fivetran connection id {value!r}: expected letters, digits and "
+    "underscores (e.g. 'ambush_prettiest')"
 )
 
 
@@ -100,51 +101,61 @@ def test_missing_connection_id(host):
 
 @pytest.mark.parametrize("value", ["ambush-prettiest", "ambush prettiest", "", "a_b\n", "é_x"])
 def test_invalid_connection_ids(host, value):
-    assert check(host, **JOB, connectionid=value) == [BAD_ID.format(value)]
-    assert check(host, **JOB, parameters={"connector_id": value}) == [BAD_ID.format(value)]
+    assert check(host, **JOB, connectionid=value) == [
+        BAD_ID.format(path="$.tasks[0].connectionid", value=value)
+    ]
+    assert check(host, **JOB, parameters={"connector_id": value}) == [
+        BAD_ID.format(path="$.tasks[0].parameters.connector_id", value=value)
+    ]
+    assert check(host, **JOB, parameters={"connectionid": value}) == [
+        BAD_ID.format(path="$.tasks[0].parameters.connectionid", value=value)
+    ]
 
 
 def test_exact_invalid_connection_id_message(host):
     assert check(host, **JOB, connectionid="ambush-prettiest") == [
-        "$.tasks[0].parameters.connectionid: invalid Fivetran connection id "
-        "'ambush-prettiest': expected letters, digits and underscores (e.g. 'ambush_prettiest')"
+        "$.tasks[0].connectionid: invalid Fivetran connection id 'ambush-prettiest': expected "
+        "letters, digits and underscores (e.g. 'ambush_prettiest')"
     ]
 
 
 def test_connection_id_of_the_wrong_type(host):
     assert check(host, **JOB, connectionid=None) == [
-        "$.tasks[0].parameters.connectionid: expected a string, got null"
+        "$.tasks[0].connectionid: expected a string, got null"
     ]
     assert check(host, **JOB, connectionid=["ambush_prettiest"]) == [
-        "$.tasks[0].parameters.connectionid: expected a string, got a list"
+        "$.tasks[0].connectionid: expected a string, got a list"
     ]
 
 
 def test_connection_id_given_twice(host):
     assert check(host, **JOB, connectionid="a_b", connector_id="a_b") == [
         "$.tasks[0].connector_id: parameter 'connectionid' is given more than once "
-        "(as 'connector_id' too)"
+        "(as 'connectionid' and as 'connector_id')"
     ]
 
 
 def test_bad_force(host):
     assert check(host, **JOB, connectionid="a_b", force="maybe") == [
-        "$.tasks[0].parameters.force: expected true or false (or yes/no), got the string 'maybe'"
+        "$.tasks[0].force: expected true or false (or yes/no), got the string 'maybe'"
     ]
 
 
 def test_bad_durations(host):
     assert check(host, **JOB, connectionid="a_b", poll_interval="soon", wait_timeout="-5") == [
-        "$.tasks[0].parameters.poll_interval: expected a duration such as 90, '30s', '5m' or "
-        "'1h30m', got 'soon'",
-        "$.tasks[0].parameters.wait_timeout: a duration must be a finite number >= 0, got '-5'",
+        "$.tasks[0].poll_interval: expected a duration such as 90, '30s', '5m' or '1h30m', "
+        "got 'soon'",
+        "$.tasks[0].wait_timeout: a duration must be a finite number >= 0, got '-5'",
+    ]
+    assert check(host, **JOB, connectionid="a_b", parameters={"wait_timeout": -5}) == [
+        "$.tasks[0].parameters.wait_timeout: expected a number >= 0, got -5",
     ]
 
 
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"connectionid": "a_b", "forse": True}) == [
-        "$.tasks[0].parameters: unknown parameter 'forse' (did you mean 'force'?); accepted: "
-        "connectionid, force, poll_interval, wait_timeout"
+        "$.tasks[0].parameters.forse: unknown parameter 'forse' (did you mean 'force'?); "
+        "accepted: connectionid, force, poll_interval, wait_timeout"
     ]
 
 
@@ -166,7 +177,7 @@ def test_every_bad_task_is_reported(host):
     ]}
     # (the core lists model problems before those of validate hooks; the order is not pinned)
     assert sorted(validate(host, data)) == [
-        BAD_ID.format("not-ok").replace("tasks[0]", "tasks[1]"),
+        BAD_ID.format(path="$.tasks[1].connectionid", value="not-ok"),
         "$.tasks[2].parameters: missing required parameter 'connectionid' (the Fivetran "
         "connection id, two words joined by an underscore, e.g. ambush_prettiest) "
         "(integration job fivetran_sync_all)",
@@ -185,7 +196,8 @@ def test_file_problems_carry_a_location(host):
     )
     _, problems = host.check_text(text, source="p.yaml")
     assert [p.format() for p in problems] == [
-        "p.yaml:7:21: " + BAD_ID.format("ambush-prettiest")
+        "p.yaml:7:21: "
+        + BAD_ID.format(path="$.tasks[0].parameters.connectionid", value="ambush-prettiest")
     ]
 
 

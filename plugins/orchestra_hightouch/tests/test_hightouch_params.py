@@ -106,18 +106,18 @@ def test_both_sync_id_and_slug(host, keys):
 
 def test_bad_options(host):
     assert check(host, **JOB, syncid=["1"], full_resync=1, poll_interval="never") == [
-        "$.tasks[0].parameters.syncid: expected a string, got a list",
-        "$.tasks[0].parameters.full_resync: expected true or false (or yes/no), got 1",
-        "$.tasks[0].parameters.poll_interval: expected a duration such as 90, '30s', '5m' or "
-        "'1h30m', got 'never'",
+        "$.tasks[0].syncid: expected a string, got a list",
+        "$.tasks[0].full_resync: expected true or false (or yes/no), got 1",
+        "$.tasks[0].poll_interval: expected a duration such as 90, '30s', '5m' or '1h30m', "
+        "got 'never'",
     ]
 
 
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"syncid": "1", "fail_on_warnings": True}) == [
-        "$.tasks[0].parameters: unknown parameter 'fail_on_warnings' (did you mean "
-        "'fail_on_warning'?); accepted: syncid, sync_slug, full_resync, fail_on_warning, "
-        "poll_interval"
+        "$.tasks[0].parameters.fail_on_warnings: unknown parameter 'fail_on_warnings' (did "
+        "you mean 'fail_on_warning'?); accepted: syncid, sync_slug, full_resync, "
+        "fail_on_warning, poll_interval"
     ]
 
 

@@ -154,10 +154,17 @@ class Context:
 
     parameters: Any
     clock: FakeClock
+    pipeline: str = "weather_daily"
     task_id: str = "sfo"
     run_id: str = "run-1"
     attempt: int = 1
+    task: Any = None  # the validated Task; this runner reads only ctx.parameters
+    connection: Any = None  # no stored connection: the runner knows its base URL
     lines: list[str] = attrs.field(factory=list)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.run_id}/{self.task_id}/{self.attempt}"
 
     def log(self, message: str, *, level: str = "info") -> None:
         self.lines.append(f"{level}: {message}")
