@@ -482,8 +482,20 @@ class _Execution:
                                   message=f"{phase.value} task, not in a {self.run_type} run")
             return
         job = self.engine.host.find_job(task.integration, task.integration_job)
-        params, _ = structure(dict(task.parameters), job.parameters, "$")
-        runner = self.engine.host.runner(job)
+        try:
+            if job is None:
+                raise OrchestraError(
+                    f"integration job {task.integration}/{task.integration_job} is not "
+                    "installed in this process")
+            params, problems = structure(dict(task.parameters), job.parameters, "$")
+            if problems:
+                raise OrchestraError("; ".join(p.format() for p in problems))
+            runner = self.engine.host.runner(job)
+        except OrchestraError as exc:
+            await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
+                                  ended_at=self.engine.clock.now(), message=str(exc))
+            self.log(f"failed: {exc}", level="error", task_id=task.id)
+            return
         policy = task.retries or self.pipeline.defaults.retries
         timeout = task.timeout if task.timeout is not None else self.pipeline.defaults.timeout
         external: ExternalRun | None = None
@@ -519,9 +531,12 @@ class _Execution:
             level = "error" if result.state in BAD else "info"
             self.log(f"{result.state.value}" + (f": {result.message}" if result.message else ""),
                      level=level, task_id=task.id)
+            meta = dict(result.metadata)
+            if result.message and result.state not in BAD:
+                meta.setdefault("message", result.message)
             await self.transition(task.id, result.state, attempt, ended_at=self.engine.clock.now(),
-                                  error=result.message or None, meta=dict(result.metadata),
-                                  message=result.message)
+                                  error=(result.message or None) if result.state in BAD else None,
+                                  meta=meta, message=result.message)
             return
 
     def _job_phase(self, task: Task) -> Phase:
@@ -607,7 +622,9 @@ class _Execution:
                 holder["ext"] = ext
                 if ext.id is not None or ext.data:
                     await self.transition(task.id, TaskState.RUNNING, ctx.attempt,
-                                          external_id=ext.id, external=_external_to(ext))
+                                          external_id=ext.id, external=_external_to(ext),
+                                          message=f"external run {ext.id}" if ext.id
+                                          else "external run recorded")
             holder["ext"] = ext
             if task.async_:
                 return _Outcome(TaskState.SUCCEEDED, "triggered (async: not waiting)",

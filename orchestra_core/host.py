@@ -255,6 +255,41 @@ class Orchestra:
         pipeline, problems = self.check_file(path)
         return _or_raise(pipeline, problems, str(path))
 
+    # -- running ---------------------------------------------------------------------------
+
+    def engine(self, *, store: Any = None, db: str | None = None, **options: Any) -> Any:
+        """An :class:`~orchestra_core.engine.Engine` on *store* (or the store at *db*, see
+        :meth:`orchestra_core.store.Store.open`). *options* go to the engine (``clock``,
+        ``max_concurrency``, ``integration_limits``)."""
+        from .engine import Engine
+        from .store import Store
+
+        return Engine(self, store if store is not None else Store.open(db), **options)
+
+    async def run(self, pipeline: Pipeline | str | os.PathLike[str], *,
+                  run_type: str = "full", store: Any = None, db: str | None = None,
+                  **options: Any) -> Any:
+        """Run *pipeline* (a :class:`Pipeline` or a file path) to the end; return its
+        :class:`~orchestra_core.engine.RunResult`. Works under asyncio and trio."""
+        if not isinstance(pipeline, Pipeline):
+            pipeline = self.load_pipeline(pipeline)
+        on_transition = options.pop("on_transition", None)
+        return await self.engine(store=store, db=db, **options).run(
+            pipeline, run_type=run_type, on_transition=on_transition)
+
+    def run_sync(self, pipeline: Pipeline | str | os.PathLike[str], **kwargs: Any) -> Any:
+        """:meth:`run` for synchronous code: starts an event loop and waits for the run."""
+        import anyio
+
+        return anyio.run(lambda: self.run(pipeline, **kwargs))
+
+    async def resume(self, run_id: str, *, store: Any = None, db: str | None = None,
+                     **options: Any) -> Any:
+        """Continue the interrupted run *run_id*; see :meth:`Engine.resume`."""
+        on_transition = options.pop("on_transition", None)
+        return await self.engine(store=store, db=db, **options).resume(
+            run_id, on_transition=on_transition)
+
     def pipeline_from_data(self, data: Any, *, source: str | None = None) -> Pipeline:
         """Validate a pipeline given as a dict (as it would be written in a file)."""
         pipeline, problems = self.check_data(data, source=source)
