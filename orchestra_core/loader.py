@@ -19,7 +19,7 @@ from attrs import define, field
 
 from .models import Problem
 
-__all__ = ("Document", "parse_document", "read_document")
+__all__ = ("Document", "key_path", "parse_document", "read_document")
 
 
 @define
@@ -65,9 +65,8 @@ class Document:
 def _parent(path: str) -> str:
     if path == "$":
         return ""
-    if path.endswith("]"):
-        return path[: path.rindex("[")]
-    return path[: path.rindex(".")] if "." in path else ""
+    cut = max(path.rfind("["), path.rfind("."))
+    return path[:cut] if cut > 0 else ""
 
 
 def read_document(path: str | Path) -> Document:
@@ -156,7 +155,8 @@ def _json_pairs(doc: Document) -> Any:
     return hook
 
 
-def _key_path(base: str, key: Any) -> str:
+def key_path(base: str, key: Any) -> str:
+    """The JSON path of *key* under *base*: ``$.a.b``, or ``$.a["odd key"]``."""
     if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
         return f"{base}.{key}"
     return f"{base}[{json.dumps(key) if isinstance(key, str) else key}]"
@@ -174,12 +174,12 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
             if key is None:
                 continue
             if key in seen and problems is not None:
-                problems.append(Problem(path=_key_path(path, key),
+                problems.append(Problem(path=key_path(path, key),
                                         message=f"duplicate key {key!r}", code="duplicate-key",
                                         line=key_node.start_mark.line + 1,
                                         column=key_node.start_mark.column + 1))
             seen.add(key)
-            child = _key_path(path, key)
+            child = key_path(path, key)
             lines.setdefault(child, (value_node.start_mark.line + 1,
                                      value_node.start_mark.column + 1))
             _walk(value_node, child, lines, problems, depth + 1)
@@ -206,7 +206,7 @@ def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict
         if key in ("pipeline", "version", "configuration"):
             continue
         out[key] = value
-        renames[_key_path("$", key)] = _key_path("$", key)
+        renames[key_path("$", key)] = key_path("$", key)
     name = data.get("name")
     if isinstance(name, str) and "#" in name:
         tags = re.findall(r"#([\w\-]+)", name)
@@ -220,7 +220,7 @@ def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict
     stages: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     for group_id, group in data["pipeline"].items():
-        group_path = _key_path("$.pipeline", group_id)
+        group_path = key_path("$.pipeline", group_id)
         stage: dict[str, Any] = {"id": group_id, "tasks": []}
         renames[f"$.stages[{len(stages)}]"] = group_path
         if isinstance(group, Mapping):
@@ -230,7 +230,7 @@ def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict
             group_tasks = group.get("tasks") or {}
             if isinstance(group_tasks, Mapping):
                 for task_id, task in group_tasks.items():
-                    renames[f"$.tasks[{len(tasks)}]"] = _key_path(f"{group_path}.tasks", task_id)
+                    renames[f"$.tasks[{len(tasks)}]"] = key_path(f"{group_path}.tasks", task_id)
                     tasks.append(_v1_task(task_id, task))
                     stage["tasks"].append(task_id)
             else:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .config import field_aliases, file_keys, key_name, structure, suggest
-from .loader import Document
+from .loader import Document, key_path
 from .models import Problem
 from .pipeline import ConditionKind, Pipeline, Stage, Task
 
@@ -44,7 +44,7 @@ def _items(raw: Any, path: str, what: str, problems: list[Problem]) -> list[tupl
     if isinstance(raw, Mapping):
         out = []
         for key, item in raw.items():
-            sub = f"{path}.{key}"
+            sub = key_path(path, key)
             if isinstance(item, Mapping) and "id" not in item:
                 item = {"id": key, **item}
             out.append((sub, item))
