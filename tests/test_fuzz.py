@@ -44,7 +44,8 @@ def check(problems: list) -> None:
         assert p.message and p.path.startswith("$")
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_structures_never_raise(doc):
     pipeline, problems = HOST.check_data(doc)
