@@ -148,10 +148,12 @@ def _store(db: str | None) -> Any:
               help="Live table on a terminal, one line per transition otherwise.")
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Tasks executing at once.")
+@click.option("--limit", "limits", multiple=True, metavar="INTEGRATION=N",
+              help="At most N tasks of INTEGRATION at once (repeatable), e.g. fivetran=20.")
 @_DB
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
-        progress: str, max_concurrency: int, db: str | None) -> None:
+        progress: str, max_concurrency: int, limits: tuple[str, ...], db: str | None) -> None:
     """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
 
     Exits 0 when the run succeeds, 1 when it fails or is cancelled.
@@ -162,9 +164,17 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    integration_limits = {}
+    for item in limits:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit() or int(value) < 1:
+            raise click.BadParameter(f"expected INTEGRATION=N with N >= 1, got {item!r}",
+                                     param_hint="--limit")
+        integration_limits[name.strip().lower()] = int(value)
     host = _host(ctx)
     store = _store(db)
-    engine = Engine(host, store, max_concurrency=max_concurrency)
+    engine = Engine(host, store, max_concurrency=max_concurrency,
+                    integration_limits=integration_limits)
     if file is not None:
         pipeline = host.load_pipeline(file)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]

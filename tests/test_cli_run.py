@@ -120,3 +120,11 @@ async def test_python_api_async(workdir):
     assert result.state == "succeeded"
     assert [t.task_id for t in seen if t.state.value == "succeeded"] == [
         "wait_for_source", "transform", "report"]
+
+
+def test_limit_option(workdir):
+    bad = invoke("run", "examples/quickstart.yaml", "--limit", "noop")
+    assert bad.exit_code == 2
+    assert "expected INTEGRATION=N with N >= 1, got 'noop'" in bad.output
+    ok = invoke("run", "examples/quickstart.yaml", "--limit", "noop=1", "--progress", "none")
+    assert ok.exit_code == 0

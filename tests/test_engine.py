@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
-from orchestra_core import Orchestra
+from orchestra_core import ExternalRun, JobResult, JobState, Orchestra, WebhookEvent, hookimpl
 from orchestra_core.engine import Engine
 from orchestra_core.store import Store
 from orchestra_core.testing import FakeClock
 
-from ._engine_kit import FakePlugin, task
+from ._engine_kit import FakeParams, FakePlugin, task
 
 PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -239,3 +239,85 @@ async def test_logs_are_recorded(store):
     ]
     assert [e["message"] for e in store.logs(run_id=result.run_id, level="error")] == [
         "failed: attempt 1 failed", "run failed: tasks failed: a"]
+
+
+class EventRunner:
+    """Waits for a webhook event instead of polling (falls back to polling on silence)."""
+
+    def __init__(self, host):
+        self.polls = 0
+
+    async def start(self, ctx):
+        return ExternalRun(id=f"job-{ctx.task_id}", started_at=ctx.now())
+
+    async def wait(self, ctx, run):
+        while True:
+            event = await ctx.next_event(run.id, timeout=60)
+            if event is not None:
+                return JobResult(state=event.state, metadata={"via": "webhook"})
+            self.polls += 1
+            if self.polls >= 3:
+                return JobResult(state=JobState.SUCCEEDED, metadata={"via": "polling"})
+
+    async def cancel(self, ctx, run):
+        pass
+
+
+class EventPlugin:
+    orchestra_plugin_name = "evented"
+
+    @hookimpl
+    def orchestra_register_integrations(self, registry):
+        registry.integration("evented", description="x").job(
+            "evented_job", parameters=FakeParams, description="x", runner=EventRunner)
+
+
+async def test_webhook_events_wake_waiting_tasks(store):
+    import anyio
+
+    host = Orchestra(plugins=[EventPlugin()], load_entrypoints=False)
+    clock = FakeClock()
+    engine = Engine(host, store, clock=clock)
+    p = host.pipeline_from_data({"name": "e", "tasks": [
+        {"id": "a", "integration": "evented", "integration_job": "evented_job"},
+        {"id": "b", "integration": "evented", "integration_job": "evented_job"}]})
+    event = WebhookEvent(integration="evented", kind="done", key="job-a", event_id="e1",
+                         state=JobState.SUCCEEDED)
+    async with clock.driving(), anyio.create_task_group() as tg:
+        async def deliver():
+            await clock.sleep(5)
+            assert engine.events.publish(event) is True
+            assert engine.events.publish(event) is False  # a replay changes nothing
+
+        tg.start_soon(deliver)
+        result = await engine.run(p)
+    assert result.tasks["a"]["meta"] == {"via": "webhook"}
+    assert result.tasks["b"]["meta"] == {"via": "polling"}  # no webhook: polling fallback
+    assert clock.monotonic() == pytest.approx(180, abs=1)
+
+
+async def test_per_integration_limit(store):
+    host = Orchestra(plugins=[FakePlugin()], load_entrypoints=False)
+    clock = FakeClock()
+    engine = Engine(host, store, clock=clock, integration_limits={"fake": 1})
+    p = pipeline(host, *[task(f"t{i}", duration=10) for i in range(3)])
+    result = await run(engine, clock, p)
+    assert result.state == "succeeded"
+    assert clock.monotonic() == pytest.approx(30, abs=1)
+
+
+async def test_uninstalled_job_fails_its_task_not_the_engine(store):
+    from orchestra_core.serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"), task("b", depends_on="a", condition="always"))
+    bare = Orchestra(load_entrypoints=False)  # the fake plugin is missing here
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"},
+                                     {"task_id": "b", "kind": "task"}])
+    async with clock.driving():
+        result = await Engine(bare, store, clock=clock).resume(run_id)
+    assert result.tasks["a"]["error"] == ("integration job fake/fake_job is not installed in "
+                                          "this process")
+    assert result.state == "failed"

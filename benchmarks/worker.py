@@ -1,0 +1,139 @@
+"""One measurement, in a fresh process (so its peak RSS is its own); prints one JSON line.
+
+    python benchmarks/worker.py {engine|floor} {W1|W2|W3} --n N --db PATH [--url URL]
+
+``benchmarks/run.py`` starts it; run it by hand to look at one workload (or to profile it:
+``uv run --with py-spy py-spy record -o w1.svg -- python benchmarks/worker.py engine W1
+--n 10000 --db /tmp/w1.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import floor  # noqa: E402
+import workloads  # noqa: E402
+
+from orchestra_core.store import Store  # noqa: E402
+from orchestra_core.store.schema import events  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class CountingStore:
+    """Counts the transactions (``Store.apply`` calls) and writes that go through *store*."""
+
+    def __init__(self, store: Store) -> None:
+        self.commits = 0
+        self.writes = 0
+        inner = store.apply
+
+        def apply(writes: Any) -> None:
+            self.commits += 1
+            self.writes += len(writes)
+            inner(writes)
+
+        store.apply = apply  # type: ignore[method-assign]
+
+
+def run_engine(data: dict[str, Any], store: Store, backend: str,
+               out: dict[str, Any]) -> tuple[float, str]:
+    from orchestra_core import Orchestra
+    from orchestra_core.engine import Engine
+
+    host = Orchestra(load_entrypoints=False)
+    t0 = time.perf_counter()
+    pipeline = host.pipeline_from_data(data)
+    out["validate_s"] = round(time.perf_counter() - t0, 4)
+    engine = Engine(host, store, max_concurrency=len(data["tasks"]) + 2)
+    out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
+
+    async def main() -> tuple[float, str]:
+        t0 = time.perf_counter()
+        result = await engine.run(pipeline)
+        wall = time.perf_counter() - t0
+        if not result.succeeded:
+            bad = {k: v["state"] for k, v in result.tasks.items() if v["state"] != "succeeded"}
+            raise SystemExit(f"the engine's run did not succeed: {result.error} "
+                             f"({len(bad)} tasks not succeeded, e.g. {list(bad.items())[:3]})")
+        return wall, result.run_id
+
+    return anyio.run(main, backend=backend)
+
+
+def run_floor(data: dict[str, Any], store: Store, backend: str, workload: str,
+              url: str | None, out: dict[str, Any]) -> tuple[float, str]:
+    out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
+    return anyio.run(floor.run, store, data, workload, url, backend=backend)
+
+
+def check(store: Store, run_id: str, data: dict[str, Any], workload: str,
+          out: dict[str, Any]) -> None:
+    """After the clock stopped: every task succeeded (and, for W3, has its external id)."""
+    rows = store.task_runs(run_id)
+    tasks = [r for r in rows if r["kind"] == "task"]
+    out["succeeded"] = sum(r["state"] == "succeeded" for r in tasks)
+    with store.engine.connect() as conn:
+        out["event_rows"] = conn.execute(sa.select(sa.func.count()).select_from(events)
+                                         .where(events.c.run_id == run_id)).scalar()
+    problems = []
+    if len(tasks) != len(data["tasks"]) or out["succeeded"] != len(tasks):
+        problems.append(f"{out['succeeded']} of {len(data['tasks'])} tasks succeeded")
+    if workload == "W3":
+        out["external_ids"] = sum(r["external_id"] is not None for r in tasks)
+        if out["external_ids"] != len(tasks):
+            problems.append(f"only {out['external_ids']} tasks stored an external id")
+    if store.get_run(run_id)["state"] != "succeeded":
+        problems.append("the run is not recorded as succeeded")
+    if problems:
+        raise SystemExit("check failed: " + "; ".join(problems))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one benchmark measurement")
+    parser.add_argument("impl", choices=["engine", "floor"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3"])
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--db", required=True, help="a path for a fresh SQLite store")
+    parser.add_argument("--url", help="the job server (W3)")
+    parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    args = parser.parse_args(argv)
+
+    data = workloads.build(args.workload, args.n, args.url)
+    if Path(args.db).exists():
+        raise SystemExit(f"{args.db} exists: every measurement needs a fresh store")
+    store = Store.open(args.db)
+    counter = CountingStore(store)
+    out: dict[str, Any] = {"impl": args.impl, "workload": args.workload, "n": args.n,
+                           "tasks": len(data["tasks"]), "backend": args.backend}
+    if args.impl == "engine":
+        wall, run_id = run_engine(data, store, args.backend, out)
+    else:
+        wall, run_id = run_floor(data, store, args.backend, args.workload, args.url, out)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    out["wall_s"] = round(wall, 4)
+    out["tasks_per_s"] = round(len(data["tasks"]) / wall, 1)
+    out["commits"] = counter.commits
+    out["writes"] = counter.writes
+    check(store, run_id, data, args.workload, out)
+    store.close()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
