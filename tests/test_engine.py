@@ -309,7 +309,7 @@ async def test_per_integration_limit(store):
 async def test_uninstalled_job_fails_its_task_not_the_engine(store):
     from orchestra_core.serialize import pipeline_to_definition
 
-    host, engine, clock = make(store)
+    host, _, clock = make(store)
     p = pipeline(host, task("a"), task("b", depends_on="a", condition="always"))
     bare = Orchestra(load_entrypoints=False)  # the fake plugin is missing here
     run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
