@@ -224,6 +224,7 @@ class _Checker:
             for tid in stage.tasks:
                 edges.setdefault(tid, []).extend(stage.depends_on)
         state: dict[str, int] = {}
+        succ: dict[str, list[str]] = {}
         reported: set[frozenset[str]] = set()
         for root in edges:
             if state.get(root):
@@ -235,7 +236,9 @@ class _Checker:
                 if idx == 0:
                     state[node] = 1
                     trail.append(node)
-                nexts = [n for n in edges.get(node, []) if n in edges]
+                nexts = succ.get(node)
+                if nexts is None:
+                    nexts = succ[node] = [n for n in edges.get(node, []) if n in edges]
                 if idx < len(nexts):
                     stack.append((node, idx + 1))
                     nxt = nexts[idx]
