@@ -254,6 +254,23 @@ async def test_connection_errors_are_retryable_failures():
     assert caught.value.retryable is True
 
 
+async def test_a_url_without_http_scheme_is_a_configuration_error():
+    runner = HttpRunner()
+    try:
+        with pytest.raises(TaskFailed) as caught:
+            await runner.start(Ctx(params(base_url="ftp://files.example.com")))
+        assert str(caught.value).startswith("POST ftp://files.example.com/jobs failed: "
+                                            "UnsupportedProtocol: ")
+        assert caught.value.retryable is False
+        ctx = Ctx(params(poll=POLL))
+        stored = ExternalRun(id="1", started_at=ctx.now(), data={"poll_url": "ftp://x/1"})
+        result = await runner.wait(ctx, stored)
+        assert (result.state, result.retryable) == (JobState.FAILED, False)
+        assert result.message.startswith("polling GET ftp://x/1 failed: UnsupportedProtocol")
+    finally:
+        await runner.aclose()
+
+
 async def test_cancel_only_logs():
     ctx = Ctx(params(poll=POLL))
     await HttpRunner().cancel(ctx, ExternalRun(id="7", started_at=ctx.now()))

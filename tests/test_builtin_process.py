@@ -296,6 +296,25 @@ async def test_blocking_runs_alone(tmp_path):
     assert order[-2:] == ["B", "C"]
 
 
+class AsyncTask:
+    async_ = True
+
+
+async def test_async_tasks_are_not_waited_for_but_still_hold_the_lock(tmp_path):
+    path = script(tmp_path, TIMED)
+    record = tmp_path / "record.txt"
+    runner = ProcessRunner()
+    ctx = Ctx(ProcessParameters(path=path, arguments=f"A,0.3,{record}"))
+    ctx.task = AsyncTask()  # the engine never calls wait for it
+    await runner.start(ctx)
+    assert ctx.logs[-1][1].endswith("; async task: its output is not captured")
+    blocking = Ctx(ProcessParameters(path=path, arguments=f"B,0.05,{record}", blocking=True))
+    assert (await run(runner, blocking)).state is JobState.SUCCEEDED
+    spans = intervals(record)
+    assert spans["B"][0] >= spans["A"][1]
+    assert (runner.running, runner.lock.readers, runner.lock.writer) == (0, 0, False)
+
+
 async def test_lock_is_first_come_first_served_and_cancellable():
     lock = ReadersWriterLock()
     await lock.acquire(False)

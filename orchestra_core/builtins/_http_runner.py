@@ -33,6 +33,8 @@ RESPONSE_KEPT = 1000
 #: interval itself is longer), and the most a ``Retry-After`` header is honoured.
 MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 300.0
+#: Shortest time between polls (``interval: 0`` would poll in a busy loop).
+MIN_POLL_INTERVAL = 0.05
 
 _TRANSIENT_STATUS = frozenset({429})
 
@@ -297,6 +299,11 @@ class HttpRunner:
             raise TaskFailed(
                 f"invalid URL {_safe_url(request.url)!r}: {exc}", retryable=False
             ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise TaskFailed(
+                f"{request.method} {_safe_url(request.url)} failed: {_error_text(exc)}",
+                retryable=False,
+            ) from exc
         except httpx.TransportError as exc:
             raise TaskFailed(
                 f"{request.method} {_safe_url(request.url)} failed: {_error_text(exc)}",
@@ -389,16 +396,24 @@ class HttpRunner:
             metadata["id"] = run.id
         last: str | None = None
         errors = 0
-        delay = poll.interval
+        interval = max(poll.interval, MIN_POLL_INTERVAL)
+        delay = interval
         while True:
             await ctx.sleep(delay)
-            delay = poll.interval
+            delay = interval
             metadata["polls"] += 1
             try:
                 response = await self.client().get(url, headers=request.headers)
             except httpx.TransportError as exc:
+                if isinstance(exc, httpx.UnsupportedProtocol):
+                    return JobResult(
+                        state=JobState.FAILED,
+                        message=f"polling GET {_safe_url(url)} failed: {_error_text(exc)}",
+                        metadata=metadata,
+                        retryable=False,
+                    )
                 errors += 1
-                delay = self._backoff(poll.interval, errors)
+                delay = self._backoff(interval, errors)
                 ctx.log(f"polling GET {_safe_url(url)} failed: {_error_text(exc)}; "
                         f"retrying in {delay:g} s", level="warning")
                 continue
@@ -414,7 +429,7 @@ class HttpRunner:
             metadata["poll_status_code"] = status
             if _transient(status):
                 errors += 1
-                delay = self._backoff(poll.interval, errors, response.headers.get("retry-after"))
+                delay = self._backoff(interval, errors, response.headers.get("retry-after"))
                 ctx.log(f"polling {where} returned HTTP {status}; retrying in {delay:g} s",
                         level="warning")
                 continue
@@ -451,7 +466,7 @@ class HttpRunner:
                     metadata=metadata,
                 )
             if value != last:
-                ctx.log(f"{poll.field} is {value!r}; polling every {poll.interval:g} s")
+                ctx.log(f"{poll.field} is {value!r}; polling every {interval:g} s")
                 last = value
 
     @staticmethod

@@ -43,6 +43,8 @@ MAX_LINE = 64 * 1024
 #: Seconds ``wait`` keeps reading output after the process exited (a child process it left
 #: behind may hold the pipes open).
 DRAIN_GRACE = 1.0
+#: Seconds between checks for exited ``async`` processes while waiting for the lock.
+REAP_INTERVAL = 0.1
 
 _POSIX = os.name == "posix"
 
@@ -110,9 +112,11 @@ class _Child:
     """A process this runner started and still supervises."""
 
     def __init__(
-        self, process: Process, *, token: str, exclusive: bool, clone_dir: str | None
+        self, process: Process, *, token: str, exclusive: bool, clone_dir: str | None,
+        detached: bool = False,
     ) -> None:
         self.process = process
+        self.detached = detached
         self.pid = process.pid
         self.token = token
         self.exclusive = exclusive
@@ -151,11 +155,13 @@ class ProcessRunner:
     - ``blocking: true`` waits until no other process of this runner runs, and nothing starts
       beside it until it has exited.
 
-    ``start`` returns once the process is spawned; ``wait`` must then be called (also for
-    ``async`` tasks: it reads the output, which otherwise fills the pipes, and frees the lock
-    when the process exits) or ``cancel``. A cancelled ``wait`` leaves the process running and
-    can be called again. A process outlives neither the runner that started it nor its
-    Orchestra process: ``wait`` in a later process returns a retryable failure.
+    ``start`` returns once the process is spawned; ``wait`` must then be called (it reads the
+    output, which otherwise fills the pipes, and frees the lock when the process exits) or
+    ``cancel``. A cancelled ``wait`` leaves the process running and can be called again. The
+    one exception is a task with ``async: true`` (``ctx.task.async_``), which the engine does
+    not wait for: its output goes nowhere, and the runner notices its exit by itself (the
+    process keeps its share of the lock until then). A process cannot be re-attached by
+    another runner or Orchestra process: ``wait`` there returns a retryable failure.
 
     :param host: the :class:`~orchestra_core.Orchestra` the runner belongs to (unused).
     :param kill_after: seconds ``cancel`` waits after SIGTERM before sending SIGKILL.
@@ -184,19 +190,22 @@ class ProcessRunner:
             env.setdefault("PYTHONUNBUFFERED", "1")
             env.update({str(key): str(value) for key, value in params.env.items()})
             exclusive = bool(params.blocking)
+            detached = bool(getattr(ctx.task, "async_", False))
+            await self._reap()
             if self.lock.would_wait(exclusive):
                 ctx.log(
                     "blocking process: waiting for the running processes to finish"
                     if exclusive
                     else "waiting for a blocking process to finish"
                 )
-            await self.lock.acquire(exclusive)
+            await self._acquire(exclusive)
+            output = subprocess.DEVNULL if detached else subprocess.PIPE
             try:
                 process = await anyio.open_process(
                     argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+                    stdout=output,
+                    stderr=output,
                     cwd=cwd,
                     env=env,
                     start_new_session=_POSIX,
@@ -213,10 +222,11 @@ class ProcessRunner:
             raise
         token = uuid.uuid4().hex
         self._children[token] = _Child(
-            process, token=token, exclusive=exclusive, clone_dir=clone_dir
+            process, token=token, exclusive=exclusive, clone_dir=clone_dir, detached=detached
         )
         ctx.log(f"started {shown} (pid {process.pid})" + (" alone (blocking)" if exclusive
-                                                        else ""))
+                                                        else "")
+                + ("; async task: its output is not captured" if detached else ""))
         started_at = ctx.now()
         data: dict[str, Any] = {
             "pid": process.pid,
@@ -258,10 +268,10 @@ class ProcessRunner:
             ctx.log(f"process {run.id} is not running under this Orchestra process: nothing "
                     "to stop", level="warning")
             return
-        child.cancelled = True
         process = child.process
         with anyio.CancelScope(shield=True):
             if process.returncode is None:
+                child.cancelled = True
                 ctx.log(f"terminating process {child.pid}", level="warning")
                 self._signal(child, kill=False)
                 with anyio.move_on_after(self.kill_after):
@@ -275,6 +285,29 @@ class ProcessRunner:
             await self._close(child)
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _acquire(self, exclusive: bool) -> None:
+        """Take the lock; meanwhile notice ``async`` processes (never waited for) exiting."""
+        if not any(child.detached for child in self._children.values()):
+            await self.lock.acquire(exclusive)
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def reaper() -> None:
+                while True:
+                    await anyio.sleep(REAP_INTERVAL)
+                    await self._reap()
+
+            tg.start_soon(reaper)
+            await self.lock.acquire(exclusive)
+            tg.cancel_scope.cancel()
+
+    async def _reap(self) -> None:
+        """Finish the exited processes of ``async`` tasks nobody waits for (free their lock)."""
+        for child in [c for c in self._children.values() if c.detached and c.waits == 0]:
+            if child.process.returncode is not None:
+                await self._finish(child)
+                await self._close(child)
 
     @staticmethod
     def _command(
