@@ -10,23 +10,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import floor
 import sqlalchemy as sa
+import workloads
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import floor  # noqa: E402
-import workloads  # noqa: E402
-
-from orchestra_core.store import Store  # noqa: E402
-from orchestra_core.store.schema import events  # noqa: E402
+from orchestra_core import engine as engine_module
+from orchestra_core.store import Store
+from orchestra_core.store.schema import events
 
 
 def peak_rss_mb() -> float:
@@ -51,8 +52,8 @@ class CountingStore:
         store.apply = apply  # type: ignore[method-assign]
 
 
-def run_engine(data: dict[str, Any], store: Store, backend: str,
-               out: dict[str, Any]) -> tuple[float, str]:
+def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.Stopwatch,
+               out: dict[str, Any]) -> str:
     from orchestra_core import Orchestra
     from orchestra_core.engine import Engine
 
@@ -63,23 +64,38 @@ def run_engine(data: dict[str, Any], store: Store, backend: str,
     engine = Engine(host, store, max_concurrency=len(data["tasks"]) + 2)
     out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
 
-    async def main() -> tuple[float, str]:
-        t0 = time.perf_counter()
+    out["tune_gc"] = getattr(engine, "tune_gc", None)
+
+    async def main() -> str:
+        clock.start()
         result = await engine.run(pipeline)
-        wall = time.perf_counter() - t0
+        clock.stop()
         if not result.succeeded:
             bad = {k: v["state"] for k, v in result.tasks.items() if v["state"] != "succeeded"}
             raise SystemExit(f"the engine's run did not succeed: {result.error} "
                              f"({len(bad)} tasks not succeeded, e.g. {list(bad.items())[:3]})")
-        return wall, result.run_id
+        return result.run_id
 
     return anyio.run(main, backend=backend)
 
 
+@contextlib.contextmanager
+def engine_gc(mode: str, out: dict[str, Any]) -> Iterator[None]:
+    """For the floor: the garbage collector's thresholds the engine sets while it runs
+    (``mode="engine"``), or Python's defaults (``"default"``); records them in *out*."""
+    tuned = getattr(engine_module, "_gc_tuned", None)
+    cm = tuned(True) if mode == "engine" and tuned is not None else contextlib.nullcontext()
+    with cm:
+        out["gc_threshold"] = list(gc.get_threshold())
+        yield
+
+
 def run_floor(data: dict[str, Any], store: Store, backend: str, workload: str,
-              url: str | None, out: dict[str, Any]) -> tuple[float, str]:
+              url: str | None, clock: floor.Stopwatch, pools: int, gc_mode: str,
+              out: dict[str, Any]) -> str:
     out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
-    return anyio.run(floor.run, store, data, workload, url, backend=backend)
+    with engine_gc(gc_mode, out):
+        return anyio.run(floor.run, store, data, workload, url, clock, pools, backend=backend)
 
 
 def check(store: Store, run_id: str, data: dict[str, Any], workload: str,
@@ -111,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--db", required=True, help="a path for a fresh SQLite store")
     parser.add_argument("--url", help="the job server (W3)")
+    parser.add_argument("--pools", type=int, default=1,
+                        help="floor, W3: connection pools behind the one httpx client")
+    parser.add_argument("--gc", default="engine", choices=["engine", "default"],
+                        help="floor: run with the GC thresholds the engine sets during its "
+                        "runs (default) or with Python's")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     args = parser.parse_args(argv)
 
@@ -121,13 +142,17 @@ def main(argv: list[str] | None = None) -> None:
     counter = CountingStore(store)
     out: dict[str, Any] = {"impl": args.impl, "workload": args.workload, "n": args.n,
                            "tasks": len(data["tasks"]), "backend": args.backend}
+    clock = floor.Stopwatch()
     if args.impl == "engine":
-        wall, run_id = run_engine(data, store, args.backend, out)
+        run_id = run_engine(data, store, args.backend, clock, out)
     else:
-        wall, run_id = run_floor(data, store, args.backend, args.workload, args.url, out)
+        run_id = run_floor(data, store, args.backend, args.workload, args.url, clock,
+                           args.pools, args.gc, out)
+        out["pools"] = args.pools
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    out["wall_s"] = round(wall, 4)
-    out["tasks_per_s"] = round(len(data["tasks"]) / wall, 1)
+    out["wall_s"] = round(clock.wall, 4)
+    out["cpu_s"] = round(clock.cpu, 4)
+    out["tasks_per_s"] = round(len(data["tasks"]) / clock.wall, 1)
     out["commits"] = counter.commits
     out["writes"] = counter.writes
     check(store, run_id, data, args.workload, out)

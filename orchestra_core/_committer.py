@@ -42,7 +42,12 @@ class Committer:
         self._wake.set()
 
     async def run(self) -> None:
-        """The writer loop; runs until :meth:`close` and the queue is empty."""
+        """The writer loop; runs until :meth:`close` and the queue is empty. Shielded: when the
+        run is cancelled, the cancelled tasks' last transitions must still be written."""
+        with anyio.CancelScope(shield=True):
+            await self._loop()
+
+    async def _loop(self) -> None:
         busy = getattr(self.clock, "busy", None)
         while True:
             await self._wake.wait()

@@ -76,19 +76,34 @@ class Transition:
     message: str = ""
 
 
-@frozen(kw_only=True)
 class RunResult:
-    """The outcome of a pipeline run."""
+    """The outcome of a pipeline run: ``run_id``, ``state``, ``error`` and ``tasks`` (every
+    task run's stored record by task id, read from the store when first asked for)."""
 
-    run_id: str
-    state: str
-    tasks: dict[str, dict[str, Any]]
-    error: str | None = None
+    def __init__(self, *, run_id: str, state: str, error: str | None = None,
+                 tasks: dict[str, dict[str, Any]] | None = None, store: Store | None = None
+                 ) -> None:
+        self.run_id = run_id
+        self.state = state
+        self.error = error
+        self._tasks = tasks
+        self._store = store
+
+    @property
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        """Task run records by task id (state, attempt, external id, times, error, meta)."""
+        if self._tasks is None:
+            assert self._store is not None
+            self._tasks = {r["task_id"]: r for r in self._store.task_runs(self.run_id)}
+        return self._tasks
 
     @property
     def succeeded(self) -> bool:
         """Whether the run succeeded."""
         return self.state == "succeeded"
+
+    def __repr__(self) -> str:
+        return f"RunResult(run_id={self.run_id!r}, state={self.state!r}, error={self.error!r})"
 
 
 @define
@@ -292,6 +307,8 @@ class _Execution:
         self.cancelled = False
         self.run_scope: anyio.CancelScope | None = None
         self.tg: anyio.abc.TaskGroup | None = None
+        self._jobs: dict[tuple[str, str], Any] = {}
+        self._params: dict[Any, Any] = {}
         self._build_graph()
 
     # -- graph -----------------------------------------------------------------------------------
@@ -380,7 +397,15 @@ class _Execution:
 
     async def execute(self) -> RunResult:
         with _gc_tuned(self.engine.tune_gc):
-            return await self._execute()
+            try:
+                return await self._execute()
+            except anyio.get_cancelled_exc_class():
+                # the caller cancelled us (Ctrl-C, an embedding app): record the run as such
+                with anyio.CancelScope(shield=True):
+                    await _db(self.engine.clock, self.engine.store.apply, [("run", self.run_id, {
+                        "state": "cancelled", "ended_at": self.engine.clock.now(),
+                        "error": "cancelled by the caller"})])
+                raise
 
     async def _execute(self) -> RunResult:
         clock = self.engine.clock
@@ -391,8 +416,14 @@ class _Execution:
                     "state": "running", "started_at": clock.now(), "owner": self.engine.owner,
                     "heartbeat_at": clock.now()}))
                 self.log(f"run started ({self.run_type.value})")
+                if self.rows and await _db(clock, self.engine.store.cancel_requested,
+                                           self.run_id):  # resumed after a cancel request
+                    self.log("cancel requested", level="warning")
+                    self.cancelled, self.stop_reason = True, "cancelled on request"
                 with anyio.CancelScope() as scope:
                     self.run_scope = scope
+                    if self.cancelled:
+                        scope.cancel()
                     async with anyio.create_task_group() as tg:
                         self.tg = tg
                         watcher = anyio.CancelScope()
@@ -519,15 +550,13 @@ class _Execution:
                                   ended_at=self.engine.clock.now(),
                                   message=f"{phase.value} task, not in a {self.run_type} run")
             return
-        job = self.engine.host.find_job(task.integration, task.integration_job)
+        job = self._find_job(task)
         try:
             if job is None:
                 raise OrchestraError(
                     f"integration job {task.integration}/{task.integration_job} is not "
                     "installed in this process")
-            params, problems = structure(dict(task.parameters), job.parameters, "$")
-            if problems:
-                raise OrchestraError("; ".join(p.format() for p in problems))
+            params = self._parameters(task, job)
             runner = self.engine.host.runner(job)
         except OrchestraError as exc:
             await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
@@ -538,6 +567,8 @@ class _Execution:
         timeout = task.timeout if task.timeout is not None else self.pipeline.defaults.timeout
         external: ExternalRun | None = None
         resume_running = prev_state is TaskState.RUNNING and attempt > 0
+        # an attempt that was queued (waiting for a slot) at the interruption keeps its number
+        reuse_attempt = prev_state is TaskState.QUEUED and attempt > 0
         if resume_running and row and row.get("external") is not None:
             external = _external_from(row["external"])
         if prev_state is TaskState.UP_FOR_RETRY and row and row.get("next_attempt_at"):
@@ -545,8 +576,9 @@ class _Execution:
             if wait > 0:
                 await self.engine.clock.sleep(wait)
         while True:
-            if not resume_running:
+            if not (resume_running or reuse_attempt):
                 attempt += 1
+            reuse_attempt = False
             ctx = _Ctx(self.engine, self, task.id, self.run_id, self.pipeline.name, attempt,
                        task, params, f"{self.run_id}/{task.id}/{attempt}")
             limiters = [self.engine.limit]
@@ -579,8 +611,29 @@ class _Execution:
             return
 
     def _job_phase(self, task: Task) -> Phase:
-        job = self.engine.host.find_job(task.integration, task.integration_job)
+        job = self._find_job(task)
         return job.phase if job else Phase.PROCESSING
+
+    def _find_job(self, task: Task) -> Any:
+        key = (task.integration, task.integration_job)
+        if key not in self._jobs:
+            self._jobs[key] = self.engine.host.find_job(*key)
+        return self._jobs[key]
+
+    def _parameters(self, task: Task, job: Any) -> Any:
+        """The structured parameters; tasks with the same job and parameters share them."""
+        if not task.parameters:
+            key: Any = (job.integration, job.name)
+            if key in self._params:
+                return self._params[key]
+        else:
+            key = None
+        params, problems = structure(dict(task.parameters), job.parameters, "$")
+        if problems:
+            raise OrchestraError("; ".join(p.format() for p in problems))
+        if key is not None:
+            self._params[key] = params
+        return params
 
     async def _attempt(self, task: Task, ctx: _Ctx, runner: Any, limiters: list[Any],
                        timeout: float | None, external: ExternalRun | None,
@@ -588,9 +641,11 @@ class _Execution:
         acquired: list[Any] = []
         try:
             for lim in limiters:
-                if lim.available_tokens < 1:
+                try:
+                    lim.acquire_nowait()  # no extra trip through the event loop when free
+                except anyio.WouldBlock:
                     await self.transition(task.id, TaskState.QUEUED, ctx.attempt)
-                await lim.acquire()
+                    await lim.acquire()
                 acquired.append(lim)
             if not resuming:
                 await self.transition(task.id, TaskState.RUNNING, ctx.attempt,
@@ -718,9 +773,7 @@ class _Execution:
                  level="error" if state != "succeeded" else "info")
         await self.committer.write(*writes, ("run", self.run_id, {
             "state": state, "ended_at": self.engine.clock.now(), "error": error}))
-        rows = await _db(self.engine.clock, self.engine.store.task_runs, self.run_id)
-        return RunResult(run_id=self.run_id, state=state, error=error,
-                         tasks={r["task_id"]: r for r in rows})
+        return RunResult(run_id=self.run_id, state=state, error=error, store=self.engine.store)
 
 
 @frozen

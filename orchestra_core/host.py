@@ -274,8 +274,9 @@ class Orchestra:
         if not isinstance(pipeline, Pipeline):
             pipeline = self.load_pipeline(pipeline)
         on_transition = options.pop("on_transition", None)
+        on_created = options.pop("on_created", None)
         return await self.engine(store=store, db=db, **options).run(
-            pipeline, run_type=run_type, on_transition=on_transition)
+            pipeline, run_type=run_type, on_transition=on_transition, on_created=on_created)
 
     def run_sync(self, pipeline: Pipeline | str | os.PathLike[str], **kwargs: Any) -> Any:
         """:meth:`run` for synchronous code: starts an event loop and waits for the run."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import cattrs
 
 from .config import converter
 from .pipeline import Condition, Pipeline
@@ -12,14 +13,22 @@ from .pipeline import Condition, Pipeline
 __all__ = ("pipeline_from_definition", "pipeline_to_definition")
 
 
+#: Unstructures without the keys that hold their default value (compact stored definitions).
+_compact = cattrs.Converter(omit_if_default=True)
+
+
 def pipeline_to_definition(pipeline: Pipeline) -> dict[str, Any]:
     """A JSON-ready mapping that :func:`pipeline_from_definition` turns back into *pipeline*."""
-    raw = converter.unstructure(pipeline)
+    raw = _compact.unstructure(pipeline)
     raw.pop("source", None)
+    raw.setdefault("tasks", [])
+    raw.setdefault("stages", [])
     for item in [*raw["tasks"], *raw["stages"]]:
-        item["condition"] = _condition(item["condition"])
+        if "condition" in item:
+            item["condition"] = _condition(item["condition"])
     for task in raw["tasks"]:
-        task["async"] = task.pop("async_")
+        if "async_" in task:
+            task["async"] = task.pop("async_")
     return raw
 
 

@@ -189,6 +189,10 @@ class _Checker:
                          f"condition names stage {cond.stage!r}, which is not a stage of this "
                          "pipeline" + suggest(cond.stage or "", sorted(stage_ids)),
                          "unknown-stage")
+            elif cond.kind is ConditionKind.STAGE_OUTCOME and cond.stage not in item.depends_on:
+                self.add(f"{path}.condition.stage",
+                         f"condition names stage {cond.stage!r}, but {item.id!r} does not depend "
+                         f"on it: add {cond.stage!r} to depends_on", "condition-not-a-dependency")
         member_of: dict[str, str] = {}
         for path, stage in stages:
             if not stage.tasks:

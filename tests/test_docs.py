@@ -6,6 +6,10 @@
   its example pipelines validate;
 - docs/python-api.md's sessions run as written (doctest), and it names every export;
 - every code block of docs/writing-a-plugin.md marked as a quote is in the quoted file;
+- docs/cli.md documents every command of the ``orchestra`` CLI, each in its own section with
+  every one of its options, and mentions no option that does not exist; its sample output of
+  ``runs show`` is what the demo pipeline produces;
+- docs/running.md lists every task state and quotes the engine's messages as they are;
 - relative links between the pages resolve, anchors included.
 """
 
@@ -14,11 +18,14 @@ from __future__ import annotations
 import doctest
 import inspect
 import re
+import shutil
 from pathlib import Path
 
+import click
 import pytest
 
 from orchestra_core import Orchestra, hookspecs
+from orchestra_core.cli import cli
 from orchestra_core.config import file_keys
 from orchestra_core.pipeline import Defaults, Pipeline, RetryPolicy, Stage, Task
 
@@ -328,7 +335,7 @@ def test_every_problem_code_is_documented(builtins_host):
     assert not missing, f"problem codes not documented under 'Validation rules': {missing}"
 
 
-@pytest.mark.parametrize("page", ["pipeline-files.md", "concepts.md", "index.md"])
+@pytest.mark.parametrize("page", ["pipeline-files.md", "concepts.md", "index.md", "running.md"])
 def test_example_pipelines_validate(page):
     """Whole pipelines shown on the reference pages are valid (with the plugins they use)."""
     host = Orchestra()
@@ -399,6 +406,190 @@ def test_example_plugin_is_packaged_as_documented():
         "weather": "orchestra_weather.plugin"}
     assert "orchestra-plugin" in project["project"]["keywords"]
     assert not any("orchestra" in c.lower() for c in project["project"].get("classifiers", []))
+
+
+# -- cli.md ------------------------------------------------------------------------------------
+
+
+def cli_commands() -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command of the ``orchestra`` CLI, groups included, as (path, command)."""
+    found = []
+
+    def walk(command: click.Command, path: tuple[str, ...]) -> None:
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            for name, sub in sorted(command.commands.items()):
+                walk(sub, (*path, name))
+
+    walk(cli, ())
+    return found
+
+
+def long_options(command: click.Command) -> list[str]:
+    """The long option names of *command* (``--db``, ``--json``, ...), not counting help."""
+    names = []
+    for param in command.params:
+        if isinstance(param, click.Option):
+            names += [o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")]
+    return names
+
+
+def markdown_sections(text: str) -> list[tuple[int, str, str]]:
+    """``(level, heading, body)`` per heading outside code blocks; a body runs to the next
+    heading of the same or a higher level, so it holds its subsections."""
+    lines = text.splitlines()
+    headings = []
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := re.match(r"^(#{1,6}) (.+)$", line)):
+            headings.append((i, len(match.group(1)), match.group(2)))
+    sections = []
+    for n, (i, level, heading) in enumerate(headings):
+        end = next((j for j, lv, _ in headings[n + 1:] if lv <= level), len(lines))
+        sections.append((level, heading, "\n".join(lines[i + 1:end])))
+    return sections
+
+
+def heading_command(heading: str) -> tuple[str, ...] | None:
+    """The command a heading such as "`orchestra runs show RUN_ID`" documents:
+    ``("runs", "show")``, the lower-case words after ``orchestra``."""
+    match = re.match(r"`orchestra ([^`]*)`", heading)
+    if match is None:
+        return None
+    words = []
+    for word in match.group(1).split():
+        if not re.fullmatch(r"[a-z][a-z-]*", word):
+            break
+        words.append(word)
+    return tuple(words)
+
+
+def cli_section(path: tuple[str, ...]) -> str:
+    """The body of the section of docs/cli.md documenting the command at *path*."""
+    sections = markdown_sections(read("cli.md"))
+    if not path:
+        wanted = "Global options"
+        found = [body for _, heading, body in sections if heading == wanted]
+    else:
+        wanted = f"`orchestra {' '.join(path)} ...`"
+        found = [body for _, heading, body in sections if heading_command(heading) == path]
+    assert len(found) == 1, (
+        f"docs/cli.md needs exactly one section headed {wanted!r}, found {len(found)}")
+    return found[0]
+
+
+def mentions(text: str, option: str) -> bool:
+    return re.search(r"(?<![\w-])" + re.escape(option) + r"(?![\w-])", text) is not None
+
+
+@pytest.mark.parametrize(("path", "command"), cli_commands(),
+                         ids=[" ".join(("orchestra", *p)) for p, _ in cli_commands()])
+def test_cli_md_documents_every_command_and_option(path, command):
+    section = cli_section(path)
+    missing = [o for o in long_options(command) if not mentions(section, o)]
+    assert not missing, (
+        f"the section of 'orchestra {' '.join(path)}' in docs/cli.md does not mention {missing}")
+
+
+def test_cli_commands_are_all_found():
+    paths = {" ".join(path) for path, _ in cli_commands()}
+    assert {"", "validate", "plugins", "run", "runs", "runs list", "runs show", "runs cancel",
+            "logs"} <= paths
+    assert "--resume" in long_options(cli.commands["run"])
+
+
+def test_cli_md_documents_help_and_no_option_that_does_not_exist():
+    text = read("cli.md")
+    assert mentions(cli_section(()), "--help") and mentions(cli_section(()), "-h")
+    real = {o for _, command in cli_commands() for o in long_options(command)} | {"--help"}
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+    assert not mentioned - real, f"docs/cli.md mentions options that do not exist: " \
+        f"{sorted(mentioned - real)}"
+
+
+def normalise_output(text: str) -> list[str]:
+    """Output lines with what changes from run to run (ids, times, pids) replaced."""
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "RUN_ID", text)
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ?", "TIME", text)
+    text = re.sub(r"external id: \d+", "external id: PID", text)
+    return text.rstrip("\n").splitlines()
+
+
+def test_cli_md_runs_show_sample_is_what_the_demo_produces(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    block = re.search(r"<!-- demo: runs show -->\n```console\n\$ [^\n]*\n(.*?)```",
+                      read("cli.md"), re.DOTALL)
+    assert block, "docs/cli.md has no '<!-- demo: runs show -->' sample"
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "demo.db")
+    runner = CliRunner()
+    ran = runner.invoke(cli, ["run", "examples/builtins_demo.yaml", "--progress", "none",
+                              "--db", db])
+    assert ran.exit_code == 0, ran.output
+    run_id = ran.output.split()[1]
+    shown = runner.invoke(cli, ["runs", "show", run_id, "--db", db])
+    assert shown.exit_code == 0, shown.output
+    assert normalise_output(shown.output) == normalise_output(block.group(1))
+
+
+# -- running.md --------------------------------------------------------------------------------
+
+
+def test_running_md_lists_every_task_state():
+    from orchestra_core.engine import TaskState
+
+    sections = {heading: body for _, heading, body in markdown_sections(read("running.md"))}
+    assert "Task states" in sections, "docs/running.md has no section 'Task states'"
+    table = re.findall(r"^\|\s*`([a-z_]+)`\s*\|", sections["Task states"], re.MULTILINE)
+    assert sorted(table) == sorted(s.value for s in TaskState), (
+        "the table under 'Task states' must list exactly the TaskState values")
+
+
+#: messages docs/running.md quotes, and the source file that must produce them
+ENGINE_MESSAGES = [
+    ("engine.py", "no dependency failed (on_failure)"),
+    ("engine.py", "did not succeed"),
+    ("engine.py", "not in run type"),
+    ("engine.py", "triggered (async: not waiting)"),
+    ("engine.py", "cancelled on request"),
+    ("engine.py", "cancel requested"),
+    ("engine.py", "on_failure: stop_pipeline"),
+    ("engine.py", "cancelled the external job"),
+    ("engine.py", "resuming run"),
+    ("builtins/_process_runner.py", "the process was lost when Orchestra stopped; it will be "
+     "retried"),
+    ("builtins/_process_runner.py", "blocking process: waiting for the running processes to "
+     "finish"),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), ENGINE_MESSAGES, ids=[m for _, m in
+                                                                       ENGINE_MESSAGES])
+def test_running_md_quotes_real_messages(source, message):
+    code = (ROOT / "orchestra_core" / source).read_text(encoding="utf-8")
+    assert message in code, f"orchestra_core/{source} no longer says {message!r}"
+    assert message in re.sub(r"\s+", " ", read("running.md")), (
+        f"docs/running.md does not quote {message!r}")
+
+
+def test_running_md_matches_the_defaults_it_states():
+    from orchestra_core.builtins._process_runner import ProcessRunner
+    from orchestra_core.engine import Engine
+
+    engine = inspect.signature(Engine).parameters
+    assert engine["max_concurrency"].default == 1000
+    assert engine["cancel_poll"].default == 1.0
+    assert inspect.signature(ProcessRunner).parameters["kill_after"].default == 5.0
+    store = (ROOT / "orchestra_core" / "store" / "__init__.py").read_text(encoding="utf-8")
+    assert "journal_mode=WAL" in store and "synchronous=FULL" in store
+    text = re.sub(r"\s+", " ", read("running.md"))
+    assert "default 1,000" in text and "every second (`cancel_poll`)" in text
+    assert "SIGKILL 5 seconds later" in text
+    assert "`synchronous=FULL`" in text and "WAL mode" in text
 
 
 # -- links -------------------------------------------------------------------------------------

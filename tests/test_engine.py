@@ -321,3 +321,51 @@ async def test_uninstalled_job_fails_its_task_not_the_engine(store):
     assert result.tasks["a"]["error"] == ("integration job fake/fake_job is not installed in "
                                           "this process")
     assert result.state == "failed"
+
+
+async def test_queued_attempt_keeps_its_number_on_resume(store):
+    from orchestra_core.serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail=True, retries={"count": 1, "delay": 1}))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([("task", run_id, "a", {"state": "queued", "attempt": 1})])
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.tasks["a"]["attempt"] == 2  # attempt 1 ran, then its one retry
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    assert runner.starts == [f"{run_id}/a/1", f"{run_id}/a/2"]
+
+
+async def test_resume_after_a_cancel_request_starts_nothing(store):
+    from orchestra_core.serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"), task("b", depends_on="a"))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"},
+                                     {"task_id": "b", "kind": "task"}])
+    store.apply([("task", run_id, "a", {"state": "succeeded", "attempt": 1})])
+    store.request_cancel(run_id)
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.state == "cancelled"
+    assert result.tasks["b"]["state"] == "cancelled"
+    assert host.runner(host.find_job("fake", "fake_job")).starts == []
+
+
+async def test_caller_cancelling_the_run_records_it(store):
+    import anyio
+
+    host = Orchestra(plugins=[FakePlugin()], load_entrypoints=False)
+    engine = Engine(host, store)  # the real clock: the job would take 1000 s
+    p = pipeline(host, task("a", duration=1000))
+    created = []
+    with anyio.move_on_after(0.5):  # the caller gives up
+        await engine.run(p, on_created=created.append)
+    run = store.get_run(created[0])
+    assert (run["state"], run["error"]) == ("cancelled", "cancelled by the caller")
+    assert store.task_runs(created[0])[0]["state"] == "cancelled"

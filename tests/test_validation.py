@@ -421,3 +421,12 @@ def test_plugin_validate_pipeline_hook_adds_problems():
     assert data_problems(host, {"name": "Mixed", "tasks": [noop("a")]}) == [
         "$.name: pipeline names must be lower-case"
     ]
+
+
+def test_stage_condition_needs_the_stage_as_a_dependency(host):
+    data = pipe(noop("a"), noop("b", condition={"stage": "s", "outcome": "failed"}),
+                stages=[{"id": "s", "tasks": ["a"]}])
+    assert data_problems(host, data) == [
+        "$.tasks[1].condition.stage: condition names stage 's', but 'b' does not depend on it: "
+        "add 's' to depends_on"
+    ]
