@@ -369,3 +369,13 @@ async def test_caller_cancelling_the_run_records_it(store):
     run = store.get_run(created[0])
     assert (run["state"], run["error"]) == ("cancelled", "cancelled by the caller")
     assert store.task_runs(created[0])[0]["state"] == "cancelled"
+
+
+async def test_pipeline_record_keeps_the_latest_error(store):
+    host, engine, clock = make(store)
+    failing = pipeline(host, task("a", fail=True))
+    await run(engine, clock, failing)
+    record = store.get_pipeline("p")
+    assert (record["error_message"], record["num_tasks"]) == ("tasks failed: a", 1)
+    await run(engine, clock, pipeline(host, task("a")))
+    assert store.get_pipeline("p")["error_message"] is None

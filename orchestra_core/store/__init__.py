@@ -171,6 +171,11 @@ class Store:
             for run_id, fields in run_updates:
                 conn.execute(pipeline_runs.update().where(pipeline_runs.c.id == run_id)
                              .values(**fields))
+                if fields.get("state") in ("succeeded", "failed", "cancelled"):
+                    # the pipeline record shows the error message of its latest run
+                    conn.execute(pipelines.update().where(pipelines.c.id == sa.select(
+                        pipeline_runs.c.pipeline_id).where(pipeline_runs.c.id == run_id)
+                        .scalar_subquery()).values(error_message=fields.get("error")))
             if inserts:
                 conn.execute(events.insert(), inserts)
 
@@ -211,6 +216,16 @@ class Store:
             rows = conn.execute(sa.select(task_runs).where(task_runs.c.run_id == run_id)
                                 .order_by(task_runs.c.id)).mappings()
             return [dict(r) for r in rows]
+
+    def get_pipeline(self, name: str, client: str = "default") -> dict[str, Any]:
+        """The stored record of pipeline *name* of *client*."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(pipelines).join(
+                clients, clients.c.id == pipelines.c.client_id).where(
+                pipelines.c.name == name, clients.c.name == client)).mappings().first()
+        if row is None:
+            raise StoreError(f"no pipeline {name!r} for client {client!r}")
+        return dict(row)
 
     def list_runs(self, *, pipeline: str | None = None, state: str | None = None,
                   limit: int = 50) -> list[dict[str, Any]]:
