@@ -172,6 +172,13 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                                      param_hint="--limit")
         integration_limits[name.strip().lower()] = int(value)
     host = _host(ctx)
+    for name in list(integration_limits):
+        spec = host.integrations.find(name)
+        if spec is None:
+            raise click.BadParameter(
+                f"unknown integration {name!r}; installed: {', '.join(host.integrations.names())}",
+                param_hint="--limit")
+        integration_limits[spec.name] = integration_limits.pop(name)
     store = _store(db)
     engine = Engine(host, store, max_concurrency=max_concurrency,
                     integration_limits=integration_limits)

@@ -194,8 +194,11 @@ class Engine:
         self.clock = clock or SystemClock()
         self.events = EventChannel()
         self.limit = anyio.CapacityLimiter(max_concurrency)
-        self.integration_limits = {k: anyio.CapacityLimiter(v)
-                                   for k, v in (integration_limits or {}).items()}
+        self.integration_limits = {}
+        for name, value in (integration_limits or {}).items():
+            spec = host.integrations.find(name)  # aliases and any case name the integration
+            self.integration_limits[spec.name if spec else name.lower()] = \
+                anyio.CapacityLimiter(value)
         self.cancel_poll = cancel_poll
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"

@@ -128,3 +128,11 @@ def test_limit_option(workdir):
     assert "expected INTEGRATION=N with N >= 1, got 'noop'" in bad.output
     ok = invoke("run", "examples/quickstart.yaml", "--limit", "noop=1", "--progress", "none")
     assert ok.exit_code == 0
+
+
+def test_limit_names_an_installed_integration(workdir):
+    bad = invoke("--no-plugins", "run", "examples/quickstart.yaml", "--limit", "nosuch=1")
+    assert bad.exit_code == 2
+    assert "unknown integration 'nosuch'; installed: http, noop, process" in bad.output
+    ok = invoke("run", "examples/quickstart.yaml", "--limit", "SDK=2", "--progress", "none")
+    assert ok.exit_code == 0
