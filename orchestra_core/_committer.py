@@ -3,12 +3,26 @@ until its own transition is durable before it acts on it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from .store import Store, Write
+
+
+async def in_thread(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking store call in a thread, telling a fake clock that work is in flight
+    (so it does not move time while the call runs)."""
+    busy = getattr(clock, "busy", None)
+    if busy is not None:
+        busy(1)
+    try:
+        return await anyio.to_thread.run_sync(fn, *args)
+    finally:
+        if busy is not None:
+            busy(-1)
 
 
 class Committer:
@@ -48,7 +62,6 @@ class Committer:
             await self._loop()
 
     async def _loop(self) -> None:
-        busy = getattr(self.clock, "busy", None)
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
@@ -58,17 +71,12 @@ class Committer:
                 continue
             batch, waiters = self._pending, self._waiters
             self._pending, self._waiters = [], []
-            if busy is not None:
-                busy(1)
             try:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self.store.apply, batch)
+                await in_thread(self.clock, self.store.apply, batch)
                 self.batches += 1
             except Exception as exc:
                 self._error = exc
             finally:
-                if busy is not None:
-                    busy(-1)
                 for event in waiters:
                     event.set()
             if self._error is not None:

@@ -23,7 +23,7 @@ import anyio
 import attrs
 from attrs import define, field, frozen
 
-from ._committer import Committer
+from ._committer import Committer, in_thread
 from .config import structure
 from .errors import OrchestraError, TaskFailed
 from .models import ExternalRun, JobResult, JobState, WebhookEvent
@@ -213,7 +213,7 @@ class Engine:
         nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
                   "job": t.integration_job} for t in pipeline.tasks]
         nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
-        run_id = await _db(self.clock, lambda: self.store.create_run(
+        run_id = await in_thread(self.clock, lambda: self.store.create_run(
             name=pipeline.name, client=pipeline.client, definition=definition,
             source=pipeline.source, run_type=run_type.value, trigger=trigger, nodes=nodes,
             owner=self.owner))
@@ -225,9 +225,9 @@ class Engine:
     async def resume(self, run_id: str,
                      on_transition: Callable[[Transition], None] | None = None) -> RunResult:
         """Continue an interrupted run from what the store recorded."""
-        run = await _db(self.clock, self.store.get_run, run_id)
+        run = await in_thread(self.clock, self.store.get_run, run_id)
         run_id = run["id"]
-        rows = await _db(self.clock, self.store.task_runs, run_id)
+        rows = await in_thread(self.clock, self.store.task_runs, run_id)
         if run["state"] in ("succeeded", "failed", "cancelled"):
             return RunResult(run_id=run_id, state=run["state"], error=run["error"],
                              tasks={r["task_id"]: r for r in rows})
@@ -262,18 +262,6 @@ def _gc_tuned(enabled: bool) -> Iterator[None]:
         _GC_USERS -= 1
         if _GC_USERS == 0:
             gc.set_threshold(*_GC_SAVED)
-
-
-async def _db(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a blocking store call in a thread, telling a fake clock that work is in flight."""
-    busy = getattr(clock, "busy", None)
-    if busy is not None:
-        busy(1)
-    try:
-        return await anyio.to_thread.run_sync(fn, *args)
-    finally:
-        if busy is not None:
-            busy(-1)
 
 
 def _backoff(policy: RetryPolicy, retry_number: int) -> float:
@@ -405,9 +393,10 @@ class _Execution:
             except anyio.get_cancelled_exc_class():
                 # the caller cancelled us (Ctrl-C, an embedding app): record the run as such
                 with anyio.CancelScope(shield=True):
-                    await _db(self.engine.clock, self.engine.store.apply, [("run", self.run_id, {
-                        "state": "cancelled", "ended_at": self.engine.clock.now(),
-                        "error": "cancelled by the caller"})])
+                    cancelled = ("run", self.run_id, {"state": "cancelled",
+                                                      "ended_at": self.engine.clock.now(),
+                                                      "error": "cancelled by the caller"})
+                    await in_thread(self.engine.clock, self.engine.store.apply, [cancelled])
                 raise
 
     async def _execute(self) -> RunResult:
@@ -419,7 +408,7 @@ class _Execution:
                     "state": "running", "started_at": clock.now(), "owner": self.engine.owner,
                     "heartbeat_at": clock.now()}))
                 self.log(f"run started ({self.run_type.value})")
-                if self.rows and await _db(clock, self.engine.store.cancel_requested,
+                if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
                                            self.run_id):  # resumed after a cancel request
                     self.log("cancel requested", level="warning")
                     self.cancelled, self.stop_reason = True, "cancelled on request"
@@ -487,7 +476,7 @@ class _Execution:
         with scope:
             while True:
                 await self.engine.clock.sleep(self.engine.cancel_poll)
-                if await _db(self.engine.clock, self.engine.store.cancel_requested,
+                if await in_thread(self.engine.clock, self.engine.store.cancel_requested,
                              self.run_id):
                     self.log("cancel requested", level="warning")
                     self.cancel("cancelled on request")

@@ -16,7 +16,7 @@ from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskFail
 from orchestra_core.builtins._http_runner import HttpRunner, ShardedTransport
 from orchestra_core.builtins.http import HttpParameters, HttpPoll
 from orchestra_core.config import structure_or_raise
-from orchestra_core.testing import FakeClock, SystemClock
+from orchestra_core.testing import StubContext, SystemClock
 from orchestra_core.testing.jobserver import JobServer
 
 
@@ -25,38 +25,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-class Ctx:
-    """A minimal TaskContext."""
-
-    def __init__(
-        self, parameters: Any, *, attempt: int = 1, clock: Any = None, connection: Any = None,
-        task_id: str = "a",
-    ) -> None:
-        self.task_id = task_id
-        self.run_id = "run-1"
-        self.pipeline = "p"
-        self.attempt = attempt
-        self.task = None
-        self.parameters = parameters
-        self.idempotency_key = f"{self.run_id}/{self.task_id}/{attempt}"
-        self.connection = connection
-        self.clock = clock if clock is not None else FakeClock(autojump=True)
-        self.logs: list[tuple[str, str]] = []
-        self.sleeps: list[float] = []
-
-    def log(self, message: str, *, level: str = "info") -> None:
-        self.logs.append((level, message))
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await self.clock.sleep(seconds)
-
-    def now(self) -> Any:
-        return self.clock.now()
-
-    async def next_event(self, key: str, timeout: float) -> Any:
-        await self.sleep(timeout)
-        return None
+Ctx = StubContext
 
 
 class Api:

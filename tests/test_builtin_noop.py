@@ -12,7 +12,7 @@ from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskCont
 from orchestra_core.builtins._noop_runner import NoopRunner
 from orchestra_core.builtins.noop import NoopParameters
 from orchestra_core.config import structure_or_raise
-from orchestra_core.testing import FakeClock
+from orchestra_core.testing import FakeClock, StubContext
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -20,35 +20,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-class Ctx:
-    """A minimal TaskContext."""
-
-    def __init__(self, parameters: Any, *, attempt: int = 1, clock: Any = None) -> None:
-        self.task_id = "a"
-        self.run_id = "run-1"
-        self.pipeline = "p"
-        self.attempt = attempt
-        self.task = None
-        self.parameters = parameters
-        self.idempotency_key = f"{self.run_id}/{self.task_id}/{attempt}"
-        self.connection = None
-        self.clock = clock if clock is not None else FakeClock(autojump=True)
-        self.logs: list[tuple[str, str]] = []
-        self.sleeps: list[float] = []
-
-    def log(self, message: str, *, level: str = "info") -> None:
-        self.logs.append((level, message))
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await self.clock.sleep(seconds)
-
-    def now(self) -> Any:
-        return self.clock.now()
-
-    async def next_event(self, key: str, timeout: float) -> Any:
-        await self.sleep(timeout)
-        return None
+Ctx = StubContext
 
 
 async def run(ctx: Ctx, runner: NoopRunner | None = None) -> Any:

@@ -19,7 +19,7 @@ import pytest
 from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskFailed
 from orchestra_core.builtins._process_runner import LOST_MESSAGE, ProcessRunner, ReadersWriterLock
 from orchestra_core.builtins.process import ProcessParameters
-from orchestra_core.testing import FakeClock
+from orchestra_core.testing import StubContext
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and shell scripts")
 
@@ -29,33 +29,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-class Ctx:
-    """A minimal TaskContext."""
-
-    def __init__(self, parameters: Any, *, attempt: int = 1) -> None:
-        self.task_id = "a"
-        self.run_id = "run-1"
-        self.pipeline = "p"
-        self.attempt = attempt
-        self.task = None
-        self.parameters = parameters
-        self.idempotency_key = f"{self.run_id}/{self.task_id}/{attempt}"
-        self.connection = None
-        self.clock = FakeClock(autojump=True)
-        self.logs: list[tuple[str, str]] = []
-
-    def log(self, message: str, *, level: str = "info") -> None:
-        self.logs.append((level, message))
-
-    async def sleep(self, seconds: float) -> None:
-        await self.clock.sleep(seconds)
-
-    def now(self) -> Any:
-        return self.clock.now()
-
-    async def next_event(self, key: str, timeout: float) -> Any:
-        await self.sleep(timeout)
-        return None
+class Ctx(StubContext):
+    """The stub context, plus the process's own output lines."""
 
     def output(self) -> list[tuple[str, str]]:
         """Logged lines that are not the runner's own remarks."""

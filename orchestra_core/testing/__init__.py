@@ -1,6 +1,7 @@
 """Helpers for testing Orchestra plugins and embedding apps; free of pytest imports.
 
 - :class:`FakeClock`: a clock tests move by hand (``advance``) or that jumps on ``sleep``.
+- :class:`StubContext`: a TaskContext for driving a job runner directly.
 - :func:`make_host`: an isolated :class:`~orchestra_core.Orchestra` with only the given plugins.
 - :func:`validate`: problems of a pipeline given as a dict, as formatted strings.
 """
@@ -11,8 +12,9 @@ from typing import Any
 
 from ._clock import FakeClock as FakeClock
 from ._clock import SystemClock as SystemClock
+from ._context import StubContext as StubContext
 
-__all__ = ("FakeClock", "SystemClock", "make_host", "validate")
+__all__ = ("FakeClock", "StubContext", "SystemClock", "make_host", "validate")
 
 
 def make_host(*plugins: object, load_entrypoints: bool = False, builtins: bool = True) -> Any:

@@ -1,0 +1,52 @@
+"""A stand-in TaskContext for driving a job runner directly in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._clock import FakeClock
+
+__all__ = ("StubContext",)
+
+
+class StubContext:
+    """Satisfies :class:`~orchestra_core.protocols.TaskContext` without an engine.
+
+    Records what the runner logs (``logs``: ``(level, message)`` pairs) and sleeps
+    (``sleeps``); time comes from *clock* (a ``FakeClock(autojump=True)`` by default, so
+    sleeps return at once); ``next_event`` sleeps out its timeout and returns ``None``
+    (no webhooks), so runners fall back to polling.
+    """
+
+    def __init__(self, parameters: Any, *, attempt: int = 1, clock: Any = None,
+                 connection: Any = None, task_id: str = "a", task: Any = None,
+                 run_id: str = "run-1", pipeline: str = "p") -> None:
+        self.task_id = task_id
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.attempt = attempt
+        self.task = task
+        self.parameters = parameters
+        self.idempotency_key = f"{run_id}/{task_id}/{attempt}"
+        self.connection = connection
+        self.clock = clock if clock is not None else FakeClock(autojump=True)
+        self.logs: list[tuple[str, str]] = []
+        self.sleeps: list[float] = []
+
+    def log(self, message: str, *, level: str = "info") -> None:
+        """Record a log line."""
+        self.logs.append((level, message))
+
+    async def sleep(self, seconds: float) -> None:
+        """Record and sleep on the clock."""
+        self.sleeps.append(seconds)
+        await self.clock.sleep(seconds)
+
+    def now(self) -> Any:
+        """The clock's time."""
+        return self.clock.now()
+
+    async def next_event(self, key: str, timeout: float) -> Any:
+        """No webhooks here: wait out *timeout*, then ``None``."""
+        await self.sleep(timeout)
+        return None
