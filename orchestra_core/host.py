@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,8 +276,24 @@ class Orchestra:
             pipeline = self.load_pipeline(pipeline)
         on_transition = options.pop("on_transition", None)
         on_created = options.pop("on_created", None)
-        return await self.engine(store=store, db=db, **options).run(
-            pipeline, run_type=run_type, on_transition=on_transition, on_created=on_created)
+        async with self._store_for(store, db) as opened:
+            return await self.engine(store=opened, **options).run(
+                pipeline, run_type=run_type, on_transition=on_transition, on_created=on_created)
+
+    @contextlib.asynccontextmanager
+    async def _store_for(self, store: Any, db: str | None) -> AsyncIterator[Any]:
+        """*store*, or the store at *db* opened for one call (its connections released after;
+        it reconnects if a result's task records are read later)."""
+        from .store import Store
+
+        if store is not None:
+            yield store
+            return
+        opened = Store.open(db)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
     def run_sync(self, pipeline: Pipeline | str | os.PathLike[str], **kwargs: Any) -> Any:
         """:meth:`run` for synchronous code: starts an event loop and waits for the run."""
@@ -288,8 +305,9 @@ class Orchestra:
                      **options: Any) -> Any:
         """Continue the interrupted run *run_id*; see :meth:`Engine.resume`."""
         on_transition = options.pop("on_transition", None)
-        return await self.engine(store=store, db=db, **options).resume(
-            run_id, on_transition=on_transition)
+        async with self._store_for(store, db) as opened:
+            return await self.engine(store=opened, **options).resume(
+                run_id, on_transition=on_transition)
 
     def pipeline_from_data(self, data: Any, *, source: str | None = None) -> Pipeline:
         """Validate a pipeline given as a dict (as it would be written in a file)."""
