@@ -11,6 +11,7 @@ from .errors import TaskFailed as TaskFailed
 from .errors import WebhookRejected as WebhookRejected
 from .host import Orchestra as Orchestra
 from .host import PluginInfo as PluginInfo
+from .models import Connection as Connection
 from .models import Delivery as Delivery
 from .models import DeliveryReceipt as DeliveryReceipt
 from .models import ExternalRun as ExternalRun
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 __all__ = (
     "ChannelRegistry",
     "ConfigError",
+    "Connection",
     "Delivery",
     "DeliveryFailed",
     "DeliveryReceipt",

@@ -13,6 +13,7 @@ from typing import Any
 from attrs import field, frozen
 
 __all__ = (
+    "Connection",
     "Delivery",
     "DeliveryReceipt",
     "ExternalRun",
@@ -194,3 +195,33 @@ class Notification:
     created_at: datetime
     run_id: str | None = None
     data: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Connection:
+    """A resolved connection (secondary configuration) handed to a running task as
+    ``ctx.connection``: what the task's ``secondary_configuration_id`` names.
+
+    :param name: the connection's name.
+    :param integration: the integration it is for (``fivetran``, ``dbt``, ``http``, ...).
+    :param base_url: the API base URL, when it differs from the vendor's default (a
+        simulator, a regional endpoint).
+    :param auth: the auth scheme, e.g. ``basic``, ``bearer``, ``header``, ``oauth``.
+    :param options: non-secret settings (account id, tenant, header names, ...).
+    :param secrets: the decrypted fields of the connection's credential (e.g. ``username``
+        and ``password``, ``api_key`` and ``api_secret``, ``token``). Never logged: the core
+        masks every value in it wherever text leaves the process.
+    :param credential: the name of the credential the secrets came from, if any.
+    """
+
+    name: str
+    integration: str
+    base_url: str | None = None
+    auth: str | None = None
+    options: Mapping[str, Any] = field(factory=dict)
+    secrets: Mapping[str, str] = field(factory=dict, repr=False)
+    credential: str | None = None
+
+    def secret(self, key: str, default: str | None = None) -> str | None:
+        """The decrypted secret field *key* (``None`` or *default* when absent)."""
+        return self.secrets.get(key, default)
