@@ -32,6 +32,7 @@ from .protocols import RecoveringJobRunner as RecoveringJobRunner
 from .protocols import TaskContext as TaskContext
 from .protocols import WebhookHandler as WebhookHandler
 from .registry import ChannelRegistry as ChannelRegistry
+from .registry import ConnectionSpec as ConnectionSpec
 from .registry import DestinationRegistry as DestinationRegistry
 from .registry import IntegrationRegistry as IntegrationRegistry
 from .registry import JobType as JobType
@@ -42,6 +43,7 @@ __all__ = (
     "ChannelRegistry",
     "ConfigError",
     "Connection",
+    "ConnectionSpec",
     "Delivery",
     "DeliveryFailed",
     "DeliveryReceipt",

@@ -323,6 +323,10 @@ def _ts(value: Any) -> str:
     return text.replace("+00:00", "Z")
 
 
+# Command groups defined in their own modules register themselves on ``cli`` when imported.
+# (one import line per module, below)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``orchestra`` script."""
     try:

@@ -16,7 +16,7 @@ A plugin's hook implementation calls methods on the registry it receives::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = (
     "ChannelRegistry",
     "ChannelType",
+    "ConnectionSpec",
     "DestinationRegistry",
     "DestinationType",
     "IntegrationBuilder",
@@ -70,14 +71,43 @@ class JobType:
 
 
 @frozen(kw_only=True)
+class ConnectionSpec:
+    """What a connection (secondary configuration) of an integration needs.
+
+    :param secrets: the credential fields a task needs, e.g. ``("api_key", "api_secret")``
+        for Fivetran or ``("token",)`` for a bearer token.
+    :param options: the non-secret options a connection must set (e.g. ``("account_id",)``).
+    :param auth: the default auth scheme (``basic``, ``bearer``, ``header``, ``oauth``, ...).
+    :param base_url: the vendor's default API base URL.
+    :param env: quick-start environment variables, by field: a secret field, an option or
+        ``base_url`` mapped to the variable that provides it (``{"api_key":
+        "FIVETRAN_API_KEY"}``). Used when a task names no connection.
+    """
+
+    secrets: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    auth: str | None = None
+    base_url: str | None = None
+    env: Mapping[str, str] = field(factory=dict)
+
+
+@frozen(kw_only=True)
 class IntegrationSpec:
-    """A registered integration and its jobs."""
+    """A registered integration and its jobs.
+
+    :param connection: what a connection for this integration needs, if it uses one.
+    :param simulator: ``"module:attribute"`` of the integration's vendor simulator (a
+        :class:`~orchestra_core.testing.simulator.Simulator` subclass), for
+        ``orchestra simulate NAME``.
+    """
 
     name: str
     description: str
     aliases: tuple[str, ...] = ()
     plugin: str = ""
     jobs: dict[str, JobType] = field(factory=dict)
+    connection: ConnectionSpec | None = None
+    simulator: str | None = None
 
     def find_job(self, name: str) -> JobType | None:
         """The job called *name* (or one of its aliases), case-insensitively."""
@@ -140,9 +170,11 @@ class IntegrationRegistry:
         self.current_plugin = ""
 
     def integration(
-        self, name: str, *, description: str, aliases: tuple[str, ...] = ()
+        self, name: str, *, description: str, aliases: tuple[str, ...] = (),
+        connection: ConnectionSpec | None = None, simulator: str | None = None,
     ) -> IntegrationBuilder:
-        """Declare integration *name* (lower-case) and return a builder to add its jobs.
+        """Declare integration *name* (lower-case) and return a builder to add its jobs;
+        *connection* and *simulator* are described in :class:`IntegrationSpec`.
 
         Declaring an integration another plugin declared adds jobs to it, so one plugin can
         extend another's integration with new jobs.
@@ -161,6 +193,8 @@ class IntegrationRegistry:
                 description=description,
                 aliases=tuple(a.lower() for a in aliases),
                 plugin=self.current_plugin,
+                connection=connection,
+                simulator=simulator,
             )
             self._integrations[key] = spec
         return IntegrationBuilder(self, spec)
