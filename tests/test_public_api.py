@@ -5,8 +5,8 @@ from orchestra_core import hookspecs
 def test_all_is_pinned():
     assert set(orchestra_core.__all__) == {
         "ChannelRegistry", "ConfigError", "Connection", "ConnectionSpec", "Delivery",
-        "DeliveryFailed",
-        "DeliveryReceipt", "Destination", "DestinationRegistry", "ExternalRun", "IntegrationRegistry",
+        "DeliveryFailed", "DeliveryReceipt", "Destination", "DestinationRegistry", "ExternalRun",
+        "IntegrationRegistry",
         "JobNotExecutable", "JobResult", "JobRunner", "JobState", "JobType", "Notification",
         "NotificationChannel", "Orchestra", "OrchestraError", "Pipeline", "PluginError",
         "PluginInfo", "Problem", "RecoveringJobRunner", "RunType", "Stage", "Task",
