@@ -103,3 +103,81 @@ events = Table(
     Index("ix_events_time", "time"),
     Index("ix_events_run", "run_id"),
 )
+
+# -- queues and alerts (migration 0004) ---------------------------------------------------------
+
+queue_elements = Table(
+    "queue_elements", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("queue", String(200), nullable=False),
+    Column("reference", String(200)),
+    Column("data", JSON),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
+    Column("created_at", TS, nullable=False),
+    Column("claimed_at", TS),
+    Column("finished_at", TS),
+    Column("created_by", String(200)),
+    Column("claimed_by", String(200)),
+    Index("ix_queue_elements_claim", "queue", "status", "id"),
+    Index("ix_queue_elements_reference", "queue", "reference"),
+)
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", TS, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("pipeline", String(200), nullable=False),
+    Column("run_id", String(36)),
+    Column("message", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_notifications_time", "created_at"),
+)
+
+#: One row per alert sent for a run: an alert fires once, also across resumes and workers.
+alerts_sent = Table(
+    "alerts_sent", metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("sent_at", TS, nullable=False),
+)
+
+
+# -- constants, credentials and connections (orchestra_core.secrets; migration 0002) -----------
+
+constants = Table(
+    "constants", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: ``secret`` is the AES-GCM ciphertext of the secret fields (JSON), under key ``key_id``;
+#: ``fields`` lists their names (never their values) so listings need no key.
+credentials = Table(
+    "credentials", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("username", String(500)),
+    Column("fields", JSON, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+connections = Table(
+    "connections", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("base_url", Text),
+    Column("auth", String(32)),
+    Column("credential", String(200), ForeignKey("credentials.name")),
+    Column("options", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
