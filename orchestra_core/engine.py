@@ -125,6 +125,11 @@ class _Ctx:
         """Append a line to the run log."""
         self.exe.log(message, level=level, task_id=self.task_id)
 
+    @property
+    def clock(self) -> Any:
+        """The engine's clock (the vendor HTTP layer times rate limits with it)."""
+        return self.engine.clock
+
     async def sleep(self, seconds: float) -> None:
         """Sleep on the engine's clock."""
         await self.engine.clock.sleep(seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.metadata
 import os
@@ -54,6 +55,9 @@ class Orchestra:
     :param load_entrypoints: load installed plugins from the ``orchestra`` entry-point group.
     :param blocked: plugin names (entry-point names, e.g. ``"hightouch"``) never to load.
     :param builtins: register the core's built-in integrations (http, process, noop).
+    :param transports: httpx async transports by vendor name, used by every
+        :meth:`vendor_client` of that vendor instead of the network (a simulator's
+        ``transport`` in tests); see also :meth:`set_transport`.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class Orchestra:
         load_entrypoints: bool = True,
         blocked: Iterable[str] = (),
         builtins: bool = True,
+        transports: dict[str, Any] | None = None,
     ) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -96,6 +101,8 @@ class Orchestra:
         self._call_register("orchestra_register_destinations", self.destinations)
         self._call_register("orchestra_register_notification_channels", self.channels)
         self._runners: dict[tuple[str, str], Any] = {}
+        self._transports: dict[str, Any] = {k.lower(): v for k, v in (transports or {}).items()}
+        self._vendor_clients: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self.call_each("orchestra_startup", orchestra=self)
 
     def _name_for(self, plugin: object) -> str | None:
@@ -203,6 +210,46 @@ class Orchestra:
         """The registered job, matching names case-insensitively and through aliases."""
         spec = self.integrations.find(integration)
         return spec.find_job(job) if spec else None
+
+    def set_transport(self, vendor: str, transport: Any) -> None:
+        """Send every later :meth:`vendor_client` request of *vendor* through *transport* (an
+        httpx async transport, e.g. a simulator's); ``None`` restores the network."""
+        key = vendor.lower()
+        if transport is None:
+            self._transports.pop(key, None)
+        else:
+            self._transports[key] = transport
+        for cache_key in [k for k in self._vendor_clients if k[0] == key]:
+            del self._vendor_clients[cache_key]
+
+    def vendor_client(self, vendor: str, *, base_url: str, auth: Any = None,
+                      headers: dict[str, str] | None = None, rate_limit: Any = None,
+                      retry: Any = None, timeout: float = 30.0) -> Any:
+        """A shared :class:`~orchestra_core.vendor_http.VendorClient` for *vendor*.
+
+        Calls with the same arguments get the same client (one connection pool per event
+        loop), so runners may call this for every request. Credentials are compared by value
+        for :class:`httpx.BasicAuth` and headers, by identity for other auth objects. The
+        client uses the transport installed for *vendor* (``transports=`` or
+        :meth:`set_transport`), else the network. Arguments are those of ``VendorClient``.
+        """
+        from .vendor_http import VendorClient
+
+        key = vendor.lower()
+        auth_key = getattr(auth, "_auth_header", None) or auth
+        cache_key = (key, base_url.rstrip("/"), auth_key,
+                     tuple(sorted((headers or {}).items())), rate_limit, retry, timeout)
+        client = self._vendor_clients.get(cache_key)
+        if client is None:
+            client = VendorClient(vendor, base_url, auth=auth, headers=headers,
+                                  transport=self._transports.get(key), rate_limit=rate_limit,
+                                  retry=retry, timeout=timeout)
+            self._vendor_clients[cache_key] = client
+            while len(self._vendor_clients) > 256:
+                self._vendor_clients.popitem(last=False)
+        else:
+            self._vendor_clients.move_to_end(cache_key)
+        return client
 
     def runner(self, job: JobType) -> Any:
         """The job's :class:`~orchestra_core.protocols.JobRunner` (one per host and job).
