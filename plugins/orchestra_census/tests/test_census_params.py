@@ -57,7 +57,7 @@ def test_orchestra_style_upper_case_names(host):
 
 def test_defaults(host):
     assert params(host, **JOB, syncid=1) == CensusSync(
-        syncid=1, force_full_sync=False, poll_interval=10.0
+        syncid=1, force_full_sync=False, poll_interval=10.0, fail_on_skipped=True
     )
 
 
@@ -112,5 +112,22 @@ def test_alias_and_name_together(host):
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"syncid": 1, "force": True}) == [
         "$.tasks[0].parameters.force: unknown parameter 'force'; accepted: syncid, "
-        "force_full_sync, poll_interval"
+        "force_full_sync, poll_interval, fail_on_skipped"
     ]
+
+
+def test_fail_on_skipped(host):
+    assert params(host, **JOB, syncid=1, fail_on_skipped=False).fail_on_skipped is False
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("syncid", 0, "a Census sync id is a positive integer, got 0"),
+    ("poll_interval", 0, "poll_interval must be more than 0 seconds, got 0"),
+    ("poll_interval", "-5s", None),
+])
+def test_plugin_rules(host, key, value, message):
+    problems = check(host, **JOB, parameters={"syncid": 1, key: value})
+    if message is None:
+        assert len(problems) == 1 and problems[0].startswith(f"$.tasks[0].parameters.{key}: ")
+    else:
+        assert problems == [f"$.tasks[0].parameters.{key}: {message}"]

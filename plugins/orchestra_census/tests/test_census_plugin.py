@@ -1,3 +1,4 @@
+import importlib
 import importlib.metadata
 import re
 from pathlib import Path
@@ -5,10 +6,10 @@ from pathlib import Path
 import attrs
 import orchestra_census
 import orchestra_census.plugin
-import pytest
-from orchestra_census import CensusSync
+from orchestra_census import CensusSync, CensusSyncRunner, CensusWebhookHandler
+from orchestra_census.testing import CensusSimulator
 
-from orchestra_core import JobNotExecutable, Orchestra
+from orchestra_core import JobRunner, Orchestra, WebhookRequest
 from orchestra_core.pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
@@ -35,27 +36,44 @@ def test_plugin_can_be_blocked():
 
 
 def test_job_registration():
-    job = make_host(orchestra_census.plugin).find_job("census", "census_sync")
+    host = make_host(orchestra_census.plugin)
+    job = host.find_job("census", "census_sync")
     assert job.parameters is CensusSync
     assert job.phase is Phase.ACTIVATION
-    assert job.runner is None
     assert job.aliases == ()
+    runner = host.runner(job)
+    assert isinstance(runner, CensusSyncRunner)
+    assert isinstance(runner, JobRunner)
+    assert callable(runner.recover)  # RecoveringJobRunner
+    assert host.runner(job) is runner
 
 
-def test_runner_is_refused_clearly():
-    host = Orchestra()
-    job = host.find_job("census", "census_sync")
-    with pytest.raises(JobNotExecutable) as info:
-        host.runner(job)
-    assert str(info.value) == (
-        "integration job 'census_sync' (census) of orchestra-census 0.1.0 cannot "
-        "execute yet: the plugin registers its parameters but no runner"
-    )
+def test_integration_declares_connection_and_simulator():
+    spec = make_host(orchestra_census.plugin).integrations.find("census")
+    assert spec.connection.secrets == ("token",)
+    assert spec.connection.auth == "bearer"
+    assert spec.connection.base_url == "https://app.getcensus.com/api/v1"
+    assert dict(spec.connection.env) == {"token": "CENSUS_API_TOKEN",
+                                         "base_url": "CENSUS_BASE_URL"}
+    module, _, name = spec.simulator.partition(":")
+    assert getattr(importlib.import_module(module), name) is CensusSimulator
+
+
+def test_identify_webhook_only_for_census(monkeypatch):
+    host = make_host(orchestra_census.plugin)
+    request = WebhookRequest(integration="census", method="POST", headers={}, body=b"{}")
+    assert isinstance(host.hook.orchestra_identify_webhook(request=request),
+                      CensusWebhookHandler)
+    other = WebhookRequest(integration="hightouch", method="POST", headers={}, body=b"{}")
+    assert host.hook.orchestra_identify_webhook(request=other) is None
+    monkeypatch.setenv("CENSUS_WEBHOOK_SECRET", "one-secret, two-secret")
+    assert orchestra_census.plugin.webhook_secrets() == ["one-secret", "two-secret"]
 
 
 def test_package_metadata():
     assert orchestra_census.__version__ == importlib.metadata.version("orchestra-census")
-    assert orchestra_census.__all__ == ("CensusSync", "__version__")
+    assert orchestra_census.__all__ == (
+        "CensusSync", "CensusSyncRunner", "CensusWebhookHandler", "__version__")
     assert orchestra_census.__doc__
     assert (Path(orchestra_census.__file__).parent / "py.typed").is_file()
 
@@ -77,8 +95,8 @@ def test_readme_example_validates():
 def test_readme_documents_every_parameter():
     text = README.read_text(encoding="utf-8")
     assert "pip install orchestra-census" in text
-    assert ("Execution (trigger, wait, cancel) arrives in a later release; validating "
-            "pipelines works now.") in text
+    for env in ("CENSUS_API_TOKEN", "CENSUS_BASE_URL", "CENSUS_WEBHOOK_SECRET"):
+        assert env in text
     for model in (CensusSync,):
         for field in attrs.fields(model):
             assert f"`{field.name}`" in text

@@ -1,10 +1,14 @@
 """Orchestra plugin for Census: the ``census`` integration and its ``census_sync`` job.
 
-Execution (trigger, wait, cancel) arrives in a later release; validating pipelines works now.
+Trigger a Census sync, wait for its sync run (webhooks with polling as the fallback), cancel
+it, and record its stats and destination object. :mod:`orchestra_census.testing` holds a
+simulator of the Census API.
 """
 
 from .params import CensusSync
+from .runner import CensusSyncRunner
+from .webhooks import CensusWebhookHandler
 
 __version__ = "0.1.0"
 
-__all__ = ("CensusSync", "__version__")
+__all__ = ("CensusSync", "CensusSyncRunner", "CensusWebhookHandler", "__version__")

@@ -25,3 +25,8 @@ class CensusSync:
     poll_interval: float = parameter(
         default=10.0, help="seconds between status checks while waiting (or e.g. '30s')"
     )
+    fail_on_skipped: bool = parameter(
+        default=True,
+        help="fail the task when Census skips the run because an earlier run of the sync "
+        "was still going (false: count a skipped run as a success)",
+    )
