@@ -155,7 +155,8 @@ def test_bad_durations(host):
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"connectionid": "a_b", "forse": True}) == [
         "$.tasks[0].parameters.forse: unknown parameter 'forse' (did you mean 'force'?); "
-        "accepted: connectionid, force, poll_interval, wait_timeout"
+        "accepted: connectionid, force, poll_interval, wait_timeout, reschedule_limit, "
+        "pause_on_cancel, record_tables"
     ]
 
 
@@ -165,7 +166,7 @@ def test_unknown_top_level_key(host):
         "condition, depends_on, description, id, integration, integration_job, name, outputs, "
         "parameters, phase, retries, secondary_configuration_id, tags, timeout, "
         "treat_failure_as_warning and the parameters of fivetran_sync_all: connectionid, "
-        "force, poll_interval, wait_timeout"
+        "force, poll_interval, wait_timeout, reschedule_limit, pause_on_cancel, record_tables"
     ]
 
 

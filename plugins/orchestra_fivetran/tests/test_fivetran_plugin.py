@@ -1,3 +1,4 @@
+import importlib
 import importlib.metadata
 import re
 from pathlib import Path
@@ -5,10 +6,11 @@ from pathlib import Path
 import attrs
 import orchestra_fivetran
 import orchestra_fivetran.plugin
-import pytest
 from orchestra_fivetran import FivetranSyncAll
+from orchestra_fivetran.runner import FivetranSyncRunner
+from orchestra_fivetran.testing import FivetranSimulator
 
-from orchestra_core import JobNotExecutable, Orchestra
+from orchestra_core import JobRunner, Orchestra
 from orchestra_core.pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
@@ -38,21 +40,30 @@ def test_job_registration():
     job = make_host(orchestra_fivetran.plugin).find_job("fivetran", "fivetran_sync_all")
     assert job.parameters is FivetranSyncAll
     assert job.phase is Phase.INGESTION
-    assert job.runner is None
+    assert job.runner is FivetranSyncRunner
     assert job.plugin != ""
     assert job.aliases == ()
 
 
-def test_runner_is_refused_clearly():
+def test_connection_spec_and_simulator_are_declared():
+    spec = make_host(orchestra_fivetran.plugin).integrations.find("fivetran")
+    assert spec.connection.secrets == ("api_key", "api_secret")
+    assert spec.connection.auth == "basic"
+    assert spec.connection.base_url == "https://api.fivetran.com/v1"
+    assert spec.connection.env == {
+        "api_key": "FIVETRAN_API_KEY", "api_secret": "FIVETRAN_API_SECRET",
+        "base_url": "FIVETRAN_BASE_URL", "webhook_secret": "FIVETRAN_WEBHOOK_SECRET"}
+    module, _, attr = spec.simulator.partition(":")
+    assert getattr(importlib.import_module(module), attr) is FivetranSimulator
+
+
+def test_one_runner_per_host():
     host = Orchestra()
     job = host.find_job("fivetran", "fivetran_sync_all")
-    with pytest.raises(JobNotExecutable) as info:
-        host.runner(job)
-    assert str(info.value) == (
-        "integration job 'fivetran_sync_all' (fivetran) of orchestra-fivetran 0.1.0 cannot "
-        "execute yet: the plugin registers its parameters but no runner"
-    )
-    assert info.value.distribution == "orchestra-fivetran"
+    runner = host.runner(job)
+    assert isinstance(runner, FivetranSyncRunner)
+    assert isinstance(runner, JobRunner) and callable(runner.recover)
+    assert host.runner(job) is runner
 
 
 def test_package_metadata():
@@ -63,7 +74,8 @@ def test_package_metadata():
 
 
 def test_hookimpls_are_documented():
-    for name in ("orchestra_register_integrations", "orchestra_validate_task"):
+    for name in ("orchestra_register_integrations", "orchestra_validate_task",
+                 "orchestra_identify_webhook"):
         assert getattr(orchestra_fivetran.plugin, name).__doc__
 
 
@@ -80,8 +92,6 @@ def test_readme_example_validates():
 def test_readme_documents_every_parameter():
     text = README.read_text(encoding="utf-8")
     assert "pip install orchestra-fivetran" in text
-    assert ("Execution (trigger, wait, cancel) arrives in a later release; validating "
-            "pipelines works now.") in text
     for model in (FivetranSyncAll,):
         for field in attrs.fields(model):
             assert f"`{field.name}`" in text

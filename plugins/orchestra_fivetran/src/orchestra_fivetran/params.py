@@ -37,3 +37,19 @@ class FivetranSyncAll:
         help="give up waiting for the sync after this many seconds (or e.g. '2h'); "
         "no limit by default",
     )
+    reschedule_limit: float | None = parameter(
+        default=None,
+        help="fail when Fivetran keeps the sync rescheduled (waiting for source API quota) "
+        "longer than this many seconds (or e.g. '6h'); no limit by default",
+    )
+    pause_on_cancel: bool = parameter(
+        default=False,
+        help="when the task is cancelled or times out, pause the connection (Fivetran has no "
+        "cancel endpoint; pausing stops the running sync and future scheduled syncs until "
+        "the connection is resumed)",
+    )
+    record_tables: bool = parameter(
+        default=True,
+        help="after the sync, read the connection's schema configuration and record its "
+        "enabled tables as metadata and data assets",
+    )

@@ -1,26 +1,36 @@
-"""Hook implementations of the Fivetran plugin: registration and validation."""
+"""Hook implementations of the Fivetran plugin: registration, validation, webhooks."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
 from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
+from orchestra_core.models import WebhookRequest
+from orchestra_core.registry import ConnectionSpec
 
+from ._api import DEFAULT_BASE_URL, ENV
 from .params import CONNECTION_ID, FivetranSyncAll
+from .runner import FivetranSyncRunner
+from .webhooks import FivetranWebhookHandler
 
 
 @hookimpl
 def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     """Register the ``fivetran`` integration and its ``fivetran_sync_all`` job."""
     fivetran = registry.integration(
-        "fivetran", description="Fivetran connections: sync data from sources to a warehouse"
+        "fivetran",
+        description="Fivetran connections: sync data from sources to a warehouse",
+        connection=ConnectionSpec(secrets=("api_key", "api_secret"), auth="basic",
+                                  base_url=DEFAULT_BASE_URL, env=dict(ENV)),
+        simulator="orchestra_fivetran.testing:FivetranSimulator",
     )
     fivetran.job(
         "fivetran_sync_all",
         parameters=FivetranSyncAll,
         description="Sync all tables of one Fivetran connection",
-        runner=None,
+        runner=FivetranSyncRunner,
         phase="ingestion",
     )
 
@@ -41,3 +51,11 @@ def orchestra_validate_task(
         "underscores (e.g. 'ambush_prettiest')",
         code="invalid-value",
     )]
+
+
+@hookimpl
+def orchestra_identify_webhook(request: WebhookRequest) -> FivetranWebhookHandler | None:
+    """Handle ``POST /webhooks/fivetran``: deliveries verified with the webhook secret."""
+    if request.integration.lower() != "fivetran":
+        return None
+    return FivetranWebhookHandler([os.environ.get(ENV["webhook_secret"], "")])

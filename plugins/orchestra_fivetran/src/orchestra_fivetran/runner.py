@@ -1,0 +1,416 @@
+"""The runner of ``fivetran_sync_all``: trigger a connection's sync and wait for it to end.
+
+Fivetran returns no run id. ``start`` reads the connection, remembers the later of its
+``succeeded_at`` / ``failed_at`` (the *baseline*) and the trigger time, then sends
+``POST /connections/{id}/sync``; the sync is over once ``succeeded_at`` or ``failed_at`` moves
+past the *reference* time (the baseline, or the trigger time less a clock-skew margin,
+whichever is later). Both are stored in the :class:`ExternalRun`, so ``wait`` resumes from
+them in a new process without triggering again.
+
+``wait`` is woken by ``sync_start`` / ``sync_end`` webhooks (key ``fivetran:<connection id>``)
+and polls ``GET /connections/{id}`` as a fallback, so a lost webhook only delays. A webhook
+is never trusted alone: the outcome is always read from the connection's details.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from orchestra_core.errors import TaskFailed
+from orchestra_core.models import ExternalRun, JobResult, JobState
+from orchestra_core.redaction import redact
+from orchestra_core.vendor_http import VendorHTTPError
+
+from ._api import FivetranAPI, completion_time, parse_time
+from ._tables import enabled_tables
+from .webhooks import SYNC_END_STATES, event_key
+
+__all__ = ("FivetranSyncRunner",)
+
+#: Subtracted from the trigger time when comparing with Fivetran's timestamps (their clock
+#: may be behind ours); the pre-trigger baseline still excludes every earlier sync.
+CLOCK_SKEW = timedelta(seconds=5)
+#: The polling interval grows by this factor after :data:`STEADY_POLLS` unchanged polls...
+BACKOFF_FACTOR = 1.5
+STEADY_POLLS = 20
+#: ... up to this many seconds (or the poll interval, if longer).
+MAX_POLL_INTERVAL = 120.0
+#: Shortest wait between polls.
+MIN_POLL_INTERVAL = 0.05
+#: After a ``sync_end`` webhook the details may lag a little: re-read them this soon.
+SETTLE_DELAY = 1.0
+#: ``sync_state`` values Fivetran documents.
+SYNC_STATES = ("scheduled", "syncing", "paused", "rescheduled")
+#: Tables listed in a task run's metadata (the assets list them all).
+METADATA_TABLES = 500
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dashboard(connection_id: str) -> str:
+    return f"https://fivetran.com/dashboard/connections/{connection_id}/status"
+
+
+def _dump(payload: Any) -> str:
+    return redact(json.dumps(payload, default=str, sort_keys=True))[:2000]
+
+
+class FivetranSyncRunner:
+    """Executes ``fivetran_sync_all`` tasks (one instance per host).
+
+    :param host: the :class:`~orchestra_core.Orchestra`; its ``vendor_client`` provides the
+        HTTP clients (shared pools, the shared rate limit, the transport a test installed
+        with ``Orchestra(transports={"fivetran": simulator.transport})``).
+    """
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self._apis: dict[tuple[Any, ...], FivetranAPI] = {}
+
+    def api(self, ctx: Any) -> FivetranAPI:
+        """The :class:`FivetranAPI` for the task's connection (one per account and root)."""
+        conn = ctx.connection
+        if conn is None:
+            return FivetranAPI.for_connection(self.host, None)
+        key = (conn.name, conn.base_url, conn.secret("api_key"), conn.secret("api_secret"),
+               tuple(sorted((str(k), str(v)) for k, v in (conn.options or {}).items())))
+        api = self._apis.get(key)
+        if api is None:
+            api = self._apis[key] = FivetranAPI.for_connection(self.host, conn)
+        return api
+
+    # -- start ------------------------------------------------------------------------------
+
+    async def start(self, ctx: Any) -> ExternalRun:
+        """Check the connection, trigger its sync, return what ``wait`` needs."""
+        params = ctx.parameters
+        cid = params.connectionid
+        api = self.api(ctx)
+        details = await self._details(api, cid, ctx)
+        _refuse_unsyncable(cid, details)
+        baseline = completion_time(details)
+        was_syncing = _status(details).get("sync_state") == "syncing"
+        triggered_at = ctx.now()
+
+        async def find_existing() -> Any:
+            # an ambiguous failure of the trigger: did it start a sync?
+            now = await api.details(cid, ctx)
+            started = _status(now).get("sync_state") == "syncing" or (
+                (completion_time(now) or triggered_at) > max(baseline or triggered_at,
+                                                              triggered_at - CLOCK_SKEW))
+            return {"found": now} if started else None
+
+        joined = was_syncing and not params.force
+        try:
+            await api.trigger(cid, force=params.force, ctx=ctx, find_existing=find_existing)
+        except VendorHTTPError as exc:
+            if exc.status != 409:
+                raise
+            # 409: a sync is already running (or the connection is paused / not set up)
+            details = await self._details(api, cid, ctx)
+            _refuse_unsyncable(cid, details)
+            if _status(details).get("sync_state") != "syncing":
+                raise TaskFailed(f"Fivetran refused to sync connection {cid!r}: {exc}",
+                                 metadata=exc.metadata) from exc
+            joined = True
+            baseline = completion_time(details) or baseline
+        if joined:
+            ctx.log(f"connection {cid} was already syncing; waiting for the running sync")
+            reference = baseline
+        else:
+            reference = max(baseline, triggered_at - CLOCK_SKEW) if baseline else \
+                triggered_at - CLOCK_SKEW
+        ctx.log(f"triggered the sync of Fivetran connection {cid}"
+                + (" (force)" if params.force else ""))
+        return ExternalRun(id=None, started_at=triggered_at,
+                           data=_run_data(cid, details, baseline, reference, triggered_at,
+                                          joined, params.force))
+
+    async def recover(self, ctx: Any) -> ExternalRun | None:
+        """After a crash between the trigger and its recording: adopt a running sync, or one
+        that ended after this attempt began; ``None`` means trigger again."""
+        cid = ctx.parameters.connectionid
+        api = self.api(ctx)
+        details = await self._details(api, cid, ctx)
+        latest = completion_time(details)
+        now = ctx.now()
+        began = getattr(ctx, "started_at", None)
+        if _status(details).get("sync_state") == "syncing":
+            reference = latest if latest is not None else (began or now) - CLOCK_SKEW
+        elif began is not None and latest is not None and latest > began:
+            reference = began  # the sync this attempt triggered has already ended
+        else:
+            return None
+        ctx.log(f"adopting the sync of connection {cid} started before the interruption")
+        return ExternalRun(id=None, started_at=began or now,
+                           data=_run_data(cid, details, latest, reference, began or now,
+                                          True, ctx.parameters.force))
+
+    # -- wait -------------------------------------------------------------------------------
+
+    async def wait(self, ctx: Any, run: ExternalRun) -> JobResult:
+        """Wait for the sync (webhooks first, polling as the fallback); return its outcome."""
+        params = ctx.parameters
+        data = dict(run.data)
+        cid = data.get("connection_id") or params.connectionid
+        reference = parse_time(data.get("reference")) or run.started_at
+        api = self.api(ctx)
+        interval = max(MIN_POLL_INTERVAL, float(params.poll_interval))
+        key = event_key(cid)
+        watch = _Watch(ctx, cid, run.started_at)
+        # the first check: right after the trigger wait one interval; after a resume, now
+        since = (ctx.now() - run.started_at).total_seconds()
+        delay = max(0.0, interval - since)
+        polls = steady = 0
+        while True:
+            if delay > 0:
+                event = await ctx.next_event(key, timeout=delay)
+                if event is not None:
+                    watch.saw(event)
+            details = await self._details(api, cid, ctx)
+            polls += 1
+            outcome = _outcome(details, reference)
+            if outcome is not None:
+                return await self._result(ctx, api, cid, details, outcome, data, watch, polls)
+            status = _status(details)
+            state = status.get("sync_state")
+            if details.get("paused") or state == "paused":
+                raise TaskFailed(
+                    f"Fivetran connection {cid} was paused while its sync was awaited; resume "
+                    "it in Fivetran and run the task again", retryable=False,
+                    metadata=watch.metadata(details, polls))
+            if state not in SYNC_STATES:
+                ctx.log(f"unexpected Fivetran sync_state {state!r}; the connection details: "
+                        f"{_dump(details)}", level="error")
+                raise TaskFailed(
+                    f"Fivetran reported an unknown sync_state {state!r} for connection {cid} "
+                    f"(expected one of {', '.join(SYNC_STATES)})", retryable=False,
+                    metadata=watch.metadata(details, polls))
+            steady += 1
+            delay = interval if steady <= STEADY_POLLS else min(
+                max(interval, MAX_POLL_INTERVAL), max(delay, interval) * BACKOFF_FACTOR)
+            if state == "rescheduled":
+                until = await watch.rescheduled(api, details, params)
+                if until is not None:
+                    delay = min(delay, max(until, MIN_POLL_INTERVAL))
+            else:
+                watch.rescheduled_since = None
+            if watch.ended_unconfirmed:
+                watch.ended_unconfirmed = False
+                delay = min(delay, SETTLE_DELAY)
+
+    async def _result(self, ctx: Any, api: FivetranAPI, cid: str, details: dict[str, Any],
+                      outcome: JobState, data: Mapping[str, Any], watch: _Watch,
+                      polls: int) -> JobResult:
+        meta = watch.metadata(details, polls)
+        meta.update(triggered_at=data.get("triggered_at"), joined_running_sync=data.get("joined"),
+                    force=data.get("force"))
+        if outcome is JobState.FAILED:
+            tasks = [t for t in _status(details).get("tasks") or [] if isinstance(t, Mapping)]
+            reasons = [str(t.get("message") or t.get("code")) for t in tasks]
+            if watch.reason:
+                reasons.insert(0, watch.reason)
+            needs_user = bool(tasks) or watch.status == "FAILURE_WITH_TASK"
+            message = (f"the Fivetran sync of connection {cid} failed at "
+                       f"{details.get('failed_at')}")
+            if reasons:
+                message += ": " + "; ".join(dict.fromkeys(reasons))
+            if needs_user:
+                message += " (Fivetran needs an action in its dashboard: " + \
+                    _dashboard(cid) + ")"
+            return JobResult(state=JobState.FAILED, message=redact(message), metadata=meta,
+                             retryable=False if needs_user else None)
+        assets: tuple[str, ...] = ()
+        if ctx.parameters.record_tables:
+            try:
+                config = await api.schemas(cid, ctx)
+            except TaskFailed as exc:  # the sync succeeded: say why the tables are missing
+                ctx.log(f"could not read the schema configuration of connection {cid}: {exc}",
+                        level="warning")
+                meta["tables_error"] = str(exc)
+            else:
+                tables = enabled_tables(config)
+                assets = tuple(sorted({t["asset"] for t in tables}))
+                meta["table_count"] = len(tables)
+                meta["tables"] = tables[:METADATA_TABLES]
+        message = f"synced connection {cid} (succeeded at {details.get('succeeded_at')})"
+        return JobResult(state=JobState.SUCCEEDED, message=message, metadata=meta,
+                         assets=assets)
+
+    async def _details(self, api: FivetranAPI, cid: str, ctx: Any) -> dict[str, Any]:
+        try:
+            return await api.details(cid, ctx)
+        except VendorHTTPError as exc:
+            if exc.status == 404:
+                raise TaskFailed(f"Fivetran has no connection {cid!r} (check connectionid "
+                                 "and the account of the API key)", retryable=False,
+                                 metadata=exc.metadata) from exc
+            if exc.status in (401, 403):
+                raise TaskFailed(f"Fivetran refused the API key (HTTP {exc.status}): check the "
+                                 "api_key and api_secret of the connection", retryable=False,
+                                 metadata=exc.metadata) from exc
+            raise
+
+    # -- cancel -----------------------------------------------------------------------------
+
+    async def cancel(self, ctx: Any, run: ExternalRun) -> None:
+        """Fivetran cannot cancel a sync; with ``pause_on_cancel`` the connection is paused
+        (which stops the running sync), otherwise the sync is left to finish."""
+        cid = run.data.get("connection_id") or ctx.parameters.connectionid
+        if not ctx.parameters.pause_on_cancel:
+            ctx.log(f"Fivetran has no cancel: the sync of connection {cid} goes on (set "
+                    "pause_on_cancel to pause the connection instead)", level="warning")
+            return
+        await self.api(ctx).patch(cid, {"paused": True}, ctx)
+        ctx.log(f"paused Fivetran connection {cid} to stop its sync; resume it in Fivetran "
+                "before its next sync", level="warning")
+
+
+class _Watch:
+    """What ``wait`` learned along the way: webhook events, reschedules, re-triggers."""
+
+    def __init__(self, ctx: Any, cid: str, triggered_at: datetime) -> None:
+        self.ctx = ctx
+        self.cid = cid
+        self.triggered_at = triggered_at
+        self.sync_id: str | None = None
+        self.status: str | None = None
+        self.reason: str | None = None
+        self.events = 0
+        self.ended_unconfirmed = False
+        self.rescheduled_since: datetime | None = None
+        self.retriggered_for: str | None = None
+        self.retriggers = 0
+
+    def saw(self, event: Any) -> None:
+        """Take in a webhook event (it only wakes the poll; the details decide)."""
+        self.events += 1
+        payload = event.payload if isinstance(event.payload, Mapping) else {}
+        created = parse_time(payload.get("created")) if isinstance(
+            payload.get("created"), str) else None
+        if created is not None and created < self.triggered_at - CLOCK_SKEW:
+            return  # about an earlier sync
+        if event.kind == "sync_start":
+            self.sync_id = payload.get("sync_id") or self.sync_id
+            self.ctx.log(f"Fivetran started syncing connection {self.cid}")
+        elif event.kind == "sync_end":
+            data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
+            status = data.get("status")
+            self.sync_id = payload.get("sync_id") or self.sync_id
+            if status not in SYNC_END_STATES:
+                self.ctx.log(f"unexpected Fivetran sync_end status {status!r} (reading the "
+                             f"connection's details instead): {_dump(payload)}",
+                             level="warning")
+            self.status = status if isinstance(status, str) else None
+            if isinstance(data.get("reason"), str):
+                self.reason = data["reason"]
+            self.ended_unconfirmed = SYNC_END_STATES.get(status) is not None
+
+    async def rescheduled(self, api: FivetranAPI, details: dict[str, Any],
+                          params: Any) -> float | None:
+        """Handle ``sync_state == "rescheduled"``; return the seconds until the re-trigger
+        is due (manual-schedule connections), else ``None``."""
+        now = self.ctx.now()
+        status = _status(details)
+        when_text = status.get("rescheduled_for")
+        when = parse_time(when_text)
+        if self.rescheduled_since is None:
+            self.rescheduled_since = now
+            self.ctx.log(f"Fivetran rescheduled the sync of connection {self.cid}"
+                         + (f" for {when_text}" if when_text else "")
+                         + " (waiting for the source's API quota)", level="warning")
+        limit = params.reschedule_limit
+        if limit is not None and (now - self.rescheduled_since).total_seconds() > limit:
+            raise TaskFailed(f"the sync of Fivetran connection {self.cid} stayed rescheduled "
+                             f"for more than {limit:g}s (reschedule_limit)"
+                             + (f"; Fivetran planned it for {when_text}" if when_text else ""))
+        if details.get("schedule_type") != "manual" or when is None:
+            return None  # Fivetran resumes auto-scheduled syncs by itself
+        if when > now:
+            return (when - now).total_seconds()
+        if self.retriggered_for == when_text:
+            return None
+        # manual schedule: Fivetran never restarts a rescheduled sync; trigger it again
+        self.retriggered_for = when_text
+        self.retriggers += 1
+        self.ctx.log(f"re-triggering the rescheduled sync of manual-schedule connection "
+                     f"{self.cid}")
+        await api.trigger(self.cid, force=False, ctx=self.ctx)
+        return None
+
+    def metadata(self, details: Mapping[str, Any], polls: int) -> dict[str, Any]:
+        """The task run's metadata."""
+        status = _status(details)
+        meta: dict[str, Any] = {
+            "connection_id": self.cid,
+            "connection_name": details.get("schema"),
+            "group_id": details.get("group_id"),
+            "service": details.get("service"),
+            "schedule_type": details.get("schedule_type"),
+            "sync_frequency": details.get("sync_frequency"),
+            "succeeded_at": details.get("succeeded_at"),
+            "failed_at": details.get("failed_at"),
+            "sync_state": status.get("sync_state"),
+            "setup_state": status.get("setup_state"),
+            "url": _dashboard(self.cid),
+            "polls": polls,
+            "webhook_events": self.events,
+        }
+        if self.sync_id:
+            meta["sync_id"] = self.sync_id
+        if self.status:
+            meta["webhook_status"] = self.status
+        if self.retriggers:
+            meta["retriggers"] = self.retriggers
+        for name in ("tasks", "warnings"):
+            items = status.get(name)
+            if items:
+                meta[name] = items
+        return meta
+
+
+def _status(details: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = details.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _refuse_unsyncable(cid: str, details: Mapping[str, Any]) -> None:
+    if details.get("paused"):
+        raise TaskFailed(f"Fivetran connection {cid} is paused: resume it in Fivetran (or "
+                         "PATCH paused=false) before syncing it", retryable=False)
+    setup = _status(details).get("setup_state")
+    if setup not in (None, "connected"):
+        raise TaskFailed(f"Fivetran connection {cid} cannot sync: its setup state is {setup!r} "
+                         f"(finish or repair its setup at {_dashboard(cid)})", retryable=False)
+
+
+def _outcome(details: Mapping[str, Any], reference: datetime) -> JobState | None:
+    """Succeeded / failed once ``succeeded_at`` / ``failed_at`` moved past *reference*; the
+    later of the two wins (a failure followed by a successful retry is a success)."""
+    succeeded = parse_time(details.get("succeeded_at"))
+    failed = parse_time(details.get("failed_at"))
+    if succeeded is not None and succeeded > reference and (failed is None or succeeded > failed):
+        return JobState.SUCCEEDED
+    if failed is not None and failed > reference and (succeeded is None or failed >= succeeded):
+        return JobState.FAILED
+    return None
+
+
+def _run_data(cid: str, details: Mapping[str, Any], baseline: datetime | None,
+              reference: datetime, triggered_at: datetime, joined: bool,
+              force: bool) -> dict[str, Any]:
+    return {
+        "connection_id": cid,
+        "group_id": details.get("group_id"),
+        "schedule_type": details.get("schedule_type"),
+        "baseline": _iso(baseline),
+        "reference": _iso(reference),
+        "triggered_at": _iso(triggered_at),
+        "joined": joined,
+        "force": force,
+    }
