@@ -9,10 +9,8 @@ as password (the older documented form).
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._state import iso
+from orchestra_core.testing.simulator import is_loopback
 
 if TYPE_CHECKING:
     from . import CensusSimulator
@@ -38,20 +36,6 @@ _TRUE = {"true", "1", "yes"}
 def error(status: int, message: str) -> JSONResponse:
     """An error answer in Census's shape."""
     return JSONResponse({"status": status, "message": message}, status_code=status)
-
-
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return password if user == "bearer" else None
-    return None
 
 
 def _int(value: str) -> int | None:
@@ -79,17 +63,8 @@ def _page(request: Request, items: list[Any]) -> dict[str, Any]:
 
 
 def census_routes(sim: CensusSimulator) -> list[Route]:
-    """The API routes of *sim*, each checking the token first."""
+    """The API routes of *sim* (the simulator checks the token before any of them)."""
     ws = sim.workspace
-
-    def authed(handler: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
-        async def endpoint(request: Request) -> Response:
-            token = _token(request)
-            if token is None or token not in sim.tokens:
-                return error(401, "Invalid credentials")
-            return await handler(request)
-
-        return endpoint
 
     def sync_of(request: Request) -> Any:
         sync_id = _int(request.path_params["sync_id"])
@@ -163,51 +138,58 @@ def census_routes(sim: CensusSimulator) -> list[Route]:
         if not isinstance(endpoint, str) or not endpoint:
             return error(400, "endpoint is required")
         parts = urlsplit(endpoint)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        loopback = is_loopback(parts.hostname)
         if parts.scheme != "https" and not (parts.scheme == "http" and loopback
                                             and sim.allow_http_webhooks):
             return error(400, "endpoint must be an HTTPS URL")
+        if not loopback:
+            return error(400, "the simulator only delivers webhooks to this machine "
+                              "(127.0.0.1 or localhost)")
         events = body.get("events") or list(WEBHOOK_EVENTS)
-        unknown = [e for e in events if e not in WEBHOOK_EVENTS]
-        if not isinstance(events, list) or unknown:
-            return error(400, f"unknown events: {', '.join(map(str, unknown))}")
-        hook = ws.add_webhook(name, endpoint, list(events), body.get("description"),
-                              iso(sim.clock.now()))
-        return JSONResponse({"status": "created", "data": hook.to_json(with_secret=True)},
+        if not isinstance(events, list):
+            return error(400, "events must be a list")
+        unknown = [str(e) for e in events if e not in WEBHOOK_EVENTS]
+        if unknown:
+            return error(400, f"unknown events: {', '.join(unknown)}")
+        target = sim.create_webhook(name, endpoint, events, body.get("description"))
+        return JSONResponse({"status": "created", "data": sim.webhook_json(target, True)},
                             status_code=201)
 
     async def list_webhooks(request: Request) -> Response:
-        hooks = sorted(ws.webhooks.values(), key=lambda h: h.id)
-        return JSONResponse(_page(request, [h.to_json() for h in hooks]))
+        return JSONResponse(_page(request, [sim.webhook_json(t) for t in sim.census_webhooks()]))
 
     async def one_webhook(request: Request) -> Response:
         hook_id = _int(request.path_params["webhook_id"])
-        hook = ws.webhooks.get(hook_id) if hook_id is not None else None
-        if hook is None:
+        target = next((t for t in sim.census_webhooks() if t.data["census_id"] == hook_id),
+                      None)
+        if target is None:
             return error(404, "Resource not found")
         if request.method == "DELETE":
-            del ws.webhooks[hook.id]
+            sim.remove_webhook(target)
             return JSONResponse({"status": "deleted"})
         if request.method == "PATCH":
             try:
                 body = json.loads(await request.body() or b"{}")
             except ValueError:
                 return error(400, "Request body is not valid JSON")
-            for key in ("name", "endpoint", "description", "events"):
-                if isinstance(body, dict) and key in body:
-                    setattr(hook, key, body[key])
-        return JSONResponse({"status": "success", "data": hook.to_json()})
+            if not isinstance(body, dict):
+                return error(400, "Request body must be a JSON object")
+            for key in ("name", "description"):
+                if key in body:
+                    target.data[key] = body[key]
+            if isinstance(body.get("events"), list):
+                target.events = tuple(body["events"])
+        return JSONResponse({"status": "success", "data": sim.webhook_json(target)})
 
     p = API_PREFIX
     return [
-        Route(f"{p}/syncs", authed(list_syncs), methods=["GET"]),
-        Route(f"{p}/syncs/{{sync_id}}", authed(get_sync), methods=["GET"]),
-        Route(f"{p}/syncs/{{sync_id}}/trigger", authed(trigger), methods=["POST"]),
-        Route(f"{p}/syncs/{{sync_id}}/sync_runs", authed(list_runs), methods=["GET"]),
-        Route(f"{p}/sync_runs/{{run_id}}", authed(get_run), methods=["GET"]),
-        Route(f"{p}/sync_runs/{{run_id}}/cancel", authed(cancel_run), methods=["POST"]),
-        Route(f"{p}/webhooks", authed(create_webhook), methods=["POST"]),
-        Route(f"{p}/webhooks", authed(list_webhooks), methods=["GET"]),
-        Route(f"{p}/webhooks/{{webhook_id}}", authed(one_webhook),
-              methods=["GET", "PATCH", "DELETE"]),
+        Route(f"{p}/syncs", list_syncs, methods=["GET"]),
+        Route(f"{p}/syncs/{{sync_id}}", get_sync, methods=["GET"]),
+        Route(f"{p}/syncs/{{sync_id}}/trigger", trigger, methods=["POST"]),
+        Route(f"{p}/syncs/{{sync_id}}/sync_runs", list_runs, methods=["GET"]),
+        Route(f"{p}/sync_runs/{{run_id}}", get_run, methods=["GET"]),
+        Route(f"{p}/sync_runs/{{run_id}}/cancel", cancel_run, methods=["POST"]),
+        Route(f"{p}/webhooks", create_webhook, methods=["POST"]),
+        Route(f"{p}/webhooks", list_webhooks, methods=["GET"]),
+        Route(f"{p}/webhooks/{{webhook_id}}", one_webhook, methods=["GET", "PATCH", "DELETE"]),
     ]

@@ -9,14 +9,12 @@ once its queue time is over. Cancelling sets ``canceled: true`` and ends the run
 
 from __future__ import annotations
 
-import secrets as _secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from attrs import define, field
 
-__all__ = ("SimRun", "SimSync", "SimWebhook", "Workspace")
+__all__ = ("SimRun", "SimSync", "Workspace", "iso")
 
 _ISO_MS = "%Y-%m-%dT%H:%M:%S.%f"
 
@@ -101,7 +99,7 @@ class SimRun:
     skipped: bool = False
     trigger: str = "API"
     canceled_at: float | None = None
-    #: the last lifecycle event sent for this run (webhook delivery bookkeeping)
+    #: the lifecycle events already sent for this run (webhook bookkeeping)
     sent: list[str] = field(factory=list)
 
     def phase(self, now: float) -> str:
@@ -181,30 +179,6 @@ class SimRun:
 
 
 @define
-class SimWebhook:
-    """A webhook registered with ``POST /api/v1/webhooks``."""
-
-    id: int
-    name: str
-    endpoint: str
-    events: list[str]
-    secret: str
-    description: str | None = None
-    created_at: str = ""
-
-    def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
-        """The webhook as the API shows it (the secret only at creation)."""
-        data: dict[str, Any] = {
-            "id": self.id, "name": self.name, "endpoint": self.endpoint,
-            "description": self.description, "events": list(self.events),
-            "created_at": self.created_at,
-        }
-        if with_secret:
-            data["secret"] = self.secret
-        return data
-
-
-@define
 class Workspace:
     """The simulated workspace's data: syncs, runs and webhooks.
 
@@ -216,9 +190,7 @@ class Workspace:
     workspace_id: int = 3167
     syncs: dict[int, SimSync] = field(factory=dict)
     runs: dict[int, SimRun] = field(factory=dict)
-    webhooks: dict[int, SimWebhook] = field(factory=dict)
     next_run_id: int = 324399600
-    next_webhook_id: int = 120
     cancelled_status: str = "failed"
     #: one-shot overrides for the next run of a sync: sync id -> SimRun field values
     scripted: dict[int, list[dict[str, Any]]] = field(factory=dict)
@@ -266,38 +238,29 @@ class Workspace:
         runs = [r for r in self.runs.values() if r.sync_id == sync_id]
         return sorted(runs, key=lambda r: r.id, reverse=descending)
 
-    def add_webhook(self, name: str, endpoint: str, events: list[str],
-                    description: str | None, created_at: str) -> SimWebhook:
-        """Register a webhook; its secret is generated here."""
-        self.next_webhook_id += 1
-        hook = SimWebhook(id=self.next_webhook_id, name=name, endpoint=endpoint,
-                          events=events, description=description,
-                          secret=_secrets.token_hex(24), created_at=created_at)
-        self.webhooks[hook.id] = hook
-        return hook
-
-    def lifecycle(self, run: SimRun, now: float) -> Iterator[dict[str, Any]]:
-        """The lifecycle webhook payloads *run* has reached by *now* and not yet sent."""
+    def due_events(self, run: SimRun, now: float) -> list[str]:
+        """The lifecycle events *run* has reached by monotonic time *now*, in order."""
         phase = run.phase(now)
         due = ["sync.triggered"]
-        if phase == "working" or (phase == "done" and not run.skipped) or (
-                phase == "canceled" and run.canceled_at is not None
-                and run.canceled_at - run.started >= run.queued_for):
+        started = phase == "working" or (phase == "done" and not run.skipped) or (
+            phase == "canceled" and run.canceled_at is not None
+            and run.canceled_at - run.started >= run.queued_for)
+        if started:
             due.append("sync.started")
         if phase in ("done", "canceled"):
-            due += ["sync.completed", "sync.success" if event_ok(run, now) else "sync.failed"]
-        for event in due:
-            if event in run.sent:
-                continue
-            run.sent.append(event)
-            payload: dict[str, Any] = {"workspace_id": self.workspace_id,
-                                       "sync_id": run.sync_id, "sync_run_id": run.id,
-                                       "event": event}
-            if event == "sync.completed":
-                payload["status"] = "ok" if event_ok(run, now) else "emergency"
-            yield payload
+            ok = phase == "done" and not run.skipped and run.outcome == "completed"
+            due += ["sync.completed", "sync.success" if ok else "sync.failed"]
+        return due
 
-
-def event_ok(run: SimRun, now: float) -> bool:
-    """Whether *run* ended successfully (for ``sync.completed``'s ``status``)."""
-    return run.phase(now) == "done" and not run.skipped and run.outcome == "completed"
+    def payload(self, run: SimRun, kind: str, now: float) -> dict[str, Any] | None:
+        """The webhook payload of event *kind* of *run*, once: ``None`` when the event has
+        not happened by *now* (or will not: a cancelled run never starts) or was sent."""
+        if kind in run.sent or kind not in self.due_events(run, now):
+            return None
+        run.sent.append(kind)
+        data: dict[str, Any] = {"workspace_id": self.workspace_id, "sync_id": run.sync_id,
+                                "sync_run_id": run.id, "event": kind}
+        if kind == "sync.completed":
+            data["status"] = "emergency" if "sync.failed" in self.due_events(run, now) \
+                else "ok"
+        return data
