@@ -9,7 +9,25 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from .redaction import redact, redact_obj, redactor
 from .store import Store, Write
+
+#: Fields of a write that may carry text from a job (vendor messages, echoed inputs):
+#: every registered secret is masked in them before they reach the store.
+_MASKED = {"task": ("error", "meta", "external"), "run": ("error",), "event": ("message",)}
+
+
+def _masked(write: Write) -> Write:
+    """*write* with registered secrets masked in its free-text fields."""
+    fields = write[-1]
+    names = [n for n in _MASKED.get(write[0], ()) if fields.get(n) is not None]
+    if not names:
+        return write
+    fields = dict(fields)
+    for name in names:
+        value = fields[name]
+        fields[name] = redact(value) if isinstance(value, str) else redact_obj(value)
+    return (*write[:-1], fields)
 
 
 async def in_thread(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
@@ -43,6 +61,8 @@ class Committer:
         if self._error is not None:
             raise self._error
         done = anyio.Event()
+        if redactor:
+            writes = tuple(_masked(w) for w in writes)
         self._pending.extend(writes)
         self._waiters.append(done)
         self._wake.set()
@@ -52,6 +72,8 @@ class Committer:
 
     def write_nowait(self, *writes: Write) -> None:
         """Queue *writes* (log lines) to go with the next batch; do not wait."""
+        if redactor:
+            writes = tuple(_masked(w) for w in writes)
         self._pending.extend(writes)
         self._wake.set()
 

@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .errors import OrchestraError
+from .redaction import redact, redact_obj
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +36,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OrchestraError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {redact(str(exc))}", err=True)
             ctx.exit(1)
 
 
@@ -56,16 +57,20 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
+              help="Also check that the connections, constants and credentials the tasks "
+              "name exist in this store (not checked without it).")
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool, db: str | None) -> None:
     """Check pipeline FILES (YAML or JSON) and report every problem.
 
     Exits 0 when every file is valid, 1 when any file has a problem.
     """
     host = _host(ctx)
+    store = _store(db) if db else None
     results = []
     for path in files:
-        pipeline, problems = host.check_file(path)
+        pipeline, problems = host.check_file(path, store=store)
         results.append({
             "file": path,
             "valid": not problems,
@@ -131,9 +136,13 @@ _DB = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
 
 
 def _store(db: str | None) -> Any:
+    from .secrets import Secrets, register_stored_secrets
     from .store import Store
 
-    return Store.open(db)
+    store = Store.open(db)
+    # outputs of this process mask every credential the configured keys can decrypt
+    register_stored_secrets(Secrets(store))
+    return store
 
 
 @cli.command()
@@ -183,7 +192,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
     engine = Engine(host, store, max_concurrency=max_concurrency,
                     integration_limits=integration_limits)
     if file is not None:
-        pipeline = host.load_pipeline(file)
+        pipeline = host.load_pipeline(file, store=store)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
     else:
         rows = store.task_runs(store.get_run(resume)["id"])
@@ -213,7 +222,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
     else:
         result = anyio.run(go)
     click.echo(f"run {result.run_id} {result.state}"
-               + (f": {result.error}" if result.error else ""))
+               + (f": {redact(result.error)}" if result.error else ""))
     click.echo(f"details: orchestra runs show {result.run_id}"
                + (f" --db {db}" if db else ""))
     ctx.exit(0 if result.succeeded else 1)
@@ -235,11 +244,11 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
     """Recent runs, newest first."""
     found = _store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
     if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
+        click.echo(json.dumps(redact_obj(found), indent=2, default=str))
         return
     for r in found:
         click.echo(f"{r['id']}  {r['pipeline']:<24} {r['state']:<10} {r['run_type']:<8} "
-                   f"{_ts(r['created_at'])}" + (f"  {r['error']}" if r["error"] else ""))
+                   f"{_ts(r['created_at'])}" + (f"  {redact(r['error'])}" if r["error"] else ""))
 
 
 @runs.command("show")
@@ -253,13 +262,13 @@ def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     tasks = store.task_runs(run["id"])
     if as_json:
         run = {k: v for k, v in run.items() if k != "definition"}
-        click.echo(json.dumps({"run": run, "tasks": tasks}, indent=2, default=str))
+        click.echo(json.dumps(redact_obj({"run": run, "tasks": tasks}), indent=2, default=str))
         return
     click.echo(f"run {run['id']}: pipeline {run['pipeline']!r} ({run['client']}), "
                f"{run['run_type']}, {run['state']}")
     click.echo(f"  started {_ts(run['started_at'])}, ended {_ts(run['ended_at'])}")
     if run["error"]:
-        click.echo(f"  error: {run['error']}")
+        click.echo(f"  error: {redact(run['error'])}")
     for t in tasks:
         line = f"  {t['task_id']:<24} {t['state']:<12} attempt {t['attempt']}"
         if t["kind"] == "stage":
@@ -268,7 +277,7 @@ def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
             line += f"  external id: {t['external_id']}"
         if t["error"]:
             line += f"  {t['error']}"
-        click.echo(line)
+        click.echo(redact(line))
 
 
 @runs.command("cancel")
@@ -307,13 +316,14 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,
                        task=task, limit=limit)
     if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
+        click.echo(json.dumps(redact_obj(found), indent=2, default=str))
         return
     for e in found:
         where = e["pipeline"] or ""
         if e["task_id"]:
             where += f"/{e['task_id']}"
-        click.echo(f"{_ts(e['time'])} {e['level'].upper():<7} {where}: {e['message']}")
+        click.echo(f"{_ts(e['time'])} {e['level'].upper():<7} {where}: "
+                   f"{redact(e['message'])}")
 
 
 def _ts(value: Any) -> str:
@@ -325,6 +335,9 @@ def _ts(value: Any) -> str:
 
 # Command groups defined in their own modules register themselves on ``cli`` when imported.
 # (one import line per module, below)
+# isort: off
+from . import _cli_queues  # noqa: E402,F401
+from . import _cli_secrets  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -332,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="orchestra", standalone_mode=True)
     except OrchestraError as exc:  # raised while building the host, before a command runs
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         sys.exit(1)
 
 

@@ -24,6 +24,7 @@ import attrs
 from attrs import define, field, frozen
 
 from ._committer import Committer, in_thread
+from .alerts import RUN_FAILED, RUN_RUNTIME_EXCEEDED, RUN_SUCCEEDED, Alerter, run_message
 from .config import structure
 from .errors import OrchestraError, TaskFailed
 from .models import ExternalRun, JobResult, JobState, WebhookEvent
@@ -39,6 +40,9 @@ from .pipeline import (
     StageOutcome,
     Task,
 )
+from .redaction import redact, redactor
+from .scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
+from .secrets import KeyRing, RunSecrets, Secrets
 from .serialize import pipeline_from_definition, pipeline_to_definition
 from .store import Store
 from .testing._clock import SystemClock
@@ -146,15 +150,21 @@ class _Ctx:
 class EventChannel:
     """Webhook events published by the server, delivered to the task runs waiting on them."""
 
+    #: how many recent event ids are remembered to ignore replays
+    MAX_SEEN = 100_000
+
     def __init__(self) -> None:
         self._waiting: dict[str, list[tuple[anyio.Event, list[WebhookEvent]]]] = {}
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # insertion-ordered: the oldest id is dropped first
 
     def publish(self, event: WebhookEvent) -> bool:
-        """Deliver *event* to runs waiting on its key; ``False`` for a replayed event."""
+        """Deliver *event* to runs waiting on its key; ``False`` for a replayed event (one of
+        the last :attr:`MAX_SEEN` event ids)."""
         if event.event_id in self._seen:
             return False
-        self._seen.add(event.event_id)
+        self._seen[event.event_id] = None
+        if len(self._seen) > self.MAX_SEEN:
+            del self._seen[next(iter(self._seen))]
         for ready, box in self._waiting.pop(event.key, []):
             box.append(event)
             ready.set()
@@ -189,13 +199,18 @@ class Engine:
     :param cancel_poll: seconds between checks for a cancel request made by another process.
     :param tune_gc: raise the garbage collector's thresholds while runs execute (the
         previous thresholds are restored after the last run).
+    :param keys: the :class:`~orchestra_core.secrets.KeyRing` that decrypts the credentials
+        of connections; default: ``ORCHESTRA_SECRET_KEY`` and the key file, read when a run
+        first needs a credential.
     """
 
     def __init__(self, host: Any, store: Store, *, clock: Any = None,
                  max_concurrency: int = 1000, integration_limits: dict[str, int] | None = None,
-                 cancel_poll: float = 1.0, tune_gc: bool = True) -> None:
+                 cancel_poll: float = 1.0, tune_gc: bool = True,
+                 keys: KeyRing | None = None) -> None:
         self.host = host
         self.store = store
+        self.secrets = Secrets(store, host=host, keys=keys)
         self.clock = clock or SystemClock()
         self.events = EventChannel()
         self.limit = anyio.CapacityLimiter(max_concurrency)
@@ -205,8 +220,14 @@ class Engine:
             self.integration_limits[spec.name if spec else name.lower()] = \
                 anyio.CapacityLimiter(value)
         self.cancel_poll = cancel_poll
+        #: seconds between heartbeats of a run's owner (see orchestra_core.scheduling.lease)
+        self.heartbeat_every = HEARTBEAT_INTERVAL
+        #: set by :meth:`detach`: runs stop without cancelling anything, left resumable
+        self.detaching = False
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        #: sends the pipelines' alerts (see orchestra_core.alerts)
+        self.alerter = Alerter(host, store, self.clock)
 
     async def run(self, pipeline: Pipeline, *, run_type: RunType | str = RunType.FULL,
                   trigger: str = "manual",
@@ -232,6 +253,10 @@ class Engine:
         """Continue an interrupted run from what the store recorded."""
         run = await in_thread(self.clock, self.store.get_run, run_id)
         run_id = run["id"]
+        if run["state"] not in ("succeeded", "failed", "cancelled"):
+            # refused while another live process owns the run; atomic against a second resumer
+            await in_thread(self.clock, claim_for_resume, self.store, run, self.owner,
+                            self.clock.now())
         rows = await in_thread(self.clock, self.store.task_runs, run_id)
         if run["state"] in ("succeeded", "failed", "cancelled"):
             return RunResult(run_id=run_id, state=run["state"], error=run["error"],
@@ -239,8 +264,18 @@ class Engine:
         pipeline = pipeline_from_definition(run["definition"], source=None)
         exe = _Execution(self, run_id, pipeline, RunType(run["run_type"]),
                          {r["task_id"]: r for r in rows}, on_transition)
-        exe.log(f"resuming run {run_id} (owner was {run['owner']})", level="warning")
+        exe.first_started = _aware(run["started_at"]) if run["started_at"] else None
+        if run["state"] == "pending" and run["started_at"] is None:
+            exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
+        else:
+            exe.log(f"resuming run {run_id} (owner was {run['owner']})", level="warning")
         return await exe.execute()
+
+    def detach(self) -> None:
+        """Stop executing runs without cancelling anything (a service shutting down): tasks
+        keep their recorded state and external runs, and each run is released so that the
+        next process resumes it. Takes effect when the caller cancels the runs' tasks."""
+        self.detaching = True
 
 
 _GC_USERS = 0
@@ -305,6 +340,7 @@ class _Execution:
         self.tg: anyio.abc.TaskGroup | None = None
         self._jobs: dict[tuple[str, str], Any] = {}
         self._params: dict[Any, Any] = {}
+        self.run_secrets = RunSecrets(engine.secrets, engine.host)
         self._build_graph()
 
     # -- graph -----------------------------------------------------------------------------------
@@ -329,12 +365,14 @@ class _Execution:
             "run_id": self.run_id, "task_id": task_id, "message": message}))
 
     async def transition(self, task_id: str, state: TaskState, attempt: int, *,
-                         message: str = "", **fields: Any) -> None:
+                         message: str = "", also: tuple[Any, ...] = (), **fields: Any) -> None:
         now = self.engine.clock.now()
         values = {"state": state.value, "attempt": attempt, "updated_at": now, **fields}
-        await self.committer.write(("task", self.run_id, task_id, values))
+        await self.committer.write(("task", self.run_id, task_id, values), *also)
         self.state[task_id] = state
         if self.on_transition is not None:
+            if message and redactor:
+                message = redact(message)
             self.on_transition(Transition(self.run_id, task_id, state, attempt, message))
 
     # -- outcome classes -------------------------------------------------------------------------
@@ -396,6 +434,15 @@ class _Execution:
             try:
                 return await self._execute()
             except anyio.get_cancelled_exc_class():
+                if self.engine.detaching:  # shutting down: leave the run resumable
+                    with anyio.CancelScope(shield=True):
+                        await in_thread(self.engine.clock, self.engine.store.apply, [
+                            ("run", self.run_id, {"owner": None, "heartbeat_at": None}),
+                            ("event", {"time": self.engine.clock.now(), "level": "warning",
+                                       "pipeline": self.pipeline.name, "run_id": self.run_id,
+                                       "task_id": None, "message": "process shutting down: "
+                                       "run left to be resumed"})])
+                    raise
                 # the caller cancelled us (Ctrl-C, an embedding app): record the run as such
                 with anyio.CancelScope(shield=True):
                     cancelled = ("run", self.run_id, {"state": "cancelled",
@@ -408,11 +455,15 @@ class _Execution:
         clock = self.engine.clock
         async with anyio.create_task_group() as outer:
             outer.start_soon(self.committer.run)
+            runtime_watch = anyio.CancelScope()
             try:
                 await self.committer.write(("run", self.run_id, {
                     "state": "running", "started_at": clock.now(), "owner": self.engine.owner,
                     "heartbeat_at": clock.now()}))
                 self.log(f"run started ({self.run_type.value})")
+                self.started_at = self.first_started or clock.now()
+                if self.pipeline.alerts.on_runtime_exceeded:
+                    outer.start_soon(self._watch_runtime, runtime_watch)
                 if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
                                            self.run_id):  # resumed after a cancel request
                     self.log("cancel requested", level="warning")
@@ -433,8 +484,47 @@ class _Execution:
                         watcher.cancel()
                 result = await self._finish()
             finally:
+                runtime_watch.cancel()
                 self.committer.close()
         return result
+
+    first_started: datetime | None = None
+    started_at: datetime | None = None
+
+    async def _watch_runtime(self, scope: anyio.CancelScope) -> None:
+        """Raise the runtime alert once the run has been running for the configured hours."""
+        hours = self.pipeline.alerts.runtime_exceeded_hours
+        if not hours or self.started_at is None:
+            return
+        with scope:
+            clock = self.engine.clock
+            wait = (self.started_at + timedelta(hours=hours) - clock.now()).total_seconds()
+            if wait > 0:
+                await clock.sleep(wait)
+            await self._alert(RUN_RUNTIME_EXCEEDED, "running", None)
+
+    async def _alert(self, kind: str, state: str, error: str | None) -> None:
+        """Send the pipeline's alert *kind*, if it has one; a failure is only logged."""
+        alerts = self.pipeline.alerts
+        if not alerts.channels_for(kind):
+            return
+        now = self.engine.clock.now()
+        runtime = (now - self.started_at).total_seconds() if self.started_at else None
+        data = {"client": self.pipeline.client, "run_type": self.run_type.value,
+                "state": state, "error": error,
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+                "runtime_seconds": runtime,
+                "failed_tasks": sorted(t for t, st in self.state.items()
+                                       if st in BAD and t in self.tasks)}
+        try:
+            await self.engine.alerter.fire(
+                alerts, kind, pipeline=self.pipeline.name, run_id=self.run_id,
+                message=run_message(kind, self.pipeline.name, self.run_id, error=error,
+                                    hours=alerts.runtime_exceeded_hours),
+                data=data, log=self.log)
+        except Exception as exc:  # alerts never fail a run
+            self.log(f"alert {kind} could not be sent: {type(exc).__name__}: {exc}",
+                     level="error")
 
     async def _wait_all_done(self) -> None:
         self._unfinished = sum(1 for n in self.deps if self.state.get(n) not in TERMINAL)
@@ -478,9 +568,16 @@ class _Execution:
                 self.remaining[dep] -= 1
 
     async def _watch_cancel(self, scope: anyio.CancelScope) -> None:
+        clock = self.engine.clock
+        beat = clock.monotonic()
         with scope:
             while True:
-                await self.engine.clock.sleep(self.engine.cancel_poll)
+                await clock.sleep(self.engine.cancel_poll)
+                if clock.monotonic() - beat >= self.engine.heartbeat_every:
+                    # the lease: a run whose owner stops beating may be resumed by another
+                    beat = clock.monotonic()
+                    self.committer.write_nowait(("run", self.run_id, {
+                        "heartbeat_at": clock.now()}))
                 if await in_thread(self.engine.clock, self.engine.store.cancel_requested,
                              self.run_id):
                     self.log("cancel requested", level="warning")
@@ -553,7 +650,11 @@ class _Execution:
                 raise OrchestraError(
                     f"integration job {task.integration}/{task.integration_job} is not "
                     "installed in this process")
+            if self.run_secrets.uses_store(task):
+                await self.run_secrets.prepare(
+                    lambda fn: in_thread(self.engine.clock, fn))
             params = self._parameters(task, job)
+            connection = self.run_secrets.connection(task, job.integration)
             runner = self.engine.host.runner(job)
         except OrchestraError as exc:
             await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
@@ -577,7 +678,7 @@ class _Execution:
                 attempt += 1
             reuse_attempt = False
             ctx = _Ctx(self.engine, self, task.id, self.run_id, self.pipeline.name, attempt,
-                       task, params, f"{self.run_id}/{task.id}/{attempt}")
+                       task, params, f"{self.run_id}/{task.id}/{attempt}", connection)
             limiters = [self.engine.limit]
             if task.integration in self.engine.integration_limits:
                 limiters.append(self.engine.integration_limits[task.integration])
@@ -604,8 +705,20 @@ class _Execution:
                 meta.setdefault("message", result.message)
             await self.transition(task.id, result.state, attempt, ended_at=self.engine.clock.now(),
                                   error=(result.message or None) if result.state in BAD else None,
-                                  meta=meta, message=result.message)
+                                  meta=meta, message=result.message,
+                                  also=self._asset_events(task, result.state, meta))
             return
+
+    def _asset_events(self, task: Task, state: TaskState, meta: dict[str, Any]
+                      ) -> tuple[Any, ...]:
+        """Asset events of a task that succeeded: its declared outputs and the assets its job
+        reported (written with its transition; ``changes`` triggers read them)."""
+        if state is not TaskState.SUCCEEDED or task.async_:
+            return ()
+        names = dict.fromkeys([*task.outputs, *map(str, meta.get("assets", ()))])
+        now = self.engine.clock.now()
+        return tuple(("asset", {"asset": name, "time": now, "pipeline": self.pipeline.name,
+                                "run_id": self.run_id, "task_id": task.id}) for name in names)
 
     def _job_phase(self, task: Task) -> Phase:
         job = self._find_job(task)
@@ -625,7 +738,7 @@ class _Execution:
                 return self._params[key]
         else:
             key = None
-        params, problems = structure(dict(task.parameters), job.parameters, "$")
+        params, problems = structure(self.run_secrets.parameters(task), job.parameters, "$")
         if problems:
             raise OrchestraError("; ".join(p.format() for p in problems))
         if key is not None:
@@ -653,6 +766,8 @@ class _Execution:
                 return await self._timed(timeout, lambda: self._start_and_wait(
                     task, ctx, runner, holder, resuming))
             except anyio.get_cancelled_exc_class():
+                if self.engine.detaching:  # the external job goes on; a resume re-attaches
+                    raise
                 with anyio.CancelScope(shield=True):
                     await self._cancel_external(ctx, runner, holder["ext"])
                     await self.transition(task.id, TaskState.CANCELLED, ctx.attempt,
@@ -770,6 +885,8 @@ class _Execution:
                  level="error" if state != "succeeded" else "info")
         await self.committer.write(*writes, ("run", self.run_id, {
             "state": state, "ended_at": self.engine.clock.now(), "error": error}))
+        if state in ("succeeded", "failed"):
+            await self._alert(RUN_SUCCEEDED if state == "succeeded" else RUN_FAILED, state, error)
         return RunResult(run_id=self.run_id, state=state, error=error, store=self.engine.store)
 
 

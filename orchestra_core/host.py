@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "orchestra_core.builtins.noop",
     "orchestra_core.builtins.http",
     "orchestra_core.builtins.process",
+    "orchestra_core.builtins.notifications",
 )
 
 
@@ -272,35 +273,42 @@ class Orchestra:
 
     # -- pipelines -----------------------------------------------------------------------------
 
-    def check_file(self, path: str | os.PathLike[str]) -> tuple[Pipeline | None, list[Problem]]:
-        """Read and validate a pipeline file; return it (or ``None``) and every problem."""
+    def check_file(self, path: str | os.PathLike[str], *, store: Any = None
+                   ) -> tuple[Pipeline | None, list[Problem]]:
+        """Read and validate a pipeline file; return it (or ``None``) and every problem.
+
+        With a *store*, the connections, constants and credentials the tasks name must exist
+        in it (see ``docs/secrets.md``); the other ``check_*`` methods take *store* too.
+        """
         from .validation import check_document
 
-        return check_document(self, read_document(Path(path)))
+        return check_document(self, read_document(Path(path)), catalog=_catalog(store))
 
     def check_text(
-        self, text: str, *, source: str | None = None, fmt: str = "yaml"
+        self, text: str, *, source: str | None = None, fmt: str = "yaml", store: Any = None
     ) -> tuple[Pipeline | None, list[Problem]]:
         """Validate pipeline *text* (YAML or JSON, see *fmt*)."""
         from .validation import check_document
 
-        return check_document(self, parse_document(text, source=source, fmt=fmt))
+        return check_document(self, parse_document(text, source=source, fmt=fmt),
+                              catalog=_catalog(store))
 
-    def check_data(self, data: Any, *, source: str | None = None) -> tuple[
+    def check_data(self, data: Any, *, source: str | None = None, store: Any = None) -> tuple[
         Pipeline | None, list[Problem]
     ]:
         """Validate an already-parsed pipeline document (a dict)."""
         from .loader import Document
         from .validation import check_document
 
-        return check_document(self, Document(data, source))
+        return check_document(self, Document(data, source), catalog=_catalog(store))
 
-    def load_pipeline(self, path: str | os.PathLike[str]) -> Pipeline:
-        """Read and validate a pipeline file.
+    def load_pipeline(self, path: str | os.PathLike[str], *, store: Any = None) -> Pipeline:
+        """Read and validate a pipeline file (against *store*'s connections, constants and
+        credentials when given).
 
         :raises ConfigError: listing every problem, each with file, line, column and path.
         """
-        pipeline, problems = self.check_file(path)
+        pipeline, problems = self.check_file(path, store=store)
         return _or_raise(pipeline, problems, str(path))
 
     # -- running ---------------------------------------------------------------------------
@@ -356,10 +364,33 @@ class Orchestra:
             return await self.engine(store=opened, **options).resume(
                 run_id, on_transition=on_transition)
 
-    def pipeline_from_data(self, data: Any, *, source: str | None = None) -> Pipeline:
+    def pipeline_from_data(self, data: Any, *, source: str | None = None,
+                           store: Any = None) -> Pipeline:
         """Validate a pipeline given as a dict (as it would be written in a file)."""
-        pipeline, problems = self.check_data(data, source=source)
+        pipeline, problems = self.check_data(data, source=source, store=store)
         return _or_raise(pipeline, problems, source or "pipeline")
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def secrets(self, *, store: Any = None, db: str | None = None, keys: Any = None) -> Any:
+        """The :class:`~orchestra_core.secrets.Secrets` (constants, credentials, connections,
+        keys) of *store*, or of the store at *db* (released by its ``close()``); connections
+        are checked against this host's integrations. *keys*: a
+        :class:`~orchestra_core.secrets.KeyRing` (default: the environment and key file)."""
+        from .secrets import Secrets
+
+        if store is not None:
+            return Secrets(store, host=self, keys=keys)
+        return Secrets.open(db, host=self, keys=keys)
+
+
+def _catalog(store: Any) -> Any:
+    """The names *store* holds, for validation (``None`` without a store)."""
+    if store is None:
+        return None
+    from .secrets import Catalog
+
+    return Catalog.from_store(store)
 
 
 def _or_raise(pipeline: Pipeline | None, problems: Sequence[Problem], what: str) -> Pipeline:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .alerts import parse_alerts
 from .config import field_aliases, file_keys, key_name, structure, suggest
 from .loader import Document, key_path
 from .models import Problem
@@ -20,6 +21,7 @@ from .pipeline import ConditionKind, Pipeline, Stage, Task
 if TYPE_CHECKING:
     from .host import Orchestra
     from .registry import JobType
+    from .secrets import Catalog
 
 __all__ = ("check_document", "install_hint")
 
@@ -71,9 +73,12 @@ def _rename(raw: Mapping[str, Any], aliases: Mapping[str, str], path: str,
 
 
 class _Checker:
-    def __init__(self, host: Orchestra, doc: Document) -> None:
+    def __init__(self, host: Orchestra, doc: Document, catalog: Catalog | None = None) -> None:
         self.host = host
         self.doc = doc
+        self.catalog = catalog
+        #: task path -> how its connection key is written (``connection`` is an alias)
+        self.connection_keys: dict[str, str] = {}
         self.problems: list[Problem] = []
         #: canonical parameter path -> path as written (top-level or aliased parameters)
         self.folded: dict[str, str] = {}
@@ -92,10 +97,14 @@ class _Checker:
         bad_keys = [k for k in data if not isinstance(k, str)]
         for key in bad_keys:
             self.add("$", f"keys must be strings, found {key!r}", "invalid-value")
-        header = _rename({k: v for k, v in data.items() if k not in ("tasks", "stages")
+        header = _rename({k: v for k, v in data.items() if k not in ("tasks", "stages", "alerts")
                           and isinstance(k, str)}, _PIPELINE_ALIASES, "$", self.problems)
         head, problems = structure(header, Pipeline, "$")
         self.problems.extend(problems)
+        alerts, problems = parse_alerts(data.get("alerts"), "$.alerts", self.host)
+        self.problems.extend(problems)
+        if head is not None and alerts is not None:
+            head = attrs.evolve(head, alerts=alerts)
 
         tasks: list[tuple[str, Task]] = []
         extras: dict[str, dict[str, Any]] = {}
@@ -141,6 +150,10 @@ class _Checker:
             for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
                                              parameters=params, pipeline=draft, path=path):
                 self.problems.extend(_as_problems(found))
+            if self.catalog is not None:  # a store is at hand: its names must exist
+                self.problems.extend(self.catalog.check_task(
+                    t, path, t.integration,
+                    self.connection_keys.get(path, "secondary_configuration_id")))
         if head is None or self.problems:
             return None
         for found in self.host.call_each("orchestra_validate_pipeline", pipeline=draft):
@@ -151,6 +164,8 @@ class _Checker:
         if not isinstance(raw, Mapping):
             self.add(path, "a task must be a mapping", "invalid-value")
             return None
+        if "connection" in raw:
+            self.connection_keys[path] = "connection"
         raw = _rename(raw, _TASK_ALIASES, path, self.problems)
         own = {k: v for k, v in raw.items() if k in _TASK_KEYS}
         extras[path] = {k: v for k, v in raw.items() if k not in _TASK_KEYS}
@@ -359,11 +374,16 @@ def _unfold(problem: Problem, folded: dict[str, str]) -> Problem:
     return problem
 
 
-def check_document(host: Orchestra, doc: Document) -> tuple[Pipeline | None, list[Problem]]:
-    """Validate a parsed document; return the pipeline (or ``None``) and every problem."""
+def check_document(host: Orchestra, doc: Document, *, catalog: Catalog | None = None
+                   ) -> tuple[Pipeline | None, list[Problem]]:
+    """Validate a parsed document; return the pipeline (or ``None``) and every problem.
+
+    With a *catalog* (the names a store holds), connections, constants and credentials the
+    tasks refer to must exist; without one, they cannot be checked.
+    """
     if doc.problems:
         return None, [doc.locate(p) for p in doc.problems]
-    checker = _Checker(host, doc)
+    checker = _Checker(host, doc, catalog)
     try:
         pipeline = checker.run()
     except RecursionError:

@@ -102,12 +102,51 @@ def _join(base_url: str | None, endpoint: str) -> str:
 
 
 def _from_connection(connection: Any, name: str) -> Any:
-    """Attribute or key *name* of a resolved connection (``None`` when it has none)."""
+    """Attribute, option or key *name* of a resolved connection (``None`` when it has none)."""
     if connection is None:
         return None
     if isinstance(connection, Mapping):
         return connection.get(name)
-    return getattr(connection, name, None)
+    value = getattr(connection, name, None)
+    if value is None:
+        value = (getattr(connection, "options", None) or {}).get(name)
+    return value
+
+
+#: Auth schemes the http integration applies from a connection.
+AUTH_SCHEMES = ("none", "basic", "bearer", "header")
+
+
+def _auth_headers(connection: Any) -> dict[str, str]:
+    """The headers a connection's auth scheme adds: ``basic`` (username and password),
+    ``bearer`` (``Authorization: Bearer TOKEN``) or ``header`` (the option ``header``,
+    default ``X-API-Key``, set to the token). The token is the credential's ``token``,
+    ``api_key`` or ``password`` field, the first present."""
+    from ..secrets._resolve import basic_auth_token
+
+    auth = _from_connection(connection, "auth")
+    if not auth or auth == "none" or isinstance(connection, Mapping):
+        return {}
+    secrets = getattr(connection, "secrets", None) or {}
+    name = getattr(connection, "name", "?")
+    if auth == "basic":
+        username, password = secrets.get("username"), secrets.get("password")
+        if not username or not password:
+            raise TaskFailed(f"connection {name!r} uses basic auth but its credential has no "
+                             "username and password", retryable=False)
+        return {"Authorization": f"Basic {basic_auth_token(username, password)}"}
+    if auth in ("bearer", "header"):
+        token = next((secrets[f] for f in ("token", "api_key", "password") if secrets.get(f)),
+                     None)
+        if token is None:
+            raise TaskFailed(f"connection {name!r} uses {auth} auth but its credential has no "
+                             "token, api_key or password field", retryable=False)
+        if auth == "bearer":
+            return {"Authorization": f"Bearer {token}"}
+        header = (getattr(connection, "options", None) or {}).get("header") or "X-API-Key"
+        return {str(header): token}
+    raise TaskFailed(f"connection {name!r}: the http integration does not support auth "
+                     f"scheme {auth!r} (use {', '.join(AUTH_SCHEMES)})", retryable=False)
 
 
 class _TrackedStream(httpx.AsyncByteStream):
@@ -191,9 +230,11 @@ class _Request:
         self.base_url = params.base_url or _from_connection(connection, "base_url")
         method = params.method or _from_connection(connection, "method")
         self.endpoint = params.endpoint or _from_connection(connection, "endpoint")
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = _auth_headers(connection)
         for source in (_from_connection(connection, "headers"), params.headers):
             for key, value in (source or {}).items():
+                for same in [k for k in headers if k.lower() == str(key).lower()]:
+                    del headers[same]  # the task's own header wins over the connection's
                 headers[str(key)] = str(value)
         self.headers = headers
         missing = []

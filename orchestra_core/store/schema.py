@@ -67,6 +67,7 @@ pipeline_runs = Table(
     Column("owner", String(200)),
     Column("heartbeat_at", TS),
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
+    Index("ix_pipeline_runs_state", "state"),  # migration 0003
 )
 
 task_runs = Table(
@@ -180,4 +181,55 @@ connections = Table(
     Column("description", Text),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+)
+
+
+# -- registered pipelines, triggers, asset events (orchestra_core.scheduling; migration 0003) --
+
+#: Every version of a registered pipeline (``orchestra pipelines apply``), newest highest.
+pipeline_versions = Table(
+    "pipeline_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", String(36), ForeignKey("pipelines.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("source", Text),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions"),
+)
+
+#: One row per trigger of a registered pipeline. ``next_fire_at`` is NULL when the trigger
+#: never fires by itself (manual, a single trigger that fired, an inactive pipeline);
+#: schedulers claim a due trigger by a conditional UPDATE of it.
+triggers = Table(
+    "triggers", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("pipeline_id", String(36), ForeignKey("pipelines.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("origin", String(8), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("next_fire_at", TS),
+    Column("last_fire_at", TS),
+    Column("last_run_id", String(36)),
+    Column("last_result", Text),
+    Column("cursor", TS),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("pipeline_id", "name", name="uq_triggers_pipeline_name"),
+    Index("ix_triggers_next_fire", "next_fire_at"),
+)
+
+#: A data asset updated by a task run (its declared outputs and the assets its job reported).
+asset_events = Table(
+    "asset_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset", String(500), nullable=False),
+    Column("time", TS, nullable=False),
+    Column("pipeline", String(200)),
+    Column("run_id", String(36)),
+    Column("task_id", String(200)),
+    Index("ix_asset_events_asset", "asset", "time"),
+    Index("ix_asset_events_time", "time"),
 )
