@@ -74,17 +74,17 @@ def test_long_job_ids_of_cell_based_accounts(host):
 def test_defaults(host):
     assert params(host, **JOB, jobid=1) == DbtRunJob(
         jobid=1, account_id=None, cause="Triggered by Orchestra", steps_override=None,
-        git_branch=None, poll_interval=10.0,
+        git_branch=None, poll_interval=10.0, wait_timeout=None,
     )
 
 
 def test_options(host):
     p = params(host, **JOB, jobid=1, account_id="42", cause="nightly",
                steps_override=["dbt seed", "dbt build -s tag:daily"], git_branch="release",
-               poll_interval="30s")
+               poll_interval="30s", wait_timeout="2h")
     assert p == DbtRunJob(jobid=1, account_id=42, cause="nightly",
                           steps_override=("dbt seed", "dbt build -s tag:daily"),
-                          git_branch="release", poll_interval=30.0)
+                          git_branch="release", poll_interval=30.0, wait_timeout=7200.0)
 
 
 def test_one_step_may_be_given_as_a_string(host):
@@ -141,9 +141,11 @@ def test_job_id_given_twice(host):
 def test_unknown_parameter(host):
     assert check(host, **JOB, parameters={"jobid": 1, "job": 1}) == [
         "$.tasks[0].parameters.job: unknown parameter 'job' (did you mean 'jobid'?); "
-        "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval"
+        "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval, "
+        "wait_timeout"
     ]
     assert check(host, **JOB, parameters={"jobid": 1, "git_sha": "abc"}) == [
         "$.tasks[0].parameters.git_sha: unknown parameter 'git_sha'; "
-        "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval"
+        "accepted: jobid, account_id, cause, steps_override, git_branch, poll_interval, "
+        "wait_timeout"
     ]

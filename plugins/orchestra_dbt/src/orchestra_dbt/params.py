@@ -34,3 +34,8 @@ class DbtRunJob:
     poll_interval: float = parameter(
         default=10.0, help="seconds between status checks while waiting (or e.g. '30s')"
     )
+    wait_timeout: float | None = parameter(
+        default=None,
+        help="cancel the dbt Cloud run and fail after waiting this many seconds for it (or "
+        "e.g. '2h'); no limit by default",
+    )
