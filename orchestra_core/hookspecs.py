@@ -141,14 +141,18 @@ def orchestra_validate_pipeline(pipeline: Pipeline) -> Iterable[Problem] | None:
 
 
 @hookspec(firstresult=True)
-def orchestra_identify_webhook(request: WebhookRequest) -> WebhookHandler | None:
+def orchestra_identify_webhook(
+    request: WebhookRequest, orchestra: Orchestra
+) -> WebhookHandler | None:
     """Return the handler for *request*, or ``None`` if the request is not yours.
 
     Stops at first non-None result. Must not do I/O: look at ``request.integration`` and the
     headers only. The returned :class:`~orchestra_core.protocols.WebhookHandler` verifies the
-    signature over the raw body and parses the events in its async ``handle``.
+    signature over the raw body and parses the events in its async ``handle``; it gets the
+    webhook secrets there with ``await orchestra_core.server.webhooks.webhook_secrets(request)``.
 
     :param request: the raw incoming request.
+    :param orchestra: the host (optional argument: take it only if you need it).
 
     .. versionadded:: 0.1
     """

@@ -145,12 +145,13 @@ TERMINAL = {"succeeded": JobState.SUCCEEDED, "failed": JobState.FAILED,
 class AcmeRunner:
     """Triggers an Acme run, waits by webhook events with polling as the fallback."""
 
-    def __init__(self, host: Any) -> None:
+    def __init__(self, host: Any, base_url: str = DEFAULT_URL) -> None:
         self.host = host
+        self.base_url = base_url
 
     def client(self, ctx: Any) -> Any:
         conn = ctx.connection
-        base_url = (conn.base_url if conn is not None and conn.base_url else DEFAULT_URL)
+        base_url = (conn.base_url if conn is not None and conn.base_url else self.base_url)
         token = conn.secret("token") if conn is not None else TOKEN
         return self.host.vendor_client("acme", base_url=base_url,
                                        headers={"Authorization": f"Bearer {token}"})
@@ -222,15 +223,16 @@ class AcmePlugin:
 
     orchestra_plugin_name = "acme"
 
-    def __init__(self, webhook_secret: str = WEBHOOK_SECRET) -> None:
+    def __init__(self, webhook_secret: str = WEBHOOK_SECRET, base_url: str = DEFAULT_URL) -> None:
         self.webhook_secret = webhook_secret
+        self.base_url = base_url
 
     @hookimpl
     def orchestra_register_integrations(self, registry: Any) -> None:
         acme = registry.integration("acme", description="Acme Jobs (test vendor)",
                                     simulator="tests._acme:AcmeSimulator")
         acme.job("acme_run", parameters=AcmeRunParams, description="Run one Acme job",
-                 runner=AcmeRunner)
+                 runner=lambda host: AcmeRunner(host, self.base_url))
 
     @hookimpl
     def orchestra_identify_webhook(self, request: Any) -> Any:
