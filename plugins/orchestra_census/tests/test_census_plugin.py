@@ -59,15 +59,13 @@ def test_integration_declares_connection_and_simulator():
     assert getattr(importlib.import_module(module), name) is CensusSimulator
 
 
-def test_identify_webhook_only_for_census(monkeypatch):
+def test_identify_webhook_only_for_census():
     host = make_host(orchestra_census.plugin)
     request = WebhookRequest(integration="census", method="POST", headers={}, body=b"{}")
-    assert isinstance(host.hook.orchestra_identify_webhook(request=request),
+    assert isinstance(host.hook.orchestra_identify_webhook(request=request, orchestra=host),
                       CensusWebhookHandler)
     other = WebhookRequest(integration="hightouch", method="POST", headers={}, body=b"{}")
-    assert host.hook.orchestra_identify_webhook(request=other) is None
-    monkeypatch.setenv("CENSUS_WEBHOOK_SECRET", "one-secret, two-secret")
-    assert orchestra_census.plugin.webhook_secrets() == ["one-secret", "two-secret"]
+    assert host.hook.orchestra_identify_webhook(request=other, orchestra=host) is None
 
 
 def test_package_metadata():

@@ -21,7 +21,7 @@ def make(**kwargs):
 
 
 async def test_auth_bearer_and_basic_and_401_shape():
-    sim, _, client = make()
+    _sim, _, client = make()
     assert (await client.get("/syncs/52")).status_code == 200
     basic = base64.b64encode(f"bearer:{DEFAULT_TOKEN}".encode()).decode()
     response = await client.get("/syncs/52", headers={"Authorization": f"Basic {basic}"})
@@ -33,7 +33,7 @@ async def test_auth_bearer_and_basic_and_401_shape():
 
 
 async def test_sync_shape_and_404():
-    sim, _, client = make()
+    _sim, _, client = make()
     body = (await client.get("/syncs/52")).json()
     assert body["status"] == "success"
     sync = body["data"]
@@ -58,7 +58,7 @@ async def test_default_syncs_for_orchestra_simulate():
 
 
 async def test_run_progression_and_stats():
-    sim, clock, client = make()
+    _sim, clock, client = make()
     body = (await client.post("/syncs/52/trigger")).json()
     assert body["status"] == "success"
     run_id = body["data"]["sync_run_id"]
@@ -126,7 +126,7 @@ async def test_cancel():
 
 
 async def test_scripted_unknown_and_failed_outcomes():
-    sim, clock, client = make()
+    sim, clock, _client = make()
     sim.script(52, working_status="preparing")
     sim.script(52, outcome="failed", error_code="JSON_ARRAY_ERROR")
     a = sim.trigger(52).id

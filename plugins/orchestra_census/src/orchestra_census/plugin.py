@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
 from orchestra_core import ConnectionSpec, IntegrationRegistry, Problem, hookimpl
 
 from .params import CensusSync
-
-#: Environment variable holding the webhook secret(s) (comma-separated while rotating).
-WEBHOOK_SECRET_ENV = "CENSUS_WEBHOOK_SECRET"
 
 
 def _runner(host: Any) -> Any:
@@ -60,17 +56,13 @@ def orchestra_validate_task(job: Any, parameters: Any, path: str) -> Iterable[Pr
     return problems
 
 
-def webhook_secrets() -> list[str]:
-    """The webhook secrets configured in :data:`WEBHOOK_SECRET_ENV`."""
-    raw = os.environ.get(WEBHOOK_SECRET_ENV, "")
-    return [s.strip() for s in raw.split(",") if s.strip()]
-
-
 @hookimpl
 def orchestra_identify_webhook(request: Any) -> Any:
-    """The Census handler for requests to ``/webhooks/census``."""
+    """The Census handler for requests to ``/webhooks/census`` (and
+    ``/webhooks/census/<connection>``); it verifies ``X-Signature`` with the secrets of
+    the connection's credential (field ``webhook_secret``) or ``CENSUS_WEBHOOK_SECRET``."""
     if request.integration.lower() != "census":
         return None
     from .webhooks import CensusWebhookHandler
 
-    return CensusWebhookHandler(webhook_secrets())
+    return CensusWebhookHandler()

@@ -78,32 +78,42 @@ def verify(secrets: Iterable[str | bytes], body: bytes, signature: str | None) -
 class CensusWebhookHandler:
     """Verifies Census webhook deliveries and turns them into events.
 
-    :param secrets: the webhook secrets to accept (the one Census showed at creation; two
-        while rotating). With none configured every delivery is refused (401): an unsigned
-        webhook endpoint would let anyone move task runs.
+    :param secrets: the webhook secrets to accept (the one Census showed when the webhook
+        was created). ``None`` (what the plugin uses) looks them up for each delivery with
+        :func:`orchestra_core.server.webhooks.webhook_secrets`: the ``webhook_secret`` field
+        of the credential of the connection named in the URL (``/webhooks/census/<name>``)
+        or of every stored census connection, and ``CENSUS_WEBHOOK_SECRET``. A delivery
+        signed with any of them is accepted (so a secret can be rotated). With none
+        configured every delivery is refused (401): an unsigned webhook endpoint would let
+        anyone move task runs.
     """
 
-    def __init__(self, secrets: Sequence[str | bytes]) -> None:
-        self._secrets = tuple(s for s in secrets if s)
+    def __init__(self, secrets: Sequence[str | bytes] | None = None) -> None:
+        self._secrets = None if secrets is None else tuple(s for s in secrets if s)
 
     async def handle(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Verify *request* and parse it.
 
         :raises WebhookRejected: 401 when no secret is configured or the signature is
             missing or wrong; 400 when the body is not a JSON object with ``event`` and
-            ``sync_run_id``.
+            ``sync_run_id``; 404 when the URL names a connection that does not exist.
         """
-        if not self._secrets:
+        secrets = self._secrets
+        if secrets is None:
+            from orchestra_core.server.webhooks import webhook_secrets
+
+            secrets = tuple(await webhook_secrets(request))
+        if not secrets:
             raise WebhookRejected(
                 "census webhooks are not accepted: no webhook secret is configured (set "
-                "CENSUS_WEBHOOK_SECRET, or the webhook_secret field of the connection's "
-                "credential)",
+                "CENSUS_WEBHOOK_SECRET, or a webhook_secret field in the credential of the "
+                "census connection)",
                 status=401,
             )
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise WebhookRejected("census webhook without an X-Signature header", status=401)
-        if not verify(self._secrets, request.body, signature):
+        if not verify(secrets, request.body, signature):
             raise WebhookRejected(
                 "census webhook signature does not match the body (X-Signature must be "
                 "base64 HMAC-SHA256 of the raw body under the webhook's secret)",
