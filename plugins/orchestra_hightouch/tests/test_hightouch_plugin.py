@@ -1,3 +1,4 @@
+import importlib
 import importlib.metadata
 import re
 from pathlib import Path
@@ -5,10 +6,11 @@ from pathlib import Path
 import attrs
 import orchestra_hightouch
 import orchestra_hightouch.plugin
-import pytest
 from orchestra_hightouch import HightouchSync
+from orchestra_hightouch.runner import HightouchSyncRunner
+from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core import JobNotExecutable, Orchestra
+from orchestra_core import ConnectionSpec, Orchestra
 from orchestra_core.pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
@@ -40,19 +42,27 @@ def test_job_registration():
     job = make_host(orchestra_hightouch.plugin).find_job("hightouch", "hightouch_sync")
     assert job.parameters is HightouchSync
     assert job.phase is Phase.ACTIVATION
-    assert job.runner is None
+    assert job.runner is HightouchSyncRunner
     assert job.aliases == ()
 
 
-def test_runner_is_refused_clearly():
+def test_integration_declares_its_connection_and_simulator():
+    spec = make_host(orchestra_hightouch.plugin).integrations.find("hightouch")
+    assert spec.connection == ConnectionSpec(
+        secrets=("token",), auth="bearer", base_url="https://api.hightouch.com/api/v1",
+        env={"token": "HIGHTOUCH_API_TOKEN", "base_url": "HIGHTOUCH_BASE_URL",
+             "webhook_secret": "HIGHTOUCH_WEBHOOK_SECRET"})
+    assert spec.simulator == "orchestra_hightouch.testing:HightouchSimulator"
+    module, _, name = spec.simulator.partition(":")
+    assert getattr(importlib.import_module(module), name) is HightouchSimulator
+
+
+def test_one_runner_per_host():
     host = Orchestra()
     job = host.find_job("hightouch", "hightouch_sync")
-    with pytest.raises(JobNotExecutable) as info:
-        host.runner(job)
-    assert str(info.value) == (
-        "integration job 'hightouch_sync' (hightouch) of orchestra-hightouch 0.1.0 cannot "
-        "execute yet: the plugin registers its parameters but no runner"
-    )
+    runner = host.runner(job)
+    assert isinstance(runner, HightouchSyncRunner)
+    assert host.runner(job) is runner
 
 
 def test_package_metadata():
@@ -63,7 +73,8 @@ def test_package_metadata():
 
 
 def test_hookimpls_are_documented():
-    for name in ("orchestra_register_integrations", "orchestra_validate_task"):
+    for name in ("orchestra_register_integrations", "orchestra_validate_task",
+                 "orchestra_identify_webhook"):
         assert getattr(orchestra_hightouch.plugin, name).__doc__
 
 
@@ -80,8 +91,8 @@ def test_readme_example_validates():
 def test_readme_documents_every_parameter():
     text = README.read_text(encoding="utf-8")
     assert "pip install orchestra-hightouch" in text
-    assert ("Execution (trigger, wait, cancel) arrives in a later release; validating "
-            "pipelines works now.") in text
+    for variable in ("HIGHTOUCH_API_TOKEN", "HIGHTOUCH_BASE_URL", "HIGHTOUCH_WEBHOOK_SECRET"):
+        assert variable in text
     for model in (HightouchSync,):
         for field in attrs.fields(model):
             assert f"`{field.name}`" in text

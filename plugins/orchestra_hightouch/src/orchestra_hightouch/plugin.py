@@ -1,26 +1,42 @@
-"""Hook implementations of the Hightouch plugin: registration and validation."""
+"""Hook implementations of the Hightouch plugin: registration, validation, alert webhooks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
+from orchestra_core import (
+    ConnectionSpec,
+    IntegrationRegistry,
+    JobType,
+    Pipeline,
+    Problem,
+    Task,
+    WebhookRequest,
+    hookimpl,
+)
 
+from ._api import DEFAULT_BASE_URL, ENV
 from .params import HightouchSync
+from .runner import HightouchSyncRunner
+from .webhooks import HightouchAlertHandler
 
 
 @hookimpl
 def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     """Register the ``hightouch`` integration and its ``hightouch_sync`` job."""
     hightouch = registry.integration(
-        "hightouch", description="Hightouch: sync warehouse data to business tools"
+        "hightouch",
+        description="Hightouch: sync warehouse data to business tools",
+        connection=ConnectionSpec(secrets=("token",), auth="bearer",
+                                  base_url=DEFAULT_BASE_URL, env=dict(ENV)),
+        simulator="orchestra_hightouch.testing:HightouchSimulator",
     )
     hightouch.job(
         "hightouch_sync",
         parameters=HightouchSync,
         description="Run one Hightouch sync, named by id or slug",
-        runner=None,
+        runner=HightouchSyncRunner,
         phase="activation",
     )
 
@@ -50,3 +66,12 @@ def orchestra_validate_task(
             code="invalid-value",
         )]
     return []
+
+
+@hookimpl
+def orchestra_identify_webhook(request: WebhookRequest) -> HightouchAlertHandler | None:
+    """Handle ``POST /webhooks/hightouch[/<connection>]``: alert webhooks carrying the shared
+    header secret."""
+    if request.integration.lower() != "hightouch":
+        return None
+    return HightouchAlertHandler()
