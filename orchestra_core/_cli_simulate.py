@@ -1,0 +1,146 @@
+"""``orchestra simulate``: run an integration's vendor simulator as a local HTTP server."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import signal
+import threading
+from typing import Any
+
+import click
+
+from .cli import _host, cli
+from .errors import PluginError
+
+__all__ = ("load_simulator",)
+
+
+def load_simulator(reference: str) -> Any:
+    """The simulator class named by *reference* (``"module:attribute"``)."""
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise PluginError(f"simulator reference {reference!r} is not 'module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(f"cannot import simulator module {module_name!r}: {exc}") from exc
+    try:
+        found = module
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except AttributeError as exc:
+        raise PluginError(f"module {module_name!r} has no simulator {attr!r}") from exc
+    return found
+
+
+def _build(cls: Any, duration: float | None) -> Any:
+    """An instance of simulator *cls*, with the run duration if one was asked for."""
+    if duration is None:
+        return cls()
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    from .testing.simulator import Simulator
+
+    for name in ("run_duration", "duration"):
+        if name in params:
+            return cls(**{name: duration})
+    if isinstance(cls, type) and issubclass(cls, Simulator):  # run_duration in **kwargs
+        return cls(run_duration=duration)
+    raise PluginError(f"the {getattr(cls, 'name', cls.__name__)} simulator does not take a "
+                      "run duration (--duration)")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_them", is_flag=True,
+              help="List the integrations that ship a simulator, and exit.")
+@click.option("--port", type=int, default=0, show_default=True,
+              help="Port to listen on, on 127.0.0.1 (0: any free port).")
+@click.option("--duration", type=float, default=None, metavar="SECONDS",
+              help="How long each simulated vendor run takes.")
+@click.option("--webhook-url", default=None, metavar="URL",
+              help="Deliver the simulator's webhooks to URL (on this machine), e.g. "
+                   "http://127.0.0.1:8080/webhooks/fivetran.")
+@click.option("--webhook-secret", default=None, envvar="ORCHESTRA_SIMULATOR_WEBHOOK_SECRET",
+              metavar="SECRET",
+              help="Sign webhooks with SECRET (better: ORCHESTRA_SIMULATOR_WEBHOOK_SECRET).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the URL and credentials as one JSON line.")
+@click.pass_context
+def simulate(ctx: click.Context, name: str | None, list_them: bool, port: int,
+             duration: float | None, webhook_url: str | None, webhook_secret: str | None,
+             as_json: bool) -> None:
+    """Run the vendor simulator of integration NAME on 127.0.0.1 until Ctrl-C.
+
+    Prints the base URL to give a connection (``base_url``) and the credentials the simulator
+    accepts. NAME may also be a ``module:attribute`` reference to a simulator class.
+    """
+    host = _host(ctx)
+    if list_them:
+        rows = [(spec.name, spec.simulator) for spec in host.integrations if spec.simulator]
+        if as_json:
+            click.echo(json.dumps([{"integration": n, "simulator": s} for n, s in rows]))
+        elif not rows:
+            click.echo("No installed integration ships a simulator.")
+        for integration, reference in rows if not as_json else ():
+            click.echo(f"{integration:<16} {reference}")
+        return
+    if not name:
+        raise click.UsageError("give the integration to simulate (see --list)")
+    spec = host.integrations.find(name)
+    if spec is not None:
+        if not spec.simulator:
+            raise PluginError(f"integration {spec.name!r} has no simulator")
+        reference, label = spec.simulator, spec.name
+    elif ":" in name:
+        reference, label = name, name
+    else:
+        known = ", ".join(s.name for s in host.integrations if s.simulator) or "none"
+        raise PluginError(f"unknown integration {name!r} (integrations with a simulator: "
+                          f"{known})")
+    cls = load_simulator(reference)
+    if not callable(getattr(cls, "serve", None)):
+        raise PluginError(f"{reference} is not a simulator: it has no serve() method")
+    sim = _build(cls, duration)
+    label = getattr(sim, "name", None) or label
+    if webhook_url:
+        adder = getattr(sim, "add_webhook", None)
+        if adder is None:
+            raise PluginError(f"the {label} simulator does not send webhooks")
+        try:
+            adder(webhook_url, webhook_secret)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--webhook-url") from exc
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with sim.serve(port=port) as url:
+            credentials = sim.credentials() if hasattr(sim, "credentials") else {}
+            described = sim.describe() if hasattr(sim, "describe") else {}
+            if as_json:
+                click.echo(json.dumps({"integration": label, "url": url,
+                                       "credentials": credentials, "objects": described,
+                                       "webhook_url": webhook_url}))
+            else:
+                click.echo(f"{label} simulator listening on {url}")
+                for key, value in credentials.items():
+                    click.echo(f"  {key}: {value}")
+                if described:
+                    click.echo(f"  objects: {json.dumps(described, default=str)}")
+                if webhook_url:
+                    click.echo(f"  webhooks to {webhook_url}"
+                               + (" (signed)" if webhook_secret else " (unsigned)"))
+                click.echo("Press Ctrl-C to stop.")
+            try:
+                while not stop.wait(0.2):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not as_json:
+        click.echo("stopped")
