@@ -20,7 +20,7 @@ class Kit:
 
     def __init__(self, **sim_options):
         self.clock = FakeClock()
-        self.sim = FivetranSimulator(clock=self.clock, duration=120, **sim_options)
+        self.sim = FivetranSimulator(clock=self.clock, run_duration=120, **sim_options)
         self.host = make_host(orchestra_fivetran.plugin)
         self.host.set_transport("fivetran", self.sim.transport)
         self.runner = FivetranSyncRunner(self.host)

@@ -8,6 +8,7 @@ from orchestra_fivetran.testing import DEFAULT_SECRET
 
 from orchestra_core.errors import TaskFailed
 from orchestra_core.models import JobState
+from orchestra_core.testing.simulator import Failure
 from orchestra_core.vendor_http import VendorHTTPError
 
 CID = "ambush_prettiest"
@@ -25,18 +26,18 @@ def retries(ctx):
 
 
 def test_5xx_on_a_read_is_retried(kit):
-    kit.sim.fail_next(503, times=2, method="GET")
+    kit.sim.fail("GET", "/v1/connections/*", Failure.status(503), times=2)
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
     assert len(retries(ctx)) == 2
     assert retries(ctx)[0].startswith(
-        f"fivetran GET /v1/connections/{CID}: HTTP 503: InternalError: Internal server error; "
+        f"fivetran GET /v1/connections/{CID}: HTTP 503: InternalError: simulated HTTP 503; "
         "retrying in ")
 
 
 def test_429_with_retry_after_waits_that_long(kit):
-    kit.sim.fail_next(429, method="GET", retry_after=7)
+    kit.sim.fail("GET", "*", Failure.rate_limited(retry_after=7))
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
@@ -46,7 +47,7 @@ def test_429_with_retry_after_waits_that_long(kit):
 
 
 def test_429_without_retry_after_backs_off(kit):
-    kit.sim.fail_next(429, method="POST")
+    kit.sim.fail("POST", "*", Failure.rate_limited())
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
@@ -56,7 +57,7 @@ def test_429_without_retry_after_backs_off(kit):
 
 
 def test_a_long_retry_after_fails_retryably(kit):
-    kit.sim.fail_next(429, method="GET", retry_after=3600)
+    kit.sim.fail("GET", "*", Failure.rate_limited(retry_after=3600))
     with pytest.raises(VendorHTTPError) as info:
         kit.sync(kit.ctx())
     assert info.value.retryable is True and info.value.kind == "rate_limited"
@@ -64,8 +65,9 @@ def test_a_long_retry_after_fails_retryably(kit):
 
 
 def test_a_persistent_5xx_is_a_clear_retryable_redacted_error(kit):
-    kit.sim.fail_next(500, times=10, method="GET",
-                      body={"code": "InternalError", "message": f"boom {DEFAULT_SECRET}"})
+    kit.sim.fail("GET", "*", Failure.status(500, body={"code": "InternalError",
+                                                      "message": f"boom {DEFAULT_SECRET}"}),
+                 times=None)
     with pytest.raises(VendorHTTPError) as info:
         kit.sync(kit.ctx())
     err = info.value
@@ -76,13 +78,13 @@ def test_a_persistent_5xx_is_a_clear_retryable_redacted_error(kit):
     assert kit.sim.connector(CID).triggers == 0
 
 
-@pytest.mark.parametrize("inject", [
-    lambda sim: sim.timeout_next(method="POST", processed=True),
-    lambda sim: sim.fail_next(502, method="POST", processed=True),
-    lambda sim: sim.malformed_next(method="POST"),
+@pytest.mark.parametrize("failure", [
+    Failure.timeout(processed=True),
+    Failure.drop_after_processing(),
+    Failure.malformed_json(),
 ])
-def test_an_ambiguous_trigger_failure_is_not_sent_again(kit, inject):
-    inject(kit.sim)
+def test_an_ambiguous_trigger_failure_is_not_sent_again(kit, failure):
+    kit.sim.fail("POST", "*/sync", failure)
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
@@ -91,12 +93,14 @@ def test_an_ambiguous_trigger_failure_is_not_sent_again(kit, inject):
     assert any("found what the request created, not sending it again" in m for _, m in ctx.logs)
 
 
-@pytest.mark.parametrize("inject", [
-    lambda sim: sim.timeout_next(method="POST", processed=False),
-    lambda sim: sim.fail_next(500, method="POST", processed=False),
+@pytest.mark.parametrize("failure", [
+    Failure.timeout(processed=False),
+    Failure.status(500),
+    Failure.status(503),
+    Failure.connect_error(),
 ])
-def test_a_trigger_that_did_not_arrive_is_sent_again(kit, inject):
-    inject(kit.sim)
+def test_a_trigger_that_did_not_arrive_is_sent_again(kit, failure):
+    kit.sim.fail("POST", "*/sync", failure)
     _, result = kit.sync(kit.ctx())
     assert result.state is JobState.SUCCEEDED
     c = kit.sim.connector(CID)
@@ -104,7 +108,7 @@ def test_a_trigger_that_did_not_arrive_is_sent_again(kit, inject):
 
 
 def test_a_malformed_read_is_retried(kit):
-    kit.sim.malformed_next(method="GET", path="/connections/")
+    kit.sim.fail("GET", "/v1/connections/*", Failure.malformed_json())
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
@@ -112,7 +116,7 @@ def test_a_malformed_read_is_retried(kit):
 
 
 def test_a_read_timeout_is_retried(kit):
-    kit.sim.timeout_next(method="GET")
+    kit.sim.fail("GET", "*", Failure.timeout())
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED
@@ -120,7 +124,8 @@ def test_a_read_timeout_is_retried(kit):
 
 
 def test_schemas_that_cannot_be_read_leave_the_sync_succeeded(kit):
-    kit.sim.fail_next(403, path="/schemas", body={"code": "Forbidden", "message": "no access"})
+    kit.sim.fail("GET", "*/schemas", Failure.status(403, body={"code": "Forbidden",
+                                                                 "message": "no access"}))
     ctx = kit.ctx()
     _, result = kit.sync(ctx)
     assert result.state is JobState.SUCCEEDED and result.assets == ()
@@ -129,7 +134,7 @@ def test_schemas_that_cannot_be_read_leave_the_sync_succeeded(kit):
 
 
 def test_a_data_less_answer_is_a_clear_error(kit):
-    kit.sim.fail_next(200, method="GET", body={"code": "Success"})
+    kit.sim.fail("GET", "*", Failure.status(200, body={"code": "Success"}))
     with pytest.raises(TaskFailed) as info:
         kit.sync(kit.ctx())
     assert str(info.value) == (f"Fivetran answered GET /connections/{CID} without a 'data' "

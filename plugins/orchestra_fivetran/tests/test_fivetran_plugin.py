@@ -68,7 +68,11 @@ def test_one_runner_per_host():
 
 def test_package_metadata():
     assert orchestra_fivetran.__version__ == importlib.metadata.version("orchestra-fivetran")
-    assert orchestra_fivetran.__all__ == ("FivetranSyncAll", "__version__")
+    assert orchestra_fivetran.__all__ == (
+        "FivetranSyncAll", "FivetranSyncRunner", "FivetranWebhookHandler", "WebhookSetup",
+        "__version__", "create_webhook")
+    for name in orchestra_fivetran.__all__:
+        assert getattr(orchestra_fivetran, name).__doc__ or name == "__version__"
     assert orchestra_fivetran.__doc__
     assert (Path(orchestra_fivetran.__file__).parent / "py.typed").is_file()
 

@@ -140,7 +140,7 @@ def test_pausing_during_the_sync_fails_the_task(kit):
         async with anyio.create_task_group() as tg:
             async def pause():
                 await kit.clock.sleep(30)
-                kit.sim.state.patch(kit.sim.state.connectors[CID], {"paused": True})
+                kit.sim.pause(CID)
             tg.start_soon(pause)
             try:
                 return await kit.runner.wait(ctx, ext)
@@ -189,7 +189,7 @@ def test_reschedule_limit(kit):
 def test_a_running_sync_is_joined_without_force(kit):
     c = kit.sim.add_connector(CID)
     c.succeeded_at = kit.clock.now() - timedelta(hours=2)
-    kit.sim.state.trigger(c, False)  # someone else started it
+    kit.sim.start_sync(CID)  # someone else started it
     kit.clock.advance(100)
     ctx = kit.ctx()
     ext, result = kit.sync(ctx)
@@ -203,7 +203,7 @@ def test_a_running_sync_is_joined_without_force(kit):
 def test_409_while_syncing_joins_the_running_sync(make_kit):
     kit = make_kit(conflict_when_syncing=True)
     c = kit.sim.add_connector(CID)
-    kit.sim.state.trigger(c, False)
+    kit.sim.start_sync(CID)
     ext, result = kit.sync(kit.ctx())
     assert ext.data["joined"] is True and result.state is JobState.SUCCEEDED
     assert c.syncs == 1
@@ -211,7 +211,7 @@ def test_409_while_syncing_joins_the_running_sync(make_kit):
 
 def test_force_restarts_a_running_sync(kit):
     c = kit.sim.add_connector(CID)
-    kit.sim.state.trigger(c, False)
+    kit.sim.start_sync(CID)
     kit.clock.advance(100)
     ext, result = kit.sync(kit.ctx(force=True))
     assert ext.data["joined"] is False and result.metadata["force"] is True
@@ -310,7 +310,7 @@ def test_resume_after_the_sync_already_ended_finishes_at_once(kit):
 
 def test_recover_adopts_a_running_sync(kit):
     c = kit.sim.add_connector(CID)
-    kit.sim.state.trigger(c, False)  # the interrupted start's trigger
+    kit.sim.start_sync(CID)  # the interrupted start's trigger
     ctx = kit.ctx()
     ext = kit.run(kit.runner.recover, ctx)
     assert ext is not None and ext.data["joined"] is True
@@ -322,7 +322,7 @@ def test_recover_adopts_a_sync_that_ended_after_the_attempt_began(kit):
     c = kit.sim.add_connector(CID)
     ctx = kit.ctx()
     ctx.started_at = kit.clock.now()
-    kit.sim.state.trigger(c, False)
+    kit.sim.start_sync(CID)
     kit.clock.advance(600)
     ext = kit.run(kit.runner.recover, ctx)
     assert ext is not None

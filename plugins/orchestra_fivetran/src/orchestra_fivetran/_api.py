@@ -165,14 +165,6 @@ class FivetranAPI:
 
     # -- webhooks ---------------------------------------------------------------------------
 
-    async def create_webhook(self, *, url: str, events: list[str], secret: str,
-                             group_id: str | None = None, active: bool = True) -> dict[str, Any]:
-        """``POST /webhooks/account`` (or ``/webhooks/group/{group_id}``)."""
-        path = f"/webhooks/group/{group_id}" if group_id else "/webhooks/account"
-        body = await self.client.post(path, json={"url": url, "events": events,
-                                                  "active": active, "secret": secret})
-        return _data(body, f"POST {path}")
-
     async def list_webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of the account (all pages)."""
         items: list[dict[str, Any]] = []

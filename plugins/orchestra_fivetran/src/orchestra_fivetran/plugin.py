@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,7 +54,8 @@ def orchestra_validate_task(
 
 @hookimpl
 def orchestra_identify_webhook(request: WebhookRequest) -> FivetranWebhookHandler | None:
-    """Handle ``POST /webhooks/fivetran``: deliveries verified with the webhook secret."""
+    """Handle ``POST /webhooks/fivetran[/<connection>]``: deliveries verified with the
+    webhook secrets of the stored Fivetran connections or ``FIVETRAN_WEBHOOK_SECRET``."""
     if request.integration.lower() != "fivetran":
         return None
-    return FivetranWebhookHandler([os.environ.get(ENV["webhook_secret"], "")])
+    return FivetranWebhookHandler()

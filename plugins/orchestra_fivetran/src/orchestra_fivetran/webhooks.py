@@ -19,6 +19,7 @@ from orchestra_core.errors import WebhookRejected
 from orchestra_core.models import JobState, WebhookEvent, WebhookRequest
 
 __all__ = (
+    "SECRET_ENV",
     "SIGNATURE_HEADER",
     "SYNC_END_STATES",
     "FivetranWebhookHandler",
@@ -28,6 +29,8 @@ __all__ = (
     "verify_signature",
 )
 
+#: The environment variable holding a webhook secret (besides stored credentials).
+SECRET_ENV = "FIVETRAN_WEBHOOK_SECRET"
 #: The header carrying the signature (header names are lower-cased in a WebhookRequest).
 SIGNATURE_HEADER = "x-fivetran-signature-256"
 
@@ -115,13 +118,17 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
 class FivetranWebhookHandler:
     """A :class:`~orchestra_core.protocols.WebhookHandler` for Fivetran deliveries.
 
-    :param secrets: the webhook secrets to accept (several, to rotate a secret or to serve
-        account and group webhooks with different secrets). With none configured every
-        delivery is refused: an unsigned webhook cannot be trusted.
+    :param secrets: the webhook secrets to accept; ``None`` (the default) looks them up for
+        each request with :func:`orchestra_core.server.webhooks.webhook_secrets`: the
+        ``webhook_secret`` field of the credential of the connection named in the URL
+        (``/webhooks/fivetran/<connection>``), else of every stored Fivetran connection,
+        plus the ``FIVETRAN_WEBHOOK_SECRET`` environment variable. A delivery signed with any
+        of them is accepted (so a secret can be rotated). With none configured every delivery
+        is refused: an unsigned webhook cannot be trusted.
     """
 
-    def __init__(self, secrets: Sequence[str]) -> None:
-        self._secrets = tuple(s for s in secrets if s)
+    def __init__(self, secrets: Sequence[str] | None = None) -> None:
+        self._secrets = None if secrets is None else tuple(s for s in secrets if s)
 
     async def handle(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Verify *request* and parse it (see :func:`parse_events`).
@@ -129,7 +136,12 @@ class FivetranWebhookHandler:
         :raises WebhookRejected: 401 for a missing or wrong signature (or no secret
             configured), 400 for a malformed body.
         """
-        if not self._secrets:
+        secrets = self._secrets
+        if secrets is None:
+            from orchestra_core.server.webhooks import webhook_secrets
+
+            secrets = tuple(await webhook_secrets(request, env=SECRET_ENV))
+        if not secrets:
             raise WebhookRejected(
                 "no Fivetran webhook secret is configured: set the 'webhook_secret' field of "
                 "the Fivetran connection's credential or the FIVETRAN_WEBHOOK_SECRET "
@@ -138,7 +150,7 @@ class FivetranWebhookHandler:
         if not signature:
             raise WebhookRejected(
                 "the Fivetran webhook has no X-Fivetran-Signature-256 header", status=401)
-        if not verify_signature(self._secrets, request.body, signature):
+        if not verify_signature(secrets, request.body, signature):
             raise WebhookRejected(
                 "the X-Fivetran-Signature-256 signature does not match the body", status=401)
         return parse_events(request.body)

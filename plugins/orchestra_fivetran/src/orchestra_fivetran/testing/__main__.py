@@ -30,11 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the simulator only listens on loopback addresses")
-    sim = FivetranSimulator(duration=args.duration, credentials=[(args.key, args.secret)],
-                            auto_create=args.auto_create)
-    for i in range(args.connectors):
-        sim.add_connector(f"conn_{i}")
-    with sim.serve(args.host, args.port) as url:
+    sim = FivetranSimulator(run_duration=args.duration, credentials=[(args.key, args.secret)],
+                            auto_create=args.auto_create,
+                            connectors=[f"conn_{i}" for i in range(args.connectors)])
+    with sim.serve(args.port, args.host) as url:
         print(f"ready {url}", flush=True)
         try:
             import threading

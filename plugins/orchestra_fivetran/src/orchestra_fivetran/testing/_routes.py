@@ -8,12 +8,9 @@ peers), including the undocumented ``POST .../force``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -50,34 +47,17 @@ def ok(data: Any = None, message: str | None = None) -> JSONResponse:
     return JSONResponse(body)
 
 
-def _credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        key, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return (key, secret) if sep else None
-
-
 def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
     """The routes of *sim*'s API."""
 
     def endpoint(fn: Callable[[Request], Awaitable[Response]]) -> Handler:
         async def wrapped(request: Request) -> Response:
-            sim.requests += 1
-            injected = await sim._injected(request)
-            if injected is not None:
-                return injected
-            if _credentials(request) not in sim.credentials:
-                return error(401, "AuthFailed", "Missing or invalid API key / secret")
             if request.method in ("POST", "PATCH") and not request.headers.get(
                     "content-type", "").startswith("application/json"):
                 return error(415, "UnsupportedMediaType",
                              "Content-Type must be application/json")
-            sim._advance()
+            with sim.lock:
+                sim.state.advance()
             return await fn(request)
 
         return wrapped
@@ -86,7 +66,8 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
         cid = request.path_params["id"]
         connector = sim.state.connectors.get(cid)
         if connector is None and sim.auto_create:
-            connector = sim.state.add_connector(cid)
+            with sim.lock:
+                connector = sim.state.connectors.get(cid) or sim.state.add_connector(cid)
         if connector is None:
             kind = "Connector" if "/connectors/" in request.url.path else "Connection"
             return error(404, f"NotFound_{kind}", f"{kind} with id '{cid}' does not exist.")
@@ -117,7 +98,8 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
             return error(400, "InvalidInput", "paused must be true or false")
         if "schedule_type" in body and body["schedule_type"] not in ("auto", "manual"):
             return error(400, "InvalidInput", "schedule_type must be 'auto' or 'manual'")
-        sim.state.patch(c, body)
+        with sim.lock:
+            sim.state.patch(c, body)
         return ok(c.details(), "Connection has been updated")
 
     async def sync(request: Request) -> Response:
@@ -127,11 +109,11 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
         body = await json_body(request)
         if body is None or not isinstance(body.get("force", False), bool):
             return error(400, "InvalidInput", "the body must be {\"force\": true|false}")
-        return sim._trigger(c, bool(body.get("force", False)))
+        return sim.trigger_response(c, bool(body.get("force", False)))
 
     async def force(request: Request) -> Response:
         c = connector_or_404(request)
-        return c if isinstance(c, Response) else sim._trigger(c, True)
+        return c if isinstance(c, Response) else sim.trigger_response(c, True)
 
     async def schemas(request: Request) -> Response:
         c = connector_or_404(request)
@@ -148,33 +130,35 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
         if not isinstance(events, list) or not events or not all(
                 isinstance(e, str) and e in WEBHOOK_EVENTS for e in events):
             return error(400, "InvalidInput", "events must list known webhook events")
-        problem = _url_problem(sim, url)
+        problem = sim.url_problem(url)
         if problem:
             return error(400, "InvalidInput", problem)
         active = body.get("active", True)
         secret = body.get("secret")
         if not isinstance(active, bool) or (secret is not None and not isinstance(secret, str)):
             return error(400, "InvalidInput", "active must be a boolean and secret a string")
-        hook = sim.state.add_webhook("group" if group_id else "account", url, events, active,
-                                     secret, group_id)
+        hook = sim.add_fivetran_webhook(url, events=events, secret=secret, group_id=group_id,
+                                        active=False)
         if active:  # Fivetran test-posts to the URL and refuses an endpoint that fails
-            status = await sim._test_delivery(hook, "sync_end")
-            if not 200 <= status < 300:
-                del sim.state.webhooks[hook.id]
-                return error(400, "InvalidInput", f"the webhook endpoint answered the test "
-                                                  f"event with HTTP {status}")
+            record = await sim.test_webhook(hook, "sync_end")
+            if not record.ok:
+                sim.remove_webhook(hook)
+                what = f"HTTP {record.status}" if record.status else record.error
+                return error(400, "InvalidInput", f"the webhook endpoint failed the test "
+                                                  f"event: {what}")
+            hook.active = True
         kind = "Group" if group_id else "Account"
-        return ok(hook.to_dict(), f"{kind} webhook has been created")
+        return ok(sim.webhook_json(hook), f"{kind} webhook has been created")
 
     def webhook_or_404(request: Request) -> Any:
-        hook = sim.state.webhooks.get(request.path_params["id"])
+        hook = sim.fivetran_webhook(request.path_params["id"])
         if hook is None:
             return error(404, "NotFound_Webhook",
                          f"Webhook with id '{request.path_params['id']}' does not exist.")
         return hook
 
     async def list_webhooks(request: Request) -> Response:
-        hooks = sorted(sim.state.webhooks.values(), key=lambda h: h.id)
+        hooks = sorted(sim.fivetran_webhooks(), key=lambda h: h.id)
         try:
             limit = int(request.query_params.get("limit", 100))
             start = int(request.query_params.get("cursor") or 0)
@@ -183,7 +167,7 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
         if not 1 <= limit <= 1000:
             return error(400, "InvalidInput", "limit must be between 1 and 1000")
         page = hooks[start:start + limit]
-        data: dict[str, Any] = {"items": [h.to_dict() for h in page]}
+        data: dict[str, Any] = {"items": [sim.webhook_json(h) for h in page]}
         if start + limit < len(hooks):
             data["next_cursor"] = str(start + limit)
         return ok(data)
@@ -193,45 +177,46 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
         if isinstance(hook, Response):
             return hook
         if request.method == "DELETE":
-            del sim.state.webhooks[hook.id]
+            sim.remove_webhook(hook)
             return ok(message="Webhook has been deleted")
         if request.method == "PATCH":
             body = await json_body(request)
             if body is None:
                 return error(400, "InvalidInput", "the body must be a JSON object")
             if "url" in body:
-                problem = _url_problem(sim, str(body["url"]))
+                problem = sim.url_problem(str(body["url"]))
                 if problem:
                     return error(400, "InvalidInput", problem)
                 hook.url = str(body["url"])
             if "events" in body:
-                hook.events = list(body["events"])
+                hook.events = tuple(body["events"])
             if "secret" in body:
                 hook.secret = body["secret"]
             if "active" in body:
                 hook.active = bool(body["active"])
-            return ok(hook.to_dict(), "Webhook has been updated")
-        return ok(hook.to_dict())
+            return ok(sim.webhook_json(hook), "Webhook has been updated")
+        return ok(sim.webhook_json(hook))
 
     async def test_webhook(request: Request) -> Response:
         hook = webhook_or_404(request)
         if isinstance(hook, Response):
             return hook
         body = await json_body(request) or {}
-        status = await sim._test_delivery(hook, str(body.get("event") or "sync_start"))
-        good = 200 <= status < 300
-        return ok({"succeed": good, "status": status, "message": "Success" if good else
-                   f"the endpoint answered HTTP {status}"})
+        record = await sim.test_webhook(hook, str(body.get("event") or "sync_start"))
+        return ok({"succeed": record.ok, "status": record.status or 0,
+                   "message": "Success" if record.ok else
+                   f"the endpoint answered {record.status or record.error}"})
 
     async def sim_connectors(request: Request) -> Response:
         """Simulator only (no auth): every connection's counters, for tests and benchmarks
         that run the simulator as a separate process."""
-        sim._advance()
-        return JSONResponse({c.id: {"triggers": c.triggers, "syncs": c.syncs,
-                                    "sync_state": c.sync_state,
-                                    "succeeded_at": c.details()["succeeded_at"],
-                                    "failed_at": c.details()["failed_at"]}
-                             for c in sim.state.connectors.values()})
+        with sim.lock:
+            sim.state.advance()
+            return JSONResponse({c.id: {"triggers": c.triggers, "syncs": c.syncs,
+                                        "sync_state": c.sync_state,
+                                        "succeeded_at": c.details()["succeeded_at"],
+                                        "failed_at": c.details()["failed_at"]}
+                                 for c in sim.state.connectors.values()})
 
     routes = []
     for kind in ("connections", "connectors"):
@@ -254,12 +239,3 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
     return routes
 
 
-def _url_problem(sim: FivetranSimulator, url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.netloc:
-        return None
-    if parts.scheme == "http" and sim.allow_http_webhooks and (
-            parts.hostname in ("127.0.0.1", "localhost", "::1")
-            or sim.webhook_transport is not None):
-        return None
-    return f"the webhook url must use HTTPS, got {url!r}"

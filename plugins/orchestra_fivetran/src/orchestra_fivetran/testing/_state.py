@@ -2,8 +2,11 @@
 
 Time comes from a clock (a ``FakeClock`` in tests): a sync started at ``t`` ends at
 ``t + duration``; :meth:`FivetranState.advance` applies every change due by the clock's current
-time, in time order, and returns the webhook deliveries those changes produce. Nothing here
-does I/O.
+time, in time order (the simulator calls it before answering any request). Webhook events are
+scheduled through the *emit* callback the moment they become known (a sync's ``sync_end`` when
+it starts), as callables that bring the state up to date and return the payload, or ``None``
+when the event did not happen after all (a sync restarted with ``force`` or stopped by a
+pause). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import enum
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attrs import define, field
 
-__all__ = ("Connector", "FivetranState", "Outcome", "Sync", "WebhookConfig", "iso")
+__all__ = ("Connector", "Emit", "FivetranState", "Outcome", "Sync", "iso")
 
-#: The outcomes a sync can be scripted to have.
+#: ``emit(event, group_id, payload_fn, at)``: schedule a webhook event due at *at*.
+Emit = Callable[[str, str, Callable[[], "dict[str, Any] | None"], datetime], None]
 
 
 class Outcome(enum.StrEnum):
@@ -136,36 +140,6 @@ class Connector:
                 "schemas": self.schemas}
 
 
-@define
-class WebhookConfig:
-    """A webhook registered through the API (account-wide or for one group)."""
-
-    id: str
-    type: str
-    url: str
-    events: list[str]
-    active: bool
-    secret: str | None
-    created_at: datetime
-    group_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API's view of it: the secret always masked."""
-        data: dict[str, Any] = {
-            "id": self.id, "type": self.type, "url": self.url, "events": list(self.events),
-            "active": self.active, "secret": "******" if self.secret else None,
-            "created_at": iso(self.created_at), "created_by": "_airworthy",
-        }
-        if self.group_id is not None:
-            data["group_id"] = self.group_id
-        return data
-
-    def wants(self, event: str, group_id: str) -> bool:
-        """Whether a delivery of *event* for a connection of *group_id* goes to it."""
-        return (self.active and event in self.events
-                and (self.type == "account" or self.group_id == group_id))
-
-
 #: Two-word ids in Fivetran's style.
 _WORDS_A = ("ambush", "speak", "projected", "program", "rushed", "quiet", "mellow", "sorted")
 _WORDS_B = ("prettiest", "inexpensive", "sickle", "quoth", "buckle", "meadow", "lantern")
@@ -199,13 +173,14 @@ class FivetranState:
     """
 
     def __init__(self, clock: Any, *, duration: float = 2.0,
-                 conflict_when_syncing: bool = False) -> None:
+                 conflict_when_syncing: bool = False, emit: Emit | None = None) -> None:
         self.clock = clock
         self.duration = duration
         self.conflict_when_syncing = conflict_when_syncing
+        self.emit: Emit = emit or (lambda event, group, payload, at: None)
         self.connectors: dict[str, Connector] = {}
-        self.webhooks: dict[str, WebhookConfig] = {}
         self._ids = itertools.count(1)
+        self._happened: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -239,31 +214,43 @@ class FivetranState:
                 times.append(c.rescheduled_for)
         return min(times) if times else None
 
-    def advance(self) -> list[dict[str, Any]]:
-        """Apply every change due by now, in time order; return the webhook payloads they
-        produced (``sync_start`` / ``sync_end`` events, oldest first)."""
+    def advance(self) -> None:
+        """Apply every change due by now, in time order."""
         now = self.clock.now()
-        out: list[dict[str, Any]] = []
         while (when := self.next_change()) is not None and when <= now:
             for c in list(self.connectors.values()):
                 if c.current is not None and c.current.ends_at == when:
-                    out.append(self._finish(c))
+                    self._finish(c)
                 elif (c.current is None and c.sync_state == "rescheduled"
                       and c.schedule_type == "auto" and c.rescheduled_for == when
                       and not c.paused):
-                    out.append(self._start(c, when))
-        return out
+                    self._start(c, when, resumed=True)
 
-    def _start(self, c: Connector, when: datetime) -> dict[str, Any]:
+    def _later(self, key: tuple[str, str, str]) -> Callable[[], dict[str, Any] | None]:
+        """A payload callable: the event *key* once the state reached its time, or ``None``
+        when it did not happen."""
+        def payload() -> dict[str, Any] | None:
+            self.advance()
+            return self._happened.pop(key, None)
+        return payload
+
+    def _start(self, c: Connector, when: datetime, *, resumed: bool = False) -> None:
         outcome = c.outcomes.pop(0) if c.outcomes else Outcome.SUCCESS
-        c.current = Sync(id=str(uuid.uuid4()), started_at=when,
-                         ends_at=when + timedelta(seconds=c.duration), outcome=outcome)
+        sync = Sync(id=str(uuid.uuid4()), started_at=when,
+                    ends_at=when + timedelta(seconds=c.duration), outcome=outcome)
+        c.current = sync
         c.sync_state = "syncing"
         c.rescheduled_for = None
         c.syncs += 1
-        return self._payload(c, "sync_start", when, c.current.id, None)
+        start = self._payload(c, "sync_start", when, sync.id, None)
+        if resumed:  # announced when the reschedule happened; delivered by that callable
+            self._happened[(c.id, "resume", iso(when) or "")] = start
+        else:
+            self.emit("sync_start", c.group_id, lambda: start, when)
+        self.emit("sync_end", c.group_id, self._later((c.id, sync.id, "sync_end")),
+                  sync.ends_at)
 
-    def _finish(self, c: Connector) -> dict[str, Any]:
+    def _finish(self, c: Connector) -> None:
         sync = c.current
         assert sync is not None
         c.current = None
@@ -288,8 +275,13 @@ class FivetranState:
             c.sync_state = "rescheduled"
             c.rescheduled_for = when + timedelta(seconds=c.reschedule_delay)
             data["reason"] = "the source's API quota is exhausted"
+            if c.schedule_type == "auto":
+                self.emit("sync_start", c.group_id,
+                          self._later((c.id, "resume", iso(c.rescheduled_for) or "")),
+                          c.rescheduled_for)
         c.history.append((sync.id, sync.outcome, when))
-        return self._payload(c, "sync_end", when, sync.id, data)
+        self._happened[(c.id, sync.id, "sync_end")] = self._payload(c, "sync_end", when,
+                                                                    sync.id, data)
 
     def _payload(self, c: Connector, event: str, when: datetime, sync_id: str,
                  data: dict[str, Any] | None) -> dict[str, Any]:
@@ -304,25 +296,24 @@ class FivetranState:
 
     # -- API operations ------------------------------------------------------------------
 
-    def trigger(self, c: Connector, force: bool) -> tuple[int, dict[str, Any], list[dict]]:
-        """A sync request: ``(status, body, webhook payloads)``."""
+    def trigger(self, c: Connector, force: bool) -> tuple[int, dict[str, Any]]:
+        """A sync request: ``(status, body)``."""
         c.triggers += 1
-        events = self.advance()
+        self.advance()
         if c.paused:
             return 409, {"code": "Conflict", "message": f"Connection '{c.id}' is paused: "
-                                                        "resume it before syncing"}, events
+                                                        "resume it before syncing"}
         if c.setup_state != "connected":
             return 409, {"code": "Conflict", "message": f"Connection '{c.id}' setup is "
-                                                        f"{c.setup_state}"}, events
+                                                        f"{c.setup_state}"}
         if c.current is not None and not force:
             if self.conflict_when_syncing:
                 return 409, {"code": "Conflict",
-                             "message": f"Connection '{c.id}' is already syncing"}, events
-            return 200, _sync_ok(c), events
-        if c.current is not None:  # force: stop the running sync and start again
-            c.current = None
-        events.append(self._start(c, self.clock.now()))
-        return 200, _sync_ok(c), events
+                             "message": f"Connection '{c.id}' is already syncing"}
+            return 200, _sync_ok(c)
+        # force on a syncing connection: the running sync stops (its sync_end never comes)
+        self._start(c, self.clock.now())
+        return 200, _sync_ok(c)
 
     def patch(self, c: Connector, changes: dict[str, Any]) -> None:
         """``PATCH /v1/connections/{id}``: ``paused``, ``schedule_type``, ``sync_frequency``."""
@@ -339,20 +330,6 @@ class FivetranState:
             c.schedule_type = str(changes["schedule_type"])
         if "sync_frequency" in changes:
             c.sync_frequency = int(changes["sync_frequency"])
-
-    def add_webhook(self, kind: str, url: str, events: list[str], active: bool,
-                    secret: str | None, group_id: str | None) -> WebhookConfig:
-        """Register a webhook."""
-        hook = WebhookConfig(id=f"webhook_{next(self._ids)}", type=kind, url=url,
-                             events=list(events), active=active, secret=secret,
-                             created_at=self.clock.now(), group_id=group_id)
-        self.webhooks[hook.id] = hook
-        return hook
-
-    def receivers(self, payload: dict[str, Any]) -> list[WebhookConfig]:
-        """The webhooks a delivery of *payload* goes to."""
-        return [h for h in self.webhooks.values()
-                if h.wants(payload["event"], payload.get("destination_group_id", ""))]
 
 
 def _sync_ok(c: Connector) -> dict[str, Any]:
