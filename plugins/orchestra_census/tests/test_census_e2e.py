@@ -243,3 +243,56 @@ def test_pipeline_against_the_simulator_as_a_real_server(tmp_path, monkeypatch):
                       "reverse_etl": "succeeded", "after": "succeeded"}
     assert result.tasks["accounts"]["meta"]["records_processed"] == 100
     assert sim.count("POST", "/api/v1/syncs/*/trigger") == 3
+
+
+async def test_stored_connection_and_its_webhook_secret(tmp_path, monkeypatch):
+    from orchestra_core.secrets import KeyRing, Secrets
+    from orchestra_core.secrets._keys import generate_key
+
+    for var in ("CENSUS_API_TOKEN", "CENSUS_BASE_URL", "CENSUS_WEBHOOK_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    clock = FakeClock()
+    sim = CensusSimulator(clock=clock, syncs=(), tokens=("secret-token:eu-workspace",))
+    sim.add_sync(61, destination_object="user", queued_for=1, working_for=10)
+    host = host_for(sim)
+    store = Store.open(str(tmp_path / "o.db"))
+    keys = KeyRing.from_keys(generate_key())
+    secrets = Secrets(store, host=host, keys=keys)
+    secrets.credentials.set("census-eu", secrets={"token": "secret-token:eu-workspace",
+                                                  "webhook_secret": "stored-webhook-secret"})
+    secrets.connections.add("census-eu", integration="census", base_url=sim.base_url,
+                            credential="census-eu")
+    engine = host.engine(store=store, clock=clock, keys=keys)
+    app = create_app(host, engine)
+    sim.add_census_webhook("http://127.0.0.1/webhooks/census/census-eu",
+                           secret="stored-webhook-secret",
+                           transport=httpx.ASGITransport(app=app))
+    pipeline = host.pipeline_from_data({"name": "p", "tasks": [
+        {"id": "a", "integration": "census", "integration_job": "census_sync", "syncid": 61,
+         "poll_interval": "1h", "secondary_configuration_id": "census-eu"}]})
+    results = []
+
+    async def run():
+        results.append(await engine.run(pipeline))
+        tg.cancel_scope.cancel()
+
+    async def pump():
+        while True:
+            await sim.deliver_due()
+            await clock.sleep(0.5)
+
+    async with clock.driving(), anyio.create_task_group() as tg:
+        tg.start_soon(pump)
+        tg.start_soon(run)
+    [result] = results
+    assert result.tasks["a"]["state"] == "succeeded"
+    assert result.tasks["a"]["meta"]["assets"] == ["census:15/user"]
+    assert clock.monotonic() < 20
+    assert {d.status for d in sim.deliveries} == {200}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://orchestra") as client:
+        body = sim.deliveries[0].body
+        wrong = await client.post("/webhooks/census/no-such-connection", content=body,
+                                  headers={"X-Signature": sign("stored-webhook-secret", body)})
+        assert wrong.status_code == 404
+    store.close()
