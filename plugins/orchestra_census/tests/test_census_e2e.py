@@ -296,3 +296,39 @@ async def test_stored_connection_and_its_webhook_secret(tmp_path, monkeypatch):
                                   headers={"X-Signature": sign("stored-webhook-secret", body)})
         assert wrong.status_code == 404
     store.close()
+
+
+async def test_crash_between_trigger_and_its_record_recovers_the_run(tmp_path, env):
+    clock = FakeClock()
+    sim = CensusSimulator(clock=clock, syncs=())
+    sim.add_sync(52, queued_for=1, working_for=60)
+    env(sim)
+    store = Store.open(str(tmp_path / "o.db"))
+    first = host_for(sim)
+    engine = first.engine(store=store, clock=clock)
+    pipeline = first.pipeline_from_data({"name": "p", "tasks": [
+        {"id": "a", "integration": "census", "integration_job": "census_sync", "syncid": 52,
+         "poll_interval": 5}]})
+    created = []
+
+    async def crash_once_triggered():
+        while not sim.workspace.runs:
+            await clock.sleep(1)
+        engine.detach()
+        tg.cancel_scope.cancel()
+
+    async with clock.driving(), anyio.create_task_group() as tg:
+        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
+        tg.start_soon(crash_once_triggered)
+    [run_id] = created
+    # as if the process died after the trigger, before the external run was written
+    store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
+    async with clock.driving():
+        result = await host_for(sim).resume(run_id, store=store, clock=clock)
+    [sim_run] = sim.workspace.runs.values()
+    assert sim.count("POST", "/api/v1/syncs/52/trigger") == 1
+    row = result.tasks["a"]
+    assert row["state"] == "succeeded"
+    assert row["meta"]["sync_run_id"] == sim_run.id
+    assert row["meta"]["recovered"] is True
+    store.close()
