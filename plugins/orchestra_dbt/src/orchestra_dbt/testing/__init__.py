@@ -12,8 +12,10 @@ In-process, with a fake clock::
 As a real server on 127.0.0.1: ``with sim.serve() as url: ...``.
 """
 
+from ._simulator import FAILING_JOB as FAILING_JOB
+from ._simulator import SUCCEEDING_JOB as SUCCEEDING_JOB
 from ._simulator import DbtCloudSimulator as DbtCloudSimulator
 from ._state import SimJob as SimJob
 from ._state import SimRun as SimRun
 
-__all__ = ("DbtCloudSimulator", "SimJob", "SimRun")
+__all__ = ("FAILING_JOB", "SUCCEEDING_JOB", "DbtCloudSimulator", "SimJob", "SimRun")

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from orchestra_core import Connection
+from orchestra_core.redaction import register_secret
 from orchestra_core.testing.simulator import Simulator, WebhookTarget, bearer_token, is_loopback
 from orchestra_core.testing.simulator import _Pending as _PendingDelivery
 
@@ -24,7 +26,10 @@ from .._api import CANCELLED, ERROR, SUCCESS, humanized
 from ..webhooks import EVENT_TYPES, sign
 from ._state import SimJob, SimRun, SimState
 
-__all__ = ("DbtCloudSimulator",)
+__all__ = ("FAILING_JOB", "SUCCEEDING_JOB", "DbtCloudSimulator")
+
+#: The seeded jobs of the default account: one succeeds, one fails in model ``orders``.
+SUCCEEDING_JOB, FAILING_JOB = 123456, 234567
 
 _STATUS_WORDS = {SUCCESS: "Success", ERROR: "Errored", CANCELLED: "Cancelled"}
 
@@ -106,8 +111,8 @@ class DbtCloudSimulator(Simulator):
         self.state = SimState(lambda: self.base_url)
         self.accounts = {account_id}
         self._event_ids = itertools.count(1)
-        self.add_job(123456, name="Daily models", duration=self.run_duration)
-        self.add_job(234567, name="Nightly full refresh", duration=self.run_duration,
+        self.add_job(SUCCEEDING_JOB, name="Daily models", duration=self.run_duration)
+        self.add_job(FAILING_JOB, name="Nightly full refresh", duration=self.run_duration,
                      outcome="error", failing_models=("orders",))
 
     # -- seeding and inspection ------------------------------------------------------------------
@@ -139,6 +144,14 @@ class DbtCloudSimulator(Simulator):
     def status(self, run_id: int | str) -> int:
         """The status code of run *run_id* now."""
         return self.run(run_id).status(self.now())
+
+    def connection(self, name: str = "dbt-sim") -> Connection:
+        """A :class:`~orchestra_core.Connection` to this simulator (its URL, token and
+        account), as a task gets it in ``ctx.connection``."""
+        register_secret(self.token)
+        return Connection(name=name, integration="dbt", base_url=self.base_url, auth="token",
+                          options={"account_id": self.account_id},
+                          secrets={"token": self.token})
 
     def credentials(self) -> dict[str, str]:
         """What a client needs: the token and the account id."""
