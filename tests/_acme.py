@@ -25,6 +25,7 @@ from starlette.routing import Route
 from orchestra_core import hookimpl
 from orchestra_core.errors import TaskFailed, WebhookRejected
 from orchestra_core.models import ExternalRun, JobResult, JobState, WebhookEvent
+from orchestra_core.server.webhooks import webhook_secrets
 from orchestra_core.testing.simulator import Simulator, bearer_token, hmac_sha256
 
 TOKEN = "acme-token-0123456789"
@@ -197,15 +198,19 @@ class AcmeRunner:
 class AcmeWebhookHandler:
     """Verifies ``X-Acme-Signature`` and turns Acme webhooks into events."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str | None) -> None:
         self.secret = secret
 
     async def handle(self, request: Any) -> list[WebhookEvent]:
         import hmac
         import json
 
-        given = request.headers.get("x-acme-signature", "")
-        if not hmac.compare_digest(given.lower(), hmac_sha256(self.secret, request.body)):
+        secrets = [self.secret] if self.secret else await webhook_secrets(request)
+        if not secrets:
+            raise WebhookRejected("no Acme webhook secret is configured (ACME_WEBHOOK_SECRET)",
+                                  status=401)
+        given = request.headers.get("x-acme-signature", "").lower()
+        if not any(hmac.compare_digest(given, hmac_sha256(s, request.body)) for s in secrets):
             raise WebhookRejected("bad X-Acme-Signature", status=401)
         try:
             payload = json.loads(request.body)
@@ -223,7 +228,8 @@ class AcmePlugin:
 
     orchestra_plugin_name = "acme"
 
-    def __init__(self, webhook_secret: str = WEBHOOK_SECRET, base_url: str = DEFAULT_URL) -> None:
+    def __init__(self, webhook_secret: str | None = WEBHOOK_SECRET,
+                 base_url: str = DEFAULT_URL) -> None:
         self.webhook_secret = webhook_secret
         self.base_url = base_url
 
