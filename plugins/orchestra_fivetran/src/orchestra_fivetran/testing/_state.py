@@ -235,7 +235,7 @@ class FivetranState:
         return payload
 
     def _start(self, c: Connector, when: datetime, *, resumed: bool = False) -> None:
-        outcome = c.outcomes.pop(0) if c.outcomes else Outcome.SUCCESS
+        outcome = Outcome(c.outcomes.pop(0)) if c.outcomes else Outcome.SUCCESS
         sync = Sync(id=str(uuid.uuid4()), started_at=when,
                     ends_at=when + timedelta(seconds=c.duration), outcome=outcome)
         c.current = sync
