@@ -52,8 +52,8 @@ def fivetran_routes(sim: FivetranSimulator) -> list[Route]:
 
     def endpoint(fn: Callable[[Request], Awaitable[Response]]) -> Handler:
         async def wrapped(request: Request) -> Response:
-            if request.method in ("POST", "PATCH") and not request.headers.get(
-                    "content-type", "").startswith("application/json"):
+            if request.method in ("POST", "PATCH") and (await request.body()).strip() and \
+                    not request.headers.get("content-type", "").startswith("application/json"):
                 return error(415, "UnsupportedMediaType",
                              "Content-Type must be application/json")
             with sim.lock:
