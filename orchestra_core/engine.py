@@ -40,7 +40,7 @@ from .pipeline import (
     StageOutcome,
     Task,
 )
-from .redaction import redact, redactor
+from .redaction import redact, redactor, register_secret
 from .scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
 from .secrets import KeyRing, RunSecrets, Secrets
 from .serialize import pipeline_from_definition, pipeline_to_definition
@@ -124,6 +124,9 @@ class _Ctx:
     parameters: Any
     idempotency_key: str
     connection: Any = None
+    #: when this attempt began running (kept across a resume); ``recover`` looks for vendor
+    #: runs created after it
+    started_at: datetime | None = None
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Append a line to the run log."""
@@ -211,6 +214,8 @@ class Engine:
         self.host = host
         self.store = store
         self.secrets = Secrets(store, host=host, keys=keys)
+        url = getattr(getattr(store, "engine", None), "url", None)
+        register_secret(getattr(url, "password", None))  # a PostgreSQL password in the URL
         self.clock = clock or SystemClock()
         self.events = EventChannel()
         self.limit = anyio.CapacityLimiter(max_concurrency)
@@ -679,6 +684,8 @@ class _Execution:
             reuse_attempt = False
             ctx = _Ctx(self.engine, self, task.id, self.run_id, self.pipeline.name, attempt,
                        task, params, f"{self.run_id}/{task.id}/{attempt}", connection)
+            if resume_running and row and row.get("started_at"):
+                ctx.started_at = _aware(row["started_at"])
             limiters = [self.engine.limit]
             if task.integration in self.engine.integration_limits:
                 limiters.append(self.engine.integration_limits[task.integration])
@@ -758,8 +765,9 @@ class _Execution:
                     await lim.acquire()
                 acquired.append(lim)
             if not resuming:
+                ctx.started_at = self.engine.clock.now()
                 await self.transition(task.id, TaskState.RUNNING, ctx.attempt,
-                                      started_at=self.engine.clock.now(), external=None,
+                                      started_at=ctx.started_at, external=None,
                                       external_id=None, next_attempt_at=None)
             holder: dict[str, ExternalRun | None] = {"ext": external}
             try:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestra_core import Orchestra
-from orchestra_core.secrets import KeyRing, Secrets, SecretsError, generate_key
+from orchestra_core.secrets import KeyRing, SecretsError, generate_key
 from orchestra_core.store.schema import credentials
 
 from ._secrets_kit import VaultPlugin, open_store, plant

@@ -135,6 +135,20 @@ async def _remove_tree(path: str) -> None:
         await anyio.to_thread.run_sync(partial(shutil.rmtree, path, ignore_errors=True))
 
 
+def _orchestra_env(ctx: TaskContext) -> dict[str, str]:
+    """What tells a child process which run it belongs to, and where the store is (so it can
+    use ``orchestra queue claim`` or ``Queues.from_env()``): ``ORCHESTRA_DB``,
+    ``ORCHESTRA_RUN_ID``, ``ORCHESTRA_TASK_ID``, ``ORCHESTRA_PIPELINE``, ``ORCHESTRA_ATTEMPT``."""
+    env = {"ORCHESTRA_RUN_ID": str(ctx.run_id), "ORCHESTRA_TASK_ID": str(ctx.task_id),
+           "ORCHESTRA_PIPELINE": str(ctx.pipeline), "ORCHESTRA_ATTEMPT": str(ctx.attempt)}
+    # the engine's context carries its store; other contexts (test stubs) may not
+    store = getattr(getattr(ctx, "engine", None), "store", None)
+    url = getattr(getattr(store, "engine", None), "url", None)
+    if url is not None:
+        env["ORCHESTRA_DB"] = url.render_as_string(hide_password=False)
+    return env
+
+
 def _tail(lines: deque[str] | list[str]) -> str:
     return ("; stderr ends with:\n" + "\n".join(lines)) if lines else ""
 
@@ -187,7 +201,9 @@ class ProcessRunner:
         try:
             argv, cwd, shown = self._command(params, clone_dir)
             env = dict(os.environ)
+            env.pop("ORCHESTRA_SECRET_KEY", None)  # the key stays with the orchestrator
             env.setdefault("PYTHONUNBUFFERED", "1")
+            env.update(_orchestra_env(ctx))
             env.update({str(key): str(value) for key, value in params.env.items()})
             exclusive = bool(params.blocking)
             detached = bool(getattr(ctx.task, "async_", False))
