@@ -238,7 +238,7 @@ async def test_failed_deliveries_are_retried_then_the_webhook_is_disabled(clock)
 
 
 async def test_a_forced_restart_never_sends_the_first_syncs_end(clock):
-    transport, got = receiver([])
+    transport, _ = receiver([])
     sim = FivetranSimulator(clock=clock, run_duration=10, webhook_transport=transport,
                             connectors=[CID])
     sim.add_fivetran_webhook("https://o.example/h", events=["sync_end"], secret="s-1234")
