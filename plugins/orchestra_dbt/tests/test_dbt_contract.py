@@ -1,6 +1,13 @@
-import orchestra_dbt.plugin
+import json
 
-from orchestra_core.testing.contracts import IntegrationJobContract
+import orchestra_dbt.plugin
+from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
+
+from orchestra_core.testing.contracts import (
+    IntegrationJobContract,
+    VendorRunnerContract,
+    WebhookHandlerContract,
+)
 
 
 class TestDbtRunJob(IntegrationJobContract):
@@ -10,3 +17,42 @@ class TestDbtRunJob(IntegrationJobContract):
     job = "dbt_runjob"
     valid_parameters = {"jobid": 123456}
     required_parameters = ("jobid",)
+
+
+class TestDbtRunner(VendorRunnerContract):
+    plugin = orchestra_dbt.plugin
+    integration = "dbt"
+    job = "dbt_runjob"
+    trigger_pattern = "/api/v2/accounts/*/jobs/*/run/"
+
+    def make_simulator(self, clock):
+        return DbtCloudSimulator(clock=clock, run_visible_after=2)
+
+    def make_connection(self, sim):
+        return sim.connection()
+
+    def parameters(self, sim, outcome):
+        job = SUCCEEDING_JOB if outcome == "succeeded" else FAILING_JOB
+        return {"jobid": job, "poll_interval": 5}
+
+    def assert_cancelled(self, sim, requests_before):
+        [run] = sim.state.runs.values()
+        assert sim.status(run.id) == 30
+        assert sim.count("POST", "/api/v2/accounts/1/runs/*/cancel/") == 1
+
+
+class TestDbtWebhooks(WebhookHandlerContract):
+    plugin = orchestra_dbt.plugin
+    integration = "dbt"
+    secret_env = "DBT_CLOUD_WEBHOOK_SECRET"
+
+    def make_simulator(self):
+        return DbtCloudSimulator()
+
+    def valid_body(self):
+        return json.dumps({
+            "accountId": 1, "webhooksID": "wsu_1", "eventId": "wev_contract",
+            "timestamp": "2026-01-31T19:29:35.789265936Z", "eventType": "job.run.completed",
+            "webhookName": "orchestra",
+            "data": {"jobId": str(SUCCEEDING_JOB), "runId": "70403194297680",
+                     "runStatus": "Success", "runStatusCode": 10}}).encode()

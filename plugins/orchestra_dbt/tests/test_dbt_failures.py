@@ -46,7 +46,7 @@ async def test_ambiguous_trigger_failure_finds_the_run_instead_of_triggering_aga
     Failure.connect_error()], ids=["503", "500", "timeout-unprocessed", "connect-error"])
 async def test_trigger_failure_that_created_nothing_is_sent_again(kit, failure):
     kit.sim.fail("POST", TRIGGER, failure)
-    ctx, run, result = await run_to_end(kit)
+    ctx, _, result = await run_to_end(kit)
     assert result.state is JobState.SUCCEEDED
     assert len(kit.sim.runs_of_job(JOB)) == 1
     assert kit.sim.count("POST", TRIGGER) == 2
@@ -155,7 +155,7 @@ async def test_poll_answer_without_the_run_is_a_clear_error(kit):
 
 async def test_artifacts_that_cannot_be_read_do_not_fail_the_task(kit):
     kit.sim.fail("GET", "*/artifacts/*", Failure.status(500), times=None)
-    ctx, run, result = await run_to_end(kit)
+    ctx, _, result = await run_to_end(kit)
     assert result.state is JobState.SUCCEEDED
     assert "HTTP 500" in result.metadata["artifacts_error"]
     assert result.assets == ()
@@ -165,7 +165,7 @@ async def test_artifacts_that_cannot_be_read_do_not_fail_the_task(kit):
 
 async def test_missing_artifacts_are_recorded_as_none(kit):
     kit.sim.fail("GET", "*/artifacts/run_results.json", Failure.status(404))
-    ctx, run, result = await run_to_end(kit)
+    _, run, result = await run_to_end(kit)
     assert result.state is JobState.SUCCEEDED
     assert result.metadata["artifacts"] is None
     assert result.message == f"dbt Cloud run {run.id} succeeded in 12 s ({run.data['href']})"
