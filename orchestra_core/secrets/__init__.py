@@ -65,3 +65,9 @@ __all__ = (
     "register_stored_secrets",
     "write_key_file",
 )
+
+for _name in __all__:  # public names show as orchestra_core.secrets.X (reprs, tracebacks)
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj
