@@ -153,6 +153,12 @@ class DbtCloudSimulator(Simulator):
                           options={"account_id": self.account_id},
                           secrets={"token": self.token})
 
+    def env(self, base_url: str | None = None) -> dict[str, str]:
+        """The quick-start environment variables pointing Orchestra at this simulator (at
+        *base_url* when given, e.g. the URL :meth:`serve` yields)."""
+        return {"DBT_CLOUD_API_TOKEN": self.token, "DBT_CLOUD_ACCOUNT_ID": str(self.account_id),
+                "DBT_CLOUD_BASE_URL": base_url or self.base_url}
+
     def credentials(self) -> dict[str, str]:
         """What a client needs: the token and the account id."""
         return {"token": self.token, "account_id": str(self.account_id)}
@@ -163,8 +169,7 @@ class DbtCloudSimulator(Simulator):
             "jobs": {f"{a}/{j}": {"name": job.name, "outcome": job.outcome,
                                   "duration": job.duration}
                      for (a, j), job in sorted(self.state.jobs.items())},
-            "env": {"DBT_CLOUD_BASE_URL": self.base_url, "DBT_CLOUD_API_TOKEN": self.token,
-                    "DBT_CLOUD_ACCOUNT_ID": str(self.account_id)},
+            "env": self.env(),
         }
 
     # -- the Simulator hooks ---------------------------------------------------------------------
