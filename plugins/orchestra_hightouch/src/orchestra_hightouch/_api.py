@@ -49,10 +49,15 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _workspace_key(token: str, base_url: str) -> str:
-    """Who shares a rate limit: every task using the same API key (a workspace's key)
+def _workspace_key(conn: Any, token: str, base_url: str) -> str:
+    """Who shares a rate limit: every task naming the same ``workspace`` option on its
+    connection, else every task using the same API key (a key belongs to one workspace)
     against the same API. A digest, so the key itself is never kept or shown."""
-    return hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()[:16]
+    options = getattr(conn, "options", None) or {}
+    workspace = options.get("workspace")
+    if workspace:
+        return f"workspace:{base_url}:{workspace}"
+    return "key:" + hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()[:16]
 
 
 class HightouchAPI:
@@ -86,7 +91,7 @@ class HightouchAPI:
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             rate_limit=RateLimit(RATE_LIMIT_REQUESTS, RATE_LIMIT_SECONDS,
-                                 key=_workspace_key(token, self.base_url)),
+                                 key=_workspace_key(conn, token, self.base_url)),
         )
 
     # -- syncs --------------------------------------------------------------------------------

@@ -180,6 +180,11 @@ class HightouchSimulator(Simulator):
                             media_type="text/plain")
         return JSONResponse({"message": message}, status_code=status)
 
+    def sign(self, body: bytes, secret: str) -> dict[str, str]:
+        """Hightouch signs nothing: a webhook alert channel sends a static header, here
+        ``Authorization: Bearer <secret>`` (``orchestra simulate hightouch --webhook-secret``)."""
+        return {"Authorization": f"Bearer {secret}"}
+
     def credentials(self) -> dict[str, str]:
         """The API key to use."""
         return {"token": self.token}
