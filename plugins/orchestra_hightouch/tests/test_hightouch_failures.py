@@ -151,3 +151,15 @@ async def test_run_appearing_late_in_the_list_is_waited_for(kit):
                  times=3)
     _, result = await kit.sync(kit.ctx())
     assert result.state is JobState.SUCCEEDED
+
+
+async def test_an_outage_of_an_hour_gives_up_retryable(kit):
+    ctx = kit.ctx()
+    run = await kit.runner.start(ctx)
+    kit.sim.fail("GET", RUNS, Failure.status(503), times=None)
+    began = kit.clock.monotonic()
+    with pytest.raises(VendorHTTPError) as info:
+        await kit.runner.wait(ctx, run)
+    assert info.value.retryable is True and info.value.status == 503
+    assert 3600 <= kit.clock.monotonic() - began < 3600 + 2 * 300 + 120
+    assert kit.sim.count("POST") == 1

@@ -10,7 +10,9 @@
 - ``wait`` reads ``GET /syncs/{id}/runs?runId=`` until the status is final, sleeping
   between reads on the task's webhook events (key ``hightouch:sync:<id>``: an alert webhook
   makes it poll at once) for at most ``poll_interval`` seconds. An unknown status value is
-  an error, never a guess; the raw run (redacted) is in the run log.
+  an error, never a guess; the raw run (redacted) is in the run log. When the API keeps
+  failing (after the client's own retries), ``wait`` keeps reading with growing pauses and
+  gives up after :data:`MAX_OUTAGE` seconds of continuous failure.
 - ``cancel`` cannot reach Hightouch: its API has no documented way to cancel a sync run, so
   the runner says so in the run log and the run finishes at Hightouch.
 - ``recover`` (after a crash between the trigger and its recording) adopts the run the
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from .params import HightouchSync
 
 __all__ = (
+    "MAX_OUTAGE",
     "MIN_POLL_INTERVAL",
     "NOT_LISTED_GRACE",
     "RECOVER_WINDOW",
@@ -55,6 +58,8 @@ MIN_POLL_INTERVAL = 1.0
 NOT_LISTED_GRACE = 120.0
 #: Longest wait between reads after repeated transient API failures.
 MAX_ERROR_BACKOFF = 300.0
+#: How long reads may keep failing (transiently) before the task gives up.
+MAX_OUTAGE = 3600.0
 #: How far back ``recover`` looks for the interrupted trigger's run when the engine does not
 #: say when the attempt started.
 RECOVER_WINDOW = timedelta(hours=6)
@@ -137,11 +142,14 @@ class HightouchSyncRunner:
         key = sync_key(sync_id)
         last: str | None = None
         polls = errors = 0
+        failing_since: datetime | None = None
         while True:
             try:
                 found = await api.run(sync_id, run_id)
             except VendorHTTPError as exc:
-                if exc.retryable is not True:
+                failing_since = failing_since or ctx.now()
+                if exc.retryable is not True or \
+                        (ctx.now() - failing_since).total_seconds() >= MAX_OUTAGE:
                     raise
                 errors += 1  # the client's retries ran out; the run goes on at Hightouch
                 delay = min(interval * 2 ** min(errors, 10), max(interval, MAX_ERROR_BACKOFF))
@@ -149,7 +157,7 @@ class HightouchSyncRunner:
                         f"trying again in {delay:g} s", level="warning")
                 await ctx.sleep(delay)
                 continue
-            errors = 0
+            errors, failing_since = 0, None
             polls += 1
             if found is None:
                 waited = (ctx.now() - run.started_at).total_seconds()
