@@ -266,7 +266,7 @@ async def test_recover_adopts_the_run_in_progress(kit):
 async def test_recover_uses_the_attempt_start_when_known(kit):
     ctx = kit.ctx()
     kit.clock.advance(100)
-    ctx.attempt_started_at = kit.clock.now()
+    ctx.started_at = kit.clock.now()
     run = await kit.runner.start(ctx)
     kit.clock.advance(50)  # finished long ago: still ours, created after the attempt began
     found = await kit.runner.recover(ctx)

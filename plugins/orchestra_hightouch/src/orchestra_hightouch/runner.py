@@ -249,14 +249,14 @@ class HightouchSyncRunner:
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The run an interrupted ``start`` created: the sync's first run since the attempt
-        began. When the engine does not say when that was, only a run still in progress
-        within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be told apart from an
+        began (``ctx.started_at``). When the context does not say when that was, only a run
+        still in progress within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be told apart from an
         earlier pipeline's run, so the task is triggered again instead)."""
         params: HightouchSync = ctx.parameters
         api = self.api(ctx)
         sync = await self._sync(api, params)
         sync_id = str(sync["id"])
-        attempt_start = getattr(ctx, "attempt_started_at", None)
+        attempt_start = getattr(ctx, "started_at", None)  # the engine's, when it says
         since = attempt_start if isinstance(attempt_start, datetime) else \
             ctx.now() - RECOVER_WINDOW
         runs = await api.runs_after(sync_id, since)
