@@ -250,8 +250,8 @@ class HightouchSyncRunner:
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The run an interrupted ``start`` created: the sync's first run since the attempt
         began (``ctx.started_at``). When the context does not say when that was, only a run
-        still in progress within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be told apart from an
-        earlier pipeline's run, so the task is triggered again instead)."""
+        still in progress within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be
+        told apart from an earlier pipeline's run, so the task is triggered again instead)."""
         params: HightouchSync = ctx.parameters
         api = self.api(ctx)
         sync = await self._sync(api, params)
