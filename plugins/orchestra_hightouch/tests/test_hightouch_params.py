@@ -128,3 +128,10 @@ def test_validate_hook_ignores_other_integrations():
         task=None, job=job, parameters=HightouchSync(), pipeline=None, path="$.tasks[0]"
     )
     assert list(found) == []
+
+
+@pytest.mark.parametrize("value", [0, -5, "0s"])
+def test_poll_interval_must_be_positive(host, value):
+    assert check(host, **JOB, syncid="1", poll_interval=value) == [
+        f"$.tasks[0].poll_interval: poll_interval must be more than 0 seconds, "
+        f"got {0 if value in (0, '0s') else value}"]

@@ -45,27 +45,35 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
 def orchestra_validate_task(
     task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
 ) -> Iterable[Problem]:
-    """Require exactly one of ``syncid`` and ``sync_slug`` (a blank string counts as absent)."""
+    """Require exactly one of ``syncid`` and ``sync_slug`` (a blank string counts as absent)
+    and a positive ``poll_interval``."""
     if job.integration != "hightouch" or not isinstance(parameters, HightouchSync):
         return []
+    problems = []
+    if parameters.poll_interval <= 0:
+        problems.append(Problem(
+            path=f"{path}.parameters.poll_interval",
+            message=f"poll_interval must be more than 0 seconds, got {parameters.poll_interval:g}",
+            code="invalid-value",
+        ))
     by_id, by_slug = (
         value is not None and value.strip() != ""
         for value in (parameters.syncid, parameters.sync_slug)
     )
     if not by_id and not by_slug:
-        return [Problem(
+        problems.append(Problem(
             path=f"{path}.parameters",
             message="missing required parameter 'syncid' (the Hightouch sync id, or give "
             "sync_slug instead)",
             code="missing-required",
-        )]
-    if by_id and by_slug:
-        return [Problem(
+        ))
+    elif by_id and by_slug:
+        problems.append(Problem(
             path=f"{path}.parameters",
             message="give either syncid or sync_slug, not both",
             code="invalid-value",
-        )]
-    return []
+        ))
+    return problems
 
 
 @hookimpl
