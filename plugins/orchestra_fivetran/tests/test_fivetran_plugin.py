@@ -101,3 +101,20 @@ def test_readme_documents_every_parameter():
             assert f"`{field.name}`" in text
             for alias in field.metadata["aliases"]:
                 assert f"`{alias}`" in text
+
+
+DOC = Path(__file__).parents[3] / "docs" / "plugins" / "fivetran.md"
+
+
+def test_docs_page_documents_every_parameter_and_its_example_validates():
+    text = DOC.read_text(encoding="utf-8")
+    for field in attrs.fields(FivetranSyncAll):
+        assert f"| `{field.name}` |" in text
+        for alias in field.metadata["aliases"]:
+            assert f"`{alias}`" in text
+    [example] = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "name:" in b]
+    _, problems = Orchestra().check_text(example, source="fivetran.md")
+    assert [p.format() for p in problems if p.code != "unknown-integration"] == []
+    for name in ("create_webhook", "FIVETRAN_API_KEY", "FIVETRAN_WEBHOOK_SECRET",
+                 "X-Fivetran-Signature-256", "<destination schema>.<destination table>"):
+        assert name in text

@@ -278,6 +278,17 @@ def test_the_older_connectors_path_can_be_chosen(kit):
     assert result.state is JobState.SUCCEEDED
 
 
+def test_wait_timeout_gives_up_and_pauses_with_pause_on_cancel(kit):
+    c = kit.sim.add_connector(CID)
+    with pytest.raises(TaskFailed) as info:
+        kit.sync(kit.ctx(wait_timeout=45, pause_on_cancel=True))
+    assert str(info.value) == (f"the Fivetran sync of connection {CID} did not finish within "
+                               "wait_timeout (45s)")
+    assert info.value.metadata["sync_state"] == "syncing"
+    assert kit.clock.now() == FakeClock().now() + timedelta(seconds=45)
+    assert c.paused
+
+
 # -- resume and recover ---------------------------------------------------------------------
 
 

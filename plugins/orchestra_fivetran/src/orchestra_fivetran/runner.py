@@ -203,6 +203,15 @@ class FivetranSyncRunner:
             if watch.ended_unconfirmed:
                 watch.ended_unconfirmed = False
                 delay = min(delay, SETTLE_DELAY)
+            if params.wait_timeout is not None:
+                left = params.wait_timeout - (ctx.now() - run.started_at).total_seconds()
+                if left <= 0:
+                    await self.cancel(ctx, run)
+                    raise TaskFailed(
+                        f"the Fivetran sync of connection {cid} did not finish within "
+                        f"wait_timeout ({params.wait_timeout:g}s)",
+                        metadata=watch.metadata(details, polls))
+                delay = min(delay, max(left, MIN_POLL_INTERVAL))
 
     async def _result(self, ctx: Any, api: FivetranAPI, cid: str, details: dict[str, Any],
                       outcome: JobState, data: Mapping[str, Any], watch: _Watch,

@@ -115,7 +115,7 @@ class FivetranSimulator(Simulator):
 
     def __init__(self, *, clock: Any = None, run_duration: float | None = None,
                  credentials: Iterable[tuple[str, str]] = ((DEFAULT_KEY, DEFAULT_SECRET),),
-                 connectors: Iterable[str] | None = (), conflict_when_syncing: bool = False,
+                 connectors: Iterable[str] | None = None, conflict_when_syncing: bool = False,
                  auto_create: bool = False, allow_http_webhooks: bool = True,
                  webhook_transport: httpx.AsyncBaseTransport | None = None,
                  webhook_retry_scale: float = 1.0) -> None:

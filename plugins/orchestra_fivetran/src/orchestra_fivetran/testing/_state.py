@@ -181,6 +181,8 @@ class FivetranState:
         self.connectors: dict[str, Connector] = {}
         self._ids = itertools.count(1)
         self._happened: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: no change is due before this time (``None``: unknown, rescan)
+        self._quiet_until: datetime | None = None
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class FivetranState:
             outcomes=[Outcome(o) for o in outcomes],
             schemas=schemas if schemas is not None else default_schemas(name), **fields)
         self.connectors[cid] = connector
+        self.changed()
         return connector
 
     # -- time -------------------------------------------------------------------------------
@@ -217,6 +220,8 @@ class FivetranState:
     def advance(self) -> None:
         """Apply every change due by now, in time order."""
         now = self.clock.now()
+        if self._quiet_until is not None and now < self._quiet_until:
+            return  # nothing changes before then (every request calls this: keep it O(1))
         while (when := self.next_change()) is not None and when <= now:
             for c in list(self.connectors.values()):
                 if c.current is not None and c.current.ends_at == when:
@@ -225,6 +230,11 @@ class FivetranState:
                       and c.schedule_type == "auto" and c.rescheduled_for == when
                       and not c.paused):
                     self._start(c, when, resumed=True)
+        self._quiet_until = self.next_change()
+
+    def changed(self) -> None:
+        """Say that a connection changed outside :meth:`advance` (the next call rescans)."""
+        self._quiet_until = None
 
     def _later(self, key: tuple[str, str, str]) -> Callable[[], dict[str, Any] | None]:
         """A payload callable: the event *key* once the state reached its time, or ``None``
@@ -242,6 +252,7 @@ class FivetranState:
         c.sync_state = "syncing"
         c.rescheduled_for = None
         c.syncs += 1
+        self.changed()
         start = self._payload(c, "sync_start", when, sync.id, None)
         if resumed:  # announced when the reschedule happened; delivered by that callable
             self._happened[(c.id, "resume", iso(when) or "")] = start
@@ -318,6 +329,7 @@ class FivetranState:
     def patch(self, c: Connector, changes: dict[str, Any]) -> None:
         """``PATCH /v1/connections/{id}``: ``paused``, ``schedule_type``, ``sync_frequency``."""
         self.advance()
+        self.changed()
         if "paused" in changes:
             paused = bool(changes["paused"])
             if paused and not c.paused:
