@@ -338,6 +338,7 @@ def _ts(value: Any) -> str:
 # isort: off
 from . import _cli_queues  # noqa: E402,F401
 from . import _cli_secrets  # noqa: E402,F401
+from . import _cli_schedule  # noqa: E402,F401
 from . import _cli_simulate  # noqa: E402,F401
 
 

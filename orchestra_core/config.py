@@ -26,6 +26,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from .errors import ConfigError
 from .models import Problem
 from .pipeline import Condition, ConditionKind, Pipeline, RetryPolicy, StageOutcome, Task
+from .scheduling.model import Trigger, structure_trigger, structure_triggers
 
 __all__ = (
     "InvalidValue",
@@ -274,6 +275,8 @@ converter.register_structure_hook_func(
     lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
 )
 converter.register_structure_hook(Condition, _condition)
+converter.register_structure_hook_func(lambda t: t is Trigger, structure_trigger)
+_exact(tuple[Trigger, ...], structure_triggers)
 _RETRY_FN = [make_dict_structure_fn(RetryPolicy, converter, _cattrs_forbid_extra_keys=True)]
 converter.register_structure_hook(RetryPolicy, _retry)
 converter.register_structure_hook(

@@ -18,6 +18,7 @@ import yaml
 from attrs import define, field
 
 from .models import Problem
+from .scheduling._formats import seed_schedule, v1_schedule
 
 __all__ = ("Document", "key_path", "parse_document", "read_document")
 
@@ -130,6 +131,8 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
         doc.problems[:] = [doc.locate(p) for p in doc.problems]
     if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
         doc.data = _from_orchestra_v1(doc.data, doc.renames)
+    if not doc.problems and isinstance(doc.data, Mapping):
+        doc.data = seed_schedule(doc.data, doc.renames)  # seed 003 frequency/start_time
     return doc
 
 
@@ -203,10 +206,13 @@ _TASK_KEYS_V1 = {"connection": "secondary_configuration_id"}
 def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("pipeline", "version", "configuration"):
+        if key in ("pipeline", "version", "configuration", "schedule"):
             continue
         out[key] = value
         renames[key_path("$", key)] = key_path("$", key)
+    if "schedule" in data:  # cron schedules become triggers
+        existing = out.get("triggers") if isinstance(out.get("triggers"), list) else []
+        out["triggers"] = [*existing, *v1_schedule(data["schedule"], renames, len(existing))]
     name = data.get("name")
     if isinstance(name, str) and "#" in name:
         tags = re.findall(r"#([\w\-]+)", name)

@@ -12,6 +12,9 @@ from typing import Any
 
 from attrs import field, frozen
 
+from .alerts import Alerts
+from .scheduling.model import Trigger
+
 __all__ = (
     "Condition",
     "ConditionKind",
@@ -182,6 +185,8 @@ class Pipeline:
     defaults: Defaults = field(factory=Defaults)
     stages: tuple[Stage, ...] = ()
     tasks: tuple[Task, ...] = ()
+    alerts: Alerts = field(factory=Alerts)
+    triggers: tuple[Trigger, ...] = ()
     source: str | None = field(default=None, eq=False, metadata={"internal": True})
 
     def task(self, task_id: str) -> Task:

@@ -9,6 +9,7 @@ import cattrs
 
 from .config import converter
 from .pipeline import Condition, Pipeline
+from .scheduling.model import trigger_to_raw
 
 __all__ = ("pipeline_from_definition", "pipeline_to_definition")
 
@@ -21,6 +22,9 @@ def pipeline_to_definition(pipeline: Pipeline) -> dict[str, Any]:
     """A JSON-ready mapping that :func:`pipeline_from_definition` turns back into *pipeline*."""
     raw = _compact.unstructure(pipeline)
     raw.pop("source", None)
+    raw.pop("triggers", None)
+    if pipeline.triggers:
+        raw["triggers"] = [trigger_to_raw(t) for t in pipeline.triggers]
     raw.setdefault("tasks", [])
     raw.setdefault("stages", [])
     for item in [*raw["tasks"], *raw["stages"]]:

@@ -174,9 +174,10 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: 3\n", "$.tasks: expected a list of tasks"),
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
     ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
-     "accepted: name, client, version, description, tags, defaults, stages, tasks"),
+     "accepted: name, client, version, description, tags, defaults, stages, tasks, alerts, "
+     "triggers"),
     ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
-     "name, client, version, description, tags, defaults, stages, tasks"),
+     "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
      "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
      "core_tasks, depends_on, condition, on_failure, on_partial"),
@@ -293,9 +294,10 @@ MESSAGES = [
      "integration_job: NOOP_RUN, parameters: {slep: 1}}\n", "$.pipeline.g.tasks.a.parameters."
      "slep: unknown parameter 'slep' (did you mean 'sleep'?); accepted: sleep, fail, "
      "fail_times, message"),
-    ("yaml", "version: v1\nname: x\nschedule: {cron: '0 3 * * *'}\npipeline:\n  g:\n    tasks:\n"
-     "      a: {integration: noop, integration_job: noop_run}\n", "$.schedule: unknown key "
-     "'schedule'; accepted: name, client, version, description, tags, defaults, stages, tasks"),
+    ("yaml", "version: v1\nname: x\ninputs: {a: {type: string}}\npipeline:\n  g:\n    tasks:\n"
+     "      a: {integration: noop, integration_job: noop_run}\n", "$.inputs: unknown key "
+     "'inputs'; accepted: name, client, version, description, tags, defaults, stages, tasks, "
+     "alerts, triggers"),
 ]
 
 

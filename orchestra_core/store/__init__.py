@@ -24,7 +24,7 @@ from .schema import clients, events, pipeline_runs, pipelines, task_runs
 __all__ = ("Store", "StoreError", "Write", "default_url")
 
 #: One write: ``("task", run_id, task_id, fields)``, ``("run", run_id, fields)`` or
-#: ``("event", fields)``.
+#: ``("event", fields)`` or ``("asset", fields)`` (an asset event).
 Write = tuple
 
 
@@ -150,6 +150,7 @@ class Store:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
         groups: dict[tuple, list[dict]] = {}
         inserts: list[dict] = []
+        assets: list[dict] = []
         run_updates: list[tuple[str, dict]] = []
         for w in writes:
             if w[0] == "task":
@@ -159,6 +160,8 @@ class Store:
                      "b_task": task_id})
             elif w[0] == "run":
                 run_updates.append((w[1], w[2]))
+            elif w[0] == "asset":
+                assets.append(w[1])
             else:
                 inserts.append(w[1])
         with self.engine.begin() as conn:
@@ -178,6 +181,8 @@ class Store:
                         .scalar_subquery()).values(error_message=fields.get("error")))
             if inserts:
                 conn.execute(events.insert(), inserts)
+            if assets:
+                conn.execute(schema.asset_events.insert(), assets)
 
     def request_cancel(self, run_id: str) -> str:
         """Ask the process running *run_id* to cancel it; return the run's state."""
