@@ -379,3 +379,20 @@ async def test_error_body_is_truncated():
     assert len(info.value.body) <= 2003
     assert len(str(info.value)) < 400
     json.dumps(info.value.metadata)  # JSON-serialisable for the task run record
+
+
+async def test_retry_after_date_is_read_on_the_task_clock():
+    from datetime import UTC, datetime
+
+    vendor = FakeVendor()
+    vendor.script("GET", "/v1/x", status(429, headers={
+        "Retry-After": "Thu, 01 Jan 2026 00:00:42 GMT"}))
+    clock = FakeClock(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC), autojump=True)
+    ctx = StubContext(None, clock=clock)
+    await make(vendor).get("/x", ctx=ctx)  # the client's own clock says 00:00:00
+    assert ctx.sleeps == [12.0]
+
+
+def test_idempotency_key_header_is_not_a_secret():
+    make(FakeVendor(), headers={"Idempotency-Key": "run-1/t/1-abcdef"})
+    assert "run-1/t/1-abcdef" not in redactor

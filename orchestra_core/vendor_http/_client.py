@@ -28,6 +28,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Header names whose values are registered as secrets (lower case; plus any name containing
 #: ``token``, ``secret``, ``key`` or ``password``).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+NOT_SECRET_HEADERS = frozenset({"idempotency-key"})
 #: Longest wait between retries of a 404 inside an ``ok_404_within`` window.
 MAX_404_DELAY = 5.0
 #: Connection pool size of one client's default transport.
@@ -214,7 +215,7 @@ class VendorClient:
                 await self._limiter.acquire(clock)
             sends += 1
             failure, result = await self._attempt(method, url, where, params, json,
-                                                  request_headers, raw)
+                                                  request_headers, raw, clock)
             if failure is None:
                 return result
             if failure.kind == "status" and failure.status == 404:
@@ -259,7 +260,8 @@ class VendorClient:
             await sleep(delay)
 
     async def _attempt(self, method: str, url: str, where: str, params: Any, json: Any,
-                       headers: dict[str, str], raw: bool) -> tuple[_Failure | None, Any]:
+                       headers: dict[str, str], raw: bool,
+                       clock: Any) -> tuple[_Failure | None, Any]:
         """Send once; return ``(None, result)`` or ``(failure, None)``."""
         try:
             response = await self.http().request(method, url, params=params, json=json,
@@ -288,11 +290,11 @@ class VendorClient:
         text = _text(response)
         message = f"HTTP {status}{_vendor_message(text)}"
         if status == 429:
-            after = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
+            after = parse_retry_after(response.headers.get("retry-after"), clock.now())
             return _Failure("rate_limited", message, processed=False, status=status, body=text,
                             request_id=rid, retry_after=after), None
         if status >= 500 or status == 408:
-            after = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
+            after = parse_retry_after(response.headers.get("retry-after"), clock.now())
             return _Failure("server", message, processed=status != 408, status=status,
                             body=text, request_id=rid, retry_after=after), None
         if raw and 300 <= status < 400:
@@ -366,6 +368,8 @@ def _register_credentials(headers: Mapping[str, str], auth: httpx.Auth | None) -
     """Register credential values with the redactor, so no log or error can show them."""
     for name, value in headers.items():
         lower = name.lower()
+        if lower in NOT_SECRET_HEADERS:
+            continue
         if lower in SECRET_HEADERS or any(w in lower for w in ("token", "secret", "key",
                                                                 "password")):
             register_secret(value)
