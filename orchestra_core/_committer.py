@@ -105,6 +105,8 @@ class Committer:
                 for event in self._waiters:
                     event.set()
                 return
+            if self._closed and not self._pending:
+                return  # closed while this batch was queued: nobody will wake us again
 
     def close(self) -> None:
         """Finish after writing what is queued."""

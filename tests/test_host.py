@@ -23,7 +23,7 @@ class EchoPlugin:
 def test_builtins_register_as_ordinary_plugins():
     host = Orchestra(load_entrypoints=False)
     infos = {i.name: i for i in host.plugins()}
-    assert set(infos) == {"http", "noop", "process"}
+    assert set(infos) == {"http", "noop", "notifications", "process"}
     assert infos["http"].builtin
     assert infos["http"].distribution == "orchestra-core"
     assert infos["http"].integrations == (("http", ("http_request",)),)
@@ -133,11 +133,11 @@ def test_destinations_and_channels_register():
 
         @hookimpl
         def orchestra_register_notification_channels(self, registry):
-            registry.add("stored", factory=lambda options: None, description="Stored")
+            registry.add("pager", factory=lambda options: None, description="Pager")
 
     host = Orchestra(plugins=[Sinks()], load_entrypoints=False)
     assert host.destinations.find("FILE_DROP").description == "Files"
-    assert host.channels.find("stored").plugin
+    assert host.channels.find("pager").plugin
 
 
 def test_startup_hook_receives_the_host():
