@@ -4,6 +4,7 @@ several schedulers."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -215,7 +216,7 @@ def test_dst_daily_cron_fires_once_per_local_day_around_every_change(zone, clock
             seen.append(when)
         days = [w.astimezone(tz).date() for w in seen]
         assert len(days) == len(set(days)), (zone, change, seen)
-        assert all(b - a >= timedelta(hours=22) for a, b in zip(seen, seen[1:], strict=False))
+        assert all(b - a >= timedelta(hours=22) for a, b in itertools.pairwise(seen))
         for w in seen:
             local = w.astimezone(tz)
             wall = local.replace(tzinfo=None)
