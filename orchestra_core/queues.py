@@ -162,8 +162,11 @@ class Queues:
     @classmethod
     def from_env(cls, db: str | None = None) -> Queues:
         """The queues of the store named by *db* or ``ORCHESTRA_DB`` (which the ``process``
-        runner sets for the processes it starts), acting as :func:`default_identity`."""
-        return cls(Store.open(db))
+        runner sets for the processes it starts), acting as :func:`default_identity`.
+
+        Inside a run (``ORCHESTRA_RUN_ID`` set) the store is known to be up to date, so its
+        schema is not checked again: the process starts faster."""
+        return cls(Store.open(db, migrate=not os.environ.get("ORCHESTRA_RUN_ID")))
 
     def close(self) -> None:
         """Release the store's connections."""
