@@ -29,12 +29,14 @@ from orchestra_core import TaskFailed
 from orchestra_core.redaction import redact_obj
 
 __all__ = (
+    "FIELDS",
     "IN_PROGRESS",
     "KNOWN_STATUSES",
     "STATS",
     "RunClass",
     "UnknownSyncRunStatus",
     "classify",
+    "error_text",
     "run_metadata",
     "summary",
 )
