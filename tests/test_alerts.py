@@ -515,3 +515,40 @@ def test_validate_accepts_a_file_with_alerts(tmp_path):
                     + TASKS)
     result = CliRunner().invoke(cli, ["--no-plugins", "validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+async def test_alerts_on_postgresql_are_sent_once(host, request):
+    """The stored list and the once-per-run record work on PostgreSQL too."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from .test_queues import PG, _pg_reason
+
+    reason = _pg_reason()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    pg = Store.open(PG + f"?options=-csearch_path%3D{schema}")
+    try:
+        pipeline = host.pipeline_from_data({"name": "pg", "alerts": {"on_failure": True},
+                                            "tasks": [noop("a", fail=True)]})
+        result, clock = await run(host, pg, pipeline)
+        again = await Engine(host, pg, clock=clock).alerter.fire(
+            pipeline.alerts, "run.failed", pipeline="pg", run_id=result.run_id, message="x",
+            data={}, log=lambda *a, **k: None)
+        assert again == []
+        assert listed(pg) == [("run.failed", "pg",
+                               f"pipeline 'pg': run {result.run_id} failed: tasks failed: a")]
+    finally:
+        pg.close()
