@@ -39,7 +39,9 @@ class TaskContext(Protocol):
     :ivar parameters: the job's structured parameter object (an instance of the job's model).
     :ivar idempotency_key: stable for this attempt, also after a crash and resume
         (``"{run_id}/{task_id}/{attempt}"``); send it to vendors that deduplicate triggers.
-    :ivar connection: the resolved connection named by ``secondary_configuration_id``, if any.
+    :ivar connection: the :class:`~orchestra_core.Connection` named by
+        ``secondary_configuration_id`` (its credential decrypted), else one built from the
+        environment variables of the integration's ``ConnectionSpec.env``, else ``None``.
 
     ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
     one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
