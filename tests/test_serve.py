@@ -130,15 +130,15 @@ def test_cli_resume_of_a_run_with_a_live_owner_is_refused(tmp_path):
     db = str(tmp_path / "o.db")
     from orchestra_core.store import Store
 
-    store = Store.open(db)
+    opened = Store.open(db)
     clock = FakeClock(datetime.now(UTC))
-    run_id, _ = anyio.run(interrupted_run, store, clock, "elsewhere:7",
+    run_id, _ = anyio.run(interrupted_run, opened, clock, "elsewhere:7",
                           (clock.now() - datetime.now(UTC)).total_seconds())
     result = CliRunner().invoke(cli, ["--no-plugins", "run", "--resume", run_id, "--db", db])
     assert result.exit_code == 1
     assert f"Error: run {run_id} is being executed by elsewhere:7" in result.output
     assert "orchestra runs cancel" in result.output
-    assert store.get_run(run_id)["owner"] == "elsewhere:7"  # nothing changed
+    assert opened.get_run(run_id)["owner"] == "elsewhere:7"  # nothing changed
 
 
 async def test_shutdown_leaves_running_runs_resumable(store):  # noqa: F811

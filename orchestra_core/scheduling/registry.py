@@ -25,10 +25,13 @@ from ..store.schema import clients, pipeline_runs, pipeline_versions, pipelines,
 from .model import (
     FrequencyType,
     IntervalTrigger,
+    SingleTrigger,
     Trigger,
     assign_ids,
+    parse_at,
     structure_trigger,
     trigger_to_raw,
+    zone,
 )
 from .times import next_fire
 
@@ -72,9 +75,12 @@ def trigger_from_row(row: Mapping[str, Any]) -> Trigger:
 
 def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
     """When a newly registered (or re-activated) *trigger* is first due: its next scheduled
-    time, or *now* for condition triggers (checked at once)."""
+    time, *now* for condition triggers (checked at once), a single trigger's time even when
+    it has passed (its misfire policy then decides)."""
     if getattr(trigger, "cron", None) is None and hasattr(trigger, "check_every"):
         return now
+    if isinstance(trigger, SingleTrigger):  # already past: fired late or skipped (misfire)
+        return parse_at(trigger.at, zone(trigger.timezone))
     return next_fire(trigger, now)
 
 
