@@ -32,7 +32,7 @@ def env(tmp_path):
 
 
 def test_apply_list_show_and_versions(env):
-    invoke, tmp, db = env
+    invoke, tmp, _db = env
     result = invoke("pipelines", "apply", str(tmp / "p.yaml"))
     assert result.exit_code == 0, result.output
     assert "created pipeline 'nightly' version 1 (triggers: +morning +manual)" in result.output
@@ -59,7 +59,7 @@ def test_apply_list_show_and_versions(env):
 
 
 def test_apply_of_an_invalid_file_changes_nothing(env):
-    invoke, tmp, db = env
+    invoke, tmp, _db = env
     (tmp / "bad.yaml").write_text(PIPE.replace("Europe/London", "Europe/Londn"))
     result = invoke("pipelines", "apply", str(tmp / "p.yaml"), str(tmp / "bad.yaml"))
     assert result.exit_code == 1
@@ -95,7 +95,7 @@ def test_activate_deactivate_delete_and_run_by_hand(env):
 
 
 def test_triggers_add_list_delete(env):
-    invoke, tmp, db = env
+    invoke, tmp, _db = env
     invoke("pipelines", "apply", str(tmp / "p.yaml"))
     added = invoke("triggers", "add", "nightly", "{queue: inbox, min_elements: 5}")
     assert added.exit_code == 0, added.output
