@@ -184,6 +184,7 @@ class TriggerProblem(ValueError):
 # -- cron ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cron(expr: str) -> tuple[str, bool]:
     """``(expression, seconds_first)`` for croniter from a 5- or 6-field cron expression
     (``?`` is read as ``*``); ``ValueError`` with a clear message if it is not valid."""

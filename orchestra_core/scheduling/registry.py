@@ -9,6 +9,8 @@ not fire (their next fire time is cleared); activating it again schedules them f
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -70,7 +72,12 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def trigger_from_row(row: Mapping[str, Any]) -> Trigger:
     """The :class:`Trigger` a stored trigger row describes."""
-    return attrs.evolve(structure_trigger(dict(row["spec"]), Trigger), id=row["name"])
+    return _trigger_from_spec(json.dumps(row["spec"], sort_keys=True), row["name"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _trigger_from_spec(spec: str, name: str) -> Trigger:
+    return attrs.evolve(structure_trigger(json.loads(spec), Trigger), id=name)
 
 
 def first_fire(trigger: Trigger, now: datetime) -> datetime | None:

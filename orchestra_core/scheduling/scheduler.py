@@ -57,6 +57,10 @@ class Fired:
     created_at: datetime
 
 
+class _Contended(Exception):
+    """Another scheduler changed a trigger this pass was firing (the pass is rolled back)."""
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -101,7 +105,11 @@ class Scheduler:
         """Fire every trigger due now; return what fired."""
         out: list[Fired] = []
         while True:
-            fired, full = await in_thread(self.clock, self._batch, self.clock.now())
+            try:
+                fired, full = await in_thread(self.clock, self._batch, self.clock.now())
+            except _Contended as exc:
+                log.info("scheduler pass rolled back and retried: %s", exc)
+                continue
             out += fired
             if not full:
                 break
@@ -124,18 +132,20 @@ class Scheduler:
             query = query.with_for_update(skip_locked=True, of=triggers)
         fired: list[Fired] = []
         with self.store.engine.begin() as conn:
+            if not self._postgres:
+                # take SQLite's write lock first: the due rows read next stay ours
+                conn.execute(triggers.update().where(t.id == "").values(updated_at=now))
             rows = conn.execute(query).mappings().all()
             runs: list[tuple[str, Mapping[str, Any], str, str]] = []
             labels: list[tuple[dict[str, Any], datetime]] = []
             definitions: dict[str, Any] = {}
+            updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
-                decision = self._decide(conn, dict(row), now)
-                fire, nxt, values = decision
-                updated = conn.execute(triggers.update().where(
-                    t.id == row["id"], t.next_fire_at == row["next_fire_at"]).values(
-                    next_fire_at=nxt, updated_at=now, **values)).rowcount
-                if updated != 1:
-                    continue  # another scheduler fired it
+                fire, nxt, values = self._decide(conn, dict(row), now)
+                values = {"next_fire_at": nxt, "updated_at": now, **values}
+                updates.setdefault(tuple(sorted(values)), []).append(
+                    {"b_id": row["id"], "b_due": row["next_fire_at"],
+                     **{f"v_{k}": v for k, v in values.items()}})
                 if not fire:
                     continue
                 if row["pipeline_id"] not in definitions:
@@ -146,10 +156,18 @@ class Scheduler:
                 definition = definitions[row["pipeline_id"]]
                 if definition is None:
                     continue
-                trigger = trigger_from_row(row)
-                runs.append((row["pipeline_id"], definition, trigger.run_type,
-                             f"{row['kind']}:{row['name']}"))
+                runs.append((row["pipeline_id"], definition,
+                             trigger_from_row(row).run_type, f"{row['kind']}:{row['name']}"))
                 labels.append((dict(row), _aware(row["next_fire_at"])))
+            for keys, params in updates.items():
+                # conditional on the due time read: a row another scheduler moved is an error
+                # (the transaction rolls back) rather than a second run
+                stmt = triggers.update().where(
+                    t.id == sa.bindparam("b_id"), t.next_fire_at == sa.bindparam("b_due")
+                ).values({k: sa.bindparam(f"v_{k}") for k in keys})
+                changed = conn.execute(stmt, params).rowcount
+                if changed != len(params):
+                    raise _Contended(f"{len(params) - changed} trigger(s) changed under us")
             ids = insert_pending_runs(conn, runs, now)
             if ids:
                 conn.execute(triggers.update().where(t.id == sa.bindparam("b_id")).values(
