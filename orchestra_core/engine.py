@@ -829,6 +829,12 @@ class _Execution:
             if ext is None and resuming and hasattr(runner, "recover"):
                 ext = await runner.recover(ctx)
                 if ext is not None:
+                    holder["ext"] = ext
+                    # store it, so a second interruption resumes from it without recovering
+                    await self.transition(task.id, TaskState.RUNNING, ctx.attempt,
+                                          external_id=ext.id, external=_external_to(ext),
+                                          message="recovered the external run "
+                                          f"{ext.id or ''}".rstrip())
                     self.log("recovered the external job started before the interruption",
                              task_id=task.id)
             if ext is None:

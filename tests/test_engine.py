@@ -379,3 +379,31 @@ async def test_pipeline_record_keeps_the_latest_error(store):
     assert (record["error_message"], record["num_tasks"]) == ("tasks failed: a", 1)
     await run(engine, clock, pipeline(host, task("a")))
     assert store.get_pipeline("p")["error_message"] is None
+
+
+async def test_a_recovered_external_run_is_stored(store):
+    """A task interrupted between its trigger and its record is recovered, and the recovered
+    external run is stored at once, so a second interruption resumes without recovering."""
+    from orchestra_core.serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    recovered: list[str] = []
+
+    async def recover(ctx):
+        recovered.append(ctx.idempotency_key)
+        return ExternalRun(id="ext-found", started_at=ctx.now())
+
+    runner.recover = recover
+    p = pipeline(host, task("a", duration=5))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([("task", run_id, "a", {"state": "running", "attempt": 1})])
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert recovered == [f"{run_id}/a/1"]
+    assert runner.starts == []  # never triggered a second time
+    assert runner.waits == ["ext-found"]
+    assert result.tasks["a"]["external_id"] == "ext-found"
+    assert result.tasks["a"]["state"] == "succeeded"
