@@ -7,7 +7,8 @@ file (WAL, ``synchronous=FULL``) in its own temporary directory; W3 gets a fresh
 process (``python -m orchestra_core.testing.jobserver --duration 2``). Engine and floor
 measurements alternate (E F, F E, E F, ...) so a drift in machine load hits both; each figure
 is the median of the repetitions. Writes ``benchmarks/results/latest.json`` and
-``benchmarks/results/latest.md``.
+``benchmarks/results/latest.md``; then runs the scheduler benchmark
+(``benchmarks/scheduler.py``, results in ``benchmarks/results/scheduler.{json,md}``).
 """
 
 from __future__ import annotations
@@ -437,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="longest wait for a quiet machine, seconds")
     parser.add_argument("--timeout", type=float, default=600.0, help="per run, seconds")
     parser.add_argument("--output", type=Path, default=HERE / "results")
+    parser.add_argument("--skip-scheduler", action="store_true",
+                        help="do not run the scheduler benchmark (benchmarks/scheduler.py)")
     args = parser.parse_args(argv)
 
     repeat = args.repeat or (1 if args.quick else 3)
@@ -497,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "latest.md").write_text(markdown(report))
     print(f"wrote {args.output / 'latest.json'} and {args.output / 'latest.md'}", flush=True)
     ran = all(w["engine"]["ok"] and w["floor"]["ok"] for w in report["workloads"])
+    if not args.skip_scheduler and not args.only:  # S1: 10,000 cron triggers, own results file
+        quick = ["--minutes", "0.5", "--idle", "20"] if args.quick else []
+        ran = subprocess.run([sys.executable, str(HERE / "scheduler.py"), "--output",
+                              str(args.output), *quick]).returncode == 0 and ran
     return 0 if ran else 1  # missed targets are results, not errors
 
 
