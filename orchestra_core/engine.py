@@ -137,6 +137,11 @@ class _Ctx:
         """The engine's clock (the vendor HTTP layer times rate limits with it)."""
         return self.engine.clock
 
+    @property
+    def run_type(self) -> str:
+        """The pipeline run's type: ``full``, ``refresh`` or ``source`` (a plain string)."""
+        return self.exe.run_type.value
+
     async def sleep(self, seconds: float) -> None:
         """Sleep on the engine's clock."""
         await self.engine.clock.sleep(seconds)

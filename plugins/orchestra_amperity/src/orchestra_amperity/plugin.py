@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
+from orchestra_core import (
+    ConnectionSpec,
+    IntegrationRegistry,
+    JobType,
+    Pipeline,
+    Problem,
+    Task,
+    hookimpl,
+)
 
 from .params import (
     RUN_MODES,
@@ -17,31 +25,49 @@ from .params import (
 )
 
 
+def _runner(host: Any) -> Any:
+    from .runner import AmperityWorkflowRunner
+
+    return AmperityWorkflowRunner(host)
+
+
 @hookimpl
 def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     """Register the ``amperity`` integration and its three workflow jobs."""
     amperity = registry.integration(
-        "amperity", description="Amperity: run courier groups, orchestration groups, campaigns"
+        "amperity",
+        description="Amperity: run courier groups, orchestration groups, campaigns",
+        # A credential holds either "token" or "client_id" and "client_secret": the spec
+        # cannot say "one of", so the runner checks it (with a message naming both forms).
+        connection=ConnectionSpec(
+            secrets=(),
+            options=("tenant",),
+            base_url="https://app.amperity.com/api",
+            env={"token": "AMPERITY_TOKEN", "client_id": "AMPERITY_CLIENT_ID",
+                 "client_secret": "AMPERITY_CLIENT_SECRET", "tenant": "AMPERITY_TENANT",
+                 "base_url": "AMPERITY_BASE_URL"},
+        ),
+        simulator="orchestra_amperity.testing:AmperitySimulator",
     )
     amperity.job(
         "amperity_courier_group",
         parameters=AmperityCourierGroup,
         description="Run an Amperity courier group (load source data into Amperity)",
-        runner=None,
+        runner=_runner,
         phase="ingestion",
     )
     amperity.job(
         "amperity_orchestration_group",
         parameters=AmperityOrchestrationGroup,
         description="Run an Amperity orchestration group (send data to destinations)",
-        runner=None,
+        runner=_runner,
         phase="activation",
     )
     amperity.job(
         "amperity_campaign",
         parameters=AmperityCampaign,
         description="Send an Amperity campaign",
-        runner=None,
+        runner=_runner,
         phase="activation",
     )
 
