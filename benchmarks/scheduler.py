@@ -168,7 +168,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Scheduler benchmark (S1)", "",
         f"`{report['command']}` on {report['machine']['python']}, {report['machine']['cpu']}"
-        f", {report['pinned']}, {report['started_at']}.", "",
+        f", {report['pinned']}, {report['started_at']}, load average at start "
+        f"{report['machine'].get('load_average_at_start')} (other processes share the "
+        "machine).", "",
         "| measure | value | target | verdict |", "|---|---|---|---|",
         f"| delay due -> run committed, median | {d['median_s'] * 1000:.1f} ms | | |",
         f"| delay due -> run committed, p99 | {d['p99_s'] * 1000:.1f} ms | < 1000 ms | "
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "pinned": pinned,
         "machine": {"python": platform.python_version(), "cpu": platform.processor()
-                    or platform.machine(), "cores": os.cpu_count()},
+                    or platform.machine(), "cores": os.cpu_count(),
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
     with tempfile.TemporaryDirectory() as tmp:
         print(f"S1 delay: {args.triggers:,} triggers for {args.minutes:g} min ...", flush=True)
