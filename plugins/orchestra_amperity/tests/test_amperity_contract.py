@@ -1,6 +1,7 @@
 import orchestra_amperity.plugin
+from orchestra_amperity.testing import AmperitySimulator
 
-from orchestra_core.testing.contracts import IntegrationJobContract
+from orchestra_core.testing.contracts import IntegrationJobContract, VendorRunnerContract
 
 
 class TestAmperityCourierGroup(IntegrationJobContract):
@@ -38,3 +39,43 @@ class TestAmperityCampaign(IntegrationJobContract):
     job = "amperity_campaign"
     valid_parameters = {"config_id": "cc-abc123"}
     required_parameters = ("config_id",)
+
+
+class _RunnerContract(VendorRunnerContract):
+    plugin = orchestra_amperity.plugin
+    integration = "amperity"
+    trigger_pattern = "/api/workflow/runs"
+    config_id = ""
+    oauth = False
+
+    def make_simulator(self, clock):
+        return AmperitySimulator(clock=clock, configs=())
+
+    def make_connection(self, sim):
+        return sim.connection(oauth=self.oauth)
+
+    def parameters(self, sim, outcome):
+        sim.add_config(self.config_id, duration=30, outcome=outcome,
+                       attribution="customer")
+        return {"config_id": self.config_id, "poll_interval": 5}
+
+    def assert_cancelled(self, sim, requests_before):
+        assert sim.count("POST", "/api/workflow/runs/*/stop") == 1
+        [run] = sim.runs()
+        assert sim.run(run.id)["state"] == "canceled"
+
+
+class TestCourierGroupRunner(_RunnerContract):
+    job = "amperity_courier_group"
+    config_id = "cg-contract1"
+
+
+class TestOrchestrationGroupRunnerWithOAuth(_RunnerContract):
+    job = "amperity_orchestration_group"
+    config_id = "og-contract1"
+    oauth = True
+
+
+class TestCampaignRunner(_RunnerContract):
+    job = "amperity_campaign"
+    config_id = "cc-contract1"

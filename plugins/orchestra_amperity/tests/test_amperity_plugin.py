@@ -12,8 +12,9 @@ from orchestra_amperity import (
     AmperityOrchestrationGroup,
     AmperityWorkflow,
 )
+from orchestra_amperity.runner import AmperityWorkflowRunner
 
-from orchestra_core import JobNotExecutable, Orchestra
+from orchestra_core import JobRunner, Orchestra
 from orchestra_core.pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
@@ -53,27 +54,35 @@ def test_job_registration(name):
     assert job.parameters is model
     assert issubclass(model, AmperityWorkflow)
     assert job.phase is phase
-    assert job.runner is None
+    assert job.runner is not None
     assert job.aliases == ()
 
 
 @pytest.mark.parametrize("name", sorted(JOBS))
-def test_runner_is_refused_clearly(name):
+def test_every_job_has_the_workflow_runner(name):
     host = Orchestra()
-    job = host.find_job("amperity", name)
-    with pytest.raises(JobNotExecutable) as info:
-        host.runner(job)
-    assert str(info.value) == (
-        f"integration job {name!r} (amperity) of orchestra-amperity 0.1.0 cannot "
-        "execute yet: the plugin registers its parameters but no runner"
-    )
+    runner = host.runner(host.find_job("amperity", name))
+    assert isinstance(runner, AmperityWorkflowRunner)
+    assert isinstance(runner, JobRunner)
+    assert callable(runner.recover)
+
+
+def test_connection_and_simulator_are_registered():
+    spec = Orchestra().integrations.find("amperity")
+    assert spec.simulator == "orchestra_amperity.testing:AmperitySimulator"
+    assert spec.connection.options == ("tenant",)
+    assert spec.connection.base_url == "https://app.amperity.com/api"
+    assert spec.connection.env == {
+        "token": "AMPERITY_TOKEN", "client_id": "AMPERITY_CLIENT_ID",
+        "client_secret": "AMPERITY_CLIENT_SECRET", "tenant": "AMPERITY_TENANT",
+        "base_url": "AMPERITY_BASE_URL"}
 
 
 def test_package_metadata():
     assert orchestra_amperity.__version__ == importlib.metadata.version("orchestra-amperity")
     assert orchestra_amperity.__all__ == (
         "AmperityCampaign", "AmperityCourierGroup", "AmperityOrchestrationGroup",
-        "AmperityWorkflow", "__version__",
+        "AmperityWorkflow", "AmperityWorkflowRunner", "__version__",
     )
     assert orchestra_amperity.__doc__
     assert (Path(orchestra_amperity.__file__).parent / "py.typed").is_file()
@@ -97,8 +106,7 @@ def test_readme_example_validates():
 def test_readme_documents_every_parameter():
     text = README.read_text(encoding="utf-8")
     assert "pip install orchestra-amperity" in text
-    assert ("Execution (trigger, wait, cancel) arrives in a later release; validating "
-            "pipelines works now.") in text
+    assert "docs/plugins/amperity.md" in text
     for model in (AmperityCourierGroup, AmperityOrchestrationGroup, AmperityCampaign,):
         for field in attrs.fields(model):
             assert f"`{field.name}`" in text

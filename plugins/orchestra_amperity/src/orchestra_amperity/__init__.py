@@ -1,7 +1,9 @@
 """Orchestra plugin for Amperity: the ``amperity`` integration and its workflow jobs.
 
-``amperity_courier_group``, ``amperity_orchestration_group`` and ``amperity_campaign``.
-Execution (trigger, wait, cancel) arrives in a later release; validating pipelines works now.
+``amperity_courier_group``, ``amperity_orchestration_group`` and ``amperity_campaign`` each
+start one Amperity workflow (``POST /api/workflow/runs``), poll it until it ends, and stop it
+when the task is cancelled (:class:`AmperityWorkflowRunner`). :mod:`orchestra_amperity.testing`
+holds a simulator of the Amperity API.
 """
 
 from .params import (
@@ -10,6 +12,7 @@ from .params import (
     AmperityOrchestrationGroup,
     AmperityWorkflow,
 )
+from .runner import AmperityWorkflowRunner
 
 __version__ = "0.1.0"
 
@@ -18,5 +21,6 @@ __all__ = (
     "AmperityCourierGroup",
     "AmperityOrchestrationGroup",
     "AmperityWorkflow",
+    "AmperityWorkflowRunner",
     "__version__",
 )
