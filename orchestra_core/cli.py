@@ -159,20 +159,32 @@ def _store(db: str | None) -> Any:
               help="Tasks executing at once.")
 @click.option("--limit", "limits", multiple=True, metavar="INTEGRATION=N",
               help="At most N tasks of INTEGRATION at once (repeatable), e.g. fivetran=20.")
+@click.option("--simulate", is_flag=True,
+              help="Run against local vendor simulators: each integration of the pipeline "
+                   "that ships one gets a simulator on 127.0.0.1, and its quick-start "
+                   "environment variables point at it for this run.")
+@click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
+              show_default=True, metavar="SECONDS",
+              help="With --simulate: how long each simulated vendor run takes.")
 @_DB
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
-        progress: str, max_concurrency: int, limits: tuple[str, ...], db: str | None) -> None:
+        progress: str, max_concurrency: int, limits: tuple[str, ...], simulate: bool,
+        simulate_duration: float, db: str | None) -> None:
     """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
 
     Exits 0 when the run succeeds, 1 when it fails or is cancelled.
     """
+    import contextlib
+
     import anyio
 
     from .engine import Engine
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    if simulate and resume is not None:
+        raise click.UsageError("--simulate starts fresh simulators: it cannot resume a run")
     integration_limits = {}
     for item in limits:
         name, _, value = item.partition("=")
@@ -216,15 +228,23 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         return await engine.run(pipeline, run_type=run_type, on_transition=reporter,
                                 on_created=created)
 
-    if reporter is not None:
-        with reporter:
-            result = anyio.run(go)
-    else:
+    with contextlib.ExitStack() as stack:
+        if simulate:
+            from ._simulated import simulated
+
+            for vendor in stack.enter_context(simulated(host, pipeline,
+                                                        run_duration=simulate_duration)):
+                click.echo(f"{vendor.integration} simulator on {vendor.url}")
+        if reporter is not None:
+            stack.enter_context(reporter)
         result = anyio.run(go)
     click.echo(f"run {result.run_id} {result.state}"
                + (f": {redact(result.error)}" if result.error else ""))
-    click.echo(f"details: orchestra runs show {result.run_id}"
-               + (f" --db {db}" if db else ""))
+    db_opt = f" --db {db}" if db else ""
+    click.echo(f"details: orchestra runs show {result.run_id}{db_opt}")
+    if simulate:
+        click.echo(f"run records are in {store.url}; see them with: orchestra runs show "
+                   f"{result.run_id}{db_opt} and orchestra logs --run {result.run_id}{db_opt}")
     ctx.exit(0 if result.succeeded else 1)
 
 
