@@ -166,11 +166,11 @@ async def test_identify_webhook_stops_at_first_handler():
 
     host = Orchestra(plugins=[Hooks()], load_entrypoints=False)
     request = WebhookRequest(integration="echo", method="POST", headers={}, body=b"{}")
-    handler = host.hook.orchestra_identify_webhook(request=request)
+    handler = host.hook.orchestra_identify_webhook(request=request, orchestra=host)
     events = await handler.handle(request)
     assert events[0].kind == "done"
     other = WebhookRequest(integration="nope", method="POST", headers={}, body=b"{}")
-    assert host.hook.orchestra_identify_webhook(request=other) is None
+    assert host.hook.orchestra_identify_webhook(request=other, orchestra=host) is None
 
 
 # -- plugins crashing in hooks, and how explicit plugins are named ----------------------------
