@@ -33,6 +33,8 @@ NOT_SECRET_HEADERS = frozenset({"idempotency-key"})
 MAX_404_DELAY = 5.0
 #: Connection pool size of one client's default transport.
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+#: Connection pools of a vendor client (see :meth:`VendorClient.http`).
+DEFAULT_SHARDS = 128
 
 _PRE_SEND_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
                     httpx.UnsupportedProtocol, httpx.ProxyError)
@@ -124,7 +126,11 @@ class VendorClient:
             if transport is None:
                 from ..builtins._http_runner import ShardedTransport
 
-                transport = ShardedTransport(DEFAULT_LIMITS)
+                # about 8 connections per pool: httpcore scans a pool's connections for
+                # every request, so fewer, bigger pools cost more than the requests
+                # themselves with hundreds of tasks polling one vendor (benchmarks/
+                # fivetran_w3.py: 32 pools 1.48x the floor, 128 pools under it)
+                transport = ShardedTransport(DEFAULT_LIMITS, shards=DEFAULT_SHARDS)
             client = httpx.AsyncClient(transport=transport, timeout=self.timeout,
                                        follow_redirects=False)
             self._client_var.set(client)
