@@ -407,3 +407,18 @@ async def test_a_recovered_external_run_is_stored(store):
     assert runner.waits == ["ext-found"]
     assert result.tasks["a"]["external_id"] == "ext-found"
     assert result.tasks["a"]["state"] == "succeeded"
+
+
+async def test_an_event_published_between_two_waits_is_not_lost():
+    from orchestra_core.engine import EventChannel
+
+    clock = FakeClock()
+    channel = EventChannel()
+    event = WebhookEvent(integration="fake", kind="done", key="fake:1", event_id="e1",
+                         state=JobState.SUCCEEDED)
+    assert channel.publish(event) is True  # nobody waits on fake:1 yet
+    async with clock.driving():
+        assert await channel.next("fake:1", 60, clock) is event  # at once, no time passes
+        assert clock.monotonic() == 0
+        assert await channel.next("fake:1", 60, clock) is None  # handed out only once
+    assert channel.publish(event) is False  # a replay is still ignored
