@@ -42,6 +42,10 @@ class TaskContext(Protocol):
     :ivar connection: the :class:`~orchestra_core.Connection` named by
         ``secondary_configuration_id`` (its credential decrypted), else one built from the
         environment variables of the integration's ``ConnectionSpec.env``, else ``None``.
+    :ivar run_type: the pipeline run's type, ``"full"``, ``"refresh"`` or ``"source"``.
+    :ivar started_at: when this attempt began running (kept across a resume), or ``None``;
+        ``recover`` looks for vendor runs created after it.
+    :ivar clock: the engine's clock (the vendor HTTP layer times backoff and rate limits on it).
 
     ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
     one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
@@ -56,6 +60,9 @@ class TaskContext(Protocol):
     parameters: Any
     idempotency_key: str
     connection: Any
+    run_type: str
+    started_at: Any
+    clock: Any
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Append a line to the run log (secrets are masked by the core)."""

@@ -20,7 +20,8 @@ class StubContext:
 
     def __init__(self, parameters: Any, *, attempt: int = 1, clock: Any = None,
                  connection: Any = None, task_id: str = "a", task: Any = None,
-                 run_id: str = "run-1", pipeline: str = "p") -> None:
+                 run_id: str = "run-1", pipeline: str = "p", run_type: str = "full",
+                 started_at: Any = None) -> None:
         self.task_id = task_id
         self.run_id = run_id
         self.pipeline = pipeline
@@ -29,6 +30,8 @@ class StubContext:
         self.parameters = parameters
         self.idempotency_key = f"{run_id}/{task_id}/{attempt}"
         self.connection = connection
+        self.run_type = run_type
+        self.started_at = started_at
         self.clock = clock if clock is not None else FakeClock(autojump=True)
         self.logs: list[tuple[str, str]] = []
         self.sleeps: list[float] = []
