@@ -52,24 +52,52 @@ def link_dependencies(target: Path) -> None:
                 (target / top).symlink_to(source)
 
 
+PLUGINS = {  # distribution: (integration, job, parameters of a task its simulator knows)
+    "orchestra-fivetran": ("fivetran", "fivetran_sync_all",
+                           "{connectionid: ambush_prettiest, poll_interval: 0.2}"),
+    "orchestra-dbt": ("dbt", "dbt_runjob", "{account_id: 1, jobid: 123456, poll_interval: 0.2}"),
+    "orchestra-census": ("census", "census_sync", "{syncid: 52, poll_interval: 0.2}"),
+    "orchestra-hightouch": ("hightouch", "hightouch_sync",
+                            "{sync_slug: daily-accounts, poll_interval: 1}"),
+    "orchestra-amperity": ("amperity", "amperity_orchestration_group",
+                           "{config_id: og-8qLw3p1, poll_interval: 0.2}"),
+}
+
+
+def one_task(integration: str, job: str, parameters: str) -> str:
+    """A pipeline file with one task of *job*."""
+    return (f"name: {integration}_alone\ntasks:\n  - id: t\n    integration: {integration}\n"
+            f"    integration_job: {job}\n    parameters: {parameters}\n")
+
+
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
+def wheels(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
-    for package in ("orchestra-core", "orchestra-fivetran"):
+    for package in ("orchestra-core", *PLUGINS):
         sh(UV, "build", "--wheel", "--no-build-isolation", "--package", package,
            "--out-dir", out)
-    wheels = sorted(out.glob("*.whl"))
-    assert [w.name.split("-")[0] for w in wheels] == ["orchestra_core", "orchestra_fivetran"]
-    env_dir = out / "venv"
-    sh(UV, "venv", "--python", sys.executable, env_dir)
-    python = env_dir / "bin" / "python"
+    link_dependencies(out / "deps")
+    return out
+
+
+def make_venv(wheels: Path, where: Path, *packages: str) -> Path:
+    """A fresh virtualenv holding orchestra-core and the plugin wheels *packages* only."""
+    chosen = [w for w in sorted(wheels.glob("*.whl"))
+              if w.name.split("-")[0].replace("_", "-") in ("orchestra-core", *packages)]
+    assert len(chosen) == 1 + len(packages)
+    sh(UV, "venv", "--python", sys.executable, where)
+    python = where / "bin" / "python"
     site = Path(sh(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
                 .stdout.strip())
-    link_dependencies(out / "deps")
-    (site / "orchestra_test_deps.pth").write_text(str(out / "deps") + "\n")
-    sh(UV, "pip", "install", "--offline", "--no-deps", "--python", python, *wheels)
+    (site / "orchestra_test_deps.pth").write_text(str(wheels / "deps") + "\n")
+    sh(UV, "pip", "install", "--offline", "--no-deps", "--python", python, *chosen)
     sh(python, "-c", "import orchestra_core, httpx, yaml, cattrs")
-    return env_dir
+    return where
+
+
+@pytest.fixture(scope="module")
+def venv(wheels, tmp_path_factory) -> Path:
+    return make_venv(wheels, tmp_path_factory.mktemp("fivetran") / "venv", "orchestra-fivetran")
 
 
 def test_installed_wheel_is_discovered_and_validates(venv, tmp_path):
@@ -83,6 +111,34 @@ def test_installed_wheel_is_discovered_and_validates(venv, tmp_path):
     pipeline.write_text(PIPELINE)
     result = sh(venv / "bin" / "orchestra", "validate", pipeline)
     assert result.stdout == f"ok  {pipeline}: pipeline 'wheel_check' (1 task, 0 stages)\n"
+
+
+@pytest.mark.parametrize("package", list(PLUGINS))
+def test_each_plugin_wheel_alone_runs_its_job(wheels, tmp_path, package):
+    """Core + one plugin: its job is listed and runs against its simulator; a task of a
+    plugin that is not installed is refused with the package to install."""
+    integration, job, parameters = PLUGINS[package]
+    env_dir = make_venv(wheels, tmp_path / "venv", package)
+    orchestra = env_dir / "bin" / "orchestra"
+    listed = {p["name"]: p for p in json.loads(sh(orchestra, "plugins", "--json").stdout)}
+    assert listed[integration]["distribution"] == package
+    assert job in listed[integration]["integrations"][0]["jobs"]
+    assert not {"fivetran", "dbt", "census", "hightouch", "amperity"} - {integration} & set(
+        listed)
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(one_task(integration, job, parameters))
+    ran = sh(orchestra, "run", pipeline, "--simulate", "--simulate-duration", "0.5",
+             "--progress", "plain", "--db", tmp_path / "o.db", check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"{integration} simulator on http://127.0.0.1:" in ran.stdout
+    assert "succeeded" in ran.stdout.splitlines()[-3]
+    other = "orchestra-dbt" if package == "orchestra-fivetran" else "orchestra-fivetran"
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(one_task(*PLUGINS[other]))
+    refused = sh(orchestra, "validate", missing, check=False)
+    assert refused.returncode == 1
+    assert f"unknown integration '{PLUGINS[other][0]}'" in refused.stdout
+    assert refused.stdout.rstrip().endswith(f"pip install {other}")
 
 
 def test_uninstalled_plugin_gives_the_install_hint(venv, tmp_path):
