@@ -160,6 +160,8 @@ class Context:
     attempt: int = 1
     task: Any = None  # the validated Task; this runner reads only ctx.parameters
     connection: Any = None  # no stored connection: the runner knows its base URL
+    run_type: str = "full"
+    started_at: Any = None  # when the attempt began; only recovering runners read it
     lines: list[str] = attrs.field(factory=list)
 
     @property
