@@ -25,6 +25,7 @@ import attrs
 from attrs import define, field, frozen
 
 from ._committer import Committer, in_thread
+from ._waiting import sleep_until_set
 from .alerts import RUN_FAILED, RUN_RUNTIME_EXCEEDED, RUN_SUCCEEDED, Alerter, run_message
 from .config import structure
 from .errors import OrchestraError, TaskFailed
@@ -203,14 +204,7 @@ class EventChannel:
             return kept[1]
         ready, box = anyio.Event(), []
         self._waiting.setdefault(key, []).append((ready, box))
-        async with anyio.create_task_group() as tg:
-            async def expire() -> None:
-                await clock.sleep(timeout)
-                ready.set()
-
-            tg.start_soon(expire)
-            await ready.wait()
-            tg.cancel_scope.cancel()
+        await sleep_until_set(clock, timeout, ready)
         waiting = self._waiting.get(key, [])
         if (ready, box) in waiting:
             waiting.remove((ready, box))

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from attrs import frozen
 
 from .._committer import in_thread
+from .._waiting import sleep_until_set
 from ..store.schema import (
     asset_events,
     clients,
@@ -327,17 +328,4 @@ class Scheduler:
             await self._sleep(await self.wait_time())
 
     async def _sleep(self, seconds: float) -> None:
-        wake = self._wake
-        if wake.is_set():
-            return
-        async with anyio.create_task_group() as tg:
-            async def timer() -> None:
-                await self.clock.sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            async def woken() -> None:
-                await wake.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(timer)
-            tg.start_soon(woken)
+        await sleep_until_set(self.clock, seconds, self._wake)

@@ -18,6 +18,7 @@ import anyio
 import sqlalchemy as sa
 
 from .._committer import in_thread
+from .._waiting import sleep_until_set
 from ..store.schema import pipeline_runs
 from .lease import RunOwned, owner_alive, try_claim
 
@@ -132,17 +133,4 @@ class RunWorker:
             self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
-        wake = self._wake
-        if wake.is_set():
-            return
-        async with anyio.create_task_group() as tg:
-            async def timer() -> None:
-                await self.clock.sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            async def woken() -> None:
-                await wake.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(timer)
-            tg.start_soon(woken)
+        await sleep_until_set(self.clock, seconds, self._wake)
