@@ -396,3 +396,19 @@ async def test_retry_after_date_is_read_on_the_task_clock():
 def test_idempotency_key_header_is_not_a_secret():
     make(FakeVendor(), headers={"Idempotency-Key": "run-1/t/1-abcdef"})
     assert "run-1/t/1-abcdef" not in redactor
+
+
+def test_vendor_timestamps_are_read_and_written_in_utc():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from orchestra_core.vendor_http import format_timestamp, parse_timestamp
+
+    when = datetime(2026, 3, 1, 15, 33, 51, 724000, tzinfo=UTC)
+    assert parse_timestamp("2026-03-01T15:33:51.724Z") == when
+    assert parse_timestamp("2026-03-01 15:33:51.724000+00:00") == when
+    assert parse_timestamp("2026-03-01T15:33:51.724000123Z") == when  # nanoseconds
+    assert parse_timestamp("2026-03-01T15:33:51.724") == when  # no offset: UTC
+    assert parse_timestamp("yesterday") is None and parse_timestamp(None) is None
+    assert format_timestamp(when) == "2026-03-01T15:33:51.724Z"
+    assert format_timestamp(when.astimezone(timezone(timedelta(hours=2)))) == \
+        "2026-03-01T15:33:51.724Z"

@@ -55,7 +55,8 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
 
 Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit`,
 :class:`RateLimiter`, :func:`rate_limiter`, :func:`reset_rate_limiters`,
-:class:`RetryPolicy`, :func:`parse_retry_after`. See ``docs/vendor-http.md``.
+:class:`RetryPolicy`, :func:`parse_retry_after`, :func:`parse_timestamp` and
+:func:`format_timestamp` (vendor timestamps). See ``docs/vendor-http.md``.
 """
 
 from ._client import VendorClient as VendorClient
@@ -66,6 +67,8 @@ from ._limits import rate_limiter as rate_limiter
 from ._limits import reset_rate_limiters as reset_rate_limiters
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import parse_retry_after as parse_retry_after
+from ._time import format_timestamp as format_timestamp
+from ._time import parse_timestamp as parse_timestamp
 
 __all__ = (
     "RateLimit",
@@ -73,7 +76,9 @@ __all__ = (
     "RetryPolicy",
     "VendorClient",
     "VendorHTTPError",
+    "format_timestamp",
     "parse_retry_after",
+    "parse_timestamp",
     "rate_limiter",
     "reset_rate_limiters",
 )

@@ -24,7 +24,12 @@ from attrs import define
 
 from orchestra_core import TaskFailed
 from orchestra_core.redaction import register_secret
-from orchestra_core.vendor_http import RateLimit, VendorHTTPError
+from orchestra_core.vendor_http import (
+    RateLimit,
+    VendorHTTPError,
+    format_timestamp,
+    parse_timestamp,
+)
 
 __all__ = (
     "API_VERSION",
@@ -60,19 +65,10 @@ ENV = {
 REFRESH_MARGIN = 60.0
 
 
-def api_time(when: datetime) -> str:
-    """*when* as the API's ``created_from`` filter takes it (ISO 8601, UTC, ``Z``)."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A timestamp of the API (``2026-03-01T15:33:51.724Z``), or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+#: *when* as the API's ``created_from`` filter takes it (ISO 8601, UTC, ``Z``).
+api_time = format_timestamp
+#: A timestamp of the API (``2026-03-01T15:33:51.724Z``), or ``None``.
+parse_time = parse_timestamp
 
 
 @define

@@ -17,13 +17,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
 from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import VendorHTTPError
+from orchestra_core.vendor_http import VendorHTTPError, parse_timestamp
 
 from .sync_runs import RunClass, UnknownSyncRunStatus, classify, error_text, run_metadata, summary
 from .webhooks import event_key
@@ -69,13 +68,7 @@ def _ui_url(base_url: str, sync_id: Any) -> str:
     return f"{parts.scheme}://{parts.netloc}/syncs/{sync_id}/sync-history"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_parse_time = parse_timestamp
 
 
 def _data(body: Any, what: str) -> Any:

@@ -3,10 +3,10 @@ the simulator: run status codes, their meaning, the timestamp format, the defaul
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from orchestra_core import JobState
+from orchestra_core.vendor_http import parse_timestamp
 
 __all__ = (
     "CANCELLED",
@@ -43,19 +43,7 @@ def humanized(status: Any) -> str:
     return _HUMANIZED.get(status, "Unknown") if isinstance(status, int) else "Unknown"
 
 
-def parse_time(value: Any) -> datetime | None:
-    """A dbt Cloud timestamp (``2026-01-31 19:28:07.123456+00:00``, or ISO-8601 with ``T``
-    and ``Z`` as webhooks write it, nanoseconds included) as an aware datetime; ``None``
-    when absent or unreadable."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # Python reads at most 6 fractional digits; webhooks send 9
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+#: A dbt Cloud timestamp (``2026-01-31 19:28:07.123456+00:00``, or ISO-8601 with ``T`` and
+#: ``Z`` as webhooks write it, nanoseconds included) as an aware datetime; ``None`` when
+#: absent or unreadable.
+parse_time = parse_timestamp

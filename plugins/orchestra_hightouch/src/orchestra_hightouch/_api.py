@@ -9,7 +9,12 @@ from typing import Any
 from urllib.parse import quote
 
 from orchestra_core import TaskFailed
-from orchestra_core.vendor_http import RateLimit, VendorHTTPError
+from orchestra_core.vendor_http import (
+    RateLimit,
+    VendorHTTPError,
+    format_timestamp,
+    parse_timestamp,
+)
 
 __all__ = (
     "DEFAULT_BASE_URL",
@@ -34,19 +39,10 @@ ENV = {
 }
 
 
-def api_time(when: datetime) -> str:
-    """*when* as the API's ``after``/``before`` filters take it (ISO 8601, UTC, ``Z``)."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A timestamp of the API (``2026-02-08T16:11:04.712Z``), or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+#: *when* as the API's ``after``/``before`` filters take it (ISO 8601, UTC, ``Z``).
+api_time = format_timestamp
+#: A timestamp of the API (``2026-02-08T16:11:04.712Z``), or ``None``.
+parse_time = parse_timestamp
 
 
 def _workspace_key(conn: Any, token: str, base_url: str) -> str:
