@@ -412,3 +412,19 @@ def test_vendor_timestamps_are_read_and_written_in_utc():
     assert format_timestamp(when) == "2026-03-01T15:33:51.724Z"
     assert format_timestamp(when.astimezone(timezone(timedelta(hours=2)))) == \
         "2026-03-01T15:33:51.724Z"
+
+
+def test_read_failures_pace_reads_and_give_up_after_a_long_outage():
+    from datetime import UTC, datetime, timedelta
+
+    from orchestra_core.vendor_http import ReadFailures
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    failures = ReadFailures(10, max_delay=60, give_up_after=3600)
+    assert [failures.failed(start + timedelta(seconds=s)) for s in (0, 20, 60, 140)] == \
+        [20, 40, 60, 60]
+    assert failures.failed(start + timedelta(seconds=3600)) is None  # an hour of failures
+    failures.succeeded()
+    assert failures.failed(start + timedelta(seconds=4000)) == 20  # a new outage
+    never = ReadFailures(1, give_up_after=None, max_doublings=2)
+    assert [never.failed(start + timedelta(days=d)) for d in (0, 1, 30)] == [2, 4, 4]

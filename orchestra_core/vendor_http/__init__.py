@@ -56,7 +56,8 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
 Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit`,
 :class:`RateLimiter`, :func:`rate_limiter`, :func:`reset_rate_limiters`,
 :class:`RetryPolicy`, :func:`parse_retry_after`, :func:`parse_timestamp` and
-:func:`format_timestamp` (vendor timestamps). See ``docs/vendor-http.md``.
+:func:`format_timestamp` (vendor timestamps), :class:`ReadFailures` (pacing status reads
+through an outage). See ``docs/vendor-http.md``.
 """
 
 from ._client import VendorClient as VendorClient
@@ -65,6 +66,7 @@ from ._limits import RateLimit as RateLimit
 from ._limits import RateLimiter as RateLimiter
 from ._limits import rate_limiter as rate_limiter
 from ._limits import reset_rate_limiters as reset_rate_limiters
+from ._outage import ReadFailures as ReadFailures
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import parse_retry_after as parse_retry_after
 from ._time import format_timestamp as format_timestamp
@@ -73,6 +75,7 @@ from ._time import parse_timestamp as parse_timestamp
 __all__ = (
     "RateLimit",
     "RateLimiter",
+    "ReadFailures",
     "RetryPolicy",
     "VendorClient",
     "VendorHTTPError",

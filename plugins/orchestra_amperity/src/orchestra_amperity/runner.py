@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
 from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import VendorHTTPError
+from orchestra_core.vendor_http import ReadFailures, VendorHTTPError
 
 from ._api import AmperityAPI, parse_time
 from .params import AmperityCourierGroup
@@ -239,8 +239,8 @@ class AmperityWorkflowRunner:
         interval = max(float(params.poll_interval), MIN_POLL_INTERVAL)
         last: str | None = None
         warned = False
-        polls = errors = 0
-        failing_since: datetime | None = None
+        polls = 0
+        failures = ReadFailures(interval, max_delay=MAX_ERROR_BACKOFF, give_up_after=MAX_OUTAGE)
         while True:
             try:
                 data = await api.run(run_id)
@@ -251,17 +251,15 @@ class AmperityWorkflowRunner:
                         f"{run.data.get('config_id')}) in tenant {api.tenant!r}: {exc}",
                         retryable=False, metadata={**run.data, "error": exc.metadata},
                     ) from exc
-                failing_since = failing_since or ctx.now()
-                if exc.retryable is False or \
-                        (ctx.now() - failing_since).total_seconds() >= MAX_OUTAGE:
+                # the client's retries ran out; the workflow goes on in Amperity
+                delay = failures.failed(ctx.now())
+                if exc.retryable is False or delay is None:
                     raise
-                errors += 1  # the client's retries ran out; the workflow goes on in Amperity
-                delay = min(interval * 2 ** min(errors, 10), max(interval, MAX_ERROR_BACKOFF))
                 ctx.log(f"reading Amperity workflow {run_id} failed: {exc}; trying again in "
                         f"{delay:g} s", level="warning")
                 await ctx.sleep(delay)
                 continue
-            errors, failing_since = 0, None
+            failures.succeeded()
             polls += 1
             state = data.get("state")
             klass = classify(state)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
 from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import VendorHTTPError, parse_timestamp
+from orchestra_core.vendor_http import ReadFailures, VendorHTTPError, parse_timestamp
 
 from .sync_runs import RunClass, UnknownSyncRunStatus, classify, error_text, run_metadata, summary
 from .webhooks import event_key
@@ -218,9 +218,8 @@ class CensusSyncRunner:
         interval = max(float(params.poll_interval), MIN_POLL_INTERVAL)
         key = event_key(run_id)
         last_status: Any = None
-        failing_since: float | None = None
-        failures = 0
-        clock = getattr(ctx, "clock", None)
+        failures = ReadFailures(interval, max_delay=MAX_POLL_BACKOFF, give_up_after=MAX_OUTAGE,
+                                max_doublings=64)
         while True:
             try:
                 data = await self._get_run(ctx, client, run_id)
@@ -233,21 +232,18 @@ class CensusSyncRunner:
                     ) from exc
                 if exc.retryable is False:
                     raise
-                failures += 1
-                now = clock.monotonic() if clock is not None else ctx.now().timestamp()
-                failing_since = now if failing_since is None else failing_since
-                if now - failing_since >= MAX_OUTAGE:
+                delay = failures.failed(ctx.now())
+                if delay is None:
                     raise TaskFailed(
                         f"gave up waiting for Census sync run {run_id}: the API kept failing "
                         f"for {MAX_OUTAGE:g} s ({exc})", retryable=None,
                         metadata={**run.data, "error": exc.metadata},
                     ) from exc
-                delay = min(interval * 2 ** failures, max(MAX_POLL_BACKOFF, interval))
                 ctx.log(f"could not read Census sync run {run_id}: {exc}; reading it again "
                         f"in {delay:.1f} s", level="warning")
                 await ctx.sleep(delay)
                 continue
-            failures, failing_since = 0, None
+            failures.succeeded()
             try:
                 klass = classify(data)
             except UnknownSyncRunStatus as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
 from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import RateLimit, VendorHTTPError
+from orchestra_core.vendor_http import RateLimit, ReadFailures, VendorHTTPError
 
 from . import _artifacts
 from ._api import DEFAULT_BASE_URL, IN_PROGRESS, TERMINAL, humanized, parse_time
@@ -261,14 +261,14 @@ class DbtRunner:
         limit = params.wait_timeout
         key = event_key(run.id)
         last: Any = None
-        errors = 0
+        failures = ReadFailures(interval, max_delay=MAX_ERROR_BACKOFF, give_up_after=None,
+                                max_doublings=16)
         while True:
             data = await self._poll(ctx, api, run)
             if data is None:  # a transient failure: back off, keep the run
-                errors += 1
-                delay = min(interval * 2 ** min(errors, 16), max(interval, MAX_ERROR_BACKOFF))
+                delay = failures.failed(ctx.now())
             else:
-                errors = 0
+                failures.succeeded()
                 status = data.get("status")
                 if status in TERMINAL and not isinstance(status, bool):
                     return await self._result(ctx, api, run, data)

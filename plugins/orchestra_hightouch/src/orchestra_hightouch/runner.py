@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
 from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import VendorHTTPError
+from orchestra_core.vendor_http import ReadFailures, VendorHTTPError
 
 from ._api import HightouchAPI, parse_time
 from ._status import RunPhase, classify, run_stats
@@ -141,23 +141,21 @@ class HightouchSyncRunner:
         interval = max(float(params.poll_interval), MIN_POLL_INTERVAL)
         key = sync_key(sync_id)
         last: str | None = None
-        polls = errors = 0
-        failing_since: datetime | None = None
+        polls = 0
+        failures = ReadFailures(interval, max_delay=MAX_ERROR_BACKOFF, give_up_after=MAX_OUTAGE)
         while True:
             try:
                 found = await api.run(sync_id, run_id)
             except VendorHTTPError as exc:
-                failing_since = failing_since or ctx.now()
-                if exc.retryable is not True or \
-                        (ctx.now() - failing_since).total_seconds() >= MAX_OUTAGE:
+                # the client's retries ran out; the run goes on at Hightouch
+                delay = failures.failed(ctx.now())
+                if exc.retryable is not True or delay is None:
                     raise
-                errors += 1  # the client's retries ran out; the run goes on at Hightouch
-                delay = min(interval * 2 ** min(errors, 10), max(interval, MAX_ERROR_BACKOFF))
                 ctx.log(f"reading run {run_id} of Hightouch sync {label} failed: {exc}; "
                         f"trying again in {delay:g} s", level="warning")
                 await ctx.sleep(delay)
                 continue
-            errors, failing_since = 0, None
+            failures.succeeded()
             polls += 1
             if found is None:
                 waited = (ctx.now() - run.started_at).total_seconds()
