@@ -609,7 +609,7 @@ def anchors(path: Path) -> set[str]:
     return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")))
 def test_links_resolve(page):
     path = DOCS / page
     text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
@@ -625,6 +625,7 @@ def test_links_resolve(page):
 
 def test_index_links_every_page():
     index = read("index.md")
-    for page in DOCS.glob("*.md"):
-        if page.name != "index.md":
-            assert f"({page.name})" in index, f"index.md does not link {page.name}"
+    for page in [*DOCS.glob("*.md"), *DOCS.glob("plugins/*.md")]:
+        name = str(page.relative_to(DOCS))
+        if name != "index.md":
+            assert f"({name})" in index, f"index.md does not link {name}"

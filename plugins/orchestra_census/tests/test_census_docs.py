@@ -1,4 +1,4 @@
-"""docs/plugins/census.md: its links resolve, its pipeline validates, it documents every
+"""docs/plugins/census.md: its pipeline validates, it documents every
 parameter, metadata key and status this plugin knows."""
 
 import re
@@ -18,26 +18,6 @@ PAGE = ROOT / "docs" / "plugins" / "census.md"
 
 def text():
     return PAGE.read_text(encoding="utf-8")
-
-
-def test_index_links_the_page():
-    assert "(plugins/census.md)" in (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
-
-
-def test_links_resolve():
-    body = re.sub(r"```.*?```", "", text(), flags=re.DOTALL)
-    for target in re.findall(r"\]\(([^)\s]+)\)", body):
-        if re.match(r"[a-z]+:", target):
-            continue
-        file_part, _, anchor = target.partition("#")
-        dest = (PAGE.parent / file_part).resolve() if file_part else PAGE
-        assert dest.exists(), target
-        if anchor:
-            headings = re.findall(r"^#{1,6} (.+)$", re.sub(r"```.*?```", "", dest.read_text(),
-                                                           flags=re.DOTALL), re.MULTILINE)
-            slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-                     for h in headings}
-            assert anchor in slugs, target
 
 
 def test_example_pipeline_validates():
