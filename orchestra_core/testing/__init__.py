@@ -4,6 +4,8 @@
 - :class:`StubContext`: a TaskContext for driving a job runner directly.
 - :func:`make_host`: an isolated :class:`~orchestra_core.Orchestra` with only the given plugins.
 - :func:`validate`: problems of a pipeline given as a dict, as formatted strings.
+- :func:`run_until_crash`: run a pipeline until a condition holds, then stop as a killed
+  process would (nothing cancelled, the run left to be resumed).
 - :class:`Simulator`, :class:`Failure` (and the rest of :mod:`.simulator`): the kit for
   vendor simulators; imported on first use.
 """
@@ -17,7 +19,7 @@ from ._clock import SystemClock as SystemClock
 from ._context import StubContext as StubContext
 
 __all__ = ("Failure", "FakeClock", "Simulator", "StubContext", "SystemClock", "make_host",
-           "validate")
+           "run_until_crash", "validate")
 
 _LAZY = {"Failure": "simulator", "Simulator": "simulator"}
 
@@ -43,3 +45,30 @@ def validate(host: Any, data: Any) -> list[str]:
     """Validate pipeline *data* (a dict) on *host*; return the formatted problems."""
     _, problems = host.check_data(data)
     return [p.format() for p in problems]
+
+
+async def run_until_crash(engine: Any, pipeline: Any, until: Any = None, *,
+                          check_every: float = 1.0) -> str:
+    """Run *pipeline* on *engine* until ``until(run_id)`` is true (checked every
+    *check_every* seconds of the engine's clock; by default: until a task's external run is
+    recorded in the store), then stop as a killed process would: nothing is cancelled at the
+    vendors, and the run stays in the store to be resumed. Returns the run id. With a
+    :class:`FakeClock`, call it inside ``clock.driving()``."""
+    import anyio
+
+    if until is None:
+        def until(run_id: str) -> bool:
+            return any(r["external_id"] for r in engine.store.task_runs(run_id))
+
+    created: list[str] = []
+
+    async def watch() -> None:
+        while not created or not until(created[0]):
+            await engine.clock.sleep(check_every)
+        engine.detach()
+        tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
+        tg.start_soon(watch)
+    return created[0]

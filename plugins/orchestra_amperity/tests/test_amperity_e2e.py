@@ -4,7 +4,6 @@ types, timeouts, a stored connection with OAuth, resume and recovery in a new pr
 
 import textwrap
 
-import anyio
 import orchestra_amperity.plugin
 import pytest
 from orchestra_amperity._api import forget_tokens
@@ -12,7 +11,7 @@ from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core import Orchestra
 from orchestra_core.store import Store
-from orchestra_core.testing import FakeClock
+from orchestra_core.testing import FakeClock, run_until_crash
 
 PIPELINE = textwrap.dedent("""\
     name: customer-360
@@ -163,18 +162,8 @@ async def test_resume_in_a_new_process_does_not_start_again(tmp_path, env):
     pipeline = first.pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "amperity", "integration_job": "amperity_orchestration_group",
          "config_id": "og-long", "poll_interval": 5}]})
-    created = []
-
-    async def crash_once_recorded():
-        while not created or not any(r["external_id"] for r in store.task_runs(created[0])):
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
-        tg.start_soon(crash_once_recorded)
-    [run_id] = created
+    async with clock.driving():  # crash once the external run is recorded
+        run_id = await run_until_crash(engine, pipeline)
     [sim_run] = sim.runs()
     assert sim.run(sim_run.id)["state"] != "canceled"  # a detached engine stops nothing
     async with clock.driving():
@@ -195,18 +184,8 @@ async def test_crash_between_start_and_its_record_recovers_the_workflow(tmp_path
     pipeline = host_for(sim).pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "amperity", "integration_job": "amperity_campaign",
          "config_id": "cc-long", "poll_interval": 5}]})
-    created = []
-
-    async def crash_once_started():
-        while not sim.runs():
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
-        tg.start_soon(crash_once_started)
-    [run_id] = created
+    async with clock.driving():  # crash once the workflow is started
+        run_id = await run_until_crash(engine, pipeline, lambda _: sim.runs())
     store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
     async with clock.driving():
         result = await host_for(sim).resume(run_id, store=store, clock=clock)

@@ -15,7 +15,7 @@ from orchestra_census.webhooks import sign
 from orchestra_core import Orchestra
 from orchestra_core.server import create_app
 from orchestra_core.store import Store
-from orchestra_core.testing import FakeClock
+from orchestra_core.testing import FakeClock, run_until_crash
 
 PIPELINE = textwrap.dedent("""\
     name: activate
@@ -180,22 +180,9 @@ async def test_resume_in_a_new_process_does_not_trigger_again(tmp_path, env):
     pipeline = first.pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "census", "integration_job": "census_sync", "syncid": 52,
          "poll_interval": 5}]})
-    created = []
-
-    async def run():
-        await engine.run(pipeline, on_created=created.append)
-
-    async def crash_once_recorded():
-        while not created or not any(r["external_id"] for r in store.task_runs(created[0])):
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        tg.start_soon(crash_once_recorded)
+    async with clock.driving():  # crash once the external run is recorded
+        run_id = await run_until_crash(engine, pipeline)
     assert sim.count("POST", "/api/v1/syncs/52/trigger") == 1
-    [run_id] = created
     [sim_run] = sim.workspace.runs.values()
     assert sim_run.canceled_at is None  # a detached engine cancels nothing
 
@@ -309,18 +296,8 @@ async def test_crash_between_trigger_and_its_record_recovers_the_run(tmp_path, e
     pipeline = first.pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "census", "integration_job": "census_sync", "syncid": 52,
          "poll_interval": 5}]})
-    created = []
-
-    async def crash_once_triggered():
-        while not sim.workspace.runs:
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
-        tg.start_soon(crash_once_triggered)
-    [run_id] = created
+    async with clock.driving():  # crash once the sync is triggered
+        run_id = await run_until_crash(engine, pipeline, lambda _: sim.workspace.runs)
     # as if the process died after the trigger, before the external run was written
     store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
     async with clock.driving():

@@ -14,7 +14,7 @@ from orchestra_hightouch.testing import HightouchSimulator
 from orchestra_core import Orchestra
 from orchestra_core.server import create_app
 from orchestra_core.store import Store
-from orchestra_core.testing import FakeClock
+from orchestra_core.testing import FakeClock, run_until_crash
 
 SECRET = "ht-alert-secret-5678"
 
@@ -227,22 +227,9 @@ async def test_resume_in_a_new_process_does_not_trigger_again(tmp_path, env):
     pipeline = first.pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "hightouch", "integration_job": "hightouch_sync",
          "sync_slug": "daily-accounts", "poll_interval": 5}]})
-    created = []
-
-    async def run():
-        await engine.run(pipeline, on_created=created.append)
-
-    async def crash_once_recorded():
-        while not created or not any(r["external_id"] for r in store.task_runs(created[0])):
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        tg.start_soon(crash_once_recorded)
+    async with clock.driving():  # crash once the external run is recorded
+        run_id = await run_until_crash(engine, pipeline)
     assert sim.count("POST", "/api/v1/syncs/1001/trigger") == 1
-    [run_id] = created
     [sim_run] = sim.runs()
 
     second = host_for(sim)  # a new process: new host, runner and engine
@@ -264,18 +251,8 @@ async def test_crash_between_trigger_and_its_record_recovers_the_run(tmp_path, e
     pipeline = first.pipeline_from_data({"name": "p", "tasks": [
         {"id": "a", "integration": "hightouch", "integration_job": "hightouch_sync",
          "syncid": "1001", "poll_interval": 5}]})
-    created = []
-
-    async def crash_once_triggered():
-        while not sim.runs():
-            await clock.sleep(1)
-        engine.detach()
-        tg.cancel_scope.cancel()
-
-    async with clock.driving(), anyio.create_task_group() as tg:
-        tg.start_soon(lambda: engine.run(pipeline, on_created=created.append))
-        tg.start_soon(crash_once_triggered)
-    [run_id] = created
+    async with clock.driving():  # crash once the sync is triggered
+        run_id = await run_until_crash(engine, pipeline, lambda _: sim.runs())
     # as if the process died after the trigger, before the external run was written
     store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
     async with clock.driving():
