@@ -46,15 +46,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from run import ServerProcess  # noqa: E402  (benchmarks/run.py, importable after the line above)
+
 KEY, SECRET = "bench-key", "bench-secret-0123456789"
 DURATION = 2.0
 POLL = 0.5
 RATIO_TARGET = 1.25
 RSS_LIMIT_MB = 250.0
-#: The reference variant: engine runs whose vendor client spreads its connections over
-#: this many pools (the default is 32); shown next to the verdict, not part of it.
-REFERENCE = "engine-128-pools"
-REFERENCE_SHARDS = 128
 
 
 def pipeline(n: int) -> dict[str, Any]:
@@ -73,8 +71,7 @@ def _env(url: str) -> None:
                        "FIVETRAN_BASE_URL": url, "FIVETRAN_REQUESTS_PER_HOUR": "100000000"})
 
 
-def run_engine(data: dict[str, Any], store: Any, clock: Any, out: dict[str, Any],
-               shards: int | None = None) -> str:
+def run_engine(data: dict[str, Any], store: Any, clock: Any, out: dict[str, Any]) -> str:
     import anyio
     import orchestra_fivetran.plugin
     from worker import peak_rss_mb
@@ -82,15 +79,7 @@ def run_engine(data: dict[str, Any], store: Any, clock: Any, out: dict[str, Any]
     from orchestra_core import Orchestra
     from orchestra_core.engine import Engine
 
-    transports = {}
-    if shards:  # the reference variant: the vendor client's pool spread over more shards
-        from orchestra_core.builtins._http_runner import ShardedTransport
-        from orchestra_core.vendor_http._client import DEFAULT_LIMITS
-
-        transports["fivetran"] = ShardedTransport(DEFAULT_LIMITS, shards=shards)
-        out["shards"] = shards
-    host = Orchestra(plugins=[orchestra_fivetran.plugin], load_entrypoints=False,
-                     transports=transports)
+    host = Orchestra(plugins=[orchestra_fivetran.plugin], load_entrypoints=False)
     pipeline_ = host.pipeline_from_data(data)
     engine = Engine(host, store, max_concurrency=len(data["tasks"]) + 2)
     out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
@@ -176,8 +165,6 @@ def worker(argv: list[str]) -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--pools", type=int, default=64)
-    parser.add_argument("--shards", type=int, help="engine: spread the vendor client's "
-                        "connections over this many pools (a reference variant)")
     args = parser.parse_args(argv)
     import floor
     import httpx
@@ -192,7 +179,7 @@ def worker(argv: list[str]) -> None:
     out: dict[str, Any] = {"impl": args.impl, "n": args.n, "tasks": args.n}
     clock = floor.Stopwatch()
     if args.impl == "engine":
-        run_id = run_engine(data, store, clock, out, args.shards)
+        run_id = run_engine(data, store, clock, out)
     else:
         run_id = run_floor(data, store, args.url, clock, args.pools, out)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -223,7 +210,7 @@ def worker(argv: list[str]) -> None:
 # -- the harness ------------------------------------------------------------------------------
 
 
-class SimServer:
+class SimServer(ServerProcess):
     """The Fivetran simulator in its own process, with N connections."""
 
     def __init__(self, n: int) -> None:
@@ -242,25 +229,8 @@ class SimServer:
                                f"{self.proc.stderr.read() if self.proc.stderr else ''}")
         self.url = line.split()[1]
 
-    def cpu_s(self) -> float | None:
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def measure(impl: str, n: int, quiet: tuple[float, float] | None,
-            extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def measure(impl: str, n: int, quiet: tuple[float, float] | None) -> dict[str, Any]:
     from run import wait_for_quiet
 
     busy = wait_for_quiet(*quiet) if quiet else None
@@ -269,8 +239,7 @@ def measure(impl: str, n: int, quiet: tuple[float, float] | None,
     try:
         cpu0 = server.cpu_s()
         proc = subprocess.run([sys.executable, str(Path(__file__)), "worker", impl, "--n",
-                               str(n), "--db", str(tmp / "store.db"), "--url", server.url,
-                               *extra],
+                               str(n), "--db", str(tmp / "store.db"), "--url", server.url],
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0 or not proc.stdout.strip():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -304,22 +273,16 @@ def harness(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     quiet = None if args.quiet_threshold >= 1 else (args.quiet_threshold, args.quiet_max_wait)
     started = time.monotonic()
-    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "floor": [], REFERENCE: []}
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "floor": []}
     for rep in range(args.repeat):
-        for impl in ("engine", "floor", REFERENCE) if rep % 2 == 0 else (
-                REFERENCE, "floor", "engine"):
-            if impl == REFERENCE:
-                r = measure("engine", args.n, quiet, ("--shards", str(REFERENCE_SHARDS)))
-            else:
-                r = measure(impl, args.n, quiet)
+        for impl in ("engine", "floor") if rep % 2 == 0 else ("floor", "engine"):
+            r = measure(impl, args.n, quiet)
             runs[impl].append(r)
             shown = r.get("error") or (f"{r['wall_s']:.3f} s, {r['peak_rss_mb']:.0f} MB, "
                                        f"simulator CPU {r.get('simulator_cpu_s')} s")
             print(f"  fivetran W3-{args.n} {impl:6} #{rep + 1}: {shown}", flush=True)
     good = {k: [r for r in v if "error" not in r] for k, v in runs.items()}
     e_wall, f_wall = _median(good["engine"], "wall_s"), _median(good["floor"], "wall_s")
-    r_wall = _median(good[REFERENCE], "wall_s")
-    r_ratio = round(r_wall / f_wall, 3) if r_wall and f_wall else None
     rss = max((r["peak_rss_mb"] for r in good["engine"]), default=None)
     ratio = round(e_wall / f_wall, 3) if e_wall and f_wall else None
     passed = (ratio is not None and ratio <= RATIO_TARGET and rss is not None
@@ -330,11 +293,7 @@ def harness(argv: list[str]) -> int:
         "n": args.n, "repeat": args.repeat, "sync_duration_s": DURATION, "poll_s": POLL,
         "engine_wall_s": e_wall, "floor_wall_s": f_wall, "ratio": ratio,
         "ratio_target": RATIO_TARGET, "engine_peak_rss_mb": rss, "rss_limit_mb": RSS_LIMIT_MB,
-        "passed": passed, "reference": {
-            "label": f"engine with the vendor client's 1,000 connections over "
-                     f"{REFERENCE_SHARDS} pools instead of 32 (not the verdict)",
-            "wall_s": r_wall, "ratio": r_ratio,
-            "peak_rss_mb": max((r["peak_rss_mb"] for r in good[REFERENCE]), default=None)},
+        "passed": passed,
         "runs": runs, "duration_s": round(time.monotonic() - started, 1),
         "machine": machine_info(Path(tempfile.gettempdir())),
         "method": (__doc__ or "").split("\n\n", 2)[2].strip(),
@@ -344,8 +303,8 @@ def harness(argv: list[str]) -> int:
     (args.output / "fivetran_w3.md").write_text(markdown(report))
     verdict = "PASS" if passed else "FAIL"
     print(f"fivetran W3-{args.n}: {verdict}: engine {e_wall} s, floor {f_wall} s, ratio {ratio}"
-          f" (target <= {RATIO_TARGET}), engine peak RSS {rss} MB (target < {RSS_LIMIT_MB:g});"
-          f" reference ({REFERENCE}): {r_wall} s, ratio {r_ratio}", flush=True)
+          f" (target <= {RATIO_TARGET}), engine peak RSS {rss} MB (target < {RSS_LIMIT_MB:g})",
+          flush=True)
     return 0 if all(len(v) == args.repeat for v in good.values()) else 1
 
 
@@ -364,17 +323,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"| {report['engine_peak_rss_mb']} | <= {report['ratio_target']}x, RSS < "
         f"{report['rss_limit_mb']:g} MB | **{'PASS' if report['passed'] else 'FAIL'}** |",
         "",
-        f"Reference, {report['reference']['label']}: {report['reference']['wall_s']} s, "
-        f"{report['reference']['ratio']}x the floor, peak RSS "
-        f"{report['reference']['peak_rss_mb']} MB.",
-        "",
         "## Every run",
         "",
         "| impl | # | wall s | CPU s | peak RSS MB | commits | writes | simulator CPU s "
         "| triggers |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for impl in ("engine", "floor", REFERENCE):
+    for impl in ("engine", "floor"):
         for i, r in enumerate(report["runs"][impl], 1):
             if "error" in r:
                 lines.append(f"| {impl} | {i} | error: {r['error']} | | | | | | |")

@@ -167,7 +167,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class JobServer:
+class ServerProcess:
+    """A server the benchmark runs as its own process (``self.proc``): its CPU time, and
+    stopping it."""
+
+    proc: subprocess.Popen
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the server used so far (Linux), or None."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class JobServer(ServerProcess):
     """The fake job API as its own process, on a free port."""
 
     def __init__(self, duration: float) -> None:
@@ -187,23 +211,6 @@ class JobServer:
                 self.stop()
                 raise RuntimeError(f"the job server did not start: {err}")
             time.sleep(0.05)
-
-    def cpu_s(self) -> float | None:
-        """CPU seconds the server used so far (Linux), or None."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def measure(impl: str, workload: str, n: int, *, backend: str, pools: int,
