@@ -17,7 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -46,7 +46,7 @@ from .redaction import redact, redactor, register_secret
 from .scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
 from .secrets import KeyRing, RunSecrets, Secrets
 from .serialize import pipeline_from_definition, pipeline_to_definition
-from .store import Store
+from .store import Store, utc
 from .testing._clock import SystemClock
 
 __all__ = ("Engine", "RunResult", "TaskState", "Transition")
@@ -289,7 +289,7 @@ class Engine:
         pipeline = pipeline_from_definition(run["definition"], source=None)
         exe = _Execution(self, run_id, pipeline, RunType(run["run_type"]),
                          {r["task_id"]: r for r in rows}, on_transition)
-        exe.first_started = _aware(run["started_at"]) if run["started_at"] else None
+        exe.first_started = utc(run["started_at"]) if run["started_at"] else None
         if run["state"] == "pending" and run["started_at"] is None:
             exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
         else:
@@ -695,7 +695,7 @@ class _Execution:
         if resume_running and row and row.get("external") is not None:
             external = _external_from(row["external"])
         if prev_state is TaskState.UP_FOR_RETRY and row and row.get("next_attempt_at"):
-            wait = (_aware(row["next_attempt_at"]) - self.engine.clock.now()).total_seconds()
+            wait = (utc(row["next_attempt_at"]) - self.engine.clock.now()).total_seconds()
             if wait > 0:
                 await self.engine.clock.sleep(wait)
         while True:
@@ -705,7 +705,7 @@ class _Execution:
             ctx = _Ctx(self.engine, self, task.id, self.run_id, self.pipeline.name, attempt,
                        task, params, f"{self.run_id}/{task.id}/{attempt}", connection)
             if resume_running and row and row.get("started_at"):
-                ctx.started_at = _aware(row["started_at"])
+                ctx.started_at = utc(row["started_at"])
             limiters = [self.engine.limit]
             if task.integration in self.engine.integration_limits:
                 limiters.append(self.engine.integration_limits[task.integration])
@@ -936,8 +936,6 @@ class _TimedOut(Exception):
     pass
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _external_to(ext: ExternalRun) -> dict[str, Any]:
@@ -945,7 +943,7 @@ def _external_to(ext: ExternalRun) -> dict[str, Any]:
 
 
 def _external_from(raw: dict[str, Any]) -> ExternalRun:
-    return ExternalRun(id=raw.get("id"), started_at=_aware(datetime.fromisoformat(
+    return ExternalRun(id=raw.get("id"), started_at=utc(datetime.fromisoformat(
         raw["started_at"])), data=raw.get("data") or {})
 
 

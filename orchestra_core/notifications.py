@@ -6,7 +6,7 @@ The built-in ``stored`` notification channel appends to it; see ``docs/alerts.md
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from attrs import field, frozen
 
 from .models import Notification
 from .redaction import redact, redact_obj
-from .store import Store
+from .store import Store, utc
 from .store.schema import notifications
 
 __all__ = ("NotificationLog", "StoredNotification")
@@ -39,8 +39,6 @@ class StoredNotification:
                 "data": dict(self.data)}
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class NotificationLog:
@@ -77,5 +75,5 @@ class NotificationLog:
         with self.store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [StoredNotification(id=r["id"], kind=r["kind"], pipeline=r["pipeline"],
-                                   message=r["message"], created_at=_aware(r["created_at"]),
+                                   message=r["message"], created_at=utc(r["created_at"]),
                                    run_id=r["run_id"], data=r["data"] or {}) for r in rows]

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from attrs import field, frozen
 
 from .errors import OrchestraError
-from .store import Store
+from .store import Store, utc
 from .store.schema import queue_elements
 
 __all__ = (
@@ -121,18 +121,14 @@ def default_identity() -> str:
     return f"{user}@{socket.gethostname()}"[:MAX_NAME]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _element(row: Mapping[str, Any]) -> QueueElement:
     return QueueElement(
         id=row["id"], queue=row["queue"], status=ElementStatus(row["status"]),
-        created_at=_aware(row["created_at"]), reference=row["reference"], data=row["data"],
-        message=row["message"], claimed_at=_aware(row["claimed_at"]),
-        finished_at=_aware(row["finished_at"]), created_by=row["created_by"],
+        created_at=utc(row["created_at"]), reference=row["reference"], data=row["data"],
+        message=row["message"], claimed_at=utc(row["claimed_at"]),
+        finished_at=utc(row["finished_at"]), created_by=row["created_by"],
         claimed_by=row["claimed_by"])
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import OrchestraError
+from ..store import utc
 from ..store.schema import pipeline_runs
 
 __all__ = ("HEARTBEAT_INTERVAL", "LEASE_SECONDS", "RunOwned", "claim_for_resume",
@@ -30,10 +31,6 @@ class RunOwned(OrchestraError):
     """The run is being executed by another live process."""
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,7 +46,7 @@ def _pid_alive(pid: int) -> bool:
 def owner_alive(owner: str | None, heartbeat_at: datetime | None, now: datetime, *,
                 lease: float = LEASE_SECONDS) -> bool:
     """Whether *owner* (``host:pid``) still holds its lease at *now*."""
-    heartbeat_at = _aware(heartbeat_at)
+    heartbeat_at = utc(heartbeat_at)
     if not owner or heartbeat_at is None:
         return False
     if now - heartbeat_at > timedelta(seconds=lease):
@@ -77,7 +74,7 @@ def try_claim(store: Any, run: dict[str, Any], owner: str, now: datetime) -> boo
 def claim_for_resume(store: Any, run: dict[str, Any], owner: str, now: datetime) -> None:
     """Take *run* over for *owner*, or raise :class:`RunOwned` when its owner is alive (or
     another process took it over first)."""
-    beat = _aware(run["heartbeat_at"] or run.get("created_at"))
+    beat = utc(run["heartbeat_at"] or run.get("created_at"))
     if run["owner"] != owner and owner_alive(run["owner"], beat, now):
         ago = (now - beat).total_seconds() if beat else 0.0
         raise RunOwned(

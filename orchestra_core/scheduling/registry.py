@@ -23,6 +23,7 @@ from attrs import frozen
 from ..errors import OrchestraError
 from ..pipeline import Pipeline
 from ..serialize import pipeline_from_definition, pipeline_to_definition
+from ..store import utc
 from ..store.schema import clients, pipeline_runs, pipeline_versions, pipelines, task_runs, triggers
 from .model import (
     FrequencyType,
@@ -64,10 +65,6 @@ class ApplyResult:
     triggers_removed: tuple[str, ...] = ()
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def trigger_from_row(row: Mapping[str, Any]) -> Trigger:
@@ -209,9 +206,9 @@ class Registry:
                     sa.select(pipeline_runs.c.state, pipeline_runs.c.created_at)
                     .where(pipeline_runs.c.pipeline_id == r["id"])
                     .order_by(pipeline_runs.c.created_at.desc()).limit(1)).first()
-                out.append({**dict(r), "triggers": trig[0], "next_fire_at": _aware(trig[1]),
+                out.append({**dict(r), "triggers": trig[0], "next_fire_at": utc(trig[1]),
                             "last_run_state": last.state if last else None,
-                            "last_run_at": _aware(last.created_at) if last else None})
+                            "last_run_at": utc(last.created_at) if last else None})
         return out
 
     def get(self, name: str, client: str = "default") -> dict[str, Any]:
@@ -301,7 +298,7 @@ class Registry:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for r in rows:
             for key in ("next_fire_at", "last_fire_at", "cursor", "created_at", "updated_at"):
-                r[key] = _aware(r[key])
+                r[key] = utc(r[key])
         return rows
 
     def add_trigger(self, name: str, trigger: Trigger, client: str = "default"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -26,6 +26,7 @@ from attrs import frozen
 
 from .._committer import in_thread
 from .._waiting import sleep_until_set
+from ..store import utc
 from ..store.schema import (
     asset_events,
     clients,
@@ -62,10 +63,6 @@ class _Contended(Exception):
     """Another scheduler changed a trigger this pass was firing (the pass is rolled back)."""
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _like(pattern: str) -> str:
@@ -159,7 +156,7 @@ class Scheduler:
                     continue
                 runs.append((row["pipeline_id"], definition,
                              trigger_from_row(row).run_type, f"{row['kind']}:{row['name']}"))
-                labels.append((dict(row), _aware(row["next_fire_at"])))
+                labels.append((dict(row), utc(row["next_fire_at"])))
             for keys, params in updates.items():
                 # conditional on the due time read: a row another scheduler moved is an error
                 # (the transaction rolls back) rather than a second run
@@ -186,7 +183,7 @@ class Scheduler:
                 ) -> tuple[bool, datetime | None, dict[str, Any]]:
         """``(fire?, next fire time, other columns to set)`` for a due trigger row."""
         trigger = trigger_from_row(row)
-        due = _aware(row["next_fire_at"])
+        due = utc(row["next_fire_at"])
         assert due is not None
         values: dict[str, Any] = {}
         scheduled = row["kind"] in _TIMED or (isinstance(trigger, ChangesTrigger)
@@ -236,7 +233,7 @@ class Scheduler:
             except ImportError:
                 return False, "queues are not available in this installation"
             self._queues = Queues(self.store, clock=self.clock)
-        count = self._queues.count_new(trigger.queue, since=_aware(row["last_fire_at"]))
+        count = self._queues.count_new(trigger.queue, since=utc(row["last_fire_at"]))
         if count >= trigger.min_elements:
             return True, f"fired: {count} new element(s) in queue {trigger.queue!r}"
         return False, (f"{count} new element(s) in queue {trigger.queue!r}, waiting for "
@@ -250,7 +247,7 @@ class Scheduler:
             pipelines.c.name == trigger.pipeline, clients.c.name == client)).scalar()
         if upstream is None:
             return False, f"pipeline {trigger.pipeline!r} has not run yet", None
-        cursor = _aware(row["cursor"])
+        cursor = utc(row["cursor"])
         r = pipeline_runs.c
         if trigger.stage:
             query = (sa.select(sa.func.count(), sa.func.max(task_runs.c.ended_at))
@@ -270,7 +267,7 @@ class Scheduler:
         count, latest = conn.execute(query).first() or (0, None)
         if not count:
             return False, f"waiting for {what} to end {'/'.join(trigger.outcome)}", None
-        return True, f"fired: {what} ended {'/'.join(trigger.outcome)}", _aware(latest)
+        return True, f"fired: {what} ended {'/'.join(trigger.outcome)}", utc(latest)
 
     def _changes(self, conn: sa.Connection, trigger: ChangesTrigger, row: dict[str, Any],
                  due: datetime | None, now: datetime) -> tuple[bool, str]:
@@ -285,7 +282,7 @@ class Scheduler:
         if trigger.pipeline:
             query = query.where(e.pipeline == trigger.pipeline)
         if last_run is not None:
-            query = query.where(e.time > _aware(last_run))
+            query = query.where(e.time > utc(last_run))
         if trigger.offset is not None and due is not None:
             query = query.where(e.time >= due - timedelta(seconds=trigger.offset))
         count = conn.execute(query).scalar() or 0
@@ -297,7 +294,7 @@ class Scheduler:
 
     def _next_due(self) -> datetime | None:
         with self.store.engine.connect() as conn:
-            return _aware(conn.execute(sa.select(sa.func.min(triggers.c.next_fire_at)).where(
+            return utc(conn.execute(sa.select(sa.func.min(triggers.c.next_fire_at)).where(
                 triggers.c.active.is_(True))).scalar())
 
     async def wait_time(self) -> float:

@@ -21,7 +21,7 @@ from ..errors import OrchestraError
 from . import schema
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
-__all__ = ("Store", "StoreError", "Write", "default_url")
+__all__ = ("Store", "StoreError", "Write", "default_url", "utc")
 
 #: One write: ``("task", run_id, task_id, fields)``, ``("run", run_id, fields)`` or
 #: ``("event", fields)`` or ``("asset", fields)`` (an asset event).
@@ -51,6 +51,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A timestamp read from the store as an aware UTC datetime (SQLite hands back naive
+    ones, PostgreSQL aware ones); ``None`` stays ``None``."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
