@@ -24,6 +24,7 @@ import anyio
 import attrs
 from attrs import define, field, frozen
 
+from ._clock import SystemClock
 from ._committer import Committer, in_thread
 from ._waiting import sleep_until_set
 from .alerts import RUN_FAILED, RUN_RUNTIME_EXCEEDED, RUN_SUCCEEDED, Alerter, run_message
@@ -47,7 +48,6 @@ from .scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
 from .secrets import KeyRing, RunSecrets, Secrets
 from .serialize import pipeline_from_definition, pipeline_to_definition
 from .store import Store, utc
-from .testing._clock import SystemClock
 
 __all__ = ("Engine", "RunResult", "TaskState", "Transition")
 

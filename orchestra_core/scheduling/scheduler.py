@@ -83,7 +83,7 @@ class Scheduler:
     def __init__(self, store: Any, *, clock: Any = None, batch: int = 500,
                  reread: float = 5.0,
                  on_runs: Callable[[list[str]], None] | None = None) -> None:
-        from ..testing._clock import SystemClock
+        from .._clock import SystemClock
 
         self.store = store
         self.clock = clock or SystemClock()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
+
+from .._clock import SystemClock
 
 __all__ = ("FakeClock", "SystemClock")
 
@@ -39,25 +40,6 @@ async def _all_tasks_blocked() -> None:
                 return
         else:
             calm = 0
-
-
-class SystemClock:
-    """The real clock: UTC wall time, a monotonic counter and ``anyio.sleep``."""
-
-    def now(self) -> datetime:
-        """The current UTC time."""
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        """Seconds from an arbitrary start, never going backwards."""
-        return time.monotonic()
-
-    def busy(self, delta: int) -> None:
-        """Ignored: real time passes by itself."""
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep for *seconds* of real time."""
-        await anyio.sleep(max(0.0, seconds))
 
 
 class FakeClock:

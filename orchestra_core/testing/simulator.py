@@ -92,7 +92,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ._clock import SystemClock
+from .._clock import SystemClock
 
 __all__ = (
     "DeliveryRecord",

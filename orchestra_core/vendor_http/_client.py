@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 from anyio.lowlevel import RunVar
 
+from .._clock import SystemClock
 from ..redaction import redact, register_secret
-from ..testing._clock import SystemClock
 from ._errors import VendorHTTPError, request_id_of
 from ._limits import RateLimit, RateLimiter, rate_limiter
 from ._retry import RetryPolicy, parse_retry_after

@@ -8,7 +8,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from ..testing._clock import SystemClock
+from .._clock import SystemClock
 
 __all__ = ("RateLimit", "RateLimiter", "rate_limiter", "reset_rate_limiters")
 
