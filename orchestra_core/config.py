@@ -25,7 +25,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import ConfigError
 from .models import Problem
-from .pipeline import Condition, ConditionKind, Pipeline, RetryPolicy, StageOutcome, Task
+from .pipeline import Condition, ConditionKind, Pipeline, StageOutcome, Task, TaskRetry
 from .scheduling.model import Trigger, structure_trigger, structure_triggers
 
 __all__ = (
@@ -242,14 +242,14 @@ def _condition(value: Any, _: Any) -> Condition:
     raise InvalidValue(f"expected a condition name or mapping, got {_kind(value)}")
 
 
-def _retry(value: Any, _: Any) -> RetryPolicy:
+def _retry(value: Any, _: Any) -> TaskRetry:
     if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"count": value}
     if not isinstance(value, Mapping):
         raise InvalidValue(f"expected a retry count or a mapping, got {_kind(value)}")
-    policy = _RETRY_FN[0](value, RetryPolicy)
+    policy = _RETRY_FN[0](value, TaskRetry)
     if policy.count < 0:
         raise InvalidValue(f"count must be >= 0, got {policy.count}")
     if policy.backoff < 1:
@@ -277,8 +277,8 @@ converter.register_structure_hook_func(
 converter.register_structure_hook(Condition, _condition)
 converter.register_structure_hook_func(lambda t: t is Trigger, structure_trigger)
 _exact(tuple[Trigger, ...], structure_triggers)
-_RETRY_FN = [make_dict_structure_fn(RetryPolicy, converter, _cattrs_forbid_extra_keys=True)]
-converter.register_structure_hook(RetryPolicy, _retry)
+_RETRY_FN = [make_dict_structure_fn(TaskRetry, converter, _cattrs_forbid_extra_keys=True)]
+converter.register_structure_hook(TaskRetry, _retry)
 converter.register_structure_hook(
     Pipeline,
     make_dict_structure_fn(Pipeline, converter, _cattrs_forbid_extra_keys=True,

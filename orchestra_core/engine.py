@@ -13,7 +13,6 @@ import contextlib
 import enum
 import gc
 import os
-import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +36,6 @@ from .pipeline import (
     PartialPolicy,
     Phase,
     Pipeline,
-    RetryPolicy,
     RunType,
     Stage,
     StageOutcome,
@@ -327,13 +325,6 @@ def _gc_tuned(enabled: bool) -> Iterator[None]:
         _GC_USERS -= 1
         if _GC_USERS == 0:
             gc.set_threshold(*_GC_SAVED)
-
-
-def _backoff(policy: RetryPolicy, retry_number: int) -> float:
-    delay = min(policy.delay * policy.backoff ** (retry_number - 1), policy.max_delay)
-    if policy.jitter:
-        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
-    return max(0.0, delay)
 
 
 class _Execution:
@@ -714,7 +705,7 @@ class _Execution:
             resume_running, external = False, None
             if result.state in (TaskState.FAILED, TaskState.TIMED_OUT) and \
                     attempt <= policy.count and result.retryable is not False:
-                delay = _backoff(policy, attempt)
+                delay = policy.wait(attempt)
                 next_at = self.engine.clock.now() + timedelta(seconds=delay)
                 await self.transition(task.id, TaskState.UP_FOR_RETRY, attempt,
                                       error=result.message, next_attempt_at=next_at,

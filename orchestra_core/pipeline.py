@@ -13,6 +13,7 @@ from typing import Any
 from attrs import field, frozen
 
 from .alerts import Alerts
+from .retry import TaskRetry
 from .scheduling.model import Trigger
 
 __all__ = (
@@ -23,11 +24,11 @@ __all__ = (
     "PartialPolicy",
     "Phase",
     "Pipeline",
-    "RetryPolicy",
     "RunType",
     "Stage",
     "StageOutcome",
     "Task",
+    "TaskRetry",
 )
 
 
@@ -102,25 +103,10 @@ class Condition:
 
 
 @frozen(kw_only=True)
-class RetryPolicy:
-    """How often and how patiently a failed task is retried.
-
-    The n-th retry waits ``min(delay * backoff**(n-1), max_delay)`` seconds, spread by up to
-    ``jitter`` (a fraction) either way.
-    """
-
-    count: int = 0
-    delay: float = 10.0
-    backoff: float = 2.0
-    max_delay: float = 600.0
-    jitter: float = 0.1
-
-
-@frozen(kw_only=True)
 class Defaults:
     """Pipeline-wide defaults, overridden per task."""
 
-    retries: RetryPolicy = field(factory=RetryPolicy)
+    retries: TaskRetry = field(factory=TaskRetry)
     timeout: float | None = None
 
 
@@ -140,7 +126,7 @@ class Task:
     parameters: Mapping[str, Any] = field(factory=dict)
     depends_on: tuple[str, ...] = ()
     condition: Condition = field(factory=Condition)
-    retries: RetryPolicy | None = None
+    retries: TaskRetry | None = None
     timeout: float | None = None
     async_: bool = False
     secondary_configuration_id: str | None = None

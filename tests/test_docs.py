@@ -1,7 +1,7 @@
 """The documentation in docs/ agrees with the code.
 
 - docs/hooks.md has one heading per hookspec, carrying its exact signature, and no other hook;
-- docs/pipeline-files.md documents every key of Pipeline, Defaults, Task, Stage and RetryPolicy,
+- docs/pipeline-files.md documents every key of Pipeline, Defaults, Task, Stage and TaskRetry,
   and no key that does not exist; each validation message it quotes is produced by the core;
   its example pipelines validate;
 - docs/python-api.md's sessions run as written (doctest), and it names every export;
@@ -27,7 +27,7 @@ import pytest
 from orchestra_core import Orchestra, hookspecs
 from orchestra_core.cli import cli
 from orchestra_core.config import file_keys
-from orchestra_core.pipeline import Defaults, Pipeline, RetryPolicy, Stage, Task
+from orchestra_core.pipeline import Defaults, Pipeline, Stage, Task, TaskRetry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -107,7 +107,7 @@ SECTIONS = {
     Pipeline: "## Top level",
     Defaults: "## `defaults`",
     Task: "## Tasks",
-    RetryPolicy: "## Retries",
+    TaskRetry: "## Retries",
     Stage: "## Stages",
 }
 
