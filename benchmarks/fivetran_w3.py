@@ -105,7 +105,7 @@ def run_floor(data: dict[str, Any], store: Any, url: str, clock: Any, pools: int
     import httpx
     from worker import engine_gc, peak_rss_mb
 
-    from orchestra_core.engine import _gc_tuned  # noqa: F401  (engine_gc uses it)
+
 
     out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
     auth = httpx.BasicAuth(KEY, SECRET)

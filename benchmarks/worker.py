@@ -25,7 +25,6 @@ import floor
 import sqlalchemy as sa
 import workloads
 
-from orchestra_core import engine as engine_module
 from orchestra_core.store import Store
 from orchestra_core.store.schema import events
 
@@ -83,8 +82,8 @@ def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.St
 def engine_gc(mode: str, out: dict[str, Any]) -> Iterator[None]:
     """For the floor: the garbage collector's thresholds the engine sets while it runs
     (``mode="engine"``), or Python's defaults (``"default"``); records them in *out*."""
-    tuned = getattr(engine_module, "_gc_tuned", None)
-    cm = tuned(True) if mode == "engine" and tuned is not None else contextlib.nullcontext()
+    from orchestra_core.engine._gc import gc_tuned as tuned
+    cm = tuned(True) if mode == "engine" else contextlib.nullcontext()
     with cm:
         out["gc_threshold"] = list(gc.get_threshold())
         yield

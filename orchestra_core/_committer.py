@@ -8,26 +8,26 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import attrs
 
-from .redaction import redact, redact_obj, redactor
+from .redaction import Redactor, redactor
 from .store import Store, Write
 
-#: Fields of a write that may carry text from a job (vendor messages, echoed inputs):
-#: every registered secret is masked in them before they reach the store.
-_MASKED = {"task": ("error", "meta", "external"), "run": ("error",), "event": ("message",)}
 
-
-def _masked(write: Write) -> Write:
+def _masked(write: Write, redactor: Redactor) -> Write:
     """*write* with registered secrets masked in its free-text fields."""
-    fields = write[-1]
-    names = [n for n in _MASKED.get(write[0], ()) if fields.get(n) is not None]
+    names = write.FREE_TEXT
     if not names:
         return write
-    fields = dict(fields)
-    for name in names:
-        value = fields[name]
-        fields[name] = redact(value) if isinstance(value, str) else redact_obj(value)
-    return (*write[:-1], fields)
+    if hasattr(write, "fields"):
+        fields = write.fields
+        masked = {n: fields[n] for n in names if fields.get(n) is not None}
+        if not masked:
+            return write
+        return attrs.evolve(write, fields={**fields, **{
+            n: redactor.mask(v) if isinstance(v, str) else redactor.mask_obj(v)
+            for n, v in masked.items()}})
+    return attrs.evolve(write, **{n: redactor.mask(getattr(write, n)) for n in names})
 
 
 async def in_thread(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
@@ -44,11 +44,16 @@ async def in_thread(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 class Committer:
-    """Batches writes from concurrent tasks into single transactions on a worker thread."""
+    """Batches writes from concurrent tasks into single transactions on a worker thread.
 
-    def __init__(self, store: Store, clock: Any = None) -> None:
+    Secrets registered with *redactor* are masked in every write's free-text fields before
+    it is queued.
+    """
+
+    def __init__(self, store: Store, clock: Any = None, redactor: Redactor = redactor) -> None:
         self.store = store
         self.clock = clock
+        self.redactor = redactor
         self._pending: list[Write] = []
         self._waiters: list[anyio.Event] = []
         self._wake = anyio.Event()
@@ -61,8 +66,8 @@ class Committer:
         if self._error is not None:
             raise self._error
         done = anyio.Event()
-        if redactor:
-            writes = tuple(_masked(w) for w in writes)
+        if self.redactor:
+            writes = tuple(_masked(w, self.redactor) for w in writes)
         self._pending.extend(writes)
         self._waiters.append(done)
         self._wake.set()
@@ -72,8 +77,8 @@ class Committer:
 
     def write_nowait(self, *writes: Write) -> None:
         """Queue *writes* (log lines) to go with the next batch; do not wait."""
-        if redactor:
-            writes = tuple(_masked(w) for w in writes)
+        if self.redactor:
+            writes = tuple(_masked(w, self.redactor) for w in writes)
         self._pending.extend(writes)
         self._wake.set()
 

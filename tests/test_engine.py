@@ -10,7 +10,7 @@ import pytest
 
 from orchestra_core import ExternalRun, JobResult, JobState, Orchestra, WebhookEvent, hookimpl
 from orchestra_core.engine import Engine
-from orchestra_core.store import Store
+from orchestra_core.store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakeParams, FakePlugin, task
@@ -331,7 +331,7 @@ async def test_queued_attempt_keeps_its_number_on_resume(store):
     run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
                               source=None, run_type="full", trigger="manual",
                               nodes=[{"task_id": "a", "kind": "task"}])
-    store.apply([("task", run_id, "a", {"state": "queued", "attempt": 1})])
+    store.apply([TaskUpdate(run_id, "a", {"state": "queued", "attempt": 1})])
     async with clock.driving():
         result = await engine.resume(run_id)
     assert result.tasks["a"]["attempt"] == 2  # attempt 1 ran, then its one retry
@@ -348,7 +348,7 @@ async def test_resume_after_a_cancel_request_starts_nothing(store):
                               source=None, run_type="full", trigger="manual",
                               nodes=[{"task_id": "a", "kind": "task"},
                                      {"task_id": "b", "kind": "task"}])
-    store.apply([("task", run_id, "a", {"state": "succeeded", "attempt": 1})])
+    store.apply([TaskUpdate(run_id, "a", {"state": "succeeded", "attempt": 1})])
     store.request_cancel(run_id)
     async with clock.driving():
         result = await engine.resume(run_id)
@@ -399,7 +399,7 @@ async def test_a_recovered_external_run_is_stored(store):
     run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
                               source=None, run_type="full", trigger="manual",
                               nodes=[{"task_id": "a", "kind": "task"}])
-    store.apply([("task", run_id, "a", {"state": "running", "attempt": 1})])
+    store.apply([TaskUpdate(run_id, "a", {"state": "running", "attempt": 1})])
     async with clock.driving():
         result = await engine.resume(run_id)
     assert recovered == [f"{run_id}/a/1"]

@@ -142,7 +142,7 @@ def _orchestra_env(ctx: TaskContext) -> dict[str, str]:
     env = {"ORCHESTRA_RUN_ID": str(ctx.run_id), "ORCHESTRA_TASK_ID": str(ctx.task_id),
            "ORCHESTRA_PIPELINE": str(ctx.pipeline), "ORCHESTRA_ATTEMPT": str(ctx.attempt)}
     # the engine's context carries its store; other contexts (test stubs) may not
-    store = getattr(getattr(ctx, "engine", None), "store", None)
+    store = getattr(ctx, "store", None)  # the engine's store (not part of TaskContext)
     url = getattr(getattr(store, "engine", None), "url", None)
     if url is not None:
         env["ORCHESTRA_DB"] = url.render_as_string(hide_password=False)

@@ -19,13 +19,11 @@ from sqlalchemy import event
 
 from ..errors import OrchestraError
 from . import schema
+from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
-__all__ = ("Store", "StoreError", "Write", "default_url", "utc")
-
-#: One write: ``("task", run_id, task_id, fields)``, ``("run", run_id, fields)`` or
-#: ``("event", fields)`` or ``("asset", fields)`` (an asset event).
-Write = tuple
+__all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
+           "default_url", "utc")
 
 
 class StoreError(OrchestraError):
@@ -161,17 +159,18 @@ class Store:
         assets: list[dict] = []
         run_updates: list[tuple[str, dict]] = []
         for w in writes:
-            if w[0] == "task":
-                _, run_id, task_id, fields = w
-                groups.setdefault(tuple(sorted(fields)), []).append(
-                    {**{f"v_{k}": v for k, v in fields.items()}, "b_run": run_id,
-                     "b_task": task_id})
-            elif w[0] == "run":
-                run_updates.append((w[1], w[2]))
-            elif w[0] == "asset":
-                assets.append(w[1])
+            if type(w) is TaskUpdate:
+                groups.setdefault(tuple(sorted(w.fields)), []).append(
+                    {**{f"v_{k}": v for k, v in w.fields.items()}, "b_run": w.run_id,
+                     "b_task": w.task_id})
+            elif type(w) is RunUpdate:
+                run_updates.append((w.run_id, w.fields))
+            elif type(w) is AssetEvent:
+                assets.append(w.row())
+            elif type(w) is LogLine:
+                inserts.append(w.row())
             else:
-                inserts.append(w[1])
+                raise TypeError(f"not a store write: {w!r}")
         with self.engine.begin() as conn:
             for keys, params in groups.items():
                 stmt = task_runs.update().where(

@@ -10,7 +10,7 @@ from orchestra_amperity._api import forget_tokens
 from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core import Orchestra
-from orchestra_core.store import Store
+from orchestra_core.store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
 PIPELINE = textwrap.dedent("""\
@@ -186,7 +186,7 @@ async def test_crash_between_start_and_its_record_recovers_the_workflow(tmp_path
          "config_id": "cc-long", "poll_interval": 5}]})
     async with clock.driving():  # crash once the workflow is started
         run_id = await run_until_crash(engine, pipeline, lambda _: sim.runs())
-    store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
+    store.apply([TaskUpdate(run_id, "a", {"external": None, "external_id": None})])
     async with clock.driving():
         result = await host_for(sim).resume(run_id, store=store, clock=clock)
     [sim_run] = sim.runs()

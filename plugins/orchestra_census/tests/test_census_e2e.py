@@ -14,7 +14,7 @@ from orchestra_census.webhooks import sign
 
 from orchestra_core import Orchestra
 from orchestra_core.server import create_app
-from orchestra_core.store import Store
+from orchestra_core.store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
 PIPELINE = textwrap.dedent("""\
@@ -299,7 +299,7 @@ async def test_crash_between_trigger_and_its_record_recovers_the_run(tmp_path, e
     async with clock.driving():  # crash once the sync is triggered
         run_id = await run_until_crash(engine, pipeline, lambda _: sim.workspace.runs)
     # as if the process died after the trigger, before the external run was written
-    store.apply([("task", run_id, "a", {"external": None, "external_id": None})])
+    store.apply([TaskUpdate(run_id, "a", {"external": None, "external_id": None})])
     async with clock.driving():
         result = await host_for(sim).resume(run_id, store=store, clock=clock)
     [sim_run] = sim.workspace.runs.values()
