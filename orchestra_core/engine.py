@@ -15,7 +15,7 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -223,13 +223,16 @@ class Engine:
     :param keys: the :class:`~orchestra_core.secrets.KeyRing` that decrypts the credentials
         of connections; default: ``ORCHESTRA_SECRET_KEY`` and the key file, read when a run
         first needs a credential.
+    :param env: the environment variables the runs read quick-start connections from
+        (``FIVETRAN_API_KEY``, ...); default: ``os.environ``.
     """
 
     def __init__(self, host: Any, store: Store, *, clock: Any = None,
                  max_concurrency: int = 1000, integration_limits: dict[str, int] | None = None,
                  cancel_poll: float = 1.0, tune_gc: bool = True,
-                 keys: KeyRing | None = None) -> None:
+                 keys: KeyRing | None = None, env: Mapping[str, str] | None = None) -> None:
         self.host = host
+        self.env = env
         self.store = store
         self.secrets = Secrets(store, host=host, keys=keys)
         url = getattr(getattr(store, "engine", None), "url", None)
@@ -356,7 +359,7 @@ class _Execution:
         self.tg: anyio.abc.TaskGroup | None = None
         self._jobs: dict[tuple[str, str], Any] = {}
         self._params: dict[Any, Any] = {}
-        self.run_secrets = RunSecrets(engine.secrets, engine.host)
+        self.run_secrets = RunSecrets(engine.secrets, engine.host, env=engine.env)
         self._build_graph()
 
     # -- graph -----------------------------------------------------------------------------------
