@@ -1,11 +1,16 @@
-"""Run a pipeline against the vendor simulators of its integrations (``orchestra run
---simulate``): each integration that ships a simulator gets one served on 127.0.0.1, and the
-integration's quick-start environment variables point at it for the length of the run."""
+"""Vendor simulators for a pipeline's integrations (``orchestra run --simulate``): load an
+integration's simulator class, build it, and serve one per integration of a pipeline on
+127.0.0.1, with the quick-start settings (``FIVETRAN_BASE_URL``, ``FIVETRAN_API_KEY``, ...)
+that point the integration at it.
+
+The settings are returned, never written to ``os.environ``: the run receives them as its
+environment (``Engine(env=...)``), so nothing else in the process sees them."""
 
 from __future__ import annotations
 
 import contextlib
-import os
+import importlib
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -13,7 +18,7 @@ from attrs import frozen
 
 from .errors import PluginError
 
-__all__ = ("SimulatedVendor", "simulated")
+__all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "simulated")
 
 
 @frozen
@@ -23,6 +28,62 @@ class SimulatedVendor:
     integration: str
     url: str
     env: Mapping[str, str]
+
+
+@frozen
+class Simulation:
+    """The simulators serving a pipeline and the settings that point the run at them.
+
+    :param vendors: one per integration that ships a simulator, by integration name.
+    :param env: every vendor's :attr:`SimulatedVendor.env`, merged: give it to the run as
+        its environment (over ``os.environ`` for the variables it does not set).
+    """
+
+    vendors: tuple[SimulatedVendor, ...]
+    env: Mapping[str, str]
+
+
+def load_simulator(reference: str) -> Any:
+    """The simulator class named by *reference* (``"module:attribute"``).
+
+    :raises PluginError: the reference is malformed, or names nothing importable.
+    """
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise PluginError(f"simulator reference {reference!r} is not 'module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(f"cannot import simulator module {module_name!r}: {exc}") from exc
+    try:
+        found = module
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except AttributeError as exc:
+        raise PluginError(f"module {module_name!r} has no simulator {attr!r}") from exc
+    return found
+
+
+def build_simulator(cls: Any, duration: float | None) -> Any:
+    """An instance of simulator *cls*, with the run duration if one was asked for.
+
+    :raises PluginError: a *duration* was given and *cls* does not take one.
+    """
+    if duration is None:
+        return cls()
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    from .testing.simulator import Simulator
+
+    for name in ("run_duration", "duration"):
+        if name in params:
+            return cls(**{name: duration})
+    if isinstance(cls, type) and issubclass(cls, Simulator):  # run_duration in **kwargs
+        return cls(run_duration=duration)
+    raise PluginError(f"the {getattr(cls, 'name', cls.__name__)} simulator does not take a "
+                      "run duration (--duration)")
 
 
 def _env_for(sim: Any, spec: Any, url: str) -> dict[str, str]:
@@ -41,33 +102,23 @@ def _env_for(sim: Any, spec: Any, url: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def simulated(host: Any, pipeline: Any, *,
-              run_duration: float | None = None) -> Iterator[list[SimulatedVendor]]:
-    """Serve a simulator for every integration of *pipeline* that has one, and set the
-    integrations' quick-start environment variables to them until the block ends (the
-    previous values are restored). Tasks that name a stored connection keep using it."""
-    from ._cli_simulate import _build, load_simulator
-
+              run_duration: float | None = None) -> Iterator[Simulation]:
+    """Serve a simulator for every integration of *pipeline* that has one until the block
+    ends, and yield them with the quick-start settings that point at them. The settings
+    only reach a run given them (``Engine(env=...)``); tasks that name a stored connection
+    keep using it."""
     wanted: dict[str, Any] = {}
     for task in pipeline.tasks:
         spec = host.integrations.find(task.integration)
         if spec is not None and spec.simulator:
             wanted[spec.name] = spec
-    started: list[SimulatedVendor] = []
-    saved: dict[str, str | None] = {}
+    vendors: list[SimulatedVendor] = []
+    env: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
-        try:
-            for name, spec in sorted(wanted.items()):
-                sim = _build(load_simulator(spec.simulator), run_duration)
-                url = stack.enter_context(sim.serve())
-                env = _env_for(sim, spec, url)
-                for key, value in env.items():
-                    saved.setdefault(key, os.environ.get(key))
-                    os.environ[key] = value
-                started.append(SimulatedVendor(name, url, env))
-            yield started
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        for name, spec in sorted(wanted.items()):
+            sim = build_simulator(load_simulator(spec.simulator), run_duration)
+            url = stack.enter_context(sim.serve())
+            vendor_env = _env_for(sim, spec, url)
+            env.update(vendor_env)
+            vendors.append(SimulatedVendor(name, url, vendor_env))
+        yield Simulation(tuple(vendors), env)

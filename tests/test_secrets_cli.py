@@ -413,7 +413,7 @@ def test_errors_at_the_cli_edge_are_masked(home, orchestra, monkeypatch):
         raise OrchestraError(f"the vendor refused {secret}")
 
     monkeypatch.setattr("orchestra_core.secrets.Secrets.open", boom)
-    monkeypatch.setattr("orchestra_core._cli_secrets._secrets", boom)
+    monkeypatch.setattr("orchestra_core.cli._secrets._secrets", boom)
     result = orchestra("constants", "list", ok=False)
     assert result.output == "Error: the vendor refused *****\n"
 

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _acme_host(monkeypatch):
     """The CLI's host: the built-ins and the Acme example plugin only."""
-    import orchestra_core._cli_simulate as module
+    import orchestra_core.cli._simulate as module
 
     host = Orchestra(plugins=[AcmePlugin()], load_entrypoints=False)
-    monkeypatch.setattr(module, "_host", lambda ctx: host)
+    monkeypatch.setattr(module, "host_of", lambda ctx: host)
 
 
 class FixedDuration:

@@ -59,7 +59,7 @@ class Execution:
         self._all_done = anyio.Event()
         self._jobs: dict[tuple[str, str], Any] = {}
         self._params: dict[Any, Any] = {}
-        self.run_secrets = RunSecrets(engine.secrets, engine.host)
+        self.run_secrets = RunSecrets(engine.secrets, engine.host, env=engine.env)
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -145,11 +145,15 @@ class RunSecrets:
 
     :param secrets: the :class:`~orchestra_core.secrets.Secrets` of the engine's store.
     :param host: the host, for the integrations' ConnectionSpecs.
+    :param env: the environment variables quick-start connections are read from
+        (:func:`connection_from_env`); default: ``os.environ``.
     """
 
-    def __init__(self, secrets: Secrets, host: Any) -> None:
+    def __init__(self, secrets: Secrets, host: Any, *,
+                 env: Mapping[str, str] | None = None) -> None:
         self.secrets = secrets
         self.host = host
+        self.env = env
         self._snapshot: dict[str, dict[str, Any]] | None = None
         self._lock: anyio.Lock | None = None
         self._decrypted: dict[str, dict[str, str]] = {}
@@ -219,7 +223,7 @@ class RunSecrets:
             if spec is None:
                 return None
             if spec.name not in self._env:
-                self._env[spec.name] = connection_from_env(spec)
+                self._env[spec.name] = connection_from_env(spec, self.env)
             return self._env[spec.name]
         conn = self._connections.get(name)
         if conn is None:

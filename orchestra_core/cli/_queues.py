@@ -8,16 +8,18 @@ from typing import Any
 
 import click
 
-from .cli import _DB, _store, _ts, cli
+from ._common import DB_OPTION, JSON_OPTION, format_ts, open_store
+
+__all__ = ("NOTHING_TO_CLAIM", "notifications", "queue")
 
 #: Exit status of ``orchestra queue claim`` when the queue has no new element.
 NOTHING_TO_CLAIM = 3
 
 
 def _queues(db: str | None, who: str | None = None) -> Any:
-    from .queues import Queues
+    from ..queues import Queues
 
-    return Queues(_store(db), identity=who)
+    return Queues(open_store(db), identity=who)
 
 
 def _line(e: Any) -> str:
@@ -25,7 +27,7 @@ def _line(e: Any) -> str:
     if len(data) > 60:
         data = data[:57] + "..."
     parts = [f"{e.id:>6}", f"{e.queue:<16}", f"{e.status.value:<11}",
-             f"{(e.reference or '-'):<16}", _ts(e.created_at), data]
+             f"{(e.reference or '-'):<16}", format_ts(e.created_at), data]
     if e.message:
         parts.append(f"({e.message})")
     return "  ".join(parts)
@@ -37,23 +39,22 @@ def _echo_element(e: Any, as_json: bool) -> None:
         return
     click.echo(f"element {e.id} of queue {e.queue!r}: {e.status.value}")
     click.echo(f"  reference: {e.reference or '-'}")
-    click.echo(f"  created:   {_ts(e.created_at)} by {e.created_by or '-'}")
+    click.echo(f"  created:   {format_ts(e.created_at)} by {e.created_by or '-'}")
     if e.claimed_at:
-        click.echo(f"  claimed:   {_ts(e.claimed_at)} by {e.claimed_by or '-'}")
+        click.echo(f"  claimed:   {format_ts(e.claimed_at)} by {e.claimed_by or '-'}")
     if e.finished_at:
-        click.echo(f"  finished:  {_ts(e.finished_at)}")
+        click.echo(f"  finished:  {format_ts(e.finished_at)}")
     if e.message:
         click.echo(f"  message:   {e.message}")
     click.echo(f"  data:      {json.dumps(e.data)}")
 
 
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 _BY = click.option("--by", "who", metavar="NAME",
                    help="Who acts (recorded as created_by/claimed_by). Default: the process task "
                    "when run inside one, else user@host.")
 
 
-@cli.group()
+@click.group()
 def queue() -> None:
     """Push to, list, claim and finish elements of named work queues."""
 
@@ -65,8 +66,8 @@ def queue() -> None:
 @click.option("--data-file", type=click.File("r"), metavar="PATH",
               help="Read the JSON data from PATH ('-' for stdin) instead of DATA.")
 @_BY
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_push(name: str, data: str | None, reference: str | None, data_file: Any,
                who: str | None, as_json: bool, db: str | None) -> None:
     """Add an element to queue NAME; DATA is JSON (a bare word is taken as a string)."""
@@ -95,8 +96,8 @@ def queue_push(name: str, data: str | None, reference: str | None, data_file: An
               help="Only elements in this status.")
 @click.option("--reference", metavar="REF", help="Only elements with this reference.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_list(name: str | None, status: str | None, reference: str | None, limit: int,
                as_json: bool, db: str | None) -> None:
     """Elements of queue NAME, oldest first; without NAME, every queue with its counts."""
@@ -125,8 +126,8 @@ def queue_list(name: str | None, status: str | None, reference: str | None, limi
 @queue.command("claim")
 @click.argument("name")
 @_BY
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_claim(name: str, who: str | None, as_json: bool, db: str | None) -> None:
     """Take the oldest new element of queue NAME (it becomes in_progress) and print it.
 
@@ -144,8 +145,8 @@ def queue_claim(name: str, who: str | None, as_json: bool, db: str | None) -> No
 @queue.command("complete")
 @click.argument("element_id", type=int)
 @click.option("--message", "-m", help="What was done (kept with the element).")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_complete(element_id: int, message: str | None, as_json: bool, db: str | None) -> None:
     """Mark the claimed element ELEMENT_ID done."""
     element = _queues(db).complete(element_id, message)
@@ -158,8 +159,8 @@ def queue_complete(element_id: int, message: str | None, as_json: bool, db: str 
 @queue.command("fail")
 @click.argument("element_id", type=int)
 @click.option("--message", "-m", help="Why it failed (kept with the element).")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_fail(element_id: int, message: str | None, as_json: bool, db: str | None) -> None:
     """Mark the claimed element ELEMENT_ID failed."""
     element = _queues(db).fail(element_id, message)
@@ -171,29 +172,29 @@ def queue_fail(element_id: int, message: str | None, as_json: bool, db: str | No
 
 @queue.command("show")
 @click.argument("element_id", type=int)
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def queue_show(element_id: int, as_json: bool, db: str | None) -> None:
     """One element with its data, status, times and who created and claimed it."""
     _echo_element(_queues(db).get(element_id), as_json)
 
 
-@cli.command("notifications")
+@click.command("notifications")
 @click.option("--pipeline", help="Only notifications about this pipeline.")
 @click.option("--run", "run_id", metavar="RUN_ID", help="Only this run (an id prefix will do).")
 @click.option("--kind", help="Only this kind, e.g. run.failed.")
 @click.option("--since", type=click.DateTime(), help="From this time (UTC).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def notifications(pipeline: str | None, run_id: str | None, kind: str | None, since: Any,
                   limit: int, as_json: bool, db: str | None) -> None:
     """Stored notifications (alerts sent to the 'stored' channel), newest first."""
     from datetime import UTC
 
-    from .notifications import NotificationLog
+    from ..notifications import NotificationLog
 
-    found = NotificationLog(_store(db)).list(
+    found = NotificationLog(open_store(db)).list(
         pipeline=pipeline, run_id=run_id, kind=kind,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit)
     if as_json:
@@ -203,4 +204,4 @@ def notifications(pipeline: str | None, run_id: str | None, kind: str | None, si
         click.echo("no notifications")
     for n in found:
         text = " | ".join(n.message.splitlines())  # one line per notification
-        click.echo(f"{_ts(n.created_at)}  {n.kind:<22} {n.pipeline}: {text}")
+        click.echo(f"{format_ts(n.created_at)}  {n.kind:<22} {n.pipeline}: {text}")

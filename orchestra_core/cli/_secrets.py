@@ -14,21 +14,22 @@ from typing import Any
 
 import click
 
-from .cli import _DB, _host, _store, cli
-from .redaction import MIN_SECRET_LENGTH
+from ..redaction import MIN_SECRET_LENGTH
+from ._common import DB_OPTION, JSON_OPTION, host_of, open_store
+
+__all__ = ("connections", "constants", "credentials", "init", "keys")
 
 _KEY_FILE = click.option(
     "--key-file", type=click.Path(dir_okay=False), envvar="ORCHESTRA_SECRET_KEY_FILE",
     help="The key file (default: orchestra.key in ORCHESTRA_HOME or the working directory).")
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
 def _secrets(db: str | None, key_file: str | None = None, ctx: click.Context | None = None
              ) -> Any:
-    from .secrets import Secrets
+    from ..secrets import Secrets
 
-    host = _host(ctx) if ctx is not None else None
-    return Secrets(_store(db), host=host, key_file=key_file)
+    host = host_of(ctx) if ctx is not None else None
+    return Secrets(open_store(db), host=host, key_file=key_file)
 
 
 def _print_json(value: Any) -> None:
@@ -38,15 +39,15 @@ def _print_json(value: Any) -> None:
 # -- init ----------------------------------------------------------------------------------------
 
 
-@cli.command()
-@_DB
+@click.command()
+@DB_OPTION
 @_KEY_FILE
 def init(db: str | None, key_file: str | None) -> None:
     """Create the store (or bring its schema up to date) and, where no key is configured,
     a key file holding a new secret key."""
-    from .secrets import KEY_ENV, KeyRing, default_key_file, generate_key, write_key_file
+    from ..secrets import KEY_ENV, KeyRing, default_key_file, generate_key, write_key_file
 
-    store = _store(db)
+    store = open_store(db)
     click.echo(f"store ready: {store.url}")
     store.close()
     path = key_file or default_key_file()
@@ -67,7 +68,7 @@ def init(db: str | None, key_file: str | None) -> None:
 # -- keys ----------------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """Create secret keys, see which credentials use which key, rotate."""
 
@@ -78,7 +79,7 @@ def keys() -> None:
 @_KEY_FILE
 def keys_new(add: bool, key_file: str | None) -> None:
     """Print a new random 256-bit key, once (or add it to the key file with --add)."""
-    from .secrets import KeyRing, default_key_file, generate_key, write_key_file
+    from ..secrets import KeyRing, default_key_file, generate_key, write_key_file
 
     key = generate_key()
     key_id = KeyRing.from_keys(key).primary.id
@@ -105,8 +106,8 @@ def _key_text(raw: bytes) -> str:
 
 
 @keys.command("list")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 @_KEY_FILE
 def keys_list(as_json: bool, db: str | None, key_file: str | None) -> None:
     """Configured key ids (the primary first) and the credentials encrypted under each, also
@@ -126,7 +127,7 @@ def keys_list(as_json: bool, db: str | None, key_file: str | None) -> None:
 
 
 @keys.command("rotate")
-@_DB
+@DB_OPTION
 @_KEY_FILE
 def keys_rotate(db: str | None, key_file: str | None) -> None:
     """Re-encrypt every credential under the newest (primary) key, in one transaction.
@@ -143,7 +144,7 @@ def keys_rotate(db: str | None, key_file: str | None) -> None:
 # -- constants -----------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def constants() -> None:
     """Named plain-text values shared by every pipeline (${constants.NAME} in parameters)."""
 
@@ -152,7 +153,7 @@ def constants() -> None:
 @click.argument("name")
 @click.argument("value")
 @click.option("--description", help="What the constant is for.")
-@_DB
+@DB_OPTION
 def constants_set(name: str, value: str, description: str | None, db: str | None) -> None:
     """Create or replace constant NAME with VALUE (plain text, not a secret)."""
     info = _secrets(db).constants.set(name, value, description=description)
@@ -161,15 +162,15 @@ def constants_set(name: str, value: str, description: str | None, db: str | None
 
 @constants.command("get")
 @click.argument("name")
-@_DB
+@DB_OPTION
 def constants_get(name: str, db: str | None) -> None:
     """Print the value of constant NAME."""
     click.echo(_secrets(db).constants.get(name))
 
 
 @constants.command("list")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def constants_list(as_json: bool, db: str | None) -> None:
     """Every constant with its value."""
     found = _secrets(db).constants.list()
@@ -182,7 +183,7 @@ def constants_list(as_json: bool, db: str | None) -> None:
 
 @constants.command("delete")
 @click.argument("name")
-@_DB
+@DB_OPTION
 def constants_delete(name: str, db: str | None) -> None:
     """Delete constant NAME."""
     _secrets(db).constants.delete(name)
@@ -192,7 +193,7 @@ def constants_delete(name: str, db: str | None) -> None:
 # -- credentials ---------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def credentials() -> None:
     """Named secrets (a password, an API key and secret, a token), encrypted at rest."""
 
@@ -221,7 +222,7 @@ def _env_sources(items: tuple[str, ...], fields: list[str]) -> dict[str, str]:
 @click.option("--stdin", "use_stdin", is_flag=True,
               help="Read the fields from standard input, one line each, in --field order.")
 @click.option("--description", help="What the credential is for.")
-@_DB
+@DB_OPTION
 @_KEY_FILE
 def credentials_set(name: str, username: str | None, fields: tuple[str, ...],
                     from_env: tuple[str, ...], use_stdin: bool, description: str | None,
@@ -270,8 +271,8 @@ def _long_enough(value: str) -> str:
 
 
 @credentials.command("list")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def credentials_list(as_json: bool, db: str | None) -> None:
     """Every credential: user name, field names and key id (never a value)."""
     found = _secrets(db).credentials.list()
@@ -286,7 +287,7 @@ def credentials_list(as_json: bool, db: str | None) -> None:
 
 @credentials.command("delete")
 @click.argument("name")
-@_DB
+@DB_OPTION
 def credentials_delete(name: str, db: str | None) -> None:
     """Delete credential NAME (refused while a connection uses it)."""
     _secrets(db).credentials.delete(name)
@@ -296,7 +297,7 @@ def credentials_delete(name: str, db: str | None) -> None:
 # -- connections ---------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def connections() -> None:
     """Named connections of integrations that tasks use with secondary_configuration_id."""
 
@@ -330,7 +331,7 @@ def _options(items: tuple[str, ...]) -> dict[str, Any]:
               help="A non-secret option (repeatable); headers.NAME=VALUE adds a header.")
 @click.option("--description", help="What the connection is for.")
 @click.option("--replace", is_flag=True, help="Replace the connection if it exists.")
-@_DB
+@DB_OPTION
 @click.pass_context
 def connections_add(ctx: click.Context, name: str, integration: str, base_url: str | None,
                     auth: str | None, credential: str | None, options: tuple[str, ...],
@@ -345,8 +346,8 @@ def connections_add(ctx: click.Context, name: str, integration: str, base_url: s
 
 @connections.command("list")
 @click.option("--integration", help="Only connections of this integration.")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def connections_list(integration: str | None, as_json: bool, db: str | None) -> None:
     """Every connection: integration, base URL, auth scheme, credential."""
     found = _secrets(db).connections.list(integration=integration)
@@ -360,8 +361,8 @@ def connections_list(integration: str | None, as_json: bool, db: str | None) -> 
 
 @connections.command("show")
 @click.argument("name")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def connections_show(name: str, as_json: bool, db: str | None) -> None:
     """Connection NAME with its options and its credential's field names (no values)."""
     secrets = _secrets(db)
@@ -387,7 +388,7 @@ def connections_show(name: str, as_json: bool, db: str | None) -> None:
 
 @connections.command("delete")
 @click.argument("name")
-@_DB
+@DB_OPTION
 def connections_delete(name: str, db: str | None) -> None:
     """Delete connection NAME (its credential stays)."""
     _secrets(db).connections.delete(name)

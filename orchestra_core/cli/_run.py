@@ -1,62 +1,26 @@
-"""The ``orchestra`` command line. The only place (with the HTTP server) that turns
-:class:`~orchestra_core.errors.OrchestraError` into exit codes."""
+"""``orchestra validate``, ``plugins``, ``run``, ``runs`` and ``logs``: check and run pipeline
+files, and look at the runs they made."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
-from . import __version__
-from .errors import OrchestraError
-from .redaction import redact, redact_obj
+from ..redaction import redact, redact_obj
+from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-__all__ = ("main",)
+__all__ = ("logs", "plugins", "run", "runs", "validate")
 
 
-def _host(ctx: click.Context) -> Any:
-    from .host import Orchestra
-
-    obj = ctx.find_root().obj
-    if "host" not in obj:
-        obj["host"] = Orchestra(load_entrypoints=not obj["no_plugins"], blocked=obj["blocked"])
-    return obj["host"]
-
-
-class _Group(click.Group):
-    """Turns library errors into one clear message and exit code 1, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OrchestraError as exc:
-            click.echo(f"Error: {redact(str(exc))}", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="orchestra")
-@click.option("--no-plugins", is_flag=True, envvar="ORCHESTRA_DISABLE_PLUGIN_AUTOLOAD",
-              help="Load only the built-in integrations, no installed plugins.")
-@click.option("--block", "blocked", multiple=True, metavar="NAME",
-              help="Do not load the plugin NAME (repeatable). Also ORCHESTRA_BLOCK_PLUGINS=a,b.")
-@click.pass_context
-def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
-    """Orchestra: run data pipelines of Fivetran, dbt Cloud, Census, Hightouch, Amperity,
-    HTTP and local-process tasks, declared in YAML or JSON files."""
-    env_blocked = [b.strip() for b in os.environ.get("ORCHESTRA_BLOCK_PLUGINS", "").split(",")]
-    ctx.obj = {"no_plugins": no_plugins, "blocked": [*blocked, *filter(None, env_blocked)]}
-
-
-@cli.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@JSON_OPTION
 @click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
               help="Also check that the connections, constants and credentials the tasks "
               "name exist in this store (not checked without it).")
@@ -66,8 +30,8 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool, db: str 
 
     Exits 0 when every file is valid, 1 when any file has a problem.
     """
-    host = _host(ctx)
-    store = _store(db) if db else None
+    host = host_of(ctx)
+    store = open_store(db) if db else None
     results = []
     for path in files:
         pipeline, problems = host.check_file(path, store=store)
@@ -98,7 +62,7 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool, db: str 
 
 
 def _format_problem(p: dict[str, Any]) -> str:
-    from .models import Problem
+    from ..models import Problem
 
     return Problem(**p).format()
 
@@ -108,12 +72,12 @@ def _n(count: int | None, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.command()
+@JSON_OPTION
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List loaded plugins with their distribution, version, integrations and jobs."""
-    infos = _host(ctx).plugins()
+    infos = host_of(ctx).plugins()
     if as_json:
         click.echo(json.dumps([{
             "name": i.name,
@@ -130,22 +94,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {name}: {', '.join(jobs) if jobs else '(no jobs)'}")
 
 
-_DB = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
-                   help="The state store: a SQLite file path or a database URL. Default: "
-                   "orchestra.db in ORCHESTRA_HOME or the working directory.")
-
-
-def _store(db: str | None) -> Any:
-    from .secrets import Secrets, register_stored_secrets
-    from .store import Store
-
-    store = Store.open(db)
-    # outputs of this process mask every credential the configured keys can decrypt
-    register_stored_secrets(Secrets(store))
-    return store
-
-
-@cli.command()
+@click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--resume", "resume", metavar="RUN_ID",
               help="Continue an interrupted run instead of starting a new one.")
@@ -166,7 +115,7 @@ def _store(db: str | None) -> Any:
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
-@_DB
+@DB_OPTION
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         progress: str, max_concurrency: int, limits: tuple[str, ...], simulate: bool,
@@ -179,7 +128,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     import anyio
 
-    from .engine import Engine
+    from ..engine import Engine
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
@@ -192,7 +141,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
             raise click.BadParameter(f"expected INTEGRATION=N with N >= 1, got {item!r}",
                                      param_hint="--limit")
         integration_limits[name.strip().lower()] = int(value)
-    host = _host(ctx)
+    host = host_of(ctx)
     for name in list(integration_limits):
         spec = host.integrations.find(name)
         if spec is None:
@@ -200,9 +149,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                 f"unknown integration {name!r}; installed: {', '.join(host.integrations.names())}",
                 param_hint="--limit")
         integration_limits[spec.name] = integration_limits.pop(name)
-    store = _store(db)
-    engine = Engine(host, store, max_concurrency=max_concurrency,
-                    integration_limits=integration_limits)
+    store = open_store(db)
     if file is not None:
         pipeline = host.load_pipeline(file, store=store)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
@@ -229,12 +176,17 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                                 on_created=created)
 
     with contextlib.ExitStack() as stack:
+        env: Mapping[str, str] | None = None  # the process environment
         if simulate:
-            from ._simulated import simulated
+            from .._simulated import simulated
 
-            for vendor in stack.enter_context(simulated(host, pipeline,
-                                                        run_duration=simulate_duration)):
+            simulation = stack.enter_context(simulated(host, pipeline,
+                                                       run_duration=simulate_duration))
+            for vendor in simulation.vendors:
                 click.echo(f"{vendor.integration} simulator on {vendor.url}")
+            env = ChainMap(dict(simulation.env), os.environ)  # os.environ itself is not changed
+        engine = Engine(host, store, max_concurrency=max_concurrency,
+                        integration_limits=integration_limits, env=env)
         if reporter is not None:
             stack.enter_context(reporter)
         result = anyio.run(go)
@@ -248,7 +200,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
     ctx.exit(0 if result.succeeded else 1)
 
 
-@cli.group()
+@click.group()
 def runs() -> None:
     """List, inspect and cancel pipeline runs."""
 
@@ -257,27 +209,28 @@ def runs() -> None:
 @click.option("--pipeline", help="Only runs of this pipeline.")
 @click.option("--state", help="Only runs in this state.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool,
               db: str | None) -> None:
     """Recent runs, newest first."""
-    found = _store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    found = open_store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
     if as_json:
         click.echo(json.dumps(redact_obj(found), indent=2, default=str))
         return
     for r in found:
         click.echo(f"{r['id']}  {r['pipeline']:<24} {r['state']:<10} {r['run_type']:<8} "
-                   f"{_ts(r['created_at'])}" + (f"  {redact(r['error'])}" if r["error"] else ""))
+                   f"{format_ts(r['created_at'])}"
+                   + (f"  {redact(r['error'])}" if r["error"] else ""))
 
 
 @runs.command("show")
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     """A run and each of its task runs (state, attempt, external id, times, error)."""
-    store = _store(db)
+    store = open_store(db)
     run = store.get_run(run_id)
     tasks = store.task_runs(run["id"])
     if as_json:
@@ -286,7 +239,7 @@ def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
         return
     click.echo(f"run {run['id']}: pipeline {run['pipeline']!r} ({run['client']}), "
                f"{run['run_type']}, {run['state']}")
-    click.echo(f"  started {_ts(run['started_at'])}, ended {_ts(run['ended_at'])}")
+    click.echo(f"  started {format_ts(run['started_at'])}, ended {format_ts(run['ended_at'])}")
     if run["error"]:
         click.echo(f"  error: {redact(run['error'])}")
     for t in tasks:
@@ -302,10 +255,10 @@ def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
 
 @runs.command("cancel")
 @click.argument("run_id")
-@_DB
+@DB_OPTION
 def runs_cancel(run_id: str, db: str | None) -> None:
     """Ask the process running RUN_ID to cancel it (running tasks are cancelled at the vendor)."""
-    store = _store(db)
+    store = open_store(db)
     run = store.get_run(run_id)
     state = store.request_cancel(run["id"])
     if state in ("succeeded", "failed", "cancelled"):
@@ -314,7 +267,7 @@ def runs_cancel(run_id: str, db: str | None) -> None:
         click.echo(f"cancel requested for run {run['id']}")
 
 
-@cli.command()
+@click.command()
 @click.option("--since", type=click.DateTime(), help="From this time (UTC).")
 @click.option("--until", type=click.DateTime(), help="Up to this time (UTC).")
 @click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -323,14 +276,14 @@ def runs_cancel(run_id: str, db: str | None) -> None:
 @click.option("--run", "run_id", help="Only this run.")
 @click.option("--task", help="Only this task.")
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id: str | None,
          task: str | None, limit: int, as_json: bool, db: str | None) -> None:
     """Log lines of runs, oldest first, filtered by time, level, pipeline, run and task."""
     from datetime import UTC
 
-    store = _store(db)
+    store = open_store(db)
     found = store.logs(since=since.replace(tzinfo=UTC) if since else None,
                        until=until.replace(tzinfo=UTC) if until else None, level=level,
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,
@@ -342,34 +295,5 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
         where = e["pipeline"] or ""
         if e["task_id"]:
             where += f"/{e['task_id']}"
-        click.echo(f"{_ts(e['time'])} {e['level'].upper():<7} {where}: "
+        click.echo(f"{format_ts(e['time'])} {e['level'].upper():<7} {where}: "
                    f"{redact(e['message'])}")
-
-
-def _ts(value: Any) -> str:
-    if value is None:
-        return "-"
-    text = value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
-    return text.replace("+00:00", "Z")
-
-
-# Command groups defined in their own modules register themselves on ``cli`` when imported.
-# (one import line per module, below)
-# isort: off
-from . import _cli_queues  # noqa: E402,F401
-from . import _cli_secrets  # noqa: E402,F401
-from . import _cli_schedule  # noqa: E402,F401
-from . import _cli_simulate  # noqa: E402,F401
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``orchestra`` script."""
-    try:
-        cli.main(args=argv, prog_name="orchestra", standalone_mode=True)
-    except OrchestraError as exc:  # raised while building the host, before a command runs
-        click.echo(f"Error: {redact(str(exc))}", err=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import signal
 import threading
-from typing import Any
 
 import click
 
-from .cli import _host, cli
-from .errors import PluginError
+from .._simulated import build_simulator, load_simulator
+from ..errors import PluginError
+from ._common import host_of
 
-__all__ = ("load_simulator",)
-
-
-def load_simulator(reference: str) -> Any:
-    """The simulator class named by *reference* (``"module:attribute"``)."""
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
-        raise PluginError(f"simulator reference {reference!r} is not 'module:attribute'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PluginError(f"cannot import simulator module {module_name!r}: {exc}") from exc
-    try:
-        found = module
-        for part in attr.split("."):
-            found = getattr(found, part)
-    except AttributeError as exc:
-        raise PluginError(f"module {module_name!r} has no simulator {attr!r}") from exc
-    return found
+__all__ = ("simulate",)
 
 
-def _build(cls: Any, duration: float | None) -> Any:
-    """An instance of simulator *cls*, with the run duration if one was asked for."""
-    if duration is None:
-        return cls()
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    from .testing.simulator import Simulator
-
-    for name in ("run_duration", "duration"):
-        if name in params:
-            return cls(**{name: duration})
-    if isinstance(cls, type) and issubclass(cls, Simulator):  # run_duration in **kwargs
-        return cls(run_duration=duration)
-    raise PluginError(f"the {getattr(cls, 'name', cls.__name__)} simulator does not take a "
-                      "run duration (--duration)")
-
-
-@cli.command()
+@click.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_them", is_flag=True,
               help="List the integrations that ship a simulator, and exit.")
@@ -79,7 +40,7 @@ def simulate(ctx: click.Context, name: str | None, list_them: bool, port: int,
     Prints the base URL to give a connection (``base_url``) and the credentials the simulator
     accepts. NAME may also be a ``module:attribute`` reference to a simulator class.
     """
-    host = _host(ctx)
+    host = host_of(ctx)
     if list_them:
         rows = [(spec.name, spec.simulator) for spec in host.integrations if spec.simulator]
         if as_json:
@@ -105,7 +66,7 @@ def simulate(ctx: click.Context, name: str | None, list_them: bool, port: int,
     cls = load_simulator(reference)
     if not callable(getattr(cls, "serve", None)):
         raise PluginError(f"{reference} is not a simulator: it has no serve() method")
-    sim = _build(cls, duration)
+    sim = build_simulator(cls, duration)
     label = getattr(sim, "name", None) or label
     if webhook_url:
         adder = getattr(sim, "add_webhook", None)

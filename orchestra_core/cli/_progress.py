@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from .engine import Transition
+from ..engine import Transition
+
+__all__ = ("PlainProgress", "TableProgress")
 
 _COLOURS = {"succeeded": "green", "failed": "red", "timed_out": "red", "cancelled": "yellow",
             "skipped": "dim", "running": "cyan", "queued": "blue", "up_for_retry": "magenta"}

@@ -9,22 +9,23 @@ from typing import Any
 
 import click
 
-from .cli import _DB, _host, _store, _ts, cli
-from .errors import ConfigError
+from ..errors import ConfigError
+from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
+
+__all__ = ("pipelines", "serve", "triggers")
 
 _CLIENT = click.option("--client", default="default", show_default=True,
                        help="The client (team) the pipeline belongs to.")
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
 def _registry(db: str | None) -> Any:
-    from .scheduling.registry import Registry
+    from ..scheduling.registry import Registry
 
-    return Registry(_store(db))
+    return Registry(open_store(db))
 
 
 def _when(value: datetime | None) -> str:
-    return _ts(value) if value is not None else "-"
+    return format_ts(value) if value is not None else "-"
 
 
 def _describe(spec: dict[str, Any], kind: str) -> str:
@@ -35,15 +36,15 @@ def _describe(spec: dict[str, Any], kind: str) -> str:
 # -- pipelines ---------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def pipelines() -> None:
     """Registered pipelines: stored with their triggers and version history."""
 
 
 @pipelines.command("apply")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 @click.pass_context
 def pipelines_apply(ctx: click.Context, files: tuple[str, ...], as_json: bool,
                     db: str | None) -> None:
@@ -52,7 +53,7 @@ def pipelines_apply(ctx: click.Context, files: tuple[str, ...], as_json: bool,
     Every file is validated first; if any has a problem nothing is stored. A changed
     definition becomes a new version; triggers whose spec changed are rescheduled.
     """
-    host = _host(ctx)
+    host = host_of(ctx)
     loaded = []
     problems = []
     for path in files:
@@ -90,8 +91,8 @@ def pipelines_apply(ctx: click.Context, files: tuple[str, ...], as_json: bool,
 
 
 @pipelines.command("list")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def pipelines_list(as_json: bool, db: str | None) -> None:
     """Registered pipelines: version, active, triggers, next fire time, latest run."""
     found = _registry(db).list()
@@ -113,8 +114,8 @@ def pipelines_list(as_json: bool, db: str | None) -> None:
 @_CLIENT
 @click.option("--version", "version", type=click.IntRange(min=1),
               help="Print this version's definition.")
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def pipelines_show(name: str, client: str, version: int | None, as_json: bool,
                    db: str | None) -> None:
     """A registered pipeline: state, versions and triggers (or one version's definition)."""
@@ -146,7 +147,7 @@ def pipelines_show(name: str, client: str, version: int | None, as_json: bool,
 @click.argument("name")
 @_CLIENT
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_DB
+@DB_OPTION
 def pipelines_delete(name: str, client: str, yes: bool, db: str | None) -> None:
     """Unregister pipeline NAME: its versions and triggers are deleted, its runs kept."""
     registry = _registry(db)
@@ -160,7 +161,7 @@ def pipelines_delete(name: str, client: str, yes: bool, db: str | None) -> None:
 @pipelines.command("activate")
 @click.argument("name")
 @_CLIENT
-@_DB
+@DB_OPTION
 def pipelines_activate(name: str, client: str, db: str | None) -> None:
     """Let NAME's triggers fire again (from now on; missed times are not caught up)."""
     changed = _registry(db).set_active(name, client, True)
@@ -170,7 +171,7 @@ def pipelines_activate(name: str, client: str, db: str | None) -> None:
 @pipelines.command("deactivate")
 @click.argument("name")
 @_CLIENT
-@_DB
+@DB_OPTION
 def pipelines_deactivate(name: str, client: str, db: str | None) -> None:
     """Stop NAME's triggers from firing; it can still be run by hand."""
     changed = _registry(db).set_active(name, client, False)
@@ -184,7 +185,7 @@ def pipelines_deactivate(name: str, client: str, db: str | None) -> None:
               show_default=True, help="The scope of the run.")
 @click.option("--queue", "queue_only", is_flag=True,
               help="Only create the run; 'orchestra serve' executes it.")
-@_DB
+@DB_OPTION
 @click.pass_context
 def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
                   queue_only: bool, db: str | None) -> None:
@@ -195,10 +196,10 @@ def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
     """
     import anyio
 
-    from .engine import Engine
-    from .scheduling.registry import Registry
+    from ..engine import Engine
+    from ..scheduling.registry import Registry
 
-    store = _store(db)
+    store = open_store(db)
     registry = Registry(store)
     if queue_only:
         run_id = registry.queue_run(name, client, run_type=run_type, trigger="manual")
@@ -207,7 +208,7 @@ def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
     pipeline = registry.pipeline(name, client)
     from ._progress import PlainProgress
 
-    engine = Engine(_host(ctx), store)
+    engine = Engine(host_of(ctx), store)
 
     def created(run_id: str) -> None:
         click.echo(f"run {run_id} started (store: {store.url})")
@@ -223,7 +224,7 @@ def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
 # -- triggers ----------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def triggers() -> None:
     """Triggers of registered pipelines: list, add, delete."""
 
@@ -231,8 +232,8 @@ def triggers() -> None:
 @triggers.command("list")
 @click.option("--pipeline", help="Only this pipeline's triggers.")
 @_CLIENT
-@_JSON
-@_DB
+@JSON_OPTION
+@DB_OPTION
 def triggers_list(pipeline: str | None, client: str, as_json: bool, db: str | None) -> None:
     """Every trigger with its kind, spec, last and next fire time."""
     found = _registry(db).list_triggers(pipeline=pipeline, client=client)
@@ -251,7 +252,7 @@ def triggers_list(pipeline: str | None, client: str, as_json: bool, db: str | No
 @click.argument("pipeline")
 @click.argument("spec")
 @_CLIENT
-@_DB
+@DB_OPTION
 def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     """Add a trigger to registered PIPELINE. SPEC is YAML or JSON with the keys of a trigger in
     a pipeline file, e.g. '{cron: "30 2 * * *", timezone: Europe/London}'.
@@ -260,8 +261,8 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     """
     import yaml
 
-    from .config import structure
-    from .scheduling.model import Trigger
+    from ..config import structure
+    from ..scheduling.model import Trigger
 
     try:
         raw = yaml.safe_load(spec)
@@ -278,7 +279,7 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
 
 @triggers.command("delete")
 @click.argument("trigger")
-@_DB
+@DB_OPTION
 def triggers_delete(trigger: str, db: str | None) -> None:
     """Delete TRIGGER: its id (or a unique prefix) or PIPELINE/NAME.
 
@@ -293,8 +294,8 @@ def triggers_delete(trigger: str, db: str | None) -> None:
 # -- serve -------------------------------------------------------------------------------------
 
 
-@cli.command()
-@_DB
+@click.command()
+@DB_OPTION
 @click.option("--host", "http_host", default="127.0.0.1", show_default=True,
               help="The address the HTTP server listens on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(min=0),
@@ -318,13 +319,13 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
 
     import anyio
 
-    from .service import Service
+    from ..service import Service
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    host = _host(ctx)
-    store = _store(db)
+    host = host_of(ctx)
+    store = open_store(db)
     service = Service(host, store, http_host=http_host, port=port, workers=workers,
                       max_concurrency=max_concurrency, scheduler=not no_scheduler,
                       signals=True)

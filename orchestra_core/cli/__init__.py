@@ -1,0 +1,62 @@
+"""The ``orchestra`` command line: the root group and ``main``. Each command group lives in
+its own module and is added here; what they share is in :mod:`._common`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import OrchestraError
+from ._common import ErrorEdgeGroup, echo_error
+from ._queues import notifications, queue
+from ._run import logs, plugins, run, runs, validate
+from ._schedule import pipelines, serve, triggers
+from ._secrets import connections, constants, credentials, init, keys
+from ._simulate import simulate
+
+__all__ = ("cli", "main")
+
+
+@click.group(cls=ErrorEdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="orchestra")
+@click.option("--no-plugins", is_flag=True, envvar="ORCHESTRA_DISABLE_PLUGIN_AUTOLOAD",
+              help="Load only the built-in integrations, no installed plugins.")
+@click.option("--block", "blocked", multiple=True, metavar="NAME",
+              help="Do not load the plugin NAME (repeatable). Also ORCHESTRA_BLOCK_PLUGINS=a,b.")
+@click.pass_context
+def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
+    """Orchestra: run data pipelines of Fivetran, dbt Cloud, Census, Hightouch, Amperity,
+    HTTP and local-process tasks, declared in YAML or JSON files."""
+    env_blocked = [b.strip() for b in os.environ.get("ORCHESTRA_BLOCK_PLUGINS", "").split(",")]
+    ctx.obj = {"no_plugins": no_plugins, "blocked": [*blocked, *filter(None, env_blocked)]}
+
+
+# every command, by the module that defines it
+cli.add_command(validate)
+cli.add_command(plugins)
+cli.add_command(run)
+cli.add_command(runs)
+cli.add_command(logs)
+cli.add_command(pipelines)
+cli.add_command(triggers)
+cli.add_command(serve)
+cli.add_command(init)
+cli.add_command(keys)
+cli.add_command(constants)
+cli.add_command(credentials)
+cli.add_command(connections)
+cli.add_command(queue)
+cli.add_command(notifications)
+cli.add_command(simulate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``orchestra`` script."""
+    try:
+        cli.main(args=argv, prog_name="orchestra", standalone_mode=True)
+    except OrchestraError as exc:  # raised while building the host, before a command runs
+        echo_error(exc)
+        sys.exit(1)
