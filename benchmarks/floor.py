@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from orchestra_core.store import Store
+from orchestra_core.store import RunUpdate, Store, TaskUpdate
 
 TaskBody = Callable[[str, str, "GroupCommit"], Awaitable[None]]
 
@@ -95,7 +95,7 @@ async def run_dag(store: Store, data: dict[str, Any], body: TaskBody) -> str:
     async with anyio.create_task_group() as outer:
         outer.start_soon(commit.run)
         now = _now()
-        await commit.write(("run", run_id, {"state": "running", "started_at": now,
+        await commit.write(RunUpdate(run_id, {"state": "running", "started_at": now,
                                             "owner": owner, "heartbeat_at": now}))
         async with anyio.create_task_group() as tg:
             async def run_task(task_id: str) -> None:
@@ -108,7 +108,7 @@ async def run_dag(store: Store, data: dict[str, Any], body: TaskBody) -> str:
             for task_id, count in remaining.items():
                 if count == 0:
                     tg.start_soon(run_task, task_id)
-        await commit.write(("run", run_id, {"state": "succeeded", "ended_at": _now(),
+        await commit.write(RunUpdate(run_id, {"state": "succeeded", "ended_at": _now(),
                                             "error": None}))
         commit.close()
     return run_id
@@ -127,8 +127,8 @@ def _finished(state: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 async def noop_task(run_id: str, task_id: str, commit: GroupCommit) -> None:
     """A noop task: ``running`` committed, (no work), ``succeeded`` committed."""
-    await commit.write(("task", run_id, task_id, _running(_now())))
-    await commit.write(("task", run_id, task_id, _finished("succeeded", {})))
+    await commit.write(TaskUpdate(run_id, task_id, _running(_now())))
+    await commit.write(TaskUpdate(run_id, task_id, _finished("succeeded", {})))
 
 
 def http_task(client: httpx.AsyncClient, base_url: str, poll: dict[str, Any]) -> TaskBody:
@@ -138,13 +138,13 @@ def http_task(client: httpx.AsyncClient, base_url: str, poll: dict[str, Any]) ->
 
     async def body(run_id: str, task_id: str, commit: GroupCommit) -> None:
         started = _now()
-        await commit.write(("task", run_id, task_id, _running(started)))
+        await commit.write(TaskUpdate(run_id, task_id, _running(started)))
         response = await client.post(f"{base_url}/jobs",
                                      headers={"Idempotency-Key": f"{run_id}/{task_id}/1"})
         response.raise_for_status()
         job_id = str(response.json()[poll["id_field"]])
         poll_url = base_url + poll["endpoint"].replace("{id}", job_id)
-        await commit.write(("task", run_id, task_id, {
+        await commit.write(TaskUpdate(run_id, task_id, {
             "state": "running", "attempt": 1, "updated_at": _now(), "external_id": job_id,
             "external": {"id": job_id, "started_at": started.isoformat(),
                          "data": {"status_code": response.status_code, "poll_url": poll_url}}}))
@@ -158,7 +158,7 @@ def http_task(client: httpx.AsyncClient, base_url: str, poll: dict[str, Any]) ->
             if status in success or status in failure:
                 break
         state = "succeeded" if status in success else "failed"
-        await commit.write(("task", run_id, task_id, _finished(state, {
+        await commit.write(TaskUpdate(run_id, task_id, _finished(state, {
             "status_code": response.status_code, "polls": polls, "id": job_id,
             "status": status, "poll_status_code": reply.status_code})))
 
