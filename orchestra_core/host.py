@@ -104,6 +104,10 @@ class Orchestra:
         self._runners: dict[tuple[str, str], Any] = {}
         self._transports: dict[str, Any] = {k.lower(): v for k, v in (transports or {}).items()}
         self._vendor_clients: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+        from .vendor_http import RateLimiters
+
+        #: the vendor rate limiters of this host's clients (never shared with another host)
+        self.rate_limiters = RateLimiters()
         self.call_each("orchestra_startup", orchestra=self)
 
     def _name_for(self, plugin: object) -> str | None:
@@ -229,22 +233,24 @@ class Orchestra:
         """A shared :class:`~orchestra_core.vendor_http.VendorClient` for *vendor*.
 
         Calls with the same arguments get the same client (one connection pool per event
-        loop), so runners may call this for every request. Credentials are compared by value
-        for :class:`httpx.BasicAuth` and headers, by identity for other auth objects. The
-        client uses the transport installed for *vendor* (``transports=`` or
-        :meth:`set_transport`), else the network. Arguments are those of ``VendorClient``.
+        loop), so runners may call this for every request. Basic-auth credentials (a
+        ``(username, password)`` pair or an :class:`httpx.BasicAuth`) and headers are
+        compared by value, other auth objects by identity. The client uses the transport
+        installed for *vendor* (``transports=`` or :meth:`set_transport`), else the network,
+        and the rate limiter of ``(vendor, rate_limit.key)`` in :attr:`rate_limiters`, shared
+        by every client of this host and never with another host. Arguments are those of
+        ``VendorClient``; *retry* is an :class:`~orchestra_core.retry.HttpRetry`.
         """
-        from .vendor_http import VendorClient
+        from .vendor_http._client import VendorClient, auth_key
 
         key = vendor.lower()
-        auth_key = getattr(auth, "_auth_header", None) or auth
-        cache_key = (key, base_url.rstrip("/"), auth_key,
+        cache_key = (key, base_url.rstrip("/"), auth_key(auth),
                      tuple(sorted((headers or {}).items())), rate_limit, retry, timeout)
         client = self._vendor_clients.get(cache_key)
         if client is None:
             client = VendorClient(vendor, base_url, auth=auth, headers=headers,
                                   transport=self._transports.get(key), rate_limit=rate_limit,
-                                  retry=retry, timeout=timeout)
+                                  limiters=self.rate_limiters, retry=retry, timeout=timeout)
             self._vendor_clients[cache_key] = client
             while len(self._vendor_clients) > 256:
                 self._vendor_clients.popitem(last=False)

@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskFailed
-from orchestra_core.builtins._http_runner import HttpRunner, ShardedTransport
+from orchestra_core.builtins._http_runner import HttpRunner
 from orchestra_core.builtins.http import HttpParameters, HttpPoll
 from orchestra_core.config import structure_or_raise
+from orchestra_core.retry import HttpRetry
 from orchestra_core.testing import StubContext, SystemClock
 from orchestra_core.testing.jobserver import JobServer
+from orchestra_core.vendor_http._transport import ShardedTransport
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -26,6 +28,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 Ctx = StubContext
+#: Retry policies of the runners below: deterministic waits; no retries (each failed send
+#: is one failed poll, as the outage pacing sees it).
+NO_JITTER = HttpRetry(jitter=0)
+NO_RETRIES = HttpRetry(count=0)
+
+
+def http_runner(transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> HttpRunner:
+    """A runner of a fresh host, sending through *transport* (default: the network)."""
+    host = Orchestra(load_entrypoints=False,
+                     transports={"http": transport} if transport is not None else None)
+    kwargs.setdefault("retry", NO_JITTER)
+    return HttpRunner(host, **kwargs)
 
 
 class Api:
@@ -48,8 +62,8 @@ class Api:
             return httpx.Response(status, text=body)
         return httpx.Response(status, json=body)
 
-    def runner(self) -> HttpRunner:
-        return HttpRunner(None, transport=httpx.MockTransport(self))
+    def runner(self, **kwargs: Any) -> HttpRunner:
+        return http_runner(httpx.MockTransport(self), **kwargs)
 
 
 def params(**kwargs: Any) -> HttpParameters:
@@ -79,22 +93,28 @@ def test_registered_as_the_runner_of_http_request():
     assert runner.host is host
 
 
-async def test_one_client_per_runner_with_large_pools_and_one_ssl_context():
-    runner = HttpRunner()
-    client = runner.client()
-    assert runner.client() is client
-    assert client.timeout == httpx.Timeout(30.0)
-    transport = client._transport
+async def test_one_vendor_client_per_origin_and_headers_with_large_pools_and_one_ssl_context():
+    runner = http_runner()
+    client = runner.client("https://api.example.com/v1/jobs", {"X-A": "1"})
+    assert runner.client("https://api.example.com/v1/jobs/7?x=1", {"X-A": "1"}) is client
+    assert runner.client("https://api.example.com/", {"X-A": "2"}) is not client
+    assert runner.client("https://other.example.com/", {"X-A": "1"}) is not client
+    assert (client.vendor, client.base_url) == ("http", "https://api.example.com")
+    assert runner.host.vendor_client("http", base_url="https://api.example.com",
+                                     headers={"X-A": "1"}, retry=NO_JITTER) is client
+    http = client.http()
+    assert http.timeout == httpx.Timeout(30.0)
+    transport = http._transport
     assert isinstance(transport, ShardedTransport)
     pools = [shard._pool for shard in transport.shards]  # httpcore's pools
-    assert len(pools) == 32
+    assert len(pools) == 128
     assert sum(pool._max_connections for pool in pools) >= 1000
     assert sum(pool._max_keepalive_connections for pool in pools) >= 1000
     assert len({id(pool._ssl_context) for pool in pools}) == 1
-    assert HttpRunner().client() is not client
+    assert http_runner().client("https://api.example.com/", {"X-A": "1"}) is not client
     await runner.aclose()
-    assert client.is_closed
-    assert runner.client() is not client
+    assert http.is_closed
+    assert client.http() is not http
     await runner.aclose()
 
 
@@ -216,15 +236,34 @@ async def test_expected_status():
 
 async def test_connection_errors_are_retryable_failures():
     api = Api(**{"POST /v1/jobs": [httpx.ConnectError("connection refused")]})
+    ctx = Ctx(params())
     with pytest.raises(TaskFailed) as caught:
-        await api.runner().start(Ctx(params()))
+        await api.runner().start(ctx)
     assert str(caught.value) == ("POST https://api.example.com/v1/jobs failed: ConnectError: "
                                  "connection refused")
     assert caught.value.retryable is True
+    assert len(api.requests) == 5  # the vendor layer's retries ran out first
+    assert ctx.sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+async def test_the_trigger_is_retried_with_its_idempotency_key():
+    api = Api(**{"POST /v1/jobs": [(503, "busy"), httpx.ReadTimeout("lost"),
+                                   (201, {"data": {"id": "5"}})]})
+    ctx = Ctx(params(poll=POLL))
+    external = await api.runner().start(ctx)
+    assert external.id == "5"
+    assert ctx.sleeps == [1.0, 2.0]
+    assert {r.headers["Idempotency-Key"] for r in api.requests} == {"run-1/a/1"}
+    assert len(api.requests) == 3
+    warnings = [m for level, m in ctx.logs if level == "warning"]
+    assert warnings == [
+        "http POST /v1/jobs: HTTP 503: busy; retrying in 1.0 s (attempt 2 of 5)",
+        "http POST /v1/jobs: ReadTimeout: lost; retrying in 2.0 s (attempt 3 of 5)",
+    ]
 
 
 async def test_a_url_without_http_scheme_is_a_configuration_error():
-    runner = HttpRunner()
+    runner = http_runner()
     try:
         with pytest.raises(TaskFailed) as caught:
             await runner.start(Ctx(params(base_url="ftp://files.example.com")))
@@ -242,7 +281,7 @@ async def test_a_url_without_http_scheme_is_a_configuration_error():
 
 async def test_cancel_only_logs():
     ctx = Ctx(params(poll=POLL))
-    await HttpRunner().cancel(ctx, ExternalRun(id="7", started_at=ctx.now()))
+    await http_runner().cancel(ctx, ExternalRun(id="7", started_at=ctx.now()))
     assert ctx.logs == [("warning", "the http integration cannot cancel run 7: the remote job "
                                     "may keep running")]
 
@@ -289,13 +328,32 @@ async def test_poll_until_failure():
     assert result.metadata["status"] == "error"
 
 
-async def test_transient_poll_errors_are_retried_with_backoff():
+async def test_transient_poll_errors_are_retried_by_the_vendor_layer():
     api = Api(**{"POST /v1/jobs": [(201, {"data": {"id": "7"}})],
                  "GET /v1/jobs/7": [(500, "oops"), (503, "down"), httpx.ConnectError("refused"),
                                     httpx.Response(429, headers={"Retry-After": "30"}),
                                     job("done")]})
     ctx = Ctx(params(poll=POLL))
     result = await run(api.runner(), ctx)
+    assert result.state is JobState.SUCCEEDED
+    assert result.metadata["polls"] == 1  # one poll, sent five times
+    assert ctx.sleeps == [2.0, 1.0, 2.0, 4.0, 30.0]  # the interval, backoff, Retry-After
+    assert [line for line in ctx.logs if line[0] == "warning"] == [
+        ("warning", "http GET /v1/jobs/7: HTTP 500: oops; retrying in 1.0 s (attempt 2 of 5)"),
+        ("warning", "http GET /v1/jobs/7: HTTP 503: down; retrying in 2.0 s (attempt 3 of 5)"),
+        ("warning", "http GET /v1/jobs/7: ConnectError: refused; retrying in 4.0 s "
+                    "(attempt 4 of 5)"),
+        ("warning", "http GET /v1/jobs/7: HTTP 429; retrying in 30.0 s (attempt 5 of 5)"),
+    ]
+
+
+async def test_failed_polls_are_paced_with_backoff():
+    api = Api(**{"POST /v1/jobs": [(201, {"data": {"id": "7"}})],
+                 "GET /v1/jobs/7": [(500, "oops"), (503, "down"), httpx.ConnectError("refused"),
+                                    httpx.Response(429, headers={"Retry-After": "30"}),
+                                    job("done")]})
+    ctx = Ctx(params(poll=POLL))
+    result = await run(api.runner(retry=NO_RETRIES), ctx)
     assert result.state is JobState.SUCCEEDED
     assert result.metadata["polls"] == 5
     assert ctx.sleeps == [2.0, 4.0, 8.0, 16.0, 32.0]
@@ -311,13 +369,18 @@ async def test_transient_poll_errors_are_retried_with_backoff():
     ]
 
 
-async def test_backoff_is_capped_and_honours_retry_after():
-    assert HttpRunner._backoff(5.0, 1) == 10.0
-    assert HttpRunner._backoff(5.0, 10) == 60.0
-    assert HttpRunner._backoff(120.0, 3) == 120.0
-    assert HttpRunner._backoff(1.0, 1, "45") == 45.0
-    assert HttpRunner._backoff(1.0, 1, "9999") == 300.0
-    assert HttpRunner._backoff(1.0, 1, "Wed, 21 Oct 2015 07:28:00 GMT") == 2.0
+@pytest.mark.parametrize(("interval", "pauses"), [
+    (5.0, [10.0, 20.0, 40.0, 60.0, 60.0, 60.0]),  # doubled, capped at 60 s, never given up
+    (120.0, [120.0] * 6),  # a poll interval above the cap is kept
+])
+async def test_the_pause_after_failed_polls_is_capped(interval, pauses):
+    api = Api(**{"GET /v1/jobs/7": [*[(502, "")] * 6, job("done")]})
+    ctx = Ctx(params(poll=HttpPoll(endpoint="/jobs/{id}", field="data.status",
+                                   success=("done",), interval=interval)))
+    stored = ExternalRun(id="7", started_at=ctx.now(), data={})
+    result = await api.runner(retry=NO_RETRIES).wait(ctx, stored)
+    assert result.state is JobState.SUCCEEDED
+    assert ctx.sleeps == [interval, *pauses]
 
 
 @pytest.mark.parametrize(("answer", "message"), [
@@ -401,7 +464,7 @@ def server() -> Any:
 
 async def test_job_server_success(server: JobServer):
     ctx = Ctx(server_params(server), clock=SystemClock())
-    runner = HttpRunner()
+    runner = http_runner()
     try:
         external = await runner.start(ctx)
         assert external.id == "job-1"
@@ -427,7 +490,7 @@ async def test_job_server_failure():
     ctx = Ctx(None, clock=SystemClock())
     with JobServer(duration=0.1, fail_keys=[ctx.idempotency_key]) as server:
         ctx.parameters = server_params(server)
-        runner = HttpRunner()
+        runner = http_runner()
         try:
             result = await run(runner, ctx)
         finally:
@@ -439,7 +502,7 @@ async def test_job_server_failure():
 async def test_job_server_500_then_success(server: JobServer):
     server.fail_next_polls(2, status=500)
     ctx = Ctx(server_params(server), clock=SystemClock())
-    runner = HttpRunner()
+    runner = http_runner(retry=NO_RETRIES)
     try:
         result = await run(runner, ctx)
     finally:
@@ -453,7 +516,7 @@ async def test_job_server_500_then_success(server: JobServer):
 
 
 async def test_job_server_trigger_failure_messages(server: JobServer):
-    runner = HttpRunner()
+    runner = http_runner()
     try:
         with pytest.raises(TaskFailed) as caught:
             await runner.start(Ctx(HttpParameters(base_url=server.url, method="POST",
@@ -473,15 +536,15 @@ async def test_job_server_trigger_failure_messages(server: JobServer):
     port = server.port
     server.close()
     with pytest.raises(TaskFailed) as caught:
-        await HttpRunner().start(Ctx(HttpParameters(base_url=f"http://127.0.0.1:{port}",
-                                                    method="POST", endpoint="/jobs")))
+        await http_runner(retry=NO_RETRIES).start(Ctx(HttpParameters(
+            base_url=f"http://127.0.0.1:{port}", method="POST", endpoint="/jobs")))
     assert str(caught.value).startswith(f"POST http://127.0.0.1:{port}/jobs failed: "
                                         "ConnectError")
     assert caught.value.retryable is True
 
 
 async def test_job_server_many_concurrent_jobs_share_one_client(server: JobServer):
-    runner = HttpRunner()
+    runner = http_runner()
     results: dict[str, Any] = {}
 
     async def one(i: int) -> None:

@@ -8,7 +8,7 @@ import base64
 import httpx
 import pytest
 
-from orchestra_core import Connection, TaskFailed
+from orchestra_core import Connection, Orchestra, TaskFailed
 from orchestra_core.builtins._http_runner import HttpRunner
 from orchestra_core.builtins.http import HttpParameters
 from orchestra_core.redaction import redact
@@ -33,7 +33,8 @@ class Recorder:
 
 async def send(connection, **params):
     api = Recorder()
-    runner = HttpRunner(transport=httpx.MockTransport(api))
+    host = Orchestra(load_entrypoints=False, transports={"http": httpx.MockTransport(api)})
+    runner = HttpRunner(host)
     ctx = StubContext(HttpParameters(**params), connection=connection)
     await runner.start(ctx)
     return api.requests[0]

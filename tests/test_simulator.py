@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from orchestra_core.retry import HttpRetry
 from orchestra_core.testing import FakeClock, StubContext, SystemClock
 from orchestra_core.testing.simulator import (
     Failure,
@@ -23,13 +24,13 @@ from orchestra_core.testing.simulator import (
     hmac_sha256,
     is_loopback,
 )
-from orchestra_core.vendor_http import RetryPolicy, VendorClient, VendorHTTPError
+from orchestra_core.vendor_http import VendorClient, VendorHTTPError
 
 from ._acme import TOKEN, AcmeSimulator
 
 
 def client_for(sim: AcmeSimulator, token: str = TOKEN, **kwargs) -> VendorClient:
-    kwargs.setdefault("retry", RetryPolicy(jitter=0))
+    kwargs.setdefault("retry", HttpRetry(jitter=0))
     kwargs.setdefault("clock", sim.clock)
     return VendorClient("acme", sim.base_url, transport=sim.transport,
                         headers={"Authorization": f"Bearer {token}"}, **kwargs)
@@ -126,7 +127,7 @@ async def test_connect_error_and_endless_failures(sim: AcmeSimulator):
     sim.fail("GET", "*", Failure.status(500, body={"error": {"message": "db down"}}),
              times=None)
     with pytest.raises(VendorHTTPError) as info:
-        await client_for(sim, retry=RetryPolicy(attempts=3, jitter=0)).get("/runs/1")
+        await client_for(sim, retry=HttpRetry(count=2, jitter=0)).get("/runs/1")
     assert "db down" in str(info.value) and info.value.attempts == 3
     sim.clear_failures()
     assert (await client_for(sim).get("/runs/1"))["id"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 
@@ -12,25 +13,17 @@ import pytest
 from orchestra_core import Orchestra
 from orchestra_core.errors import TaskFailed
 from orchestra_core.redaction import MASK, redactor
+from orchestra_core.retry import HttpRetry
 from orchestra_core.testing import FakeClock, StubContext
 from orchestra_core.vendor_http import (
     RateLimit,
-    RetryPolicy,
+    RateLimiters,
     VendorClient,
     VendorHTTPError,
     parse_retry_after,
-    rate_limiter,
-    reset_rate_limiters,
 )
 
-NO_JITTER = RetryPolicy(jitter=0.0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limiters():
-    reset_rate_limiters()
-    yield
-    reset_rate_limiters()
+NO_JITTER = HttpRetry(jitter=0.0)
 
 
 class FakeVendor:
@@ -112,9 +105,9 @@ async def test_jitter_spreads_delays_within_bounds():
     vendor = FakeVendor()
     vendor.script("GET", "/v1/x", *[status(500)] * 3)
     ctx = StubContext(None)
-    await make(vendor, retry=RetryPolicy(jitter=0.5), seed=7).get("/x", ctx=ctx)
+    await make(vendor, retry=HttpRetry(jitter=0.5), seed=7).get("/x", ctx=ctx)
     for delay, base in zip(ctx.sleeps, [1.0, 2.0, 4.0], strict=True):
-        assert base * 0.5 <= delay <= base * 1.5
+        assert base * 0.5 <= delay <= base  # orchestra_core.retry.backoff: [base*(1-jitter), base]
     assert ctx.sleeps != [1.0, 2.0, 4.0]
 
 
@@ -177,12 +170,57 @@ async def test_basic_auth_password_is_registered_and_never_shown():
     assert vendor.requests[0].headers["authorization"].startswith("Basic ")
 
 
+async def test_basic_auth_as_a_pair_is_sent_and_registered():
+    vendor = FakeVendor()
+    vendor.script("GET", "/v1/x", status(401, {"message": "bad key long-api-key-0002:pw-1234567"}))
+    client = make(vendor, auth=("long-api-key-0002", "pw-1234567"))
+    with pytest.raises(VendorHTTPError) as info:
+        await client.get("/x")
+    assert "pw-1234567" not in str(info.value) and "long-api-key-0002" not in str(info.value)
+    token = base64.b64encode(b"long-api-key-0002:pw-1234567").decode()
+    assert vendor.requests[0].headers["authorization"] == f"Basic {token}"
+    assert token in redactor
+
+
+async def test_accepted_statuses_are_answers():
+    vendor = FakeVendor()
+    vendor.script("GET", "/v1/x", status(404, {"found": False}), status(503, {"down": True}))
+    client = make(vendor)
+    assert await client.get("/x", accept=(404,)) == {"found": False}
+    response = await client.get("/x", accept=(503,), raw=True)
+    assert response.status_code == 503 and response.json() == {"down": True}
+    assert vendor.count("GET", "/v1/x") == 2  # neither was retried
+
+
+@pytest.mark.parametrize("url", ["ftp://files.acme.test/x", "https://api.acme.test:abc/x"])
+async def test_a_request_that_cannot_be_sent_is_not_retried(url):
+    client = VendorClient("acme", url.rsplit("/", 1)[0], retry=NO_JITTER,
+                          clock=FakeClock(autojump=True))
+    try:
+        with pytest.raises(VendorHTTPError) as info:
+            await client.get(url)
+    finally:
+        await client.aclose()
+    err = info.value
+    assert (err.kind, err.retryable, err.attempts, err.status) == ("invalid", False, 1, None)
+    assert isinstance(err.__cause__, httpx.UnsupportedProtocol | httpx.InvalidURL)
+
+
+async def test_the_httpx_exception_is_the_cause():
+    vendor = FakeVendor()
+    vendor.script("GET", "/v1/x", *[raises(httpx.ConnectError)] * 5)
+    with pytest.raises(VendorHTTPError) as info:
+        await make(vendor).get("/x")
+    assert info.value.kind == "connection" and info.value.retryable is True
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
 async def test_exhausted_retries_raise_retryable_error_with_attempt_count():
     vendor = FakeVendor()
     vendor.script("GET", "/v1/x", *[status(500, "<html>oops</html>")] * 3)
     ctx = StubContext(None)
     with pytest.raises(VendorHTTPError) as info:
-        await make(vendor, retry=RetryPolicy(attempts=3, jitter=0)).get("/x", ctx=ctx)
+        await make(vendor, retry=HttpRetry(count=2, jitter=0)).get("/x", ctx=ctx)
     err = info.value
     assert err.retryable is True and err.attempts == 3 and err.status == 500
     assert "gave up after 3 attempts" in str(err) and "oops" in str(err)
@@ -296,7 +334,9 @@ async def test_rate_limit_is_shared_by_concurrent_tasks_and_clients():
     clock = FakeClock()
     vendor = FakeVendor(clock)
     limit = RateLimit(3, 10, key="workspace-1")
-    clients = [make(vendor, rate_limit=limit, clock=clock) for _ in range(2)]
+    limiters = RateLimiters()
+    clients = [make(vendor, rate_limit=limit, limiters=limiters, clock=clock)
+               for _ in range(2)]
 
     async with clock.driving(), anyio.create_task_group() as tg:
         for i in range(10):
@@ -306,11 +346,44 @@ async def test_rate_limit_is_shared_by_concurrent_tasks_and_clients():
     for t in times:  # never more than 3 requests in any 10 s window
         assert sum(1 for u in times if t <= u < t + 10) <= 3
     assert times[-1] == 30.0
-    other = make(vendor, rate_limit=RateLimit(3, 10, key="workspace-2"), clock=clock)
+    other = make(vendor, rate_limit=RateLimit(3, 10, key="workspace-2"), limiters=limiters,
+                 clock=clock)
     before = clock.monotonic()
     await other.get("/x")  # another workspace has its own budget: no wait
     assert clock.monotonic() == before
-    assert rate_limiter("ACME", limit) is rate_limiter("acme", RateLimit(3, 10, "workspace-1"))
+    assert limiters.get("ACME", limit) is limiters.get("acme", RateLimit(3, 10, "workspace-1"))
+    assert clients[0].limiter is clients[1].limiter is limiters.get("acme", limit)
+    assert len(limiters) == 2
+
+
+async def test_two_hosts_in_one_process_do_not_share_a_rate_limit():
+    clock = FakeClock(autojump=True)
+    vendor = FakeVendor(clock)
+    limit = RateLimit(2, 10, key="workspace-1")
+    hosts = [Orchestra(load_entrypoints=False, transports={"acme": vendor.transport})
+             for _ in range(2)]
+    clients = [host.vendor_client("acme", base_url="https://api.acme.test/v1",
+                                  rate_limit=limit, retry=NO_JITTER) for host in hosts]
+    ctx = StubContext(None, clock=clock)
+    for client in clients:  # each host spends its own budget of 2 requests
+        await client.get("/x", ctx=ctx)
+        await client.get("/x", ctx=ctx)
+    assert vendor.times == [0.0, 0.0, 0.0, 0.0]
+    # within one host the budget is shared, by another client of the same vendor and key
+    same_host = hosts[0].vendor_client("acme", base_url="https://api.acme.test/v1",
+                                       headers={"X-Other": "1"}, rate_limit=limit)
+    assert same_host is not clients[0] and same_host.limiter is clients[0].limiter
+    await same_host.get("/x", ctx=ctx)
+    assert vendor.times[-1] == 10.0
+    assert hosts[0].rate_limiters.get("acme", limit) is not hosts[1].rate_limiters.get(
+        "acme", limit)
+
+
+def test_a_client_of_its_own_has_a_limiter_of_its_own():
+    limit = RateLimit(2, 10)
+    assert make(FakeVendor(), rate_limit=limit).limiter is not \
+        make(FakeVendor(), rate_limit=limit).limiter
+    assert make(FakeVendor()).limiter is None
 
 
 async def test_rate_limit_uses_the_task_context_clock():
@@ -359,7 +432,9 @@ async def test_host_vendor_client_is_shared_and_uses_installed_transport():
                            auth=httpx.BasicAuth("user", "secret-1"))
     c = host.vendor_client("acme", base_url="https://api.acme.test/v1",
                            auth=httpx.BasicAuth("user", "secret-2"))
-    assert a is b and a is not c
+    e = host.vendor_client("acme", base_url="https://api.acme.test/v1",
+                           auth=("user", "secret-1"))  # the same credentials as a pair
+    assert a is b and a is not c and e is a
     assert await a.get("/ping") == {"ok": True, "path": "/v1/ping"}
     assert a.http() is a.http()  # one pool per event loop
     other = FakeVendor()

@@ -1,46 +1,44 @@
 """The runner of the built-in ``http`` integration: send one request, optionally poll.
 
-One :class:`httpx.AsyncClient` serves every task of a runner (per event loop: a client's
-connection pool is bound to the loop that created it), with pools sized for hundreds of
-concurrent jobs and one SSL context.
+Requests go through the host's vendor HTTP layer (``host.vendor_client("http", ...)``), as
+every vendor plugin's do: the same retries (:class:`~orchestra_core.retry.HttpRetry`),
+redaction of credentials, error mapping, pooled connections (one client per origin and header
+set, shared by every task of the host) and test seam (``Orchestra(transports={"http": t})``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
-from anyio.lowlevel import RunVar
 
 from ..errors import TaskFailed
 from ..models import ExternalRun, JobResult, JobState
+from ..retry import HttpRetry
+from ..vendor_http import ReadFailures, VendorClient, VendorHTTPError
 
 if TYPE_CHECKING:
     from ..protocols import TaskContext
     from .http import HttpParameters, HttpPoll
 
-__all__ = ("HttpRunner", "ShardedTransport")
+__all__ = ("HttpRunner",)
+
+#: The vendor name of the http integration's clients (and of its transport seam).
+VENDOR = "http"
 
 #: Characters of a response body kept in failure messages.
 BODY_EXCERPT = 500
 #: Characters of the trigger response kept in ``ExternalRun.data`` (without polling).
 RESPONSE_KEPT = 1000
-#: Longest wait between polls after consecutive transient errors (unless the poll
-#: interval itself is longer), and the most a ``Retry-After`` header is honoured.
-MAX_BACKOFF = 60.0
-MAX_RETRY_AFTER = 300.0
+#: Longest pause between polls after consecutive failed polls (unless the poll interval
+#: itself is longer).
+MAX_POLL_PAUSE = 60.0
 #: Shortest time between polls (``interval: 0`` would poll in a busy loop).
 MIN_POLL_INTERVAL = 0.05
-
-_TRANSIENT_STATUS = frozenset({429})
-
-
-def _transient(status: int) -> bool:
-    return status >= 500 or status in _TRANSIENT_STATUS
 
 
 def _excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
@@ -149,80 +147,6 @@ def _auth_headers(connection: Any) -> dict[str, str]:
                      f"scheme {auth!r} (use {', '.join(AUTH_SCHEMES)})", retryable=False)
 
 
-class _TrackedStream(httpx.AsyncByteStream):
-    """A response body that tells its shard when it is closed (the request is then over)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, done: Any) -> None:
-        self._stream = stream
-        self._done = done
-
-    async def __aiter__(self) -> Any:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if self._done is not None:
-                self._done()
-                self._done = None
-
-
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Spreads requests over several connection pools sharing one SSL context.
-
-    httpcore's pool scans every connection for every queued request, so one pool serving
-    hundreds of concurrent requests spends most of its time in that scan (measured: 500
-    concurrent polling jobs against one host take ~12 s through one pool of 1,000 connections
-    and ~3 s through 32 pools of 32). Each request goes to the pool with the fewest requests
-    in flight (the first such), so light traffic keeps reusing the first pool's connections.
-    Each shard is an ordinary :class:`httpx.AsyncHTTPTransport`.
-
-    :param limits: the limits of all shards together (each gets its share).
-    :param shards: how many pools.
-    """
-
-    def __init__(self, limits: httpx.Limits, shards: int = 32) -> None:
-        ssl_context = httpx.create_ssl_context()
-        share = -(-(limits.max_connections or 1000) // shards)
-        keep = -(-(limits.max_keepalive_connections or share * shards) // shards)
-        shard_limits = httpx.Limits(max_connections=share, max_keepalive_connections=keep,
-                                    keepalive_expiry=limits.keepalive_expiry)
-        self.shards = [httpx.AsyncHTTPTransport(verify=ssl_context, limits=shard_limits)
-                       for _ in range(shards)]
-        self.in_flight = [0] * shards
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send *request* through the least busy pool."""
-        in_flight = self.in_flight
-        index = in_flight.index(min(in_flight))
-        in_flight[index] += 1
-
-        def done() -> None:
-            in_flight[index] -= 1
-
-        try:
-            response = await self.shards[index].handle_async_request(request)
-        except BaseException:
-            done()
-            raise
-        if not isinstance(response.stream, httpx.AsyncByteStream):  # pragma: no cover
-            done()
-            return response
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_TrackedStream(response.stream, done),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        """Close every pool."""
-        for shard in self.shards:
-            await shard.aclose()
-
-
 class _Request:
     """A task's request settings: its parameters, filled in from its connection."""
 
@@ -254,6 +178,31 @@ class _Request:
         self.url = _join(self.base_url, str(self.endpoint))
 
 
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of *url*: the base URL of the client that sends to it.
+
+    :raises TaskFailed: (not retryable) when *url* is not a valid URL.
+    """
+    try:
+        httpx.URL(url)
+        parts = urlsplit(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise TaskFailed(f"invalid URL {_safe_url(url)!r}: {exc}", retryable=False) from exc
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _status_text(status: int) -> str:
+    """``"404 Not Found"``: a status with its reason phrase."""
+    reason = httpx.codes.get_reason_phrase(status)
+    return f"{status} {reason}" if reason else str(status)
+
+
+def _unanswered(exc: VendorHTTPError) -> str:
+    """Why a request got no usable answer: the httpx exception that ended it, if any."""
+    cause = exc.__cause__
+    return _error_text(cause) if cause is not None else str(exc)
+
+
 class HttpRunner:
     """Runs ``http_request``: send one request; with ``poll``, poll a status URL until done.
 
@@ -263,53 +212,45 @@ class HttpRunner:
     trigger response (:attr:`ExternalRun.id`) and ``wait`` GETs ``poll.endpoint`` every
     ``poll.interval`` seconds (on the engine clock) until the dotted ``poll.field`` holds a
     value of ``poll.success`` or ``poll.failure`` (compared as text, case-insensitively).
-    Connection errors, 5xx and 429 while polling are logged and retried with backoff.
 
-    Every trigger carries ``Idempotency-Key: ctx.idempotency_key`` unless the task's headers
-    set one.
+    Every request is sent by a :class:`~orchestra_core.vendor_http.VendorClient` of the host,
+    so connection errors, timeouts, 5xx, 408 and 429 are retried as *retry* says (honouring
+    ``Retry-After``), with the waits on the engine clock and each retry logged. Every trigger
+    carries ``Idempotency-Key: ctx.idempotency_key`` unless the task's headers set one; a
+    trigger whose answer was lost is re-sent with the same key. A poll whose retries ran out
+    is logged and polled again after a pause (:class:`~orchestra_core.vendor_http.ReadFailures`:
+    twice the interval, doubling up to 60 s); the wait never gives up on a transient error.
 
-    :param host: the :class:`~orchestra_core.Orchestra` the runner belongs to (unused).
-    :param transport: an ``httpx`` async transport to send requests through (tests pass an
-        :class:`httpx.MockTransport`); default: the network.
+    :param host: the :class:`~orchestra_core.Orchestra` whose ``vendor_client`` sends the
+        requests (``Orchestra(transports={"http": transport})`` swaps the network out).
+    :param retry: the retry policy of each request (default ``HttpRetry()``).
     :param timeout: seconds allowed per request.
-    :param limits: connection pool limits; the default allows 1,000 concurrent connections
-        (spread over the pools of a :class:`ShardedTransport`).
     """
 
-    def __init__(
-        self,
-        host: Any = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 30.0,
-        limits: httpx.Limits | None = None,
-    ) -> None:
+    def __init__(self, host: Any, *, retry: HttpRetry | None = None,
+                 timeout: float = 30.0) -> None:
         self.host = host
-        self._transport = transport
-        self._timeout = timeout
-        self._limits = limits or httpx.Limits(
-            max_connections=1000, max_keepalive_connections=1000
-        )
-        self._client_var: RunVar[httpx.AsyncClient | None] = RunVar(
-            f"orchestra_http_client_{id(self)}", None
-        )
+        self.retry = retry
+        self.timeout = timeout
+        self._clients: weakref.WeakSet[VendorClient] = weakref.WeakSet()
 
-    # -- the client --------------------------------------------------------------------------
+    # -- the clients -------------------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
-        """The shared client of the current event loop, created on first use."""
-        client = self._client_var.get()
-        if client is None or client.is_closed:
-            transport = self._transport or ShardedTransport(self._limits)
-            client = httpx.AsyncClient(transport=transport, timeout=self._timeout)
-            self._client_var.set(client)
+    def client(self, url: str, headers: Mapping[str, str]) -> VendorClient:
+        """The host's shared client for requests to *url*'s origin with *headers*.
+
+        :raises TaskFailed: (not retryable) when *url* is not a valid URL.
+        """
+        client: VendorClient = self.host.vendor_client(
+            VENDOR, base_url=_origin(url), headers=dict(headers), retry=self.retry,
+            timeout=self.timeout)
+        self._clients.add(client)
         return client
 
     async def aclose(self) -> None:
-        """Close the current event loop's client (a later request opens a new one)."""
-        client = self._client_var.get()
-        if client is not None:
-            self._client_var.set(None)
+        """Close the current event loop's connection pools of the clients this runner used
+        (a later request opens new ones)."""
+        for client in list(self._clients):
             await client.aclose()
 
     # -- JobRunner ---------------------------------------------------------------------------
@@ -325,46 +266,37 @@ class HttpRunner:
                 "the run id cannot be read from the trigger response",
                 retryable=False,
             )
-        headers = dict(request.headers)
-        if not any(key.lower() == "idempotency-key" for key in headers):
-            headers["Idempotency-Key"] = ctx.idempotency_key
-        try:
-            response = await self.client().request(
-                request.method,
-                request.url,
-                headers=headers,
-                params=dict(params.query) or None,
-                json=params.body,
-            )
-        except httpx.InvalidURL as exc:
-            raise TaskFailed(
-                f"invalid URL {_safe_url(request.url)!r}: {exc}", retryable=False
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise TaskFailed(
-                f"{request.method} {_safe_url(request.url)} failed: {_error_text(exc)}",
-                retryable=False,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise TaskFailed(
-                f"{request.method} {_safe_url(request.url)} failed: {_error_text(exc)}",
-                retryable=True,
-            ) from exc
-        except httpx.RequestError as exc:
-            raise TaskFailed(
-                f"{request.method} {_safe_url(request.url)} failed: {_error_text(exc)}",
-                retryable=False,
-            ) from exc
-        where = f"{request.method} {_where(response.request.url)}"
-        status = response.status_code
+        extra = {}
+        if not any(key.lower() == "idempotency-key" for key in request.headers):
+            extra["Idempotency-Key"] = ctx.idempotency_key
+        client = self.client(request.url, request.headers)
+        where = f"{request.method} {_safe_url(request.url)}"
         expected = params.expected_status
+        wanted = ", ".join(str(code) for code in expected) if expected else "2xx"
+        try:
+            # the Idempotency-Key makes a re-sent trigger safe: an API that honours it
+            # answers with the job it already created
+            response = await client.request(
+                request.method, request.url, params=dict(params.query) or None,
+                json=params.body, headers=extra, ctx=ctx, idempotent=True, raw=True,
+                accept=expected)
+        except VendorHTTPError as exc:
+            if exc.status is None:
+                raise TaskFailed(f"{where} failed: {_unanswered(exc)}",
+                                 retryable=exc.retryable) from exc
+            raise TaskFailed(
+                f"{where} returned HTTP {_status_text(exc.status)} (expected {wanted})"
+                + (f": {text}" if (text := _excerpt(exc.body)) else ""),
+                retryable=exc.retryable,
+                metadata={"status_code": exc.status},
+            ) from exc
+        status = response.status_code
         if (status not in expected) if expected else not 200 <= status < 300:
-            wanted = ", ".join(str(code) for code in expected) if expected else "2xx"
             text = _excerpt(response.text)
             raise TaskFailed(
                 f"{where} returned HTTP {status} {response.reason_phrase} (expected {wanted})"
                 + (f": {text}" if text else ""),
-                retryable=_transient(status),
+                retryable=False,
                 metadata={"status_code": status},
             )
         if poll is None:
@@ -436,45 +368,39 @@ class HttpRunner:
         if run.id is not None:
             metadata["id"] = run.id
         last: str | None = None
-        errors = 0
         interval = max(poll.interval, MIN_POLL_INTERVAL)
+        failures = ReadFailures(interval, max_delay=MAX_POLL_PAUSE, give_up_after=None)
+        where = f"GET {_safe_url(url)}"
+        try:
+            client = self.client(url, request.headers)
+        except TaskFailed as exc:
+            return JobResult(state=JobState.FAILED, message=f"polling {where}: {exc}",
+                             metadata=metadata, retryable=False)
         delay = interval
         while True:
             await ctx.sleep(delay)
             delay = interval
             metadata["polls"] += 1
             try:
-                response = await self.client().get(url, headers=request.headers)
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.UnsupportedProtocol):
-                    return JobResult(
-                        state=JobState.FAILED,
-                        message=f"polling GET {_safe_url(url)} failed: {_error_text(exc)}",
-                        metadata=metadata,
-                        retryable=False,
-                    )
-                errors += 1
-                delay = self._backoff(interval, errors)
-                ctx.log(f"polling GET {_safe_url(url)} failed: {_error_text(exc)}; "
-                        f"retrying in {delay:g} s", level="warning")
+                response = await client.get(url, ctx=ctx, raw=True)
+            except VendorHTTPError as exc:
+                if exc.status is not None:
+                    metadata["poll_status_code"] = exc.status
+                    problem = f"polling {where} returned HTTP {exc.status}"
+                else:
+                    problem = f"polling {where} failed: {_unanswered(exc)}"
+                if not exc.retryable:
+                    if exc.status is not None:
+                        problem = f"polling {where} returned HTTP {_status_text(exc.status)}" \
+                            + (f": {text}" if (text := _excerpt(exc.body)) else "")
+                    return JobResult(state=JobState.FAILED, message=problem,
+                                     metadata=metadata, retryable=False)
+                delay = failures.failed(ctx.now()) or interval  # never None: no give-up time
+                ctx.log(f"{problem}; retrying in {delay:g} s", level="warning")
                 continue
-            except httpx.RequestError as exc:
-                return JobResult(
-                    state=JobState.FAILED,
-                    message=f"polling GET {_safe_url(url)} failed: {_error_text(exc)}",
-                    metadata=metadata,
-                    retryable=False,
-                )
-            where = f"GET {_where(response.request.url)}"
+            failures.succeeded()
             status = response.status_code
             metadata["poll_status_code"] = status
-            if _transient(status):
-                errors += 1
-                delay = self._backoff(interval, errors, response.headers.get("retry-after"))
-                ctx.log(f"polling {where} returned HTTP {status}; retrying in {delay:g} s",
-                        level="warning")
-                continue
-            errors = 0
             if not 200 <= status < 300:
                 return JobResult(
                     state=JobState.FAILED,
@@ -509,12 +435,3 @@ class HttpRunner:
             if value != last:
                 ctx.log(f"{poll.field} is {value!r}; polling every {interval:g} s")
                 last = value
-
-    @staticmethod
-    def _backoff(interval: float, errors: int, retry_after: str | None = None) -> float:
-        """Seconds to wait after *errors* consecutive transient errors."""
-        delay = min(interval * 2 ** min(errors, 30), max(interval, MAX_BACKOFF))
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date: keep the backoff
-                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
-        return delay

@@ -27,12 +27,16 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
 ``patch``/``delete``):
 
 - Returns the decoded JSON body (``None`` for an empty body); ``raw=True`` returns the
-  :class:`httpx.Response`.
-- Waits for the vendor's :class:`RateLimit` first. Limiters are process-wide, keyed by
-  ``(vendor, rate_limit.key)``: 500 tasks of one process share one budget.
+  :class:`httpx.Response`; ``accept=(404,)`` returns such statuses like a 2xx.
+- Waits for the vendor's :class:`RateLimit` first. Limiters belong to the host
+  (``Orchestra.rate_limiters``, a :class:`RateLimiters`), keyed by
+  ``(vendor, rate_limit.key)``: the 500 tasks of one host share one budget; two hosts never
+  share one.
 - Retries connection errors, timeouts, HTTP 5xx, 408 and 429, and 2xx answers whose body is
-  not JSON, with exponential backoff and jitter (:class:`RetryPolicy`), honouring
-  ``Retry-After`` (seconds or an HTTP date). Other 4xx are not retried.
+  not JSON, as :class:`orchestra_core.retry.HttpRetry` says (the one backoff formula of the
+  core, :func:`orchestra_core.retry.backoff`), honouring ``Retry-After`` (seconds or an
+  HTTP date). Other 4xx, and requests that cannot be sent (an invalid URL, a scheme other
+  than http/https), are not retried.
 - Never blindly re-sends a non-idempotent request (POST, PATCH; ``idempotent=`` overrides)
   after an *ambiguous* failure: a timeout or dropped connection after the request was sent,
   a 5xx, or a 2xx with a malformed body. It calls ``find_existing()`` first: what that
@@ -54,20 +58,18 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
   password of an :class:`httpx.BasicAuth` are registered with the redactor.
 
 Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit`,
-:class:`RateLimiter`, :func:`rate_limiter`, :func:`reset_rate_limiters`,
-:class:`RetryPolicy`, :func:`parse_retry_after`, :func:`parse_timestamp` and
-:func:`format_timestamp` (vendor timestamps), :class:`ReadFailures` (pacing status reads
-through an outage). See ``docs/vendor-http.md``.
+:class:`RateLimiter`, :class:`RateLimiters` (a host's limiters), :func:`parse_retry_after`,
+:func:`parse_timestamp` and :func:`format_timestamp` (vendor timestamps), :class:`ReadFailures`
+(pacing status reads through an outage). The retry policy is
+:class:`orchestra_core.retry.HttpRetry`. See ``docs/vendor-http.md``.
 """
 
 from ._client import VendorClient as VendorClient
 from ._errors import VendorHTTPError as VendorHTTPError
 from ._limits import RateLimit as RateLimit
 from ._limits import RateLimiter as RateLimiter
-from ._limits import rate_limiter as rate_limiter
-from ._limits import reset_rate_limiters as reset_rate_limiters
+from ._limits import RateLimiters as RateLimiters
 from ._outage import ReadFailures as ReadFailures
-from ._retry import RetryPolicy as RetryPolicy
 from ._retry import parse_retry_after as parse_retry_after
 from ._time import format_timestamp as format_timestamp
 from ._time import parse_timestamp as parse_timestamp
@@ -75,13 +77,11 @@ from ._time import parse_timestamp as parse_timestamp
 __all__ = (
     "RateLimit",
     "RateLimiter",
+    "RateLimiters",
     "ReadFailures",
-    "RetryPolicy",
     "VendorClient",
     "VendorHTTPError",
     "format_timestamp",
     "parse_retry_after",
     "parse_timestamp",
-    "rate_limiter",
-    "reset_rate_limiters",
 )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json as jsonlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,9 +16,10 @@ from anyio.lowlevel import RunVar
 
 from .._clock import SystemClock
 from ..redaction import redact, register_secret
+from ..retry import HttpRetry
 from ._errors import VendorHTTPError, request_id_of
-from ._limits import RateLimit, RateLimiter, rate_limiter
-from ._retry import RetryPolicy, parse_retry_after
+from ._limits import RateLimit, RateLimiter, RateLimiters
+from ._retry import parse_retry_after
 
 __all__ = ("VendorClient",)
 
@@ -36,20 +38,25 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 #: Connection pools of a vendor client (see :meth:`VendorClient.http`).
 DEFAULT_SHARDS = 128
 
+#: Requests that cannot be sent as given (no point in retrying them).
+_INVALID_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 _PRE_SEND_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                    httpx.UnsupportedProtocol, httpx.ProxyError)
+                    httpx.ProxyError)
 
 FindExisting = Callable[[], Awaitable[Any]]
+#: What ``auth=`` takes: an :class:`httpx.Auth` or a ``(username, password)`` pair.
+Auth = httpx.Auth | tuple[str, str]
 
 
 class _Failure:
     """One failed attempt: what happened and whether the vendor may have processed it."""
 
-    __slots__ = ("body", "kind", "message", "processed", "request_id", "retry_after", "status")
+    __slots__ = ("body", "exc", "kind", "message", "processed", "request_id", "retry_after",
+                 "status")
 
     def __init__(self, kind: str, message: str, *, processed: bool, status: int | None = None,
                  body: str = "", request_id: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, exc: BaseException | None = None) -> None:
         self.kind = kind
         self.message = message
         self.processed = processed
@@ -57,6 +64,7 @@ class _Failure:
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
+        self.exc = exc
 
 
 class VendorClient:
@@ -76,38 +84,48 @@ class VendorClient:
     :param vendor: the vendor's name (the integration name), used in errors, logs and as the
         rate limiter's key.
     :param base_url: the API root; request paths are appended to it.
-    :param auth: an :class:`httpx.Auth` (e.g. ``httpx.BasicAuth(key, secret)``).
+    :param auth: a ``(username, password)`` pair (basic auth) or an :class:`httpx.Auth`
+        (e.g. ``httpx.BasicAuth(key, secret)``).
     :param headers: headers sent with every request (``Authorization: Token ...``,
         ``Accept``). Values of secret-looking headers and the basic-auth password are
         registered with :mod:`orchestra_core.redaction`.
     :param transport: an httpx async transport (a simulator's ``transport`` in tests);
         default: the network, through a pool of 1,000 connections per event loop.
-    :param rate_limit: the vendor's request limit, shared process-wide by every client of
-        this vendor with the same ``rate_limit.key``.
-    :param retry: the :class:`RetryPolicy` (default ``RetryPolicy()``: 5 attempts, 1 s doubling
-        to 60 s, 20 % jitter, ``Retry-After`` up to 300 s).
+    :param rate_limit: the vendor's request limit.
+    :param limiters: where the limiter of ``(vendor, rate_limit.key)`` comes from, so that
+        every client of that vendor and key shares one budget (``host.vendor_client`` passes
+        the host's :class:`RateLimiters`); without it, the client has a limiter of its own.
+    :param retry: the :class:`~orchestra_core.retry.HttpRetry` (default ``HttpRetry()``: 4
+        retries, 1 s doubling up to 60 s, full jitter, ``Retry-After`` up to 300 s).
     :param clock: the clock used when a call has no ``ctx`` (``SystemClock`` by default).
     :param timeout: seconds allowed for each request (connect, write, read, pool).
     :param seed: seeds the jitter (deterministic delays in tests).
+
+    :ivar limiter: the :class:`RateLimiter` this client waits for (``None`` without
+        *rate_limit*).
     """
 
-    def __init__(self, vendor: str, base_url: str, *, auth: httpx.Auth | None = None,
+    def __init__(self, vendor: str, base_url: str, *, auth: Auth | None = None,
                  headers: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 rate_limit: RateLimit | None = None, retry: RetryPolicy | None = None,
-                 clock: Any = None, timeout: float = 30.0, seed: int | None = None) -> None:
+                 rate_limit: RateLimit | None = None, limiters: RateLimiters | None = None,
+                 retry: HttpRetry | None = None, clock: Any = None, timeout: float = 30.0,
+                 seed: int | None = None) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
-        self.auth = auth
+        self.auth: httpx.Auth | None = (httpx.BasicAuth(*auth) if isinstance(auth, tuple)
+                                        else auth)
         self.headers = {str(k): str(v) for k, v in (headers or {}).items()}
         self.transport = transport
         self.rate_limit = rate_limit
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or HttpRetry()
         self.clock = clock or SystemClock()
         self.timeout = timeout
         self._rng = random.Random(seed)
-        self._limiter: RateLimiter | None = (
-            rate_limiter(vendor, rate_limit) if rate_limit is not None else None)
+        self.limiter: RateLimiter | None = None
+        if rate_limit is not None:
+            self.limiter = (limiters.get(vendor, rate_limit) if limiters is not None
+                            else RateLimiter(rate_limit))
         self._client_var: RunVar[httpx.AsyncClient | None] = RunVar(
             f"orchestra_vendor_client_{id(self)}", None)
         self._origin = urlsplit(self.base_url)[:2]
@@ -124,7 +142,7 @@ class VendorClient:
         if client is None or client.is_closed:
             transport = self.transport
             if transport is None:
-                from ..builtins._http_runner import ShardedTransport
+                from ._transport import ShardedTransport
 
                 # about 8 connections per pool: httpcore scans a pool's connections for
                 # every request, so fewer, bigger pools cost more than the requests
@@ -179,7 +197,7 @@ class VendorClient:
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
         json: Any = None, headers: Mapping[str, str] | None = None, ctx: Any = None,
         idempotent: bool | None = None, find_existing: FindExisting | None = None,
-        ok_404_within: float | None = None, raw: bool = False,
+        ok_404_within: float | None = None, raw: bool = False, accept: Collection[int] = (),
     ) -> Any:
         """Send a request, retrying as the policy allows; return the decoded JSON body.
 
@@ -200,10 +218,14 @@ class VendorClient:
             it, an ambiguous failure raises ``VendorHTTPError(kind="ambiguous")``.
         :param ok_404_within: retry 404 answers until this many seconds (of the clock) have
             passed since the call began (dbt Cloud's "run not found just after trigger").
-        :param raw: return the :class:`httpx.Response` (body read) instead of decoded JSON.
+        :param raw: return the :class:`httpx.Response` (body read) instead of decoded JSON; a
+            3xx answer is then returned too (redirects are not followed).
+        :param accept: statuses besides 2xx that are an answer, returned like a 2xx (never
+            retried nor raised): for callers to whom e.g. a 404 or a 500 means something.
         :return: the decoded JSON body, ``None`` for an empty body; or what *find_existing*
             returned.
-        :raises VendorHTTPError: on a non-retryable status, or when retries are exhausted.
+        :raises VendorHTTPError: on a non-retryable status, a request that cannot be sent
+            (``kind="invalid"``), or when retries are exhausted.
         """
         method = method.upper()
         if idempotent is None:
@@ -215,25 +237,26 @@ class VendorClient:
         started = clock.monotonic()
         sends = 0
         retries = 0
-        request_headers = {**self.headers, **(headers or {})}
+        request_headers = _merge_headers(self.headers, headers)
+        attempts = self.retry.count + 1
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire(clock)
+            if self.limiter is not None:
+                await self.limiter.acquire(clock)
             sends += 1
-            failure, result = await self._attempt(method, url, where, params, json,
-                                                  request_headers, raw, clock)
+            failure, result = await self._attempt(method, url, params, json, request_headers,
+                                                  raw, accept, clock)
             if failure is None:
                 return result
             if failure.kind == "status" and failure.status == 404:
                 if ok_404_within is None or clock.monotonic() - started >= ok_404_within:
                     raise self._error(method, where, failure, sends, retryable=False)
-                delay = min(self.retry.delay(1, self._rng), MAX_404_DELAY,
+                delay = min(self.retry.wait(1, self._rng), MAX_404_DELAY,
                             max(0.0, started + ok_404_within - clock.monotonic()))
                 self._log(ctx, f"{self.vendor} {method} {where}: not found yet; "
                                f"retrying in {delay:.1f} s", level="info")
                 await sleep(max(delay, 0.01))
                 continue
-            if failure.kind == "status":  # a 4xx other than 408/429: the request is wrong
+            if failure.kind in ("status", "invalid"):  # a 4xx other than 408/429, a bad URL
                 raise self._error(method, where, failure, sends, retryable=False)
             if failure.processed and not idempotent:
                 if find_existing is None:
@@ -249,7 +272,7 @@ class VendorClient:
                 self._log(ctx, f"{self.vendor} {method} {where}: {failure.message}; nothing "
                                "was created, sending it again", level="info")
             retries += 1
-            if sends >= self.retry.attempts:
+            if sends >= attempts:
                 failure.message += f" (gave up after {sends} attempts)"
                 raise self._error(method, where, failure, sends, retryable=True)
             if failure.retry_after is not None:
@@ -260,29 +283,31 @@ class VendorClient:
                     raise self._error(method, where, failure, sends, retryable=True)
                 delay = failure.retry_after
             else:
-                delay = self.retry.delay(retries, self._rng)
+                delay = self.retry.wait(retries, self._rng)
             self._log(ctx, f"{self.vendor} {method} {where}: {failure.message}; retrying in "
-                           f"{delay:.1f} s (attempt {sends + 1} of {self.retry.attempts})")
+                           f"{delay:.1f} s (attempt {sends + 1} of {attempts})")
             await sleep(delay)
 
-    async def _attempt(self, method: str, url: str, where: str, params: Any, json: Any,
-                       headers: dict[str, str], raw: bool,
+    async def _attempt(self, method: str, url: str, params: Any, json: Any,
+                       headers: dict[str, str], raw: bool, accept: Collection[int],
                        clock: Any) -> tuple[_Failure | None, Any]:
         """Send once; return ``(None, result)`` or ``(failure, None)``."""
         try:
             response = await self.http().request(method, url, params=params, json=json,
                                                  headers=headers, auth=self.auth or
                                                  httpx.USE_CLIENT_DEFAULT)
+        except _INVALID_ERRORS as exc:
+            return _Failure("invalid", _describe(exc), processed=False, exc=exc), None
         except _PRE_SEND_ERRORS as exc:
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-            return _Failure(kind, _describe(exc), processed=False), None
+            return _Failure(kind, _describe(exc), processed=False, exc=exc), None
         except httpx.TimeoutException as exc:
-            return _Failure("timeout", _describe(exc), processed=True), None
+            return _Failure("timeout", _describe(exc), processed=True, exc=exc), None
         except httpx.TransportError as exc:
-            return _Failure("connection", _describe(exc), processed=True), None
+            return _Failure("connection", _describe(exc), processed=True, exc=exc), None
         status = response.status_code
         rid = request_id_of(response.headers)
-        if 200 <= status < 300:
+        if 200 <= status < 300 or status in accept:
             if raw:
                 return None, response
             if not response.content.strip():
@@ -314,10 +339,12 @@ class VendorClient:
         message = f"{self.vendor} {method} {where}: {failure.message}"
         if failure.request_id:
             message += f" (request id {failure.request_id})"
-        return VendorHTTPError(message, vendor=self.vendor, method=method, path=where,
-                               status=failure.status, body=failure.body,
-                               request_id=failure.request_id, kind=kind, attempts=sends,
-                               retryable=retryable)
+        error = VendorHTTPError(message, vendor=self.vendor, method=method, path=where,
+                                status=failure.status, body=failure.body,
+                                request_id=failure.request_id, kind=kind, attempts=sends,
+                                retryable=retryable)
+        error.__cause__ = failure.exc  # the httpx exception, if one ended the last attempt
+        return error
 
     def _log(self, ctx: Any, message: str, *, level: str = "warning") -> None:
         message = redact(message)
@@ -370,26 +397,68 @@ def _vendor_message(text: str) -> str:
         else f": {found}"
 
 
-def _register_credentials(headers: Mapping[str, str], auth: httpx.Auth | None) -> None:
-    """Register credential values with the redactor, so no log or error can show them."""
+def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """*base* updated with *extra*; a name of *extra* replaces the same name in any case."""
+    merged = dict(base)
+    for name, value in (extra or {}).items():
+        for same in [k for k in merged if k.lower() == name.lower()]:
+            del merged[same]
+        merged[name] = value
+    return merged
+
+
+def basic_auth_header(auth: Auth | None) -> str | None:
+    """The ``Authorization`` header a basic *auth* sends (``None`` for other auth).
+
+    A ``(username, password)`` pair is encoded directly; an :class:`httpx.BasicAuth` is asked
+    through its public auth flow (never its private attributes).
+    """
+    if isinstance(auth, tuple):
+        user, password = auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return f"Basic {token}"
+    if isinstance(auth, httpx.BasicAuth):
+        flow = auth.sync_auth_flow(httpx.Request("GET", "https://vendor.invalid/"))
+        try:
+            return next(flow).headers.get("Authorization")
+        finally:
+            flow.close()
+    return None
+
+
+def auth_key(auth: Auth | None) -> Hashable:
+    """What identifies *auth* among cached clients: a digest of the basic-auth credentials
+    (equal credentials give equal keys, whichever form they came in), else *auth* itself
+    (other :class:`httpx.Auth` objects are compared by identity)."""
+    header = basic_auth_header(auth)
+    if header is not None:
+        return ("basic", hashlib.sha256(header.encode()).hexdigest())
+    return auth
+
+
+def _register_credentials(headers: Mapping[str, str], auth: Auth | None) -> None:
+    """Register credential values with the redactor, so no log or error can show them.
+
+    Of a ``<scheme> <credential>`` value (``Bearer abc``, ``Basic abc``) the credential is
+    registered, so a masked line still names the scheme; other values are registered whole.
+    """
     for name, value in headers.items():
         lower = name.lower()
         if lower in NOT_SECRET_HEADERS:
             continue
         if lower in SECRET_HEADERS or any(w in lower for w in ("token", "secret", "key",
                                                                 "password")):
-            register_secret(value)
-            parts = value.split(None, 1)
-            if len(parts) == 2:  # "Bearer abc", "Token abc", "Basic abc"
+            parts = value.split()
+            if len(parts) == 2 and parts[0].isalpha():
                 register_secret(parts[1])
                 if parts[0].lower() == "basic":
                     _register_basic(parts[1])
-    if isinstance(auth, httpx.BasicAuth):
-        header = getattr(auth, "_auth_header", "")
-        register_secret(header)
-        if header.lower().startswith("basic "):
-            register_secret(header[6:])
-            _register_basic(header[6:])
+            else:
+                register_secret(value)
+    header = basic_auth_header(auth)
+    if header is not None:
+        register_secret(header[6:])
+        _register_basic(header[6:])
 
 
 def _register_basic(encoded: str) -> None:

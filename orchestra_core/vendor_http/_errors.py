@@ -39,12 +39,16 @@ class VendorHTTPError(TaskFailed):
     :ivar request_id: the vendor's request id from the response headers, if any.
     :ivar kind: ``"status"`` (an error status), ``"timeout"``, ``"connection"``,
         ``"malformed"`` (a 2xx whose body is not JSON), ``"rate_limited"`` (429 whose
-        ``Retry-After`` exceeds the policy's maximum), or ``"ambiguous"`` (a non-idempotent
-        request failed after it may have been processed, and was not re-sent).
+        ``Retry-After`` exceeds the policy's maximum), ``"invalid"`` (the request cannot be
+        sent: an invalid URL or a scheme other than http/https; never retried), or
+        ``"ambiguous"`` (a non-idempotent request failed after it may have been processed,
+        and was not re-sent). When an httpx exception ended the last attempt, it is the
+        error's ``__cause__``.
     :ivar attempts: how many times the request was sent.
     :ivar retryable: as for :class:`~orchestra_core.errors.TaskFailed`: ``True`` for
         transient failures (5xx, 429, timeouts, connection errors, malformed bodies),
-        ``False`` for other 4xx, ``None`` for ``kind == "ambiguous"``.
+        ``False`` for other 4xx and ``kind == "invalid"``, ``None`` for
+        ``kind == "ambiguous"``.
     :ivar metadata: the fields above as a dict (kept with the task run).
     """
 

@@ -1,4 +1,4 @@
-"""Per-vendor request rate limits, shared by every task of a process."""
+"""Per-vendor request rate limits, shared by every task of one host."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from attrs import field, frozen
 
 from .._clock import SystemClock
 
-__all__ = ("RateLimit", "RateLimiter", "rate_limiter", "reset_rate_limiters")
+__all__ = ("RateLimit", "RateLimiter", "RateLimiters")
 
 
 def _positive_int(_: Any, attribute: Any, value: int) -> None:
@@ -28,9 +28,10 @@ class RateLimit:
     """At most *requests* requests per *per* seconds, for one vendor account.
 
     ``RateLimit(200, 10, key=workspace_id)`` is Hightouch's "200 requests per 10 s per
-    workspace". Clients with equal ``(vendor, key)`` share one :class:`RateLimiter` in the
-    process, whatever client, task or host they belong to; ``key=None`` means one limit for
-    the whole vendor.
+    workspace". The clients one host hands out (``host.vendor_client(...)``) with equal
+    ``(vendor, key)`` share one :class:`RateLimiter` (kept in the host's
+    :class:`RateLimiters`), whatever task they serve; ``key=None`` means one limit for the
+    whole vendor. Two hosts never share a limiter.
     """
 
     requests: int = field(validator=_positive_int)
@@ -87,27 +88,33 @@ class RateLimiter:
         return waited
 
 
-_registry: dict[tuple[str, str | None], RateLimiter] = {}
-_registry_lock = threading.Lock()
+class RateLimiters:
+    """The rate limiters of one host (``Orchestra.rate_limiters``): one per
+    ``(vendor, limit.key)``, created on first use.
 
-
-def rate_limiter(vendor: str, limit: RateLimit) -> RateLimiter:
-    """The process-wide limiter of ``(vendor, limit.key)``, created on first use.
-
-    The first caller's ``requests``/``per`` define it; a later caller with different numbers
-    for the same key replaces them (the vendor's limit changed).
+    Each :class:`~orchestra_core.Orchestra` owns one, so the tasks of a host share a vendor's
+    budget while two hosts in one process (tests, embedders) never do. Thread-safe.
     """
-    key = (vendor.lower(), limit.key)
-    with _registry_lock:
-        found = _registry.get(key)
-        if found is None:
-            found = _registry[key] = RateLimiter(limit)
-        elif (found.limit.requests, found.limit.per) != (limit.requests, limit.per):
-            found.limit = limit
-        return found
 
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
+        self._lock = threading.Lock()
 
-def reset_rate_limiters() -> None:
-    """Forget every limiter and its window (tests)."""
-    with _registry_lock:
-        _registry.clear()
+    def get(self, vendor: str, limit: RateLimit) -> RateLimiter:
+        """The limiter of ``(vendor, limit.key)`` (*vendor* compared case-insensitively).
+
+        The first caller's ``requests``/``per`` define it; a later caller with different
+        numbers for the same key replaces them (the vendor's limit changed).
+        """
+        key = (vendor.lower(), limit.key)
+        with self._lock:
+            found = self._limiters.get(key)
+            if found is None:
+                found = self._limiters[key] = RateLimiter(limit)
+            elif (found.limit.requests, found.limit.per) != (limit.requests, limit.per):
+                found.limit = limit
+            return found
+
+    def __len__(self) -> int:
+        """How many limiters exist."""
+        return len(self._limiters)

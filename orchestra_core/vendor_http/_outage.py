@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..retry import backoff
+
 __all__ = ("ReadFailures",)
 
 
@@ -12,8 +14,9 @@ class ReadFailures:
     API outage (the job goes on at the vendor; failing the task would start it again).
 
     Each failure (after the client's own retries) doubles the pause before the next read,
-    from *interval* up to *max_delay*; once the API has failed without a break for
-    *give_up_after* seconds, :meth:`failed` says to give up. A successful read resets both.
+    from twice *interval* up to *max_delay* (:func:`orchestra_core.retry.backoff` without
+    jitter); once the API has failed without a break for *give_up_after* seconds,
+    :meth:`failed` says to give up. A successful read resets both.
 
     :param interval: the wait's poll interval (seconds).
     :param max_delay: the longest pause (never shorter than *interval*).
@@ -38,7 +41,8 @@ class ReadFailures:
                 (now - self.since).total_seconds() >= self.give_up_after:
             return None
         self.count += 1
-        return min(self.interval * 2 ** min(self.count, self.max_doublings), self.max_delay)
+        return backoff(min(self.count, self.max_doublings) + 1, delay=self.interval,
+                       backoff=2.0, max_delay=self.max_delay, jitter=0.0)
 
     def succeeded(self) -> None:
         """A read worked: the next failure starts a new outage."""

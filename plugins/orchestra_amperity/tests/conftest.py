@@ -10,7 +10,6 @@ from orchestra_amperity._api import forget_tokens
 from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core.testing import FakeClock, StubContext, make_host
-from orchestra_core.vendor_http import reset_rate_limiters
 
 MODELS = {"cg-": AmperityCourierGroup, "og-": AmperityOrchestrationGroup,
           "cc-": AmperityCampaign}
@@ -25,11 +24,9 @@ def anyio_backend(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Rate limiters and access tokens are process-wide: every test starts without them."""
-    reset_rate_limiters()
+    """Access tokens are process-wide: every test starts without them."""
     forget_tokens()
     yield
-    reset_rate_limiters()
     forget_tokens()
 
 

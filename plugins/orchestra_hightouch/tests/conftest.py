@@ -10,20 +10,11 @@ from orchestra_hightouch.testing import HightouchSimulator
 
 from orchestra_core.redaction import redactor
 from orchestra_core.testing import FakeClock, StubContext, make_host
-from orchestra_core.vendor_http import reset_rate_limiters
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     return request.param
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limits():
-    """Rate limiters are process-wide: every test starts with empty windows."""
-    reset_rate_limiters()
-    yield
-    reset_rate_limiters()
 
 
 class Kit:

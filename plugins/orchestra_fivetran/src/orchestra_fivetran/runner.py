@@ -22,6 +22,7 @@ from typing import Any
 from orchestra_core.errors import TaskFailed
 from orchestra_core.models import ExternalRun, JobResult, JobState
 from orchestra_core.redaction import redact
+from orchestra_core.retry import backoff
 from orchestra_core.vendor_http import VendorHTTPError
 
 from ._api import FivetranAPI, completion_time, parse_time
@@ -33,7 +34,7 @@ __all__ = ("FivetranSyncRunner",)
 #: Subtracted from the trigger time when comparing with Fivetran's timestamps (their clock
 #: may be behind ours); the pre-trigger baseline still excludes every earlier sync.
 CLOCK_SKEW = timedelta(seconds=5)
-#: The polling interval grows by this factor after :data:`STEADY_POLLS` unchanged polls...
+#: The polling interval grows by this factor per poll after :data:`STEADY_POLLS` polls...
 BACKOFF_FACTOR = 1.5
 STEADY_POLLS = 20
 #: ... up to this many seconds (or the poll interval, if longer).
@@ -192,8 +193,8 @@ class FivetranSyncRunner:
                     f"(expected one of {', '.join(SYNC_STATES)})", retryable=False,
                     metadata=watch.metadata(details, polls))
             steady += 1
-            delay = interval if steady <= STEADY_POLLS else min(
-                max(interval, MAX_POLL_INTERVAL), max(delay, interval) * BACKOFF_FACTOR)
+            delay = backoff(steady - STEADY_POLLS + 1, delay=interval, backoff=BACKOFF_FACTOR,
+                            max_delay=max(interval, MAX_POLL_INTERVAL), jitter=0.0)
             if state == "rescheduled":
                 until = await watch.rescheduled(api, details, params)
                 if until is not None:
