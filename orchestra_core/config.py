@@ -1,14 +1,21 @@
-"""The one cattrs converter, and structuring that reports problems instead of raising.
+"""Converters, and structuring that reports problems instead of raising.
 
-:func:`structure` turns raw JSON-like data into attrs objects and collects every problem with
-its JSON path. :func:`parameter` declares a job parameter with aliases and help text.
+:func:`make_converter` builds a cattrs converter that reads every Orchestra model from pipeline
+files; each :class:`~orchestra_core.Orchestra` host owns one (``host.converter``), so two hosts
+never share structuring state. :func:`structure` turns raw JSON-like data into attrs objects and
+collects every problem with its JSON path. :func:`parameter` declares a job parameter with
+aliases and help text; :func:`unreadable_fields` finds the fields of a parameter class a
+converter cannot read (the host refuses such a plugin when it starts).
+
+Code without a host (a stored definition read back, a plugin's unit test) may leave out
+``converter=``: a private converter built on first use serves it, and is never handed out.
 """
 
 from __future__ import annotations
 
-import difflib
-import enum
+import functools
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -20,35 +27,47 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
     IterableValidationNote,
+    StructureHandlerNotFoundError,
 )
-from cattrs.gen import make_dict_structure_fn, override
 
+from ._hooks import register_pipeline_hooks, register_value_hooks
+from ._values import InvalidValue, describe, parse_duration, suggest
 from .errors import ConfigError
 from .models import Problem
-from .pipeline import Condition, ConditionKind, Pipeline, StageOutcome, Task, TaskRetry
-from .scheduling.model import Trigger, structure_trigger, structure_triggers
+from .scheduling._parse import register_trigger_hooks
 
 __all__ = (
     "InvalidValue",
-    "converter",
     "field_aliases",
     "file_keys",
     "key_name",
+    "make_converter",
     "parameter",
     "parse_duration",
     "structure",
     "structure_or_raise",
     "suggest",
+    "unreadable_fields",
 )
 
 T = TypeVar("T")
 
-#: The converter every Orchestra model is structured with. Unknown keys are rejected.
-converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+def make_converter() -> cattrs.Converter:
+    """A new converter that reads every Orchestra model (and plugins' parameter and option
+    classes) from pipeline files: unknown keys are rejected, values read as
+    :mod:`orchestra_core._hooks` describes."""
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    register_value_hooks(converter)
+    register_trigger_hooks(converter)
+    register_pipeline_hooks(converter)
+    return converter
 
 
-class InvalidValue(ValueError):
-    """Raised by structure hooks; its text is shown to the user as is."""
+@functools.cache
+def _private_converter() -> cattrs.Converter:
+    """The converter of code that has no host; private, so nothing can add hooks to it."""
+    return make_converter()
 
 
 def parameter(
@@ -89,207 +108,46 @@ def field_aliases(cls: type) -> dict[str, str]:
     return names
 
 
-def suggest(word: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str:
-    """`` (did you mean 'x'?)`` when *word* is close to one of *choices*, else ``""``."""
-    lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
-    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+def structure(raw: Any, cls: type[T], path: str = "$", *, noun: str = "key",
+              converter: cattrs.Converter | None = None) -> tuple[T | None, list[Problem]]:
+    """Structure *raw* into *cls* with *converter*; return ``(obj, [])`` or ``(None, problems)``.
+
+    Never raises for bad input: every problem comes back with its JSON path. *noun* names
+    what a field is in messages (``key``, ``parameter``). Pass the host's converter
+    (``host.converter``) where there is a host.
+    """
+    if attrs.has(cls) and not isinstance(raw, Mapping):
+        return None, [Problem(path=path, message=f"expected a mapping, got {describe(raw)}",
+                              code="invalid-value")]
+    try:
+        used = converter if converter is not None else _private_converter()
+        return used.structure(raw, cls), []
+    except Exception as exc:
+        return None, _add_help(_problems_from(exc, path, noun), cls)
 
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
-                       r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+def _add_help(problems: list[Problem], cls: type) -> list[Problem]:
+    """Append a parameter's help text to "missing required" messages about it."""
+    if not attrs.has(cls):
+        return problems
+    helps = {key_name(f): f.metadata.get("help") for f in attrs.fields(cls)}
+    fixed = []
+    for p in problems:
+        match = re.match(r"missing required \w+ '([^']+)'$", p.message)
+        if match and helps.get(match.group(1)):
+            p = attrs.evolve(p, message=f"{p.message} ({helps[match.group(1)]})")
+        fixed.append(p)
+    return fixed
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like ``90``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"2d"``."""
-    if isinstance(value, bool):
-        raise InvalidValue(f"expected a duration (seconds or e.g. '5m'), got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            match = _DURATION.match(text)
-            if not text or match is None or not any(match.groups()):
-                raise InvalidValue(
-                    f"expected a duration such as 90, '30s', '5m' or '1h30m', got {value!r}"
-                ) from None
-            d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
-            seconds = d * 86400 + h * 3600 + m * 60 + s
-    else:
-        raise InvalidValue(f"expected a duration (seconds or e.g. '5m'), got {_kind(value)}")
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        raise InvalidValue(f"a duration must be a finite number >= 0, got {value!r}")
-    return seconds
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{value!r}"
-
-
-def _str(value: Any, typ: Any) -> Any:
-    if isinstance(typ, type) and issubclass(typ, enum.Enum):  # StrEnum dispatches here
-        return _enum(value, typ)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise InvalidValue(f"expected a string, got {_kind(value)}")
-
-
-def _int(value: Any, _: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise InvalidValue(f"expected an integer, got {_kind(value)}")
-
-
-def _float(value: Any, _: Any) -> float:
-    return parse_duration(value) if isinstance(value, str) else _number(value)
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidValue(f"expected a finite number, got {value!r}")
-        if value < 0:
-            raise InvalidValue(f"expected a number >= 0, got {value!r}")
-        return float(value)
-    raise InvalidValue(f"expected a number, got {_kind(value)}")
-
-
-_TRUE = {"true", "yes", "on", "y"}
-_FALSE = {"false", "no", "off", "n"}
-
-
-def _bool(value: Any, _: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise InvalidValue(f"expected true or false (or yes/no), got {_kind(value)}")
-
-
-def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list | tuple):
-        raise InvalidValue(f"expected a list of strings, got {_kind(value)}")
-    bad = [i for i, v in enumerate(value) if not isinstance(v, str)]
-    if bad:
-        raise InvalidValue(f"expected a list of strings; item {bad[0]} is {_kind(value[bad[0]])}")
-    return tuple(value)
-
-
-def _mapping(value: Any, _: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidValue(f"expected a mapping, got {_kind(value)}")
-    bad = [k for k in value if not isinstance(k, str)]
-    if bad:
-        raise InvalidValue(f"keys must be strings, got {bad[0]!r}")
-    return dict(value)
-
-
-def _enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
-    choices = [m.value for m in cls]
-    if isinstance(value, str):
-        wanted = value.strip().lower()
-        for member in cls:
-            if member.value == wanted:
-                return member
-    raise InvalidValue(
-        f"expected one of {', '.join(map(str, choices))}, got {_kind(value)}"
-        + (suggest(value, choices) if isinstance(value, str) else "")
-    )
-
-
-def _condition(value: Any, _: Any) -> Condition:
-    simple = [k.value for k in ConditionKind if k is not ConditionKind.STAGE_OUTCOME]
-    if isinstance(value, str):
-        wanted = value.strip().lower()
-        if wanted in simple:
-            return Condition(kind=ConditionKind(wanted))
-        raise InvalidValue(
-            f"expected one of {', '.join(simple)} or {{stage: <id>, outcome: [...]}}, got "
-            f"{value!r}" + suggest(value, simple)
-        )
-    if isinstance(value, Mapping):
-        extra = sorted(set(map(str, value)) - {"stage", "outcome"})
-        if extra:
-            raise InvalidValue(f"unknown key {extra[0]!r} in condition (expected stage, outcome)")
-        stage = value.get("stage")
-        if not isinstance(stage, str) or not stage:
-            raise InvalidValue("a stage condition needs 'stage': the id of a stage")
-        raw = value.get("outcome", [StageOutcome.SUCCEEDED.value])
-        raw = [raw] if isinstance(raw, str) else raw
-        if not isinstance(raw, list) or not raw:
-            raise InvalidValue("'outcome' must be one outcome or a list of them")
-        outcomes = tuple(_enum(o, StageOutcome) for o in raw)
-        return Condition(kind=ConditionKind.STAGE_OUTCOME, stage=stage, outcomes=outcomes)
-    raise InvalidValue(f"expected a condition name or mapping, got {_kind(value)}")
-
-
-def _retry(value: Any, _: Any) -> TaskRetry:
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = {"count": value}
-    if not isinstance(value, Mapping):
-        raise InvalidValue(f"expected a retry count or a mapping, got {_kind(value)}")
-    policy = _RETRY_FN[0](value, TaskRetry)
-    if policy.count < 0:
-        raise InvalidValue(f"count must be >= 0, got {policy.count}")
-    if policy.backoff < 1:
-        raise InvalidValue(f"backoff must be >= 1, got {policy.backoff}")
-    if not 0 <= policy.jitter <= 1:
-        raise InvalidValue(f"jitter must be between 0 and 1, got {policy.jitter}")
-    return policy
-
-
-def _exact(typ: Any, hook: Any) -> None:
-    """Register *hook* for exactly the (generic) type *typ*."""
-    converter.register_structure_hook_func(lambda t: t == typ, hook)
-
-
-converter.register_structure_hook(str, _str)
-converter.register_structure_hook(int, _int)
-converter.register_structure_hook(float, _float)
-converter.register_structure_hook(bool, _bool)
-_exact(tuple[str, ...], _str_tuple)
-_exact(Mapping[str, Any], _mapping)
-_exact(dict[str, Any], _mapping)
-converter.register_structure_hook_func(
-    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
-)
-converter.register_structure_hook(Condition, _condition)
-converter.register_structure_hook_func(lambda t: t is Trigger, structure_trigger)
-_exact(tuple[Trigger, ...], structure_triggers)
-_RETRY_FN = [make_dict_structure_fn(TaskRetry, converter, _cattrs_forbid_extra_keys=True)]
-converter.register_structure_hook(TaskRetry, _retry)
-converter.register_structure_hook(
-    Pipeline,
-    make_dict_structure_fn(Pipeline, converter, _cattrs_forbid_extra_keys=True,
-                           source=override(omit=True)),
-)
-converter.register_structure_hook(
-    Task,
-    make_dict_structure_fn(
-        Task, converter, _cattrs_forbid_extra_keys=True, async_=override(rename="async")
-    ),
-)
+def structure_or_raise(raw: Any, cls: type[T], path: str = "$", *,
+                       converter: cattrs.Converter | None = None) -> T:
+    """Like :func:`structure`, but raise :class:`ConfigError` listing every problem."""
+    obj, problems = structure(raw, cls, path, converter=converter)
+    if problems:
+        raise ConfigError(problems)
+    assert obj is not None
+    return obj
 
 
 def _problems_from(exc: BaseException, path: str, noun: str) -> list[Problem]:
@@ -346,55 +204,60 @@ def _clean(text: str) -> str:
     return text.replace("__init__() ", "").replace("__init__", "")
 
 
-def structure(raw: Any, cls: type[T], path: str = "$", *, noun: str = "key") -> tuple[
-    T | None, list[Problem]
-]:
-    """Structure *raw* into *cls*; return ``(obj, [])`` or ``(None, problems)``.
+# -- checking parameter classes ------------------------------------------------------------------
 
-    Never raises for bad input: every problem comes back with its JSON path. *noun* names
-    what a field is in messages (``key``, ``parameter``).
-    """
-    if attrs.has(cls) and not isinstance(raw, Mapping):
-        return None, [Problem(path=path, message=f"expected a mapping, got {_kind(raw)}",
-                              code="invalid-value")]
+
+def unreadable_fields(cls: type, converter: cattrs.Converter) -> list[tuple[str, str]]:
+    """The fields of attrs class *cls* that *converter* cannot structure, as ``(field name,
+    reason)`` pairs (a field of type :class:`uuid.UUID`, say, or of a type nested in it, e.g.
+    ``list[uuid.UUID]``). Empty when every field can be read from a file."""
     try:
-        return converter.structure(raw, cls), []
+        attrs.resolve_types(cls)
     except Exception as exc:
-        return None, _add_help(_problems_from(exc, path, noun), cls)
+        return [("", f"its annotations cannot be resolved: {type(exc).__name__}: {exc}")]
+    out = []
+    for f in attrs.fields(cls):
+        if f.type is None or f.metadata.get("internal"):
+            continue
+        bad = _unreadable(converter, f.type, set())
+        if bad is not None:
+            out.append((f.name, f"its type {_type_name(f.type)} has no structure hook"
+                        + (f" (for {_type_name(bad)})" if bad != f.type else "")))
+    return out
 
 
-def _add_help(problems: list[Problem], cls: type) -> list[Problem]:
-    """Append a parameter's help text to "missing required" messages about it."""
-    if not attrs.has(cls):
-        return problems
-    helps = {key_name(f): f.metadata.get("help") for f in attrs.fields(cls)}
-    fixed = []
-    for p in problems:
-        match = re.match(r"missing required \w+ '([^']+)'$", p.message)
-        if match and helps.get(match.group(1)):
-            p = attrs.evolve(p, message=f"{p.message} ({helps[match.group(1)]})")
-        fixed.append(p)
-    return fixed
+def _unreadable(converter: cattrs.Converter, typ: Any, seen: set[int]) -> Any:
+    """The part of *typ* (itself, a type argument, a nested attrs field's type) that
+    *converter* has no structure hook for, or ``None``."""
+    if id(typ) in seen:
+        return None
+    seen.add(id(typ))
+    try:
+        converter.get_structure_hook(typ)
+    except StructureHandlerNotFoundError as exc:
+        return exc.type_ or typ
+    except Exception:  # a hook factory failed: the type cannot be read either
+        return typ
+    origin = typing.get_origin(typ)
+    if origin is typing.Literal:
+        return None
+    args = typing.get_args(typ)[:1] if origin is typing.Annotated else typing.get_args(typ)
+    # hooks for unions and variadic tuples look their members up only when called
+    for arg in args:
+        if arg is not type(None) and (isinstance(arg, type) or typing.get_origin(arg)):
+            bad = _unreadable(converter, arg, seen)
+            if bad is not None:
+                return bad
+    if isinstance(typ, type) and attrs.has(typ):
+        for f in attrs.fields(attrs.resolve_types(typ)):
+            bad = _unreadable(converter, f.type, seen) if f.type is not None else None
+            if bad is not None:
+                return bad
+    return None
 
 
-def structure_or_raise(raw: Any, cls: type[T], path: str = "$") -> T:
-    """Like :func:`structure`, but raise :class:`ConfigError` listing every problem."""
-    obj, problems = structure(raw, cls, path)
-    if problems:
-        raise ConfigError(problems)
-    assert obj is not None
-    return obj
-
-
-def _int_tuple(value: Any, _: Any) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if not isinstance(value, list | tuple):
-        raise InvalidValue(f"expected a list of integers, got {_kind(value)}")
-    return tuple(_int(v, int) for v in value)
-
-
-_exact(tuple[int, ...], _int_tuple)
-_exact(Mapping[str, str], lambda v, _: {
-    k: _str(x, str) for k, x in _mapping(v, None).items()})
-_exact(Any, lambda v, _: v)
+def _type_name(typ: Any) -> str:
+    if isinstance(typ, type) and typing.get_origin(typ) is None:
+        return typ.__qualname__ if typ.__module__ == "builtins" else \
+            f"{typ.__module__}.{typ.__qualname__}"
+    return repr(typ).replace("typing.", "")

@@ -23,10 +23,11 @@ import anyio
 import attrs
 from attrs import define, field, frozen
 
+from ._alerter import Alerter
 from ._clock import SystemClock
 from ._committer import Committer, in_thread
 from ._waiting import sleep_until_set
-from .alerts import RUN_FAILED, RUN_RUNTIME_EXCEEDED, RUN_SUCCEEDED, Alerter, run_message
+from .alerts import RUN_FAILED, RUN_RUNTIME_EXCEEDED, RUN_SUCCEEDED, run_message
 from .config import structure
 from .errors import OrchestraError, TaskFailed
 from .models import ExternalRun, JobResult, JobState, WebhookEvent
