@@ -7,7 +7,7 @@ import contextlib
 import importlib.metadata
 import os
 import types
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,15 @@ import pluggy
 from attrs import frozen
 
 from . import hookspecs
+from ._hookcalls import call_hook, call_register, distribution
 from ._markers import PROJECT
+from .config import make_converter, structure, unreadable_fields
 from .errors import ConfigError, JobNotExecutable, PluginError
-from .loader import parse_document, read_document
+from .loader import Document, parse_document, read_document
 from .models import Problem
 from .pipeline import Pipeline
 from .registry import ChannelRegistry, DestinationRegistry, IntegrationRegistry, JobType
+from .validation import check_document
 
 __all__ = ("Orchestra", "PluginInfo")
 
@@ -45,7 +48,8 @@ class PluginInfo:
 
 
 class Orchestra:
-    """An Orchestra host: owns its own pluggy ``PluginManager`` and registries.
+    """An Orchestra host: owns its own pluggy ``PluginManager``, registries and cattrs
+    converter (:attr:`converter`).
 
     Build as many as you like (tests do); nothing is global::
 
@@ -72,6 +76,9 @@ class Orchestra:
     ) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        #: This host's cattrs converter: pipeline files, plugins' parameters and options are
+        #: structured with it (see :func:`orchestra_core.config.make_converter`).
+        self.converter = make_converter()
         self._builtin_names: set[str] = set()
         for name in blocked:
             self.pm.set_blocked(name)
@@ -98,9 +105,10 @@ class Orchestra:
         self.integrations = IntegrationRegistry()
         self.destinations = DestinationRegistry()
         self.channels = ChannelRegistry()
-        self._call_register("orchestra_register_integrations", self.integrations)
-        self._call_register("orchestra_register_destinations", self.destinations)
-        self._call_register("orchestra_register_notification_channels", self.channels)
+        call_register(self.pm, "orchestra_register_integrations", self.integrations)
+        call_register(self.pm, "orchestra_register_destinations", self.destinations)
+        call_register(self.pm, "orchestra_register_notification_channels", self.channels)
+        self._check_classes()
         self._runners: dict[tuple[str, str], Any] = {}
         self._transports: dict[str, Any] = {k.lower(): v for k, v in (transports or {}).items()}
         self._vendor_clients: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
@@ -124,27 +132,9 @@ class Orchestra:
         return name
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation of *hook_name*; a crash becomes a :class:`PluginError`
-        naming the plugin. Returns the non-``None`` results."""
-        results = []
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            try:
-                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except Exception as exc:
-                raise self._plugin_error(impl, hook_name, exc) from exc
-            if result is not None:
-                results.append(result)
-        return results
-
-    def _plugin_error(self, impl: Any, hook_name: str, exc: Exception) -> PluginError:
-        if isinstance(exc, PluginError):
-            return exc
-        dist = self._dist_name(impl.plugin)
-        return PluginError(
-            f"plugin {impl.plugin_name!r}" + (f" ({dist})" if dist else "")
-            + f" failed in {hook_name}: {type(exc).__name__}: {exc}",
-            distribution=dist,
-        )
+        """Call hook *hook_name* through pluggy; return the non-``None`` results. A crash
+        becomes a :class:`PluginError` naming the plugin and its distribution."""
+        return call_hook(self.pm, hook_name, **kwargs)
 
     def _register(self, plugin: object, name: str | None) -> None:
         try:
@@ -152,29 +142,26 @@ class Orchestra:
         except (pluggy.PluginValidationError, ValueError) as exc:
             raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
 
-    def _call_register(self, hook_name: str, registry: Any) -> None:
-        caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
-            registry.current_plugin = impl.plugin_name
-            try:
-                impl.function(**{arg: registry for arg in impl.argnames})
-            except PluginError:
-                raise
-            except Exception as exc:
-                dist = self._dist_name(impl.plugin)
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}"
-                    + (f" ({dist})" if dist else "")
-                    + f" failed in {hook_name}: {type(exc).__name__}: {exc}",
-                    distribution=dist,
-                ) from exc
-        registry.current_plugin = ""
-
     def _dist_name(self, plugin: object) -> str | None:
-        for plug, dist in self.pm.list_plugin_distinfo():
-            if plug is plugin:
-                return dist.project_name
-        return None
+        return distribution(self.pm, plugin)
+
+    def _check_classes(self) -> None:
+        """Refuse a job's parameter class (or a destination's or channel's options class) with
+        a field this host's converter cannot read: it would fail every task that sets it."""
+        owners: list[tuple[str, str, str, type]] = [
+            (job.plugin, "parameter", f"job {job.name!r} (integration {job.integration!r})",
+             job.parameters) for spec in self.integrations for job in spec.jobs.values()]
+        owners += [(item.plugin, "option", f"{registry.kind} type {item.name!r}", item.options)
+                   for registry in (self.destinations, self.channels) for item in registry
+                   if item.options is not None]
+        for plugin, noun, owner, cls in owners:
+            for field, reason in unreadable_fields(cls, self.converter):
+                dist = self._dist_name(self.pm.get_plugin(plugin))
+                raise PluginError(
+                    f"plugin {plugin!r}" + (f" ({dist})" if dist else "")
+                    + f": {noun} {field!r} of {owner} cannot be read from a pipeline file: "
+                    f"{reason}. Use str, int, float, bool, an enum, an attrs class, or a "
+                    "tuple, list or mapping of these.", distribution=dist)
 
     # -- facade ------------------------------------------------------------------------------
 
@@ -215,6 +202,14 @@ class Orchestra:
         """The registered job, matching names case-insensitively and through aliases."""
         spec = self.integrations.find(integration)
         return spec.find_job(job) if spec else None
+
+    def structure_parameters(self, job: JobType, raw: Mapping[str, Any], path: str = "$"
+                             ) -> tuple[Any | None, list[Problem]]:
+        """*raw* parameters (canonical names) as an instance of *job*'s parameter class,
+        structured with this host's converter: ``(params, [])`` or ``(None, problems)``, each
+        problem located under *path*. Never raises for bad input."""
+        return structure(dict(raw), job.parameters, path, noun="parameter",
+                         converter=self.converter)
 
     def set_transport(self, vendor: str, transport: Any) -> None:
         """Send every later :meth:`vendor_client` request of *vendor* through *transport* (an
@@ -286,16 +281,12 @@ class Orchestra:
         With a *store*, the connections, constants and credentials the tasks name must exist
         in it (see ``docs/secrets.md``); the other ``check_*`` methods take *store* too.
         """
-        from .validation import check_document
-
         return check_document(self, read_document(Path(path)), catalog=_catalog(store))
 
     def check_text(
         self, text: str, *, source: str | None = None, fmt: str = "yaml", store: Any = None
     ) -> tuple[Pipeline | None, list[Problem]]:
         """Validate pipeline *text* (YAML or JSON, see *fmt*)."""
-        from .validation import check_document
-
         return check_document(self, parse_document(text, source=source, fmt=fmt),
                               catalog=_catalog(store))
 
@@ -303,9 +294,6 @@ class Orchestra:
         Pipeline | None, list[Problem]
     ]:
         """Validate an already-parsed pipeline document (a dict)."""
-        from .loader import Document
-        from .validation import check_document
-
         return check_document(self, Document(data, source), catalog=_catalog(store))
 
     def load_pipeline(self, path: str | os.PathLike[str], *, store: Any = None) -> Pipeline:

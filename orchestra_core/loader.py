@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from attrs import define, field
 
+from ._values import key_path
 from .models import Problem
 from .scheduling._formats import seed_schedule, v1_schedule
 
@@ -156,13 +157,6 @@ def _json_pairs(doc: Document) -> Any:
         return out
 
     return hook
-
-
-def key_path(base: str, key: Any) -> str:
-    """The JSON path of *key* under *base*: ``$.a.b``, or ``$.a["odd key"]``."""
-    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
-        return f"{base}.{key}"
-    return f"{base}[{json.dumps(key) if isinstance(key, str) else key}]"
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],

@@ -1,7 +1,14 @@
 """The pipeline model: what a pipeline file says, structured.
 
-A :class:`Pipeline` holds :class:`Task` and :class:`Stage` objects. Files are turned into these
-by :mod:`orchestra_core.loader`, which also validates them; see ``docs/pipeline-files.md``.
+A :class:`Pipeline` holds :class:`Task` and :class:`Stage` objects, its
+:class:`~orchestra_core.alerts.Alerts` and its
+:class:`~orchestra_core.scheduling.model.Trigger` objects. Files are read by
+:mod:`orchestra_core.loader` and turned into these by :mod:`orchestra_core.validation`, which
+reports every problem; see ``docs/pipeline-files.md``.
+
+The model layer (this module, :mod:`~orchestra_core.alerts`, :mod:`~orchestra_core.retry`,
+:mod:`~orchestra_core.scheduling.model`, :mod:`~orchestra_core.models`) imports only the
+standard library, attrs and itself: no parser, store, host or I/O.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ A plugin's hook implementation calls methods on the registry it receives::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 from attrs import field, frozen
@@ -26,7 +26,7 @@ from .errors import PluginError
 from .pipeline import Phase
 
 if TYPE_CHECKING:
-    from .protocols import Destination, JobRunner, NotificationChannel
+    from .protocols import JobRunner
 
 __all__ = (
     "ChannelRegistry",
@@ -38,10 +38,15 @@ __all__ = (
     "IntegrationRegistry",
     "IntegrationSpec",
     "JobType",
+    "NamedRegistry",
+    "NamedType",
 )
 
 #: A runner factory: called once per host with the :class:`~orchestra_core.Orchestra`.
 RunnerFactory = Callable[[Any], "JobRunner"]
+
+T = TypeVar("T")
+N = TypeVar("N", bound="NamedType[Any]")
 
 
 @frozen(kw_only=True)
@@ -218,35 +223,70 @@ class IntegrationRegistry:
 
 
 @frozen(kw_only=True)
-class DestinationType:
-    """A registered destination type: a name, an options model and a factory."""
+class NamedType(Generic[T]):
+    """A registered named type: a name, an options model and a factory making a *T*.
+
+    :param name: canonical lower-case name.
+    :param options: the attrs class of the type's options (``None``: it takes none).
+    :param factory: called with the structured options object; returns the *T*.
+    :param description: one line for ``orchestra plugins`` and the docs.
+    :param plugin: the name of the plugin that registered it.
+    """
 
     name: str
     options: type | None
-    factory: Callable[[Any], Destination]
+    factory: Callable[..., T]
     description: str
     plugin: str = ""
 
 
 @frozen(kw_only=True)
-class ChannelType:
-    """A registered notification channel type."""
-
-    name: str
-    options: type | None
-    factory: Callable[[Any], NotificationChannel]
-    description: str
-    plugin: str = ""
+class DestinationType(NamedType["Destination"]):
+    """A registered destination type; its factory makes a
+    :class:`~orchestra_core.protocols.Destination`."""
 
 
-class _NamedRegistry:
-    kind = "item"
+@frozen(kw_only=True)
+class ChannelType(NamedType["NotificationChannel"]):
+    """A registered notification channel type; its factory makes a
+    :class:`~orchestra_core.protocols.NotificationChannel`."""
+
+
+class NamedRegistry(Generic[N]):
+    """Collects named types of one kind from a register hook: one name, one plugin.
+
+    Subclasses set :attr:`kind` (the noun in messages) and :attr:`item_class` (the
+    :class:`NamedType` subclass :meth:`add` makes).
+    """
+
+    kind: ClassVar[str] = "type"
+    item_class: ClassVar[type[NamedType[Any]]] = NamedType
 
     def __init__(self) -> None:
-        self._items: dict[str, Any] = {}
+        self._items: dict[str, N] = {}
+        #: the plugin whose register hook is running (set by the host)
         self.current_plugin = ""
 
-    def _add(self, item: Any) -> None:
+    def add(
+        self,
+        name: str,
+        *,
+        factory: Callable[..., Any],
+        description: str,
+        options: type | None = None,
+    ) -> N:
+        """Register type *name*; *factory* receives the structured *options* object (an
+        instance of the attrs class *options*, or ``None`` when there is no options class).
+
+        :raises PluginError: when another plugin registered *name* already.
+        """
+        item = cast(N, self.item_class(
+            name=name.lower(),
+            options=options,
+            factory=factory,
+            description=description,
+            plugin=self.current_plugin,
+        ))
         if item.name in self._items:
             other = self._items[item.name]
             raise PluginError(
@@ -254,60 +294,25 @@ class _NamedRegistry:
                 f"and plugin {item.plugin!r}"
             )
         self._items[item.name] = item
+        return item
 
-    def find(self, name: str) -> Any:
-        """The registered type called *name*, or ``None``."""
+    def find(self, name: str) -> N | None:
+        """The registered type called *name* (case-insensitively), or ``None``."""
         return self._items.get(name.lower())
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[N]:
         return iter(sorted(self._items.values(), key=lambda i: i.name))
 
 
-class DestinationRegistry(_NamedRegistry):
+class DestinationRegistry(NamedRegistry[DestinationType]):
     """Collects destination types from ``orchestra_register_destinations``."""
 
     kind = "destination"
-
-    def add(
-        self,
-        name: str,
-        *,
-        factory: Callable[[Any], Destination],
-        description: str,
-        options: type | None = None,
-    ) -> DestinationType:
-        """Register destination type *name*; *factory* receives the options object."""
-        item = DestinationType(
-            name=name.lower(),
-            options=options,
-            factory=factory,
-            description=description,
-            plugin=self.current_plugin,
-        )
-        self._add(item)
-        return item
+    item_class = DestinationType
 
 
-class ChannelRegistry(_NamedRegistry):
+class ChannelRegistry(NamedRegistry[ChannelType]):
     """Collects notification channel types from ``orchestra_register_notification_channels``."""
 
     kind = "notification channel"
-
-    def add(
-        self,
-        name: str,
-        *,
-        factory: Callable[[Any], NotificationChannel],
-        description: str,
-        options: type | None = None,
-    ) -> ChannelType:
-        """Register channel type *name*; *factory* receives the options object."""
-        item = ChannelType(
-            name=name.lower(),
-            options=options,
-            factory=factory,
-            description=description,
-            plugin=self.current_plugin,
-        )
-        self._add(item)
-        return item
+    item_class = ChannelType

@@ -1,26 +1,30 @@
-"""Pipelines to and from plain JSON (stored with every run, so a resume needs no file)."""
+"""Pipelines and triggers to and from plain JSON (stored with every run, so a resume needs no
+file; stored with every registered trigger)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
 import cattrs
 
-from .config import converter
+from .config import structure_or_raise
 from .pipeline import Condition, Pipeline
-from .scheduling.model import trigger_to_raw
+from .scheduling.model import Trigger, trigger_to_raw
 
-__all__ = ("pipeline_from_definition", "pipeline_to_definition")
+__all__ = ("pipeline_from_definition", "pipeline_to_definition", "trigger_from_definition")
 
 
-#: Unstructures without the keys that hold their default value (compact stored definitions).
-_compact = cattrs.Converter(omit_if_default=True)
+@functools.cache
+def _compact() -> cattrs.Converter:
+    """Unstructures without the keys that hold their default value (compact definitions)."""
+    return cattrs.Converter(omit_if_default=True)
 
 
 def pipeline_to_definition(pipeline: Pipeline) -> dict[str, Any]:
     """A JSON-ready mapping that :func:`pipeline_from_definition` turns back into *pipeline*."""
-    raw = _compact.unstructure(pipeline)
+    raw = _compact().unstructure(pipeline)
     raw.pop("source", None)
     raw.pop("triggers", None)
     if pipeline.triggers:
@@ -42,7 +46,21 @@ def _condition(raw: Any) -> Any:
     return cond.to_raw()
 
 
-def pipeline_from_definition(raw: dict[str, Any], *, source: str | None = None) -> Pipeline:
-    """The pipeline a stored definition describes."""
-    pipeline = converter.structure(raw, Pipeline)
+def pipeline_from_definition(raw: dict[str, Any], *, source: str | None = None,
+                             converter: cattrs.Converter | None = None) -> Pipeline:
+    """The pipeline a stored definition describes, structured with *converter* (a host's
+    ``host.converter``; without one, :mod:`orchestra_core.config`'s private converter).
+
+    :raises ConfigError: when the definition is not a valid pipeline.
+    """
+    pipeline = structure_or_raise(raw, Pipeline, converter=converter)
     return pipeline if source is None else attrs.evolve(pipeline, source=source)
+
+
+def trigger_from_definition(raw: Any, *, converter: cattrs.Converter | None = None) -> Trigger:
+    """The trigger a stored spec (:func:`~orchestra_core.scheduling.model.trigger_to_raw`)
+    describes, structured and checked like a trigger in a pipeline file.
+
+    :raises ConfigError: when the spec is not a valid trigger.
+    """
+    return structure_or_raise(raw, Trigger, converter=converter)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .alerts import parse_alerts
-from .config import field_aliases, file_keys, key_name, structure, suggest
-from .loader import Document, key_path
+from ._alerts_parse import parse_alerts
+from ._values import key_path, suggest
+from .config import field_aliases, file_keys, key_name, structure
+from .loader import Document
 from .models import Problem
 from .pipeline import ConditionKind, Pipeline, Stage, Task
 
@@ -75,6 +76,7 @@ def _rename(raw: Mapping[str, Any], aliases: Mapping[str, str], path: str,
 class _Checker:
     def __init__(self, host: Orchestra, doc: Document, catalog: Catalog | None = None) -> None:
         self.host = host
+        self.converter = host.converter
         self.doc = doc
         self.catalog = catalog
         #: task path -> how its connection key is written (``connection`` is an alias)
@@ -99,7 +101,7 @@ class _Checker:
             self.add("$", f"keys must be strings, found {key!r}", "invalid-value")
         header = _rename({k: v for k, v in data.items() if k not in ("tasks", "stages", "alerts")
                           and isinstance(k, str)}, _PIPELINE_ALIASES, "$", self.problems)
-        head, problems = structure(header, Pipeline, "$")
+        head, problems = structure(header, Pipeline, "$", converter=self.converter)
         self.problems.extend(problems)
         alerts, problems = parse_alerts(data.get("alerts"), "$.alerts", self.host)
         self.problems.extend(problems)
@@ -118,7 +120,7 @@ class _Checker:
                 tasks.append((path, task))
         stages: list[tuple[str, Stage]] = []
         for path, raw in _items(data.get("stages"), "$.stages", "stages", self.problems):
-            stage, problems = structure(raw, Stage, path)
+            stage, problems = structure(raw, Stage, path, converter=self.converter)
             self.problems.extend(problems)
             raw_id = raw.get("id") if isinstance(raw, Mapping) else None
             if isinstance(raw_id, str):
@@ -146,7 +148,7 @@ class _Checker:
                 continue
             job = self.host.find_job(t.integration, t.integration_job)
             assert job is not None
-            params, _ = structure(dict(t.parameters), job.parameters, "$")
+            params, _ = self.host.structure_parameters(job, t.parameters)
             for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
                                              parameters=params, pipeline=draft, path=path):
                 self.problems.extend(_as_problems(found))
@@ -169,7 +171,7 @@ class _Checker:
         raw = _rename(raw, _TASK_ALIASES, path, self.problems)
         own = {k: v for k, v in raw.items() if k in _TASK_KEYS}
         extras[path] = {k: v for k, v in raw.items() if k not in _TASK_KEYS}
-        task, problems = structure(own, Task, path)
+        task, problems = structure(own, Task, path, converter=self.converter)
         self.problems.extend(problems)
         return task
 
@@ -342,7 +344,7 @@ class _Checker:
                     self.folded[f"{path}.parameters.{canonical}"] = f"{path}.{key}"
                 elif key != canonical:
                     self.folded[f"{path}.parameters.{canonical}"] = f"{path}.parameters.{key}"
-        _, problems = structure(merged, job.parameters, f"{path}.parameters", noun="parameter")
+        _, problems = self.host.structure_parameters(job, merged, f"{path}.parameters")
         if problems:
             self.problems.extend(
                 attrs.evolve(p, message=f"{p.message} (integration job {job.name})")

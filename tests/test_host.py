@@ -1,5 +1,7 @@
 """The Orchestra host: its own plugin manager, explicit plugins, blocking, entry points."""
 
+import uuid
+
 import pytest
 from attrs import frozen
 
@@ -249,3 +251,107 @@ def test_unknown_job_of_a_plugin_without_distribution():
         "(did you mean 'echo_say'?); its jobs: echo_say. A newer or another plugin may provide "
         "it: pip install --upgrade <the package of plugin EchoPlugin>"
     ]
+
+
+# -- parameter classes are checked when the host starts; each host has its own converter ------
+
+
+@frozen(kw_only=True)
+class UuidParams:
+    """Parameters with a field no structure hook reads."""
+
+    name: str = "x"
+    run_id: uuid.UUID | None = None
+
+
+class UuidPlugin:
+    @hookimpl
+    def orchestra_register_integrations(self, registry):
+        registry.integration("tracker", description="x").job(
+            "tracker_run", parameters=UuidParams, description="Run")
+
+
+def test_a_parameter_type_the_converter_cannot_read_is_refused():
+    with pytest.raises(PluginError) as caught:
+        Orchestra(plugins=[UuidPlugin()], load_entrypoints=False)
+    assert str(caught.value) == (
+        "plugin 'UuidPlugin': parameter 'run_id' of job 'tracker_run' (integration 'tracker') "
+        "cannot be read from a pipeline file: its type uuid.UUID | None has no structure hook "
+        "(for uuid.UUID). Use str, int, float, bool, an enum, an attrs class, or a tuple, list "
+        "or mapping of these.")
+
+
+def test_parameter_classes_of_readable_types_are_accepted():
+    import enum
+    from collections.abc import Mapping
+    from typing import Any
+
+    class Mode(enum.StrEnum):
+        FULL = "full"
+        PART = "part"
+
+    @frozen(kw_only=True)
+    class Window:
+        """A nested attrs class."""
+
+        start: str
+        hours: int = 1
+
+    @frozen(kw_only=True)
+    class GoodParams:
+        """Every field type the converter reads."""
+
+        text: str = parameter(help="what to say")
+        count: int = 1
+        wait: float | None = None
+        loud: bool = False
+        mode: Mode = Mode.FULL
+        tags: tuple[str, ...] = ()
+        ids: tuple[int, ...] = ()
+        headers: Mapping[str, str] = parameter(factory=dict)
+        extra: Mapping[str, Any] = parameter(factory=dict)
+        window: Window | None = None
+        windows: list[Window] = parameter(factory=list)
+
+    class Good:
+        @hookimpl
+        def orchestra_register_integrations(self, registry):
+            registry.integration("good", description="x").job(
+                "good_job", parameters=GoodParams, description="Fine")
+
+    host = Orchestra(plugins=[Good()], load_entrypoints=False)
+    job = host.find_job("good", "good_job")
+    params, problems = host.structure_parameters(
+        job, {"text": "hi", "wait": "5m", "mode": "part", "window": {"start": "06:00"}})
+    assert problems == []
+    assert params.wait == 300.0 and params.mode is Mode.PART
+    assert params.window == Window(start="06:00")
+    _, problems = host.structure_parameters(job, {"count": "many"}, "$.tasks[0].parameters")
+    assert sorted(p.format() for p in problems) == [
+        "$.tasks[0].parameters.count: expected an integer, got the string 'many'",
+        "$.tasks[0].parameters: missing required parameter 'text' (what to say)"]
+
+
+def test_each_host_has_its_own_converter():
+    a = Orchestra(plugins=[EchoPlugin()], load_entrypoints=False)
+    b = Orchestra(load_entrypoints=False)
+    assert a.converter is not b.converter
+    a.converter.register_structure_hook(EchoParams, lambda raw, _: EchoParams(text="hooked"))
+    assert a.converter.structure({"text": "hi"}, EchoParams).text == "hooked"
+    assert b.converter.structure({"text": "hi"}, EchoParams).text == "hi"
+
+
+class Picky:
+    def __init__(self, crash):
+        self.crash = crash
+
+    @hookimpl
+    def orchestra_startup(self, orchestra):
+        if self.crash:
+            raise RuntimeError("picky")
+
+
+def test_crash_is_pinned_on_the_instance_that_raised():
+    with pytest.raises(PluginError, match=r"^plugin 'Picky#2' failed in orchestra_startup: "
+                       r"RuntimeError: picky$"):
+        Orchestra(plugins=[Picky(False), Picky(True), Picky(False)], load_entrypoints=False)

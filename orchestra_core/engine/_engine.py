@@ -9,10 +9,9 @@ from typing import Any
 
 import anyio
 
+from .._alerter import Alerter
 from .._clock import SystemClock
 from .._committer import in_thread
-from ..alerts import Alerter
-from ..config import structure
 from ..errors import OrchestraError
 from ..pipeline import Pipeline, RunType
 from ..redaction import redactor as _process_redactor
@@ -134,7 +133,7 @@ class Engine:
 
         :raises OrchestraError: naming every problem.
         """
-        params, problems = structure(raw, job.parameters, "$")
+        params, problems = self.host.structure_parameters(job, raw)
         if problems:
             raise OrchestraError("; ".join(p.format() for p in problems))
         return params

@@ -20,9 +20,10 @@ import attrs
 import sqlalchemy as sa
 from attrs import frozen
 
+from .._values import suggest
 from ..errors import OrchestraError
 from ..pipeline import Pipeline
-from ..serialize import pipeline_from_definition, pipeline_to_definition
+from ..serialize import pipeline_from_definition, pipeline_to_definition, trigger_from_definition
 from ..store import utc
 from ..store.schema import clients, pipeline_runs, pipeline_versions, pipelines, task_runs, triggers
 from .model import (
@@ -31,12 +32,9 @@ from .model import (
     SingleTrigger,
     Trigger,
     assign_ids,
-    parse_at,
-    structure_trigger,
     trigger_to_raw,
-    zone,
 )
-from .times import next_fire
+from .times import next_fire, parse_at, zone
 
 __all__ = ("ApplyResult", "PipelineNotRegistered", "Registry", "TriggerNotFound")
 
@@ -74,7 +72,7 @@ def trigger_from_row(row: Mapping[str, Any]) -> Trigger:
 
 @functools.lru_cache(maxsize=65536)
 def _trigger_from_spec(spec: str, name: str) -> Trigger:
-    return attrs.evolve(structure_trigger(json.loads(spec), Trigger), id=name)
+    return attrs.evolve(trigger_from_definition(json.loads(spec)), id=name)
 
 
 def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
@@ -177,8 +175,6 @@ class Registry:
                 return row
         known = [r[0] for r in conn.execute(sa.select(pipelines.c.name).join(
             pipeline_versions, pipeline_versions.c.pipeline_id == pipelines.c.id).distinct())]
-        from ..config import suggest
-
         raise PipelineNotRegistered(
             f"no registered pipeline {name!r}" + (f" for client {client!r}"
                                                   if client != "default" else "")

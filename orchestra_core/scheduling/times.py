@@ -1,4 +1,5 @@
-"""Next fire times, correct across daylight-saving changes.
+"""Next fire times, correct across daylight-saving changes, and the readers of the times they
+start from (:func:`parse_cron`, :func:`zone`, :func:`parse_start`, :func:`parse_at`).
 
 Schedules are written in local wall-clock time (a cron expression or an interval's start
 time, in the trigger's timezone). Two kinds of wall times need a rule:
@@ -20,10 +21,13 @@ The rule depends on how often the schedule fires:
 from __future__ import annotations
 
 import functools
+import re
 import threading
+import zoneinfo
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from .._values import suggest
 from .model import (
     ChangesTrigger,
     CronTrigger,
@@ -31,18 +35,92 @@ from .model import (
     IntervalTrigger,
     SingleTrigger,
     Trigger,
-    parse_at,
-    parse_cron,
-    parse_start,
-    zone,
 )
 
-__all__ = ("local_to_utc", "next_cron", "next_fire", "next_interval", "wall_instants")
+__all__ = (
+    "local_to_utc",
+    "next_cron",
+    "next_fire",
+    "next_interval",
+    "parse_at",
+    "parse_cron",
+    "parse_start",
+    "wall_instants",
+    "zone",
+)
 
 _H3 = timedelta(hours=3)
 _FIXED = {"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Universal", "Zulu", "Etc/Zulu", "Etc/Universal"}
 #: Monday 2000-01-03: intervals given as a time of day count days and weeks from here.
 EPOCH = date(2000, 1, 3)
+
+
+# -- reading cron expressions, zones and times ---------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_cron(expr: str) -> tuple[str, bool]:
+    """``(expression, seconds_first)`` for croniter from a 5- or 6-field cron expression
+    (``?`` is read as ``*``); ``ValueError`` with a clear message if it is not valid."""
+    from croniter import croniter
+
+    if not isinstance(expr, str) or not expr.strip():
+        raise ValueError("expected a cron expression such as '30 2 * * *'")
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday) or 6 "
+                         f"(seconds first), got {len(fields)} in {expr!r}")
+    text = " ".join("*" if f == "?" else f for f in fields)
+    seconds_first = len(fields) == 6
+    try:
+        croniter(text, datetime(2026, 1, 1), second_at_beginning=seconds_first)
+    except Exception as exc:  # croniter raises several error types
+        raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
+    return text, seconds_first
+
+
+@functools.cache
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The timezone *name*; ``ValueError`` naming close matches if there is none."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown timezone {name!r}" + suggest(str(name), list(_zones()))
+                         + " (use an IANA name such as 'Europe/London' or 'UTC')") from None
+
+
+def parse_start(value: str, tz: zoneinfo.ZoneInfo) -> tuple[datetime | None, time]:
+    """An interval trigger's ``start_time``: ``(anchor date-time or None, time of day)``."""
+    text = value.strip()
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text):
+        return None, time.fromisoformat(text.zfill(len(text) + (len(text.split(":")[0]) == 1)))
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"expected a time of day ('06:00') or a date and time "
+                         f"('2026-01-05T06:00'), got {value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when, when.astimezone(tz).time()
+
+
+def parse_at(value: str, tz: zoneinfo.ZoneInfo) -> datetime:
+    """A single trigger's ``at`` as an aware UTC time."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"expected a date and time such as '2026-07-01T09:00' (optionally "
+                         f"with an offset such as '+02:00'), got {value!r}") from None
+    if when.tzinfo is None:
+        return local_to_utc(when, tz)
+    return when.astimezone(UTC)
+
+
+# -- next fire times ----------------------------------------------------------------------------
 
 
 def _utc(wall: datetime, tz: tzinfo, fold: int) -> datetime:

@@ -255,14 +255,13 @@ class VendorRunnerContract:
         return job
 
     def _ctx(self, host: Any, sim: Any, clock: Any, raw: dict[str, Any]) -> Any:
-        from ..config import structure
         from . import StubContext
 
         pipeline = host.pipeline_from_data({"name": "contract", "tasks": [{
             "id": "t", "integration": self.integration, "integration_job": self.job,
             "parameters": raw}]})
         task = pipeline.tasks[0]
-        params, problems = structure(dict(task.parameters), self._job(host).parameters, "$")
+        params, problems = host.structure_parameters(self._job(host), task.parameters)
         assert not problems, [p.format() for p in problems]
         return StubContext(params, clock=clock, connection=self.make_connection(sim), task=task,
                            task_id="t")

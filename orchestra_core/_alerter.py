@@ -1,0 +1,109 @@
+"""Sending a pipeline's alerts through the host's notification channels.
+
+:class:`Alerter` is what the engine calls when a run ends and when a running run passes its
+``runtime_exceeded_hours``. Each alert fires once per run, also across a resume or several
+workers: the store records which alerts were sent. A channel that fails is logged in the run
+log and never fails the run. The alert model itself is :mod:`orchestra_core.alerts`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+from ._committer import in_thread
+from .alerts import Alerts, ChannelConfig, ChannelContext
+from .config import structure_or_raise
+from .errors import PluginError
+from .models import Notification
+from .redaction import redact, redact_obj
+from .store.schema import alerts_sent
+
+__all__ = ("Alerter", "build_channel")
+
+
+class Alerter:
+    """Sends a pipeline's alerts through the host's notification channels.
+
+    :param host: the :class:`~orchestra_core.Orchestra` whose channel registry is used.
+    :param store: the store of the runs (records which alerts were sent, once per run).
+    :param clock: the engine's clock.
+    """
+
+    def __init__(self, host: Any, store: Any, clock: Any) -> None:
+        self.host = host
+        self.store = store
+        self.clock = clock
+        self._channels: dict[tuple[str, str], Any] = {}
+
+    async def fire(self, alerts: Alerts, kind: str, *, pipeline: str, run_id: str,
+                   message: str, data: Mapping[str, Any],
+                   log: Callable[..., None]) -> list[str]:
+        """Send the alert *kind* of run *run_id* to its channels, unless it was sent before;
+        return the channels that took it. Failures are logged through *log*, never raised."""
+        names = alerts.channels_for(kind)
+        if not names:
+            return []
+        if not await in_thread(self.clock, self._claim, run_id, kind):
+            return []  # already sent (before a resume, or by another worker)
+        text = f"{alerts.message}\n{message}" if alerts.message else message
+        note = Notification(kind=kind, pipeline=pipeline, message=redact(text),
+                            created_at=self.clock.now(), run_id=run_id,
+                            data=redact_obj(dict(data)))
+        delivered: list[str] = []
+
+        async def send(name: str) -> None:
+            try:
+                channel = self._channel(alerts.config_for(name))
+                await channel.notify(note)
+            except Exception as exc:
+                log(redact(f"alert {kind}: channel {name!r} failed: {type(exc).__name__}: "
+                           f"{exc}"), level="error")
+            else:
+                delivered.append(name)
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(send, name)
+        if delivered:
+            log(f"alert {kind} sent to {', '.join(sorted(delivered))}")
+        return delivered
+
+    def _claim(self, run_id: str, kind: str) -> bool:
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(alerts_sent.insert().values(run_id=run_id, kind=kind,
+                                                         sent_at=self.clock.now()))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def _channel(self, config: ChannelConfig) -> Any:
+        key = (config.type, json.dumps(dict(config.options), sort_keys=True, default=str))
+        if key not in self._channels:
+            self._channels[key] = build_channel(self.host, config, ChannelContext(
+                host=self.host, store=self.store, clock=self.clock))
+        return self._channels[key]
+
+
+def build_channel(host: Any, config: ChannelConfig, context: ChannelContext) -> Any:
+    """Make the :class:`~orchestra_core.protocols.NotificationChannel` *config* describes,
+    structuring its options with *host*'s converter."""
+    ctype = host.channels.find(config.type)
+    if ctype is None:
+        raise PluginError(f"notification channel type {config.type!r} is not installed in this "
+                          "process")
+    options = (structure_or_raise(dict(config.options), ctype.options,
+                                  converter=host.converter) if ctype.options else None)
+    try:
+        accepts_context = "context" in inspect.signature(ctype.factory).parameters
+    except (TypeError, ValueError):
+        accepts_context = False
+    if accepts_context:
+        return ctype.factory(options, context=context)
+    return ctype.factory(options)
