@@ -36,8 +36,8 @@ from .alerts import Alerts, ChannelConfig
 from .errors import ConfigError
 from .models import Problem
 from .pipeline import Condition, Defaults, Pipeline, Stage, Task, TaskRetry
-from .scheduling._parse import register_trigger_hooks
-from .scheduling.model import TRIGGER_KINDS
+from .triggers._parse import register_trigger_hooks
+from .triggers.model import TRIGGER_KINDS
 
 __all__ = (
     "InvalidValue",

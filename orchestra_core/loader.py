@@ -19,7 +19,7 @@ from attrs import define, field
 
 from ._values import key_path
 from .models import Problem
-from .scheduling._formats import seed_schedule, v1_schedule
+from .triggers._formats import seed_schedule, v1_schedule
 
 __all__ = ("Document", "key_path", "parse_document", "read_document")
 

@@ -2,12 +2,12 @@
 
 A :class:`Pipeline` holds :class:`Task` and :class:`Stage` objects, its
 :class:`~orchestra_core.alerts.Alerts` and its
-:class:`~orchestra_core.scheduling.model.Trigger` objects. Files are read by
+:class:`~orchestra_core.triggers.model.Trigger` objects. Files are read by
 :mod:`orchestra_core.loader` and turned into these by :mod:`orchestra_core.validation`, which
 reports every problem; see ``docs/pipeline-files.md``.
 
 The model layer (this module, :mod:`~orchestra_core.alerts`, :mod:`~orchestra_core.retry`,
-:mod:`~orchestra_core.scheduling.model`, :mod:`~orchestra_core.models`) imports only the
+:mod:`~orchestra_core.triggers.model`, :mod:`~orchestra_core.models`) imports only the
 standard library, attrs and itself: no parser, store, host or I/O.
 """
 
@@ -21,7 +21,7 @@ from attrs import field, frozen
 
 from .alerts import Alerts
 from .retry import TaskRetry
-from .scheduling.model import Trigger
+from .triggers.model import Trigger
 
 __all__ = (
     "Condition",

@@ -11,7 +11,7 @@ import cattrs
 
 from .config import structure_or_raise
 from .pipeline import Condition, Pipeline
-from .scheduling.model import Trigger, trigger_to_raw
+from .triggers.model import Trigger, trigger_to_raw
 
 __all__ = ("pipeline_from_definition", "pipeline_to_definition", "trigger_from_definition")
 
@@ -58,7 +58,7 @@ def pipeline_from_definition(raw: dict[str, Any], *, source: str | None = None,
 
 
 def trigger_from_definition(raw: Any, *, converter: cattrs.Converter | None = None) -> Trigger:
-    """The trigger a stored spec (:func:`~orchestra_core.scheduling.model.trigger_to_raw`)
+    """The trigger a stored spec (:func:`~orchestra_core.triggers.model.trigger_to_raw`)
     describes, structured and checked like a trigger in a pipeline file.
 
     :raises ConfigError: when the spec is not a valid trigger.

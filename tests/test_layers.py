@@ -12,12 +12,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "orchestra_core"
 
 #: The model: plain attrs classes. They import only the standard library, attrs and each other.
-MODEL = {"pipeline", "alerts", "retry", "models", "errors", "scheduling.model"}
+MODEL = {"pipeline", "alerts", "retry", "models", "errors", "triggers.model"}
 #: Modules no import cycle may run through: the model, the parsers above it and the host.
 ACYCLIC = MODEL | {
     "_values", "_hooks", "_hookcalls", "_alerts_parse", "_alerter", "config", "serialize",
     "validation", "loader", "registry", "hookspecs", "protocols", "host",
-    "scheduling._parse", "scheduling.times", "scheduling._formats", "scheduling.registry",
+    "triggers._parse", "triggers.times", "triggers._formats", "scheduling.registry",
 }
 STDLIB_AND_ATTRS = set(sys.stdlib_module_names) | {"attrs", "attr"}
 

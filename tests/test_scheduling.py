@@ -196,7 +196,7 @@ async def test_dst_hourly_schedules_follow_real_time(sqlite_store):
                                   "Australia/Lord_Howe", "America/Sao_Paulo"])
 @pytest.mark.parametrize("clock_time", ["00:00", "00:30", "01:30", "02:00", "02:30", "03:00"])
 def test_dst_daily_cron_fires_once_per_local_day_around_every_change(zone, clock_time):
-    from orchestra_core.scheduling.times import next_cron
+    from orchestra_core.triggers.times import next_cron
 
     tz = ZoneInfo(zone)
     hour, minute = map(int, clock_time.split(":"))
@@ -507,7 +507,7 @@ async def test_apply_keeps_history_and_reschedules_only_changed_triggers(sqlite_
 
 def _trigger(raw):
     from orchestra_core.config import structure_or_raise
-    from orchestra_core.scheduling import Trigger
+    from orchestra_core.triggers import Trigger
 
     return structure_or_raise(raw, Trigger)
 

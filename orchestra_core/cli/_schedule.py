@@ -262,7 +262,7 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     import yaml
 
     from ..config import structure
-    from ..scheduling.model import Trigger
+    from ..triggers.model import Trigger
 
     try:
         raw = yaml.safe_load(spec)

@@ -26,7 +26,7 @@ from ..pipeline import Pipeline
 from ..serialize import pipeline_from_definition, pipeline_to_definition, trigger_from_definition
 from ..store import utc
 from ..store.schema import clients, pipeline_runs, pipeline_versions, pipelines, task_runs, triggers
-from .model import (
+from ..triggers.model import (
     FrequencyType,
     IntervalTrigger,
     SingleTrigger,
@@ -34,7 +34,7 @@ from .model import (
     assign_ids,
     trigger_to_raw,
 )
-from .times import next_fire, parse_at, zone
+from ..triggers.times import next_fire, parse_at, zone
 
 __all__ = ("ApplyResult", "PipelineNotRegistered", "Registry", "TriggerNotFound")
 

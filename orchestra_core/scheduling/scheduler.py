@@ -36,9 +36,9 @@ from ..store.schema import (
     task_runs,
     triggers,
 )
-from .model import AfterTrigger, ChangesTrigger, Misfire, QueueTrigger
+from ..triggers.model import AfterTrigger, ChangesTrigger, Misfire, QueueTrigger
 from .registry import insert_pending_runs, trigger_from_row
-from .times import next_fire
+from ..triggers.times import next_fire
 
 __all__ = ("Fired", "Scheduler")
 

@@ -6,8 +6,8 @@ is a mapping with a ``kind`` (or a key only one kind has, e.g. ``cron:``); see
 definitions).
 
 Only the standard library and attrs: reading triggers from files (the structure hooks and the
-field checks) is :mod:`orchestra_core.scheduling._parse`'s job, and time arithmetic is
-:mod:`orchestra_core.scheduling.times`'.
+field checks) is :mod:`orchestra_core.triggers._parse`'s job, and time arithmetic is
+:mod:`orchestra_core.triggers.times`'.
 """
 
 from __future__ import annotations
