@@ -37,8 +37,8 @@ from ..store.schema import (
     triggers,
 )
 from ..triggers.model import AfterTrigger, ChangesTrigger, Misfire, QueueTrigger
-from .registry import insert_pending_runs, trigger_from_row
 from ..triggers.times import next_fire
+from .registry import insert_pending_runs, trigger_from_row
 
 __all__ = ("Fired", "Scheduler")
 
