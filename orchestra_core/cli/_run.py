@@ -178,7 +178,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
     with contextlib.ExitStack() as stack:
         env: Mapping[str, str] | None = None  # the process environment
         if simulate:
-            from .._simulated import simulated
+            from ..testing._simulated import simulated
 
             simulation = stack.enter_context(simulated(host, pipeline,
                                                        run_duration=simulate_duration))

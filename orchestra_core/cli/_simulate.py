@@ -8,7 +8,7 @@ import threading
 
 import click
 
-from .._simulated import build_simulator, load_simulator
+from ..testing._simulated import build_simulator, load_simulator
 from ..errors import PluginError
 from ._common import host_of
 

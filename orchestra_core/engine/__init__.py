@@ -2,7 +2,7 @@
 
 The parts, one job each:
 
-- :mod:`._engine`: the :class:`Engine` facade (create a run, resume one, detach);
+- :mod:`._facade`: the :class:`Engine` facade (create a run, resume one, detach);
 - :mod:`._execution`: one run in progress (launch ready nodes, write transitions, watch
   for cancel requests, keep the lease);
 - :mod:`._dag`: the DAG walk, conditions, stage and run outcomes, as pure code;
@@ -16,7 +16,7 @@ The parts, one job each:
 See ``docs/architecture.md``.
 """
 
-from ._engine import Engine as Engine
+from ._facade import Engine as Engine
 from ._events import EventChannel as EventChannel
 from ._result import RunResult as RunResult
 from ._states import TaskState as TaskState

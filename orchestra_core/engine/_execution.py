@@ -23,7 +23,7 @@ from ._result import RunResult
 from ._states import TERMINAL, TaskState, Transition
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from ._facade import Engine
 
 __all__ = ("Execution",)
 

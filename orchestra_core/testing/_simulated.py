@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from .errors import PluginError
+from ..errors import PluginError
 
 __all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "simulated")
 
@@ -75,7 +75,7 @@ def build_simulator(cls: Any, duration: float | None) -> Any:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
         params = {}
-    from .testing.simulator import Simulator
+    from .simulator import Simulator
 
     for name in ("run_duration", "duration"):
         if name in params:
