@@ -77,7 +77,7 @@ def run_engine(data: dict[str, Any], store: Any, clock: Any, out: dict[str, Any]
     from worker import peak_rss_mb
 
     from orchestra_core import Orchestra
-    from orchestra_core.engine import Engine
+    from orchestra_core._engine import Engine
 
     host = Orchestra(plugins=[orchestra_fivetran.plugin], load_entrypoints=False)
     pipeline_ = host.pipeline_from_data(data)
@@ -170,7 +170,7 @@ def worker(argv: list[str]) -> None:
     import httpx
     from worker import CountingStore, peak_rss_mb
 
-    from orchestra_core.store import Store
+    from orchestra_core._store import Store
 
     _env(args.url)
     data = pipeline(args.n)

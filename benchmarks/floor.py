@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from orchestra_core.store import RunUpdate, Store, TaskUpdate
+from orchestra_core._store import RunUpdate, Store, TaskUpdate
 
 TaskBody = Callable[[str, str, "GroupCommit"], Awaitable[None]]
 

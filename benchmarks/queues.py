@@ -17,8 +17,8 @@ import threading
 import time
 import uuid
 
-from orchestra_core.queues import Queues
-from orchestra_core.store import Store
+from orchestra_core._queues import Queues
+from orchestra_core._store import Store
 
 PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -417,7 +417,7 @@ METHOD = [
     "rows`).",
     "GC: the engine raises the cyclic garbage collector's thresholds while it runs "
     "(`Engine(tune_gc=True)`, the default); the floor runs inside the same context manager "
-    "(`orchestra_core.engine._gc.gc_tuned`), so both run with the same thresholds.",
+    "(`orchestra_core._engine._gc.gc_tuned`), so both run with the same thresholds.",
     f"W3: a fresh job server process per measurement (`python -m "
     f"orchestra_core.testing.jobserver --duration {JOB_DURATION:g}`); the floor sends through "
     f"one `httpx.AsyncClient` over {FLOOR_POOLS} connection pools of together N connections "

@@ -61,7 +61,7 @@ def _cpu_s() -> float:
 
 def _register(store: Any, n: int, cron_for: Any) -> float:
     from orchestra_core import Orchestra
-    from orchestra_core.scheduling.registry import Registry
+    from orchestra_core._scheduling.registry import Registry
 
     host = Orchestra(load_entrypoints=False)
     registry = Registry(store)
@@ -80,8 +80,8 @@ def measure_delay(n: int, minutes: float, workdir: Path) -> dict[str, Any]:
     """Run the scheduler against *n* every-minute triggers; delays of the runs it creates."""
     import anyio
 
-    from orchestra_core.scheduling.scheduler import Scheduler
-    from orchestra_core.store import Store
+    from orchestra_core._scheduling.scheduler import Scheduler
+    from orchestra_core._store import Store
 
     store = Store.open(str(workdir / "delay.db"))
     setup_s = _register(store, n, lambda i: f"{i % 60} * * * * *")
@@ -137,8 +137,8 @@ def measure_idle(n: int, seconds: float, workdir: Path) -> dict[str, Any]:
     import anyio
 
     from orchestra_core import Orchestra
-    from orchestra_core.service import Service
-    from orchestra_core.store import Store
+    from orchestra_core._service import Service
+    from orchestra_core._store import Store
 
     store = Store.open(str(workdir / "idle.db"))
     _register(store, n, lambda i: "0 0 1 1 *")

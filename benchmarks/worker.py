@@ -25,8 +25,8 @@ import floor
 import sqlalchemy as sa
 import workloads
 
-from orchestra_core.store import Store
-from orchestra_core.store.schema import events
+from orchestra_core._store import Store
+from orchestra_core._store.schema import events
 
 
 def peak_rss_mb() -> float:
@@ -54,7 +54,7 @@ class CountingStore:
 def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.Stopwatch,
                out: dict[str, Any]) -> str:
     from orchestra_core import Orchestra
-    from orchestra_core.engine import Engine
+    from orchestra_core._engine import Engine
 
     host = Orchestra(load_entrypoints=False)
     t0 = time.perf_counter()
@@ -82,7 +82,7 @@ def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.St
 def engine_gc(mode: str, out: dict[str, Any]) -> Iterator[None]:
     """For the floor: the garbage collector's thresholds the engine sets while it runs
     (``mode="engine"``), or Python's defaults (``"default"``); records them in *out*."""
-    from orchestra_core.engine._gc import gc_tuned as tuned
+    from orchestra_core._engine._gc import gc_tuned as tuned
     cm = tuned(True) if mode == "engine" else contextlib.nullcontext()
     with cm:
         out["gc_threshold"] = list(gc.get_threshold())

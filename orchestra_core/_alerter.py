@@ -3,7 +3,7 @@
 :class:`Alerter` is what the engine calls when a run ends and when a running run passes its
 ``runtime_exceeded_hours``. Each alert fires once per run, also across a resume or several
 workers: the store records which alerts were sent. A channel that fails is logged in the run
-log and never fails the run. The alert model itself is :mod:`orchestra_core.alerts`.
+log and never fails the run. The alert model itself is :mod:`orchestra_core._alerts`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 
+from ._alerts import Alerts, ChannelConfig, ChannelContext
 from ._committer import in_thread
-from .alerts import Alerts, ChannelConfig, ChannelContext
-from .config import structure_or_raise
-from .errors import PluginError
-from .models import Notification
-from .redaction import redact, redact_obj
-from .store.schema import alerts_sent
+from ._config import structure_or_raise
+from ._errors import PluginError
+from ._models import Notification
+from ._redaction import redact, redact_obj
+from ._store.schema import alerts_sent
 
 __all__ = ("Alerter", "build_channel")
 
@@ -92,7 +92,7 @@ class Alerter:
 
 
 def build_channel(host: Any, config: ChannelConfig, context: ChannelContext) -> Any:
-    """Make the :class:`~orchestra_core.protocols.NotificationChannel` *config* describes,
+    """Make the :class:`~orchestra_core._protocols.NotificationChannel` *config* describes,
     structuring its options with *host*'s converter."""
     ctype = host.channels.find(config.type)
     if ctype is None:

@@ -1,8 +1,8 @@
-"""Reading a pipeline file's ``alerts:`` section into :class:`~orchestra_core.alerts.Alerts`.
+"""Reading a pipeline file's ``alerts:`` section into :class:`~orchestra_core._alerts.Alerts`.
 
 :func:`parse_alerts` checks channel names, types and options against a host's channel
 registry, structuring options with the host's converter, and reports every problem with its
-path. Called by :mod:`orchestra_core.validation`.
+path. Called by :mod:`orchestra_core._validation`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._alerts import DEFAULT_CHANNEL, MAX_MESSAGE, Alerts, ChannelConfig
+from ._config import field_aliases, structure
+from ._models import Problem
 from ._values import key_path, suggest
-from .alerts import DEFAULT_CHANNEL, MAX_MESSAGE, Alerts, ChannelConfig
-from .config import field_aliases, structure
-from .models import Problem
 
 if TYPE_CHECKING:
-    from .registry import ChannelType
+    from ._registry import ChannelType
 
 __all__ = ("parse_alerts",)
 

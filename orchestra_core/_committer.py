@@ -10,8 +10,8 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from .redaction import Redactor, redactor
-from .store import Store, Write
+from ._redaction import Redactor, redactor
+from ._store import Store, Write
 
 
 def _masked(write: Write, redactor: Redactor) -> Write:

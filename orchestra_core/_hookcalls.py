@@ -1,7 +1,7 @@
 """Calling plugin hooks so that a crash names the plugin that crashed.
 
 pluggy re-raises an implementation's exception as is: it says neither which plugin raised nor
-which distribution it came from. The host wants a :class:`~orchestra_core.errors.PluginError`
+which distribution it came from. The host wants a :class:`~orchestra_core._errors.PluginError`
 naming both, so:
 
 - :func:`call_hook` calls the hook through pluggy (every implementation, in pluggy's order,
@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from .errors import PluginError
+from ._errors import PluginError
 
 __all__ = ("call_hook", "call_register", "culprit", "distribution", "plugin_error")
 

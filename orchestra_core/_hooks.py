@@ -1,4 +1,4 @@
-"""The cattrs structure hooks behind :func:`orchestra_core.config.make_converter`.
+"""The cattrs structure hooks behind :func:`orchestra_core._config.make_converter`.
 
 Values in pipeline files are read leniently but strictly checked: ``"5m"`` is a duration,
 ``"yes"`` a boolean, ``"3"`` an integer, while ``true`` is not a number. Every hook raises
@@ -17,8 +17,8 @@ from typing import Any
 from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, override
 
+from ._pipeline import Condition, ConditionKind, Pipeline, StageOutcome, Task, TaskRetry
 from ._values import InvalidValue, describe, parse_duration, suggest
-from .pipeline import Condition, ConditionKind, Pipeline, StageOutcome, Task, TaskRetry
 
 __all__ = ("register_pipeline_hooks", "register_value_hooks")
 

@@ -1,7 +1,7 @@
 """Small helpers every parser shares: the hook error, value descriptions, suggestions, paths.
 
-Standard library only, so the parsers above it (:mod:`~orchestra_core.config`, the trigger and
-alert parsers, :mod:`~orchestra_core.triggers.times`) can all use it without importing each
+Standard library only, so the parsers above it (:mod:`~orchestra_core._config`, the trigger and
+alert parsers, :mod:`~orchestra_core._triggers.times`) can all use it without importing each
 other.
 """
 

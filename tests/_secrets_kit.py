@@ -22,7 +22,7 @@ from orchestra_core import (
     hookimpl,
     parameter,
 )
-from orchestra_core.store import Store
+from orchestra_core._store import Store
 from orchestra_core.testing.jobserver import JobServer, _Handler
 
 PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

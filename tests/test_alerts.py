@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from orchestra_core import DeliveryFailed, Orchestra, hookimpl
-from orchestra_core.alerts import Alerts, ChannelConfig
-from orchestra_core.builtins.notifications import WebhookChannel, WebhookOptions, verify_signature
+from orchestra_core._alerts import Alerts, ChannelConfig
+from orchestra_core._builtins.notifications import WebhookChannel, WebhookOptions, verify_signature
+from orchestra_core._engine import Engine
+from orchestra_core._models import Notification
+from orchestra_core._notifications import NotificationLog
+from orchestra_core._redaction import redactor, register_secret
+from orchestra_core._store import Store
 from orchestra_core.cli import cli
-from orchestra_core.engine import Engine
-from orchestra_core.models import Notification
-from orchestra_core.notifications import NotificationLog
-from orchestra_core.redaction import redactor, register_secret
-from orchestra_core.store import Store
 from orchestra_core.testing import FakeClock
 
 HOUR = 3600.0
@@ -500,7 +500,7 @@ def test_orchestra_v1_alert_problems_point_into_the_file(host):
 
 
 def test_alerts_survive_the_stored_definition(host, store, tmp_path):
-    from orchestra_core.serialize import pipeline_from_definition, pipeline_to_definition
+    from orchestra_core._serialize import pipeline_from_definition, pipeline_to_definition
 
     pipeline = host.check_text(V1)[0]
     assert pipeline_from_definition(json.loads(json.dumps(

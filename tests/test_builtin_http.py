@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskFailed
-from orchestra_core.builtins._http_runner import HttpRunner
-from orchestra_core.builtins.http import HttpParameters, HttpPoll
-from orchestra_core.config import structure_or_raise
-from orchestra_core.retry import HttpRetry
+from orchestra_core._builtins._http_runner import HttpRunner
+from orchestra_core._builtins.http import HttpParameters, HttpPoll
+from orchestra_core._config import structure_or_raise
+from orchestra_core._retry import HttpRetry
+from orchestra_core._vendor_http._transport import ShardedTransport
 from orchestra_core.testing import StubContext, SystemClock
 from orchestra_core.testing.jobserver import JobServer
-from orchestra_core.vendor_http._transport import ShardedTransport
 
 
 @pytest.fixture(params=["asyncio", "trio"])

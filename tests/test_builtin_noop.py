@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskContext
-from orchestra_core.builtins._noop_runner import NoopRunner
-from orchestra_core.builtins.noop import NoopParameters
-from orchestra_core.config import structure_or_raise
+from orchestra_core._builtins._noop_runner import NoopRunner
+from orchestra_core._builtins.noop import NoopParameters
+from orchestra_core._config import structure_or_raise
 from orchestra_core.testing import FakeClock, StubContext
 
 

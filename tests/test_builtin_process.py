@@ -17,8 +17,8 @@ import anyio
 import pytest
 
 from orchestra_core import ExternalRun, JobRunner, JobState, Orchestra, TaskFailed
-from orchestra_core.builtins._process_runner import LOST_MESSAGE, ProcessRunner, ReadersWriterLock
-from orchestra_core.builtins.process import ProcessParameters
+from orchestra_core._builtins._process_runner import LOST_MESSAGE, ProcessRunner, ReadersWriterLock
+from orchestra_core._builtins.process import ProcessParameters
 from orchestra_core.testing import StubContext
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and shell scripts")

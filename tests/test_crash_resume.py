@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra_core.store import Store
+from orchestra_core._store import Store
 from orchestra_core.testing.jobserver import JobServer
 
 pytestmark = pytest.mark.slow

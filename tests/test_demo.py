@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra_core.store import Store
+from orchestra_core._store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,9 +25,9 @@ import click
 import pytest
 
 from orchestra_core import Orchestra, hookspecs
+from orchestra_core._config import file_keys
+from orchestra_core._pipeline import Defaults, Pipeline, Stage, Task, TaskRetry
 from orchestra_core.cli import cli
-from orchestra_core.config import file_keys
-from orchestra_core.pipeline import Defaults, Pipeline, Stage, Task, TaskRetry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -542,7 +542,7 @@ def test_cli_md_runs_show_sample_is_what_the_demo_produces(tmp_path, monkeypatch
 
 
 def test_running_md_lists_every_task_state():
-    from orchestra_core.engine import TaskState
+    from orchestra_core._engine import TaskState
 
     sections = {heading: body for _, heading, body in markdown_sections(read("running.md"))}
     assert "Task states" in sections, "docs/running.md has no section 'Task states'"
@@ -581,8 +581,8 @@ def test_running_md_quotes_real_messages(source, message):
 
 
 def test_running_md_matches_the_defaults_it_states():
-    from orchestra_core.builtins._process_runner import ProcessRunner
-    from orchestra_core.engine import Engine
+    from orchestra_core._builtins._process_runner import ProcessRunner
+    from orchestra_core._engine import Engine
 
     engine = inspect.signature(Engine).parameters
     assert engine["max_concurrency"].default == 1000

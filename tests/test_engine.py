@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from orchestra_core import ExternalRun, JobResult, JobState, Orchestra, WebhookEvent, hookimpl
-from orchestra_core.engine import Engine
-from orchestra_core.store import Store, TaskUpdate
+from orchestra_core._engine import Engine
+from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakeParams, FakePlugin, task
@@ -307,7 +307,7 @@ async def test_per_integration_limit(store):
 
 
 async def test_uninstalled_job_fails_its_task_not_the_engine(store):
-    from orchestra_core.serialize import pipeline_to_definition
+    from orchestra_core._serialize import pipeline_to_definition
 
     host, _, clock = make(store)
     p = pipeline(host, task("a"), task("b", depends_on="a", condition="always"))
@@ -324,7 +324,7 @@ async def test_uninstalled_job_fails_its_task_not_the_engine(store):
 
 
 async def test_queued_attempt_keeps_its_number_on_resume(store):
-    from orchestra_core.serialize import pipeline_to_definition
+    from orchestra_core._serialize import pipeline_to_definition
 
     host, engine, clock = make(store)
     p = pipeline(host, task("a", fail=True, retries={"count": 1, "delay": 1}))
@@ -340,7 +340,7 @@ async def test_queued_attempt_keeps_its_number_on_resume(store):
 
 
 async def test_resume_after_a_cancel_request_starts_nothing(store):
-    from orchestra_core.serialize import pipeline_to_definition
+    from orchestra_core._serialize import pipeline_to_definition
 
     host, engine, clock = make(store)
     p = pipeline(host, task("a"), task("b", depends_on="a"))
@@ -384,7 +384,7 @@ async def test_pipeline_record_keeps_the_latest_error(store):
 async def test_a_recovered_external_run_is_stored(store):
     """A task interrupted between its trigger and its record is recovered, and the recovered
     external run is stored at once, so a second interruption resumes without recovering."""
-    from orchestra_core.serialize import pipeline_to_definition
+    from orchestra_core._serialize import pipeline_to_definition
 
     host, engine, clock = make(store)
     runner = host.runner(host.find_job("fake", "fake_job"))
@@ -410,7 +410,7 @@ async def test_a_recovered_external_run_is_stored(store):
 
 
 async def test_an_event_published_between_two_waits_is_not_lost():
-    from orchestra_core.engine import EventChannel
+    from orchestra_core._engine import EventChannel
 
     clock = FakeClock()
     channel = EventChannel()

@@ -3,9 +3,9 @@
 Pure code: built from model objects, no host, store, clock or event loop.
 """
 
-from orchestra_core.engine._dag import Graph, Seen, Walk
-from orchestra_core.engine._states import TaskState
-from orchestra_core.pipeline import (
+from orchestra_core._engine._dag import Graph, Seen, Walk
+from orchestra_core._engine._states import TaskState
+from orchestra_core._pipeline import (
     Condition,
     ConditionKind,
     FailurePolicy,

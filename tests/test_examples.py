@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from orchestra_core import Orchestra
-from orchestra_core.pipeline import ConditionKind, Stage, Task
+from orchestra_core._pipeline import ConditionKind, Stage, Task
 
 EXAMPLES = sorted(p for p in (Path(__file__).parent.parent / "examples").iterdir()
                   if p.suffix in (".yaml", ".yml", ".json"))

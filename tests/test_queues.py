@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from orchestra_core.queues import ElementStatus, QueueError, Queues
-from orchestra_core.store import Store
+from orchestra_core._queues import ElementStatus, QueueError, Queues
+from orchestra_core._store import Store
 from orchestra_core.testing import FakeClock
 
 PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

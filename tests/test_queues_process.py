@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from orchestra_core import Orchestra
+from orchestra_core._engine import Engine
+from orchestra_core._queues import ElementStatus, Queues
 from orchestra_core.cli import cli
-from orchestra_core.engine import Engine
-from orchestra_core.queues import ElementStatus, Queues
 
 from .test_queues import store  # noqa: F401  (the SQLite/PostgreSQL store fixture)
 
 CONSUMER = textwrap.dedent("""\
     import json, os, sys
-    from orchestra_core.queues import Queues
+    from orchestra_core._queues import Queues
 
     with Queues.from_env() as queues:
         done = 0

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from orchestra_core import Orchestra
-from orchestra_core.engine import Engine
-from orchestra_core.scheduling.registry import Registry
-from orchestra_core.scheduling.scheduler import Scheduler
-from orchestra_core.store import Store
-from orchestra_core.store.schema import asset_events, pipeline_runs, triggers
+from orchestra_core._engine import Engine
+from orchestra_core._scheduling.registry import Registry
+from orchestra_core._scheduling.scheduler import Scheduler
+from orchestra_core._store import Store
+from orchestra_core._store.schema import asset_events, pipeline_runs, triggers
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakePlugin
@@ -196,7 +196,7 @@ async def test_dst_hourly_schedules_follow_real_time(sqlite_store):
                                   "Australia/Lord_Howe", "America/Sao_Paulo"])
 @pytest.mark.parametrize("clock_time", ["00:00", "00:30", "01:30", "02:00", "02:30", "03:00"])
 def test_dst_daily_cron_fires_once_per_local_day_around_every_change(zone, clock_time):
-    from orchestra_core.triggers.times import next_cron
+    from orchestra_core._triggers.times import next_cron
 
     tz = ZoneInfo(zone)
     hour, minute = map(int, clock_time.split(":"))
@@ -339,7 +339,7 @@ async def test_deactivated_pipeline_never_runs_by_itself_but_can_be_run_by_hand(
 
 
 async def test_queue_trigger_fires_when_enough_new_elements_arrived(store):
-    queues_mod = pytest.importorskip("orchestra_core.queues")
+    queues_mod = pytest.importorskip("orchestra_core._queues")
     s = Sched(store)
     queues = queues_mod.Queues(store, clock=s.clock)
     s.apply({"queue": "invoices", "min_elements": 3, "check_every": 10})
@@ -506,8 +506,8 @@ async def test_apply_keeps_history_and_reschedules_only_changed_triggers(sqlite_
 
 
 def _trigger(raw):
-    from orchestra_core.config import structure_or_raise
-    from orchestra_core.triggers import Trigger
+    from orchestra_core._config import structure_or_raise
+    from orchestra_core._triggers import Trigger
 
     return structure_or_raise(raw, Trigger)
 
@@ -519,7 +519,7 @@ async def test_delete_unregisters_but_keeps_run_history(sqlite_store):
     assert s.registry.delete("p") == 2
     assert s.registry.list() == [] and s.registry.list_triggers() == []
     assert len(s.runs()) == 2
-    from orchestra_core.scheduling.registry import PipelineNotRegistered
+    from orchestra_core._scheduling.registry import PipelineNotRegistered
 
     with pytest.raises(PipelineNotRegistered, match="no registered pipeline 'p'"):
         s.registry.get("p")

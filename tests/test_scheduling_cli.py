@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from orchestra_core._store import Store
 from orchestra_core.cli import cli
-from orchestra_core.store import Store
 
 PIPE = """name: nightly
 triggers:

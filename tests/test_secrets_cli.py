@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from orchestra_core._secrets import KeyRing, generate_key
 from orchestra_core.cli import cli
-from orchestra_core.secrets import KeyRing, generate_key
 
 from ._secrets_kit import AuthServer, plant, scan
 
@@ -404,7 +404,7 @@ def test_planted_secrets_never_reach_store_logs_or_outputs(home, orchestra):
 
 def test_errors_at_the_cli_edge_are_masked(home, orchestra, monkeypatch):
     from orchestra_core import OrchestraError
-    from orchestra_core.redaction import register_secret
+    from orchestra_core._redaction import register_secret
 
     secret = plant("edge")
     register_secret(secret)
@@ -412,7 +412,7 @@ def test_errors_at_the_cli_edge_are_masked(home, orchestra, monkeypatch):
     def boom(*args, **kwargs):
         raise OrchestraError(f"the vendor refused {secret}")
 
-    monkeypatch.setattr("orchestra_core.secrets.Secrets.open", boom)
+    monkeypatch.setattr("orchestra_core._secrets.Secrets.open", boom)
     monkeypatch.setattr("orchestra_core.cli._secrets._secrets", boom)
     result = orchestra("constants", "list", ok=False)
     assert result.output == "Error: the vendor refused *****\n"

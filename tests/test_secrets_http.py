@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from orchestra_core import Connection, Orchestra, TaskFailed
-from orchestra_core.builtins._http_runner import HttpRunner
-from orchestra_core.builtins.http import HttpParameters
-from orchestra_core.redaction import redact
+from orchestra_core._builtins._http_runner import HttpRunner
+from orchestra_core._builtins.http import HttpParameters
+from orchestra_core._redaction import redact
 from orchestra_core.testing import StubContext
 
 from ._secrets_kit import plant

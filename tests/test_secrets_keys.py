@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from orchestra_core.secrets import (
+from orchestra_core._secrets import (
     KeyRing,
     SecretsError,
     default_key_file,

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from orchestra_core import Connection, ExternalRun, JobResult, JobState, Orchestra, hookimpl
-from orchestra_core.engine import Engine
-from orchestra_core.redaction import MASK
-from orchestra_core.secrets import KeyRing, Secrets, generate_key
+from orchestra_core._engine import Engine
+from orchestra_core._redaction import MASK
+from orchestra_core._secrets import KeyRing, Secrets, generate_key
 from orchestra_core.testing import FakeClock
 
 from ._secrets_kit import VaultParams, VaultPlugin, open_store, plant

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from orchestra_core import Orchestra
-from orchestra_core.secrets import KeyRing, SecretsError, generate_key
-from orchestra_core.store.schema import credentials
+from orchestra_core._secrets import KeyRing, SecretsError, generate_key
+from orchestra_core._store.schema import credentials
 
 from ._secrets_kit import VaultPlugin, open_store, plant
 

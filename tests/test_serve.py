@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from orchestra_core import Orchestra
+from orchestra_core._engine import Engine
+from orchestra_core._scheduling.lease import RunOwned, owner_alive
+from orchestra_core._scheduling.registry import Registry
+from orchestra_core._service import Service
+from orchestra_core._store.schema import pipeline_runs
 from orchestra_core.cli import cli
-from orchestra_core.engine import Engine
-from orchestra_core.scheduling.lease import RunOwned, owner_alive
-from orchestra_core.scheduling.registry import Registry
-from orchestra_core.service import Service
-from orchestra_core.store.schema import pipeline_runs
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakePlugin
@@ -128,7 +128,7 @@ async def test_resume_is_refused_while_the_owner_is_alive(store, tmp_path):  # n
 
 def test_cli_resume_of_a_run_with_a_live_owner_is_refused(tmp_path):
     db = str(tmp_path / "o.db")
-    from orchestra_core.store import Store
+    from orchestra_core._store import Store
 
     opened = Store.open(db)
     clock = FakeClock(datetime.now(UTC))

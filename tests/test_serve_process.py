@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from orchestra_core.store import Store
+from orchestra_core._store import Store
 from orchestra_core.testing.jobserver import JobServer
 
 pytestmark = pytest.mark.slow

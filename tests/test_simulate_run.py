@@ -10,8 +10,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
+from orchestra_core._secrets import _resolve
 from orchestra_core.cli import cli
-from orchestra_core.secrets import _resolve
 
 VENDOR_PREFIXES = ("FIVETRAN_", "DBT_CLOUD_", "CENSUS_", "HIGHTOUCH_", "AMPERITY_")
 

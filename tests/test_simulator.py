@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from orchestra_core.retry import HttpRetry
+from orchestra_core._retry import HttpRetry
+from orchestra_core._vendor_http import VendorClient, VendorHTTPError
 from orchestra_core.testing import FakeClock, StubContext, SystemClock
 from orchestra_core.testing.simulator import (
     Failure,
@@ -24,7 +25,6 @@ from orchestra_core.testing.simulator import (
     hmac_sha256,
     is_loopback,
 )
-from orchestra_core.vendor_http import VendorClient, VendorHTTPError
 
 from ._acme import TOKEN, AcmeSimulator
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from orchestra_core.models import Connection
+from orchestra_core._models import Connection
 from orchestra_core.testing.contracts import VendorRunnerContract, WebhookHandlerContract
 
 from ._acme import TOKEN, AcmePlugin, AcmeRunner, AcmeSimulator
@@ -46,7 +46,7 @@ class BlindRetryRunner(AcmeRunner):
     """Broken on purpose: re-sends its trigger after any failure."""
 
     async def start(self, ctx):
-        from orchestra_core.models import ExternalRun
+        from orchestra_core._models import ExternalRun
 
         client = self.client(ctx)
         job = ctx.parameters.job

@@ -11,17 +11,17 @@ import httpx
 import pytest
 
 from orchestra_core import Orchestra
-from orchestra_core.errors import TaskFailed
-from orchestra_core.redaction import MASK, redactor
-from orchestra_core.retry import HttpRetry
-from orchestra_core.testing import FakeClock, StubContext
-from orchestra_core.vendor_http import (
+from orchestra_core._errors import TaskFailed
+from orchestra_core._redaction import MASK, redactor
+from orchestra_core._retry import HttpRetry
+from orchestra_core._vendor_http import (
     RateLimit,
     RateLimiters,
     VendorClient,
     VendorHTTPError,
     parse_retry_after,
 )
+from orchestra_core.testing import FakeClock, StubContext
 
 NO_JITTER = HttpRetry(jitter=0.0)
 
@@ -107,7 +107,7 @@ async def test_jitter_spreads_delays_within_bounds():
     ctx = StubContext(None)
     await make(vendor, retry=HttpRetry(jitter=0.5), seed=7).get("/x", ctx=ctx)
     for delay, base in zip(ctx.sleeps, [1.0, 2.0, 4.0], strict=True):
-        assert base * 0.5 <= delay <= base  # orchestra_core.retry.backoff: [base*(1-jitter), base]
+        assert base * 0.5 <= delay <= base  # orchestra_core._retry.backoff: [base*(1-jitter), base]
     assert ctx.sleeps != [1.0, 2.0, 4.0]
 
 
@@ -476,7 +476,7 @@ def test_idempotency_key_header_is_not_a_secret():
 def test_vendor_timestamps_are_read_and_written_in_utc():
     from datetime import UTC, datetime, timedelta, timezone
 
-    from orchestra_core.vendor_http import format_timestamp, parse_timestamp
+    from orchestra_core._vendor_http import format_timestamp, parse_timestamp
 
     when = datetime(2026, 3, 1, 15, 33, 51, 724000, tzinfo=UTC)
     assert parse_timestamp("2026-03-01T15:33:51.724Z") == when
@@ -492,7 +492,7 @@ def test_vendor_timestamps_are_read_and_written_in_utc():
 def test_read_failures_pace_reads_and_give_up_after_a_long_outage():
     from datetime import UTC, datetime, timedelta
 
-    from orchestra_core.vendor_http import ReadFailures
+    from orchestra_core._vendor_http import ReadFailures
 
     start = datetime(2026, 3, 1, tzinfo=UTC)
     failures = ReadFailures(10, max_delay=60, give_up_after=3600)

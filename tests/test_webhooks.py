@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from orchestra_core import Orchestra, hookimpl
-from orchestra_core.engine import Engine
-from orchestra_core.models import JobState, WebhookEvent
-from orchestra_core.redaction import MASK, register_secret
-from orchestra_core.server import create_app
-from orchestra_core.server.webhooks import webhook_secrets
-from orchestra_core.store import Store
+from orchestra_core._engine import Engine
+from orchestra_core._models import JobState, WebhookEvent
+from orchestra_core._redaction import MASK, register_secret
+from orchestra_core._server import create_app
+from orchestra_core._server.webhooks import webhook_secrets
+from orchestra_core._store import Store
 from orchestra_core.testing import FakeClock
 from orchestra_core.testing.simulator import hmac_sha256
 
@@ -187,7 +187,7 @@ async def test_request_fields_connection_path_and_no_engine(store, monkeypatch):
 
 
 async def test_stored_connection_secrets(store, monkeypatch):
-    from orchestra_core.secrets import KeyRing, generate_key
+    from orchestra_core._secrets import KeyRing, generate_key
 
     monkeypatch.delenv("REC_WEBHOOK_SECRET", raising=False)
     plugin = Recording()
@@ -217,7 +217,7 @@ async def test_oversized_body_is_413(store):
 
 
 def test_event_channel_forgets_the_oldest_ids(monkeypatch):
-    from orchestra_core.engine import EventChannel
+    from orchestra_core._engine import EventChannel
 
     monkeypatch.setattr(EventChannel, "MAX_SEEN", 3)
     channel = EventChannel()

@@ -9,7 +9,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import OrchestraError
+from .._errors import OrchestraError
 from ._common import ErrorEdgeGroup, echo_error
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate

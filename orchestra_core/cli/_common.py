@@ -1,6 +1,6 @@
 """What the command modules share: the ``--db`` and ``--json`` options, the host and the store
 a command works on, timestamps as the CLI prints them, and the error edge: the only place
-(with the HTTP server) that turns :class:`~orchestra_core.errors.OrchestraError` into an exit
+(with the HTTP server) that turns :class:`~orchestra_core._errors.OrchestraError` into an exit
 code, with the message redacted."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ..errors import OrchestraError
-from ..redaction import redact
+from .._errors import OrchestraError
+from .._redaction import redact
 
 __all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
            "open_store")
@@ -44,7 +44,7 @@ class ErrorEdgeGroup(click.Group):
 def host_of(ctx: click.Context) -> Any:
     """The :class:`~orchestra_core.Orchestra` of this command line, built on first use with
     the root options (``--no-plugins``, ``--block``) and shared by every command after."""
-    from ..host import Orchestra
+    from .._host import Orchestra
 
     obj = ctx.find_root().obj
     if "host" not in obj:
@@ -53,10 +53,10 @@ def host_of(ctx: click.Context) -> Any:
 
 
 def open_store(db: str | None) -> Any:
-    """The :class:`~orchestra_core.store.Store` at *db* (see ``Store.open``); from now on the
+    """The :class:`~orchestra_core._store.Store` at *db* (see ``Store.open``); from now on the
     outputs of this process mask every credential the configured keys can decrypt."""
-    from ..secrets import Secrets, register_stored_secrets
-    from ..store import Store
+    from .._secrets import Secrets, register_stored_secrets
+    from .._store import Store
 
     store = Store.open(db)
     register_stored_secrets(Secrets(store))

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..engine import Transition
+from .._engine import Transition
 
 __all__ = ("PlainProgress", "TableProgress")
 

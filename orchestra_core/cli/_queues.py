@@ -17,7 +17,7 @@ NOTHING_TO_CLAIM = 3
 
 
 def _queues(db: str | None, who: str | None = None) -> Any:
-    from ..queues import Queues
+    from .._queues import Queues
 
     return Queues(open_store(db), identity=who)
 
@@ -192,7 +192,7 @@ def notifications(pipeline: str | None, run_id: str | None, kind: str | None, si
     """Stored notifications (alerts sent to the 'stored' channel), newest first."""
     from datetime import UTC
 
-    from ..notifications import NotificationLog
+    from .._notifications import NotificationLog
 
     found = NotificationLog(open_store(db)).list(
         pipeline=pipeline, run_id=run_id, kind=kind,

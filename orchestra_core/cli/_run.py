@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..redaction import redact, redact_obj
+from .._redaction import redact, redact_obj
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
 
 __all__ = ("logs", "plugins", "run", "runs", "validate")
@@ -62,7 +62,7 @@ def validate(ctx: click.Context, files: tuple[str, ...], as_json: bool, db: str 
 
 
 def _format_problem(p: dict[str, Any]) -> str:
-    from ..models import Problem
+    from .._models import Problem
 
     return Problem(**p).format()
 
@@ -128,7 +128,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     import anyio
 
-    from ..engine import Engine
+    from .._engine import Engine
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError
+from .._errors import ConfigError
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
 
 __all__ = ("pipelines", "serve", "triggers")
@@ -19,7 +19,7 @@ _CLIENT = click.option("--client", default="default", show_default=True,
 
 
 def _registry(db: str | None) -> Any:
-    from ..scheduling.registry import Registry
+    from .._scheduling.registry import Registry
 
     return Registry(open_store(db))
 
@@ -196,8 +196,8 @@ def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
     """
     import anyio
 
-    from ..engine import Engine
-    from ..scheduling.registry import Registry
+    from .._engine import Engine
+    from .._scheduling.registry import Registry
 
     store = open_store(db)
     registry = Registry(store)
@@ -261,8 +261,8 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     """
     import yaml
 
-    from ..config import structure
-    from ..triggers.model import Trigger
+    from .._config import structure
+    from .._triggers.model import Trigger
 
     try:
         raw = yaml.safe_load(spec)
@@ -319,7 +319,7 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
 
     import anyio
 
-    from ..service import Service
+    from .._service import Service
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")

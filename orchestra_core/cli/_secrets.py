@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..redaction import MIN_SECRET_LENGTH
+from .._redaction import MIN_SECRET_LENGTH
 from ._common import DB_OPTION, JSON_OPTION, host_of, open_store
 
 __all__ = ("connections", "constants", "credentials", "init", "keys")
@@ -26,7 +26,7 @@ _KEY_FILE = click.option(
 
 def _secrets(db: str | None, key_file: str | None = None, ctx: click.Context | None = None
              ) -> Any:
-    from ..secrets import Secrets
+    from .._secrets import Secrets
 
     host = host_of(ctx) if ctx is not None else None
     return Secrets(open_store(db), host=host, key_file=key_file)
@@ -45,7 +45,7 @@ def _print_json(value: Any) -> None:
 def init(db: str | None, key_file: str | None) -> None:
     """Create the store (or bring its schema up to date) and, where no key is configured,
     a key file holding a new secret key."""
-    from ..secrets import KEY_ENV, KeyRing, default_key_file, generate_key, write_key_file
+    from .._secrets import KEY_ENV, KeyRing, default_key_file, generate_key, write_key_file
 
     store = open_store(db)
     click.echo(f"store ready: {store.url}")
@@ -79,7 +79,7 @@ def keys() -> None:
 @_KEY_FILE
 def keys_new(add: bool, key_file: str | None) -> None:
     """Print a new random 256-bit key, once (or add it to the key file with --add)."""
-    from ..secrets import KeyRing, default_key_file, generate_key, write_key_file
+    from .._secrets import KeyRing, default_key_file, generate_key, write_key_file
 
     key = generate_key()
     key_id = KeyRing.from_keys(key).primary.id

@@ -8,8 +8,8 @@ import threading
 
 import click
 
+from .._errors import PluginError
 from ..testing._simulated import build_simulator, load_simulator
-from ..errors import PluginError
 from ._common import host_of
 
 __all__ = ("simulate",)

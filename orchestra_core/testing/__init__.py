@@ -36,7 +36,7 @@ def __getattr__(name: str) -> Any:
 
 def make_host(*plugins: object, load_entrypoints: bool = False, builtins: bool = True) -> Any:
     """An :class:`~orchestra_core.Orchestra` with exactly *plugins* (plus the built-ins)."""
-    from ..host import Orchestra
+    from .._host import Orchestra
 
     return Orchestra(plugins=plugins, load_entrypoints=load_entrypoints, builtins=builtins)
 

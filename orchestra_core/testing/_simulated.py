@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ..errors import PluginError
+from .._errors import PluginError
 
 __all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "simulated")
 

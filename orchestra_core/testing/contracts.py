@@ -76,7 +76,7 @@ class IntegrationJobContract:
         """An installed plugin is found through the ``orchestra`` entry point."""
         if self.distribution is None:
             pytest.skip("no distribution declared")
-        from ..host import Orchestra
+        from .._host import Orchestra
 
         host = Orchestra()
         assert host.find_job(self.integration, self.job) is not None
@@ -127,8 +127,8 @@ class IntegrationJobContract:
 
     def test_runner_or_clear_refusal(self) -> None:
         """The runner satisfies JobRunner, or asking for it says the job cannot run."""
-        from ..errors import JobNotExecutable
-        from ..protocols import JobRunner
+        from .._errors import JobNotExecutable
+        from .._protocols import JobRunner
 
         host = self._host()
         job = self._job()
@@ -219,7 +219,7 @@ class VendorRunnerContract:
         raise NotImplementedError("provide make_simulator(clock)")
 
     def make_connection(self, sim: Any) -> Any:
-        """The :class:`~orchestra_core.models.Connection` pointing at *sim* (or ``None``)."""
+        """The :class:`~orchestra_core._models.Connection` pointing at *sim* (or ``None``)."""
         return None
 
     def parameters(self, sim: Any, outcome: str) -> dict[str, Any]:
@@ -239,7 +239,7 @@ class VendorRunnerContract:
     # -- machinery -------------------------------------------------------------------------------
 
     def _setup(self, outcome: str = "succeeded") -> tuple[Any, Any, Any, Any, Any]:
-        from ..host import Orchestra
+        from .._host import Orchestra
         from . import FakeClock
 
         clock = FakeClock(autojump=True)
@@ -272,7 +272,7 @@ class VendorRunnerContract:
         import json
         from datetime import datetime
 
-        from ..models import ExternalRun
+        from .._models import ExternalRun
 
         data = json.loads(json.dumps(dict(run.data)))
         return ExternalRun(id=run.id, data=data,
@@ -284,7 +284,7 @@ class VendorRunnerContract:
         """start returns an ExternalRun quickly; wait returns SUCCEEDED with JSON metadata."""
         import json
 
-        from ..models import ExternalRun, JobState
+        from .._models import ExternalRun, JobState
 
         _, _, _, ctx, runner = self._setup("succeeded")
         run = await runner.start(ctx)
@@ -295,8 +295,8 @@ class VendorRunnerContract:
 
     async def test_failed_vendor_run_fails_with_a_message(self) -> None:
         """A run the vendor reports failed ends FAILED (or raises TaskFailed) with a message."""
-        from ..errors import TaskFailed
-        from ..models import JobState
+        from .._errors import TaskFailed
+        from .._models import JobState
 
         _, _, _, ctx, runner = self._setup("failed")
         try:
@@ -319,8 +319,8 @@ class VendorRunnerContract:
     async def test_resume_from_a_stored_external_run(self) -> None:
         """A new host and runner finish the job from the stored ExternalRun alone, without
         triggering it again."""
-        from ..host import Orchestra
-        from ..models import JobState
+        from .._host import Orchestra
+        from .._models import JobState
 
         _, sim, clock, ctx, runner = self._setup("succeeded")
         run = await runner.start(ctx)
@@ -336,7 +336,7 @@ class VendorRunnerContract:
 
     async def test_transient_vendor_errors_are_retried(self) -> None:
         """503s and a 429 from the vendor are retried; the job still succeeds."""
-        from ..models import JobState
+        from .._models import JobState
         from .simulator import Failure, Simulator
 
         _, sim, _, ctx, runner = self._setup("succeeded")
@@ -350,7 +350,7 @@ class VendorRunnerContract:
     async def test_ambiguous_trigger_failure_never_starts_a_second_run(self) -> None:
         """When the trigger's answer is lost after the vendor processed it, the runner finds
         the run instead of triggering another one."""
-        from ..errors import TaskFailed
+        from .._errors import TaskFailed
         from .simulator import Failure, Simulator
 
         _, sim, _, ctx, runner = self._setup("succeeded")
@@ -401,7 +401,7 @@ class WebhookHandlerContract:
                 return json.dumps({...a job.run.completed delivery...}).encode()
 
     The secret is given to the handler through the environment variable *secret_env*
-    (read by :func:`orchestra_core.server.webhooks.webhook_secrets`, or by the plugin).
+    (read by :func:`orchestra_core._server.webhooks.webhook_secrets`, or by the plugin).
     """
 
     plugin: ClassVar[Any]
@@ -441,9 +441,9 @@ class WebhookHandlerContract:
 
         import httpx
 
-        from ..engine import EventChannel
-        from ..host import Orchestra
-        from ..server import create_app
+        from .._engine import EventChannel
+        from .._host import Orchestra
+        from .._server import create_app
 
         if configured:
             monkeypatch.setenv(self._env(), self.secret)

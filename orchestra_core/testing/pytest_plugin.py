@@ -23,7 +23,7 @@ def orchestra_host_factory() -> Callable[..., Any]:
 @pytest.fixture
 def orchestra_host() -> Any:
     """A host with the built-ins and every installed plugin (entry points loaded)."""
-    from ..host import Orchestra
+    from .._host import Orchestra
 
     return Orchestra()
 

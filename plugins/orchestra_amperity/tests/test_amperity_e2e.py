@@ -10,7 +10,7 @@ from orchestra_amperity._api import forget_tokens
 from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core import Orchestra
-from orchestra_core.store import Store, TaskUpdate
+from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
 PIPELINE = textwrap.dedent("""\
@@ -198,8 +198,8 @@ async def test_crash_between_start_and_its_record_recovers_the_workflow(tmp_path
 
 
 async def test_stored_connection_with_client_credentials(tmp_path, monkeypatch):
-    from orchestra_core.secrets import KeyRing, Secrets
-    from orchestra_core.secrets._keys import generate_key
+    from orchestra_core._secrets import KeyRing, Secrets
+    from orchestra_core._secrets._keys import generate_key
 
     for var in ENV:
         monkeypatch.delenv(var, raising=False)

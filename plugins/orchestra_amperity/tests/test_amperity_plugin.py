@@ -15,7 +15,7 @@ from orchestra_amperity import (
 from orchestra_amperity.runner import AmperityWorkflowRunner
 
 from orchestra_core import JobRunner, Orchestra
-from orchestra_core.pipeline import Phase
+from orchestra_core._pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
 JOBS = {

@@ -4,7 +4,7 @@ import orchestra_census.plugin
 import pytest
 from orchestra_census import CensusSync
 
-from orchestra_core.config import structure
+from orchestra_core._config import structure
 from orchestra_core.testing import make_host, validate
 
 JOB = {"integration": "census", "integration_job": "census_sync"}

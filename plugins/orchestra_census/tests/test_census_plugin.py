@@ -10,7 +10,7 @@ from orchestra_census import CensusSync, CensusSyncRunner, CensusWebhookHandler
 from orchestra_census.testing import CensusSimulator
 
 from orchestra_core import JobRunner, Orchestra, WebhookRequest
-from orchestra_core.pipeline import Phase
+from orchestra_core._pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
 

@@ -8,7 +8,7 @@ from orchestra_census.sync_runs import (
     summary,
 )
 
-from orchestra_core.redaction import register_secret
+from orchestra_core._redaction import register_secret
 
 
 @pytest.mark.parametrize(("status", "klass"), [

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
 
 from orchestra_core import Orchestra
+from orchestra_core._engine import Engine
+from orchestra_core._server import create_app
+from orchestra_core._store import Store
+from orchestra_core._store.schema import asset_events
 from orchestra_core.cli import cli
-from orchestra_core.engine import Engine
-from orchestra_core.server import create_app
-from orchestra_core.store import Store
-from orchestra_core.store.schema import asset_events
 from orchestra_core.testing import FakeClock
 
 PIPELINE = textwrap.dedent(f"""\

@@ -4,7 +4,7 @@ import orchestra_dbt.plugin
 import pytest
 from orchestra_dbt import DbtRunJob
 
-from orchestra_core.config import structure
+from orchestra_core._config import structure
 from orchestra_core.testing import make_host, validate
 
 JOB = {"integration": "dbt", "integration_job": "dbt_runjob"}

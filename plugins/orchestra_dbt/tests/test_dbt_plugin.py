@@ -11,7 +11,7 @@ from orchestra_dbt.runner import DbtRunner
 from orchestra_dbt.testing import DbtCloudSimulator
 
 from orchestra_core import JobRunner, Orchestra
-from orchestra_core.pipeline import Phase
+from orchestra_core._pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
 
@@ -68,7 +68,7 @@ def test_connection_spec_and_simulator_are_declared():
 
 
 def test_quick_start_connection_from_the_environment():
-    from orchestra_core.secrets import connection_from_env
+    from orchestra_core._secrets import connection_from_env
 
     spec = Orchestra().integrations.find("dbt")
     conn = connection_from_env(spec, {"DBT_CLOUD_API_TOKEN": "tok-123456",

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from orchestra_dbt.testing import SUCCEEDING_JOB, DbtCloudSimulator
 
 from orchestra_core import Orchestra
-from orchestra_core.server import create_app
-from orchestra_core.store import Store
-from orchestra_core.store.schema import asset_events
+from orchestra_core._server import create_app
+from orchestra_core._store import Store
+from orchestra_core._store.schema import asset_events
 
 ft_testing = pytest.importorskip("orchestra_fivetran.testing")
 import orchestra_fivetran.plugin  # noqa: E402

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from orchestra_fivetran.testing import FivetranSimulator
 
 from orchestra_core import Orchestra
-from orchestra_core.server import create_app
-from orchestra_core.store import Store
-from orchestra_core.store.schema import asset_events
+from orchestra_core._server import create_app
+from orchestra_core._store import Store
+from orchestra_core._store.schema import asset_events
 from orchestra_core.testing import FakeClock
 
 WEBHOOK_SECRET = "whsec-e2e-0123456789"

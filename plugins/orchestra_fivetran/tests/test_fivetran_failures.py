@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from orchestra_fivetran.testing import DEFAULT_SECRET
 
-from orchestra_core.errors import TaskFailed
-from orchestra_core.models import JobState
+from orchestra_core._errors import TaskFailed
+from orchestra_core._models import JobState
+from orchestra_core._vendor_http import VendorHTTPError
 from orchestra_core.testing.simulator import Failure
-from orchestra_core.vendor_http import VendorHTTPError
 
 CID = "ambush_prettiest"
 

@@ -11,7 +11,7 @@ from orchestra_fivetran.runner import FivetranSyncRunner
 from orchestra_fivetran.testing import FivetranSimulator
 
 from orchestra_core import JobRunner, Orchestra
-from orchestra_core.pipeline import Phase
+from orchestra_core._pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
 

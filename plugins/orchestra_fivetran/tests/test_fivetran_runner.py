@@ -11,8 +11,8 @@ import orchestra_fivetran.plugin
 import pytest
 from orchestra_fivetran.runner import FivetranSyncRunner, _outcome
 
-from orchestra_core.errors import TaskFailed
-from orchestra_core.models import ExternalRun, JobState
+from orchestra_core._errors import TaskFailed
+from orchestra_core._models import ExternalRun, JobState
 from orchestra_core.testing import FakeClock, make_host
 
 CID = "ambush_prettiest"

@@ -21,13 +21,13 @@ from orchestra_fivetran.webhooks import (
     verify_signature,
 )
 
-from orchestra_core.engine import Engine
-from orchestra_core.errors import OrchestraError, WebhookRejected
-from orchestra_core.models import JobState, WebhookRequest
-from orchestra_core.server import create_app
-from orchestra_core.store import Store
+from orchestra_core._engine import Engine
+from orchestra_core._errors import OrchestraError, WebhookRejected
+from orchestra_core._models import JobState, WebhookRequest
+from orchestra_core._server import create_app
+from orchestra_core._store import Store
+from orchestra_core._vendor_http import VendorHTTPError
 from orchestra_core.testing import FakeClock, make_host
-from orchestra_core.vendor_http import VendorHTTPError
 
 SECRET = "whsec-0123456789abcdef"
 CID = "ambush_prettiest"

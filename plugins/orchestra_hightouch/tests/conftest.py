@@ -8,7 +8,7 @@ import pytest
 from orchestra_hightouch import HightouchSync
 from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core.redaction import redactor
+from orchestra_core._redaction import redactor
 from orchestra_core.testing import FakeClock, StubContext, make_host
 
 

@@ -12,8 +12,8 @@ import pytest
 from orchestra_hightouch.testing import HightouchSimulator
 
 from orchestra_core import Orchestra
-from orchestra_core.server import create_app
-from orchestra_core.store import Store, TaskUpdate
+from orchestra_core._server import create_app
+from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
 SECRET = "ht-alert-secret-5678"
@@ -283,8 +283,8 @@ async def test_timeout_says_the_run_goes_on_at_hightouch(tmp_path, env):
 
 
 async def test_stored_connection_and_its_webhook_secret(tmp_path, monkeypatch):
-    from orchestra_core.secrets import KeyRing, Secrets
-    from orchestra_core.secrets._keys import generate_key
+    from orchestra_core._secrets import KeyRing, Secrets
+    from orchestra_core._secrets._keys import generate_key
 
     for var in ("HIGHTOUCH_API_TOKEN", "HIGHTOUCH_BASE_URL", "HIGHTOUCH_WEBHOOK_SECRET",
                 "HIGHTOUCH_WEBHOOK_HEADER"):

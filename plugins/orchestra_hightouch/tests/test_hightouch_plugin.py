@@ -11,7 +11,7 @@ from orchestra_hightouch.runner import HightouchSyncRunner
 from orchestra_hightouch.testing import HightouchSimulator
 
 from orchestra_core import ConnectionSpec, Orchestra
-from orchestra_core.pipeline import Phase
+from orchestra_core._pipeline import Phase
 from orchestra_core.testing import make_host, validate
 
 

@@ -10,7 +10,7 @@ import pytest
 from orchestra_hightouch.runner import HightouchSyncRunner, UnknownRunStatus
 
 from orchestra_core import ExternalRun, JobRunner, JobState, RecoveringJobRunner, TaskFailed
-from orchestra_core.redaction import register_secret
+from orchestra_core._redaction import register_secret
 from orchestra_core.testing import make_host
 from orchestra_core.testing.simulator import Failure
 

@@ -23,8 +23,8 @@ from anyio.lowlevel import RunVar
 from attrs import define
 
 from orchestra_core import TaskFailed
-from orchestra_core.redaction import register_secret
-from orchestra_core.vendor_http import (
+from orchestra_core._redaction import register_secret
+from orchestra_core._vendor_http import (
     RateLimit,
     VendorHTTPError,
     format_timestamp,

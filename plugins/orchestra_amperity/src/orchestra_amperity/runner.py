@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import ReadFailures, VendorHTTPError
+from orchestra_core._redaction import redact, redact_obj
+from orchestra_core._vendor_http import ReadFailures, VendorHTTPError
 
 from ._api import AmperityAPI, parse_time
 from .params import AmperityCourierGroup

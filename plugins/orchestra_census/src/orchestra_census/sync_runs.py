@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestra_core import TaskFailed
-from orchestra_core.redaction import redact_obj
+from orchestra_core._redaction import redact_obj
 
 __all__ = (
     "FIELDS",

@@ -80,7 +80,7 @@ class CensusWebhookHandler:
 
     :param secrets: the webhook secrets to accept (the one Census showed when the webhook
         was created). ``None`` (what the plugin uses) looks them up for each delivery with
-        :func:`orchestra_core.server.webhooks.webhook_secrets`: the ``webhook_secret`` field
+        :func:`orchestra_core._server.webhooks.webhook_secrets`: the ``webhook_secret`` field
         of the credential of the connection named in the URL (``/webhooks/census/<name>``)
         or of every stored census connection, and ``CENSUS_WEBHOOK_SECRET``. A delivery
         signed with any of them is accepted (so a secret can be rotated). With none
@@ -100,7 +100,7 @@ class CensusWebhookHandler:
         """
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core.server.webhooks import webhook_secrets
+            from orchestra_core._server.webhooks import webhook_secrets
 
             secrets = tuple(await webhook_secrets(request))
         if not secrets:

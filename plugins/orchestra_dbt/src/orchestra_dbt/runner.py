@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import RateLimit, ReadFailures, VendorHTTPError
+from orchestra_core._redaction import redact, redact_obj
+from orchestra_core._vendor_http import RateLimit, ReadFailures, VendorHTTPError
 
 from . import _artifacts
 from ._api import DEFAULT_BASE_URL, IN_PROGRESS, TERMINAL, humanized, parse_time

@@ -63,7 +63,7 @@ class DbtWebhookHandler:
 
     :param secrets: the ``hmac_secret`` of every subscription whose deliveries are accepted;
         a request signed with any of them passes. ``None`` (the default): look them up for
-        each request with :func:`orchestra_core.server.webhooks.webhook_secrets`: the
+        each request with :func:`orchestra_core._server.webhooks.webhook_secrets`: the
         ``webhook_secret`` field of the credential of the connection named in the URL (or of
         every stored dbt connection), and :data:`ENV_SECRET`.
     """
@@ -125,7 +125,7 @@ class DbtWebhookHandler:
         """Verify *request* (the ``Authorization`` header over the raw body) and parse it."""
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core.server.webhooks import webhook_secrets
+            from orchestra_core._server.webhooks import webhook_secrets
 
             found = await webhook_secrets(request, env=ENV_SECRET)
             secrets = tuple(s.encode("utf-8") for s in found if s)

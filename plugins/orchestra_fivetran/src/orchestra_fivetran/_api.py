@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from orchestra_core.errors import TaskFailed
-from orchestra_core.vendor_http import RateLimit, VendorClient
+from orchestra_core._errors import TaskFailed
+from orchestra_core._vendor_http import RateLimit, VendorClient
 
 __all__ = (
     "DEFAULT_BASE_URL",
@@ -84,7 +84,7 @@ def _requests_per_hour(options: Mapping[str, Any]) -> int:
 
 class FivetranAPI:
     """The calls of one Fivetran account (one API key), through a
-    :class:`~orchestra_core.vendor_http.VendorClient`.
+    :class:`~orchestra_core._vendor_http.VendorClient`.
 
     :param client: the vendor client (retries, the shared rate limit, errors).
     :param path: ``connections`` (current docs) or ``connectors`` (the older path, still
@@ -97,7 +97,7 @@ class FivetranAPI:
 
     @classmethod
     def for_connection(cls, host: Any, connection: Any, *, transport: Any = None) -> FivetranAPI:
-        """The API of a resolved :class:`~orchestra_core.models.Connection`, through
+        """The API of a resolved :class:`~orchestra_core._models.Connection`, through
         ``host.vendor_client`` (shared pools and test transports), or through a client of
         its own sending via *transport* when *host* is ``None``.
 
@@ -182,7 +182,7 @@ def _data(body: Any, what: str) -> dict[str, Any]:
     """The ``data`` object of a Fivetran answer, or a clear error."""
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, dict):
-        from orchestra_core.redaction import redact
+        from orchestra_core._redaction import redact
 
         raise TaskFailed(f"Fivetran answered {what} without a 'data' object: "
                          f"{redact(str(body))[:300]}", retryable=True)

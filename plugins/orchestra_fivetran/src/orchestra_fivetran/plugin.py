@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
-from orchestra_core.models import WebhookRequest
-from orchestra_core.registry import ConnectionSpec
+from orchestra_core._models import WebhookRequest
+from orchestra_core._registry import ConnectionSpec
 
 from ._api import DEFAULT_BASE_URL, ENV
 from .params import CONNECTION_ID, FivetranSyncAll

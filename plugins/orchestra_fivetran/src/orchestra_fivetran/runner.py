@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestra_core.errors import TaskFailed
-from orchestra_core.models import ExternalRun, JobResult, JobState
-from orchestra_core.redaction import redact
-from orchestra_core.retry import backoff
-from orchestra_core.vendor_http import VendorHTTPError
+from orchestra_core._errors import TaskFailed
+from orchestra_core._models import ExternalRun, JobResult, JobState
+from orchestra_core._redaction import redact
+from orchestra_core._retry import backoff
+from orchestra_core._vendor_http import VendorHTTPError
 
 from ._api import FivetranAPI, completion_time, parse_time
 from ._tables import enabled_tables

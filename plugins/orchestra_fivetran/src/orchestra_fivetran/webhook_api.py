@@ -24,9 +24,9 @@ from typing import Any
 
 from attrs import field, frozen
 
-from orchestra_core.errors import OrchestraError
-from orchestra_core.models import Connection
-from orchestra_core.redaction import register_secret
+from orchestra_core._errors import OrchestraError
+from orchestra_core._models import Connection
+from orchestra_core._redaction import register_secret
 
 from ._api import DEFAULT_BASE_URL, FivetranAPI
 
@@ -67,7 +67,7 @@ async def create_webhook(url: str, *, connection: Connection | None = None,
     :param url: the HTTPS URL Fivetran will POST to. Fivetran test-posts to it at once, so
         ``orchestra serve`` must be reachable there (and answers only signed requests: set
         the secret first, or pass one you stored already as *secret*).
-    :param connection: a Fivetran :class:`~orchestra_core.models.Connection` (its
+    :param connection: a Fivetran :class:`~orchestra_core._models.Connection` (its
         ``api_key``, ``api_secret`` and ``base_url``); or give *api_key*, *api_secret* and
         *base_url* directly.
     :param group_id: make a group webhook (syncs of that destination group only) instead of

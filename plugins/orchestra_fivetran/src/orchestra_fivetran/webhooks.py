@@ -15,8 +15,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestra_core.errors import WebhookRejected
-from orchestra_core.models import JobState, WebhookEvent, WebhookRequest
+from orchestra_core._errors import WebhookRejected
+from orchestra_core._models import JobState, WebhookEvent, WebhookRequest
 
 __all__ = (
     "SECRET_ENV",
@@ -116,10 +116,10 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
 
 
 class FivetranWebhookHandler:
-    """A :class:`~orchestra_core.protocols.WebhookHandler` for Fivetran deliveries.
+    """A :class:`~orchestra_core._protocols.WebhookHandler` for Fivetran deliveries.
 
     :param secrets: the webhook secrets to accept; ``None`` (the default) looks them up for
-        each request with :func:`orchestra_core.server.webhooks.webhook_secrets`: the
+        each request with :func:`orchestra_core._server.webhooks.webhook_secrets`: the
         ``webhook_secret`` field of the credential of the connection named in the URL
         (``/webhooks/fivetran/<connection>``), else of every stored Fivetran connection,
         plus the ``FIVETRAN_WEBHOOK_SECRET`` environment variable. A delivery signed with any
@@ -138,7 +138,7 @@ class FivetranWebhookHandler:
         """
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core.server.webhooks import webhook_secrets
+            from orchestra_core._server.webhooks import webhook_secrets
 
             secrets = tuple(await webhook_secrets(request, env=SECRET_ENV))
         if not secrets:

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from orchestra_core import TaskFailed
-from orchestra_core.vendor_http import (
+from orchestra_core._vendor_http import (
     RateLimit,
     VendorHTTPError,
     format_timestamp,

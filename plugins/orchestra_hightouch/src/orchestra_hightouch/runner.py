@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core.redaction import redact, redact_obj
-from orchestra_core.vendor_http import ReadFailures, VendorHTTPError
+from orchestra_core._redaction import redact, redact_obj
+from orchestra_core._vendor_http import ReadFailures, VendorHTTPError
 
 from ._api import HightouchAPI, parse_time
 from ._status import RunPhase, classify, run_stats

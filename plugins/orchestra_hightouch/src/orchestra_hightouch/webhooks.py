@@ -134,7 +134,7 @@ class HightouchAlertHandler:
     """The :class:`~orchestra_core.WebhookHandler` of Hightouch alert webhooks.
 
     The secrets accepted are *secrets* when given, else those of
-    :func:`orchestra_core.server.webhooks.webhook_secrets`: the ``webhook_secret`` field of
+    :func:`orchestra_core._server.webhooks.webhook_secrets`: the ``webhook_secret`` field of
     the credential of the connection named in the URL (``/webhooks/hightouch/<connection>``)
     or of every Hightouch connection, and ``HIGHTOUCH_WEBHOOK_SECRET``. Any of them may match
     (so a secret can be rotated).
@@ -152,7 +152,7 @@ class HightouchAlertHandler:
     async def _secrets(self, request: WebhookRequest) -> list[str]:
         if self.secrets is not None:
             return self.secrets
-        from orchestra_core.server.webhooks import webhook_secrets
+        from orchestra_core._server.webhooks import webhook_secrets
 
         return list(await webhook_secrets(request))
 

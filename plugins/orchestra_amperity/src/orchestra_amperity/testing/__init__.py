@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestra_core.models import Connection
+from orchestra_core._models import Connection
 from orchestra_core.testing.simulator import Simulator, bearer_token
 
 from ._state import KIND_TYPES, SimConfig, SimRun, Tenant
@@ -277,7 +277,7 @@ class AmperitySimulator(Simulator):
 
     def connection(self, name: str = "amperity-sim", *, oauth: bool = False,
                    base_url: str | None = None) -> Connection:
-        """A :class:`~orchestra_core.models.Connection` with the simulator's credentials
+        """A :class:`~orchestra_core._models.Connection` with the simulator's credentials
         (the static token, or with *oauth* the client credentials)."""
         creds = self.credentials()
         secrets = ({"client_id": creds["client_id"], "client_secret": creds["client_secret"]}

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestra_core import Connection
-from orchestra_core.redaction import register_secret
+from orchestra_core._redaction import register_secret
 from orchestra_core.testing.simulator import Simulator, WebhookTarget, bearer_token, is_loopback
 from orchestra_core.testing.simulator import _Pending as _PendingDelivery
 

@@ -46,7 +46,7 @@ from attrs import define
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestra_core.models import Connection
+from orchestra_core._models import Connection
 from orchestra_core.testing.simulator import (
     DeliveryRecord,
     Simulator,
@@ -210,7 +210,7 @@ class FivetranSimulator(Simulator):
 
     def connection(self, name: str = "fivetran-sim", *, base_url: str | None = None,
                    webhook_secret: str | None = None, **options: Any) -> Connection:
-        """A :class:`~orchestra_core.models.Connection` with the simulator's credentials."""
+        """A :class:`~orchestra_core._models.Connection` with the simulator's credentials."""
         secrets = dict(self.credentials())
         if webhook_secret:
             secrets["webhook_secret"] = webhook_secret

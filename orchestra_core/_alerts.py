@@ -1,0 +1,114 @@
+"""The alert model (seed 001): who to tell when a run succeeds, fails, or runs too long.
+
+A pipeline's ``alerts:`` section (:class:`Alerts`) names, per event, the notification channels
+to use. The engine raises an alert when a run ends and when a running run passes its
+``runtime_exceeded_hours``; each alert fires once per run (also across a resume or several
+workers), and a channel that fails is logged in the run log and never fails the run. Channels
+are the types registered through ``orchestra_register_notification_channels`` (the core's
+``stored`` and ``webhook``, plus those of plugins). See ``docs/alerts.md``.
+
+Only the standard library and attrs, like the rest of the pipeline model: reading the section
+from files is :mod:`orchestra_core._alerts_parse`'s job, sending the alerts
+:mod:`orchestra_core._alerter`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import field, frozen
+
+__all__ = (
+    "DEFAULT_CHANNEL",
+    "MAX_MESSAGE",
+    "RUN_FAILED",
+    "RUN_RUNTIME_EXCEEDED",
+    "RUN_SUCCEEDED",
+    "Alerts",
+    "ChannelConfig",
+    "ChannelContext",
+    "run_message",
+    "runtime_seconds",
+)
+
+#: Notification kinds the engine raises.
+RUN_SUCCEEDED = "run.succeeded"
+RUN_FAILED = "run.failed"
+RUN_RUNTIME_EXCEEDED = "run.runtime_exceeded"
+
+#: The channel used where an alert names none.
+DEFAULT_CHANNEL = "stored"
+#: Longest custom alert message.
+MAX_MESSAGE = 500
+
+
+@frozen(kw_only=True)
+class ChannelConfig:
+    """A configured notification channel: a registered channel *type* and its options."""
+
+    type: str
+    options: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Alerts:
+    """A pipeline's ``alerts:`` section.
+
+    :param on_success: channels told when a run succeeds.
+    :param on_failure: channels told when a run fails.
+    :param on_runtime_exceeded: channels told when a run is still running
+        ``runtime_exceeded_hours`` after it started.
+    :param runtime_exceeded_hours: the runtime threshold, in hours (``None``: no such alert).
+    :param message: text put before every notification's message (e.g. who to call).
+    :param channels: named channel configurations the lists above can use, besides the
+        bare names of channel types that need no options (``stored``).
+    """
+
+    on_success: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+    on_runtime_exceeded: tuple[str, ...] = ()
+    runtime_exceeded_hours: float | None = None
+    message: str | None = None
+    channels: Mapping[str, ChannelConfig] = field(factory=dict)
+
+    def channels_for(self, kind: str) -> tuple[str, ...]:
+        """The channel names an alert of *kind* (``run.failed``, ...) goes to."""
+        return {RUN_SUCCEEDED: self.on_success, RUN_FAILED: self.on_failure,
+                RUN_RUNTIME_EXCEEDED: self.on_runtime_exceeded}.get(kind, ())
+
+    def config_for(self, name: str) -> ChannelConfig:
+        """The configuration channel *name* stands for (a bare type name has no options)."""
+        return self.channels.get(name) or ChannelConfig(type=name)
+
+
+@frozen(kw_only=True)
+class ChannelContext:
+    """Handed to channel factories that accept a ``context`` keyword argument.
+
+    :ivar host: the :class:`~orchestra_core.Orchestra` host.
+    :ivar store: the :class:`~orchestra_core._store.Store` of the run the alert is about.
+    :ivar clock: the engine's clock.
+    """
+
+    host: Any
+    store: Any
+    clock: Any
+
+
+def run_message(kind: str, pipeline: str, run_id: str, *, error: str | None = None,
+                hours: float | None = None) -> str:
+    """The text of a run alert."""
+    if kind == RUN_SUCCEEDED:
+        return f"pipeline {pipeline!r}: run {run_id} succeeded"
+    if kind == RUN_FAILED:
+        return f"pipeline {pipeline!r}: run {run_id} failed" + (f": {error}" if error else "")
+    return (f"pipeline {pipeline!r}: run {run_id} has been running for more than {hours:g} "
+            f"hour{'s' if hours != 1 else ''}")
+
+
+def runtime_seconds(started: datetime | None, now: datetime) -> float | None:
+    """Seconds between *started* and *now* (``None`` when not started)."""
+    return None if started is None else max(0.0, (now - started).total_seconds())
+

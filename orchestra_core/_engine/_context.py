@@ -1,0 +1,72 @@
+"""The :class:`~orchestra_core._protocols.TaskContext` the engine hands runners."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from attrs import define
+
+from .._models import WebhookEvent
+
+if TYPE_CHECKING:
+    from ._execution import Execution
+
+__all__ = ("RunnerContext",)
+
+
+@define(slots=True)
+class RunnerContext:
+    """One attempt of one task, as its runner sees it (see ``TaskContext``)."""
+
+    execution: Execution
+    task_id: str
+    attempt: int
+    task: Any
+    parameters: Any
+    idempotency_key: str
+    connection: Any = None
+    #: when this attempt began running (kept across a resume); ``recover`` looks for vendor
+    #: runs created after it
+    started_at: datetime | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The pipeline run's id."""
+        return self.execution.run_id
+
+    @property
+    def pipeline(self) -> str:
+        """The pipeline's name."""
+        return self.execution.pipeline.name
+
+    @property
+    def store(self) -> Any:
+        """The engine's store (the ``process`` built-in hands its URL to the process)."""
+        return self.execution.engine.store
+
+    @property
+    def clock(self) -> Any:
+        """The engine's clock (the vendor HTTP layer times rate limits with it)."""
+        return self.execution.clock
+
+    @property
+    def run_type(self) -> str:
+        """The pipeline run's type: ``full``, ``refresh`` or ``source`` (a plain string)."""
+        return self.execution.run_type.value
+
+    def log(self, message: str, *, level: str = "info") -> None:
+        """Append a line to the run log."""
+        self.execution.log(message, level=level, task_id=self.task_id)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the engine's clock."""
+        await self.execution.clock.sleep(seconds)
+
+    def now(self) -> datetime:
+        """The engine clock's time."""
+        return self.execution.clock.now()
+
+    async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
+        """The next webhook event published for *key*, or ``None`` after *timeout*."""
+        return await self.execution.events.next(key, timeout, self.execution.clock)

@@ -1,0 +1,269 @@
+"""One run in progress: launches the nodes the DAG walk makes ready, writes every
+transition through the group committer, watches for cancel requests and keeps the lease."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from .._committer import Committer, in_thread
+from .._errors import OrchestraError
+from .._pipeline import FailurePolicy, Phase, Pipeline, RunType, Stage, StageOutcome, Task
+from .._secrets import RunSecrets
+from .._store import LogLine, RunUpdate, TaskUpdate, Write
+from ._attempt import Attempts, Resumed
+from ._dag import Graph, Walk
+from ._finish import RunAlerts, finish
+from ._gc import gc_tuned
+from ._result import RunResult
+from ._states import TERMINAL, TaskState, Transition
+
+if TYPE_CHECKING:
+    from ._facade import Engine
+
+__all__ = ("Execution",)
+
+
+class Execution:
+    """One run in progress.
+
+    :param rows: the stored task runs by task id when resuming (empty for a new run).
+    """
+
+    def __init__(self, engine: Engine, run_id: str, pipeline: Pipeline, run_type: RunType,
+                 rows: dict[str, dict[str, Any]],
+                 on_transition: Callable[[Transition], None] | None,
+                 first_started: datetime | None = None) -> None:
+        self.engine = engine
+        self.clock = engine.clock
+        self.events = engine.events
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.run_type = run_type
+        self.rows = rows
+        self.on_transition = on_transition
+        self.committer = Committer(engine.store, engine.clock, engine.redactor)
+        self.graph = Graph(pipeline)
+        self.walk = Walk(self.graph)
+        #: the first start of the run (kept across resumes), for the runtime alert
+        self.started_at: datetime | None = first_started
+        self.stop_reason: str | None = None
+        self.cancelled = False
+        self.alerts = RunAlerts(self)
+        self._scope: anyio.CancelScope | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._all_done = anyio.Event()
+        self._jobs: dict[tuple[str, str], Any] = {}
+        self._params: dict[Any, Any] = {}
+        self.run_secrets = RunSecrets(engine.secrets, engine.host, env=engine.env)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def log(self, message: str, *, level: str = "info", task_id: str | None = None) -> None:
+        """Append a line to the run log (written with the next batch)."""
+        self.committer.write_nowait(LogLine(self.clock.now(), level, self.pipeline.name,
+                                            self.run_id, task_id, message))
+
+    async def transition(self, task_id: str, state: TaskState, attempt: int, *,
+                         message: str = "", also: tuple[Write, ...] = (),
+                         **fields: Any) -> None:
+        """Record *task_id*'s new state (and *fields*) durably, then report it."""
+        values = {"state": state.value, "attempt": attempt, "updated_at": self.clock.now(),
+                  **fields}
+        await self.committer.write(TaskUpdate(self.run_id, task_id, values), *also)
+        self.walk.state[task_id] = state
+        if self.on_transition is not None:
+            redactor = self.engine.redactor
+            if message and redactor:
+                message = redactor.mask(message)
+            self.on_transition(Transition(self.run_id, task_id, state, attempt, message))
+
+    async def write_run(self, **fields: Any) -> None:
+        """Record new values of the run's own columns durably."""
+        await self.committer.write(RunUpdate(self.run_id, fields))
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def execute(self) -> RunResult:
+        """Run to the end; a caller's cancellation records the run as cancelled (or, while
+        the engine detaches, leaves it to be resumed)."""
+        with gc_tuned(self.engine.tune_gc):
+            try:
+                return await self._execute()
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await in_thread(self.clock, self.engine.store.apply, self._interrupted())
+                raise
+
+    def _interrupted(self) -> list[Write]:
+        now = self.clock.now()
+        if self.engine.detaching:  # shutting down: leave the run resumable
+            return [RunUpdate(self.run_id, {"owner": None, "heartbeat_at": None}),
+                    LogLine(now, "warning", self.pipeline.name, self.run_id, None,
+                            "process shutting down: run left to be resumed")]
+        # the caller cancelled us (Ctrl-C, an embedding app): record the run as such
+        return [RunUpdate(self.run_id, {"state": "cancelled", "ended_at": now,
+                                        "error": "cancelled by the caller"})]
+
+    async def _execute(self) -> RunResult:
+        clock = self.clock
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self.committer.run)
+            runtime_watch = anyio.CancelScope()
+            try:
+                now = clock.now()
+                await self.write_run(state="running", started_at=now,
+                                     owner=self.engine.owner, heartbeat_at=now)
+                self.log(f"run started ({self.run_type.value})")
+                self.started_at = self.started_at or now
+                if self.pipeline.alerts.on_runtime_exceeded:
+                    outer.start_soon(self.alerts.watch_runtime, runtime_watch)
+                if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
+                                                 self.run_id):  # resumed after a request
+                    self.log("cancel requested", level="warning")
+                    self.cancelled, self.stop_reason = True, "cancelled on request"
+                with anyio.CancelScope() as scope:
+                    self._scope = scope
+                    if self.cancelled:
+                        scope.cancel()
+                    async with anyio.create_task_group() as tg:
+                        self._tg = tg
+                        watcher = anyio.CancelScope()
+                        tg.start_soon(self._watch_cancel, watcher)
+                        self.walk.restore(self.rows)
+                        self._launch(self.walk.ready())
+                        if self.walk.unfinished:
+                            await self._all_done.wait()
+                        watcher.cancel()
+                result = await finish(self)
+            finally:
+                runtime_watch.cancel()
+                self.committer.close()
+        return result
+
+    async def _watch_cancel(self, scope: anyio.CancelScope) -> None:
+        """Poll for a cancel request made by another process, and beat the run's lease."""
+        clock, engine = self.clock, self.engine
+        beat = clock.monotonic()
+        with scope:
+            while True:
+                await clock.sleep(engine.cancel_poll)
+                if clock.monotonic() - beat >= engine.heartbeat_every:
+                    # the lease: a run whose owner stops beating may be resumed by another
+                    beat = clock.monotonic()
+                    self.committer.write_nowait(RunUpdate(self.run_id,
+                                                          {"heartbeat_at": clock.now()}))
+                if await in_thread(clock, engine.store.cancel_requested, self.run_id):
+                    self.log("cancel requested", level="warning")
+                    self.cancel("cancelled on request")
+                    return
+
+    def cancel(self, reason: str) -> None:
+        """Cancel every unfinished task of the run."""
+        self.cancelled = True
+        self.stop_reason = self.stop_reason or reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def _launch(self, nodes: list[str]) -> None:
+        assert self._tg is not None
+        graph = self.graph
+        for node in nodes:
+            if node in graph.stages:
+                self._tg.start_soon(self._run_stage, graph.stages[node])
+            else:
+                self._tg.start_soon(self._run_task, graph.tasks[node])
+
+    def _node_done(self, node: str) -> None:
+        self._launch(self.walk.finish(node))
+        if self.walk.unfinished == 0:
+            self._all_done.set()
+
+    async def _run_stage(self, stage: Stage) -> None:
+        outcome, state = self.walk.stage_result(stage)
+        self.walk.stage_outcome[stage.id] = outcome
+        shown = outcome.value if outcome else "skipped"
+        now = self.clock.now()
+        await self.transition(stage.id, state, 1, outcome=outcome.value if outcome else None,
+                              started_at=now, ended_at=now, message=f"stage {shown}")
+        self.log(f"stage {stage.id} {shown}",
+                 level="error" if outcome is StageOutcome.FAILED else "info", task_id=stage.id)
+        if outcome is StageOutcome.FAILED and stage.on_failure is FailurePolicy.STOP_PIPELINE:
+            self.log(f"stage {stage.id} failed: stopping the pipeline", level="error")
+            self.cancel(f"stage {stage.id!r} failed (on_failure: stop_pipeline)")
+        self._node_done(stage.id)
+
+    async def _run_task(self, task: Task) -> None:
+        try:
+            await self._task(task)
+        finally:
+            if self.walk.state.get(task.id) in TERMINAL:
+                self._node_done(task.id)
+
+    async def _task(self, task: Task) -> None:
+        """Skip the task, fail it (it cannot be prepared), or run its attempts."""
+        resumed = Resumed.from_row(self.rows.get(task.id))
+        attempt = resumed.attempt if resumed else 0
+        now = self.clock.now
+        ok, why = self.walk.should_run(task.id)
+        if not ok:
+            await self.transition(task.id, TaskState.SKIPPED, attempt, error=why,
+                                  ended_at=now(), message=why)
+            self.log(f"skipped: {why}", task_id=task.id)
+            return
+        job = self._find_job(task)
+        phase = task.phase or (job.phase if job else Phase.PROCESSING)
+        if not self.run_type.includes(phase):
+            self.walk.scope_skipped.add(task.id)
+            await self.transition(task.id, TaskState.SKIPPED, attempt, error="not in run type",
+                                  ended_at=now(),
+                                  message=f"{phase.value} task, not in a {self.run_type} run")
+            return
+        try:
+            if job is None:
+                raise OrchestraError(
+                    f"integration job {task.integration}/{task.integration_job} is not "
+                    "installed in this process")
+            if self.run_secrets.uses_store(task):
+                await self.run_secrets.prepare(lambda fn: in_thread(self.clock, fn))
+            params = self._parameters(task, job)
+            connection = self.run_secrets.connection(task, job.integration)
+            runner = self.engine.host.runner(job)
+        except OrchestraError as exc:
+            await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
+                                  ended_at=now(), message=str(exc))
+            self.log(f"failed: {exc}", level="error", task_id=task.id)
+            return
+        defaults = self.pipeline.defaults
+        policy = task.retries or defaults.retries
+        timeout = task.timeout if task.timeout is not None else defaults.timeout
+        await Attempts(self, task, runner, params, connection, policy, timeout,
+                       resumed).run()
+
+    def limiters_for(self, task: Task) -> list[Any]:
+        """The capacity limiters an attempt of *task* holds while it executes."""
+        engine = self.engine
+        limiter = engine.integration_limits.get(task.integration)
+        return [engine.limit] if limiter is None else [engine.limit, limiter]
+
+    def _find_job(self, task: Task) -> Any:
+        key = (task.integration, task.integration_job)
+        if key not in self._jobs:
+            self._jobs[key] = self.engine.host.find_job(*key)
+        return self._jobs[key]
+
+    def _parameters(self, task: Task, job: Any) -> Any:
+        """The structured parameters; tasks with the same job and no parameters share them."""
+        key: Any = (job.integration, job.name) if not task.parameters else None
+        if key is not None and key in self._params:
+            return self._params[key]
+        params = self.engine.structure_parameters(job, self.run_secrets.parameters(task))
+        if key is not None:
+            self._params[key] = params
+        return params

@@ -1,0 +1,139 @@
+"""The :class:`Engine` facade: creates and resumes runs on a host and a store."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from .._alerter import Alerter
+from .._clock import SystemClock
+from .._committer import in_thread
+from .._errors import OrchestraError
+from .._pipeline import Pipeline, RunType
+from .._redaction import redactor as _process_redactor
+from .._scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
+from .._secrets import KeyRing, Secrets
+from .._serialize import pipeline_from_definition, pipeline_to_definition
+from .._store import Store, utc
+from ._events import EventChannel
+from ._execution import Execution
+from ._result import RunResult
+from ._states import Transition
+
+__all__ = ("Engine",)
+
+
+class Engine:
+    """Runs pipelines on a host's integrations, recording everything in a store.
+
+    Every transition is committed to the store before the engine acts on it (group-committed
+    across tasks that move together). A run interrupted at any point is continued by
+    :meth:`resume`: tasks with a stored external run are re-attached and waited for, never
+    triggered again; tasks whose trigger may have been cut off are recovered (or re-triggered
+    with the same idempotency key); the rest start as usual.
+
+    :param host: the :class:`~orchestra_core.Orchestra` whose runners execute the jobs.
+    :param store: the :class:`~orchestra_core._store.Store`.
+    :param clock: a clock (``SystemClock`` by default; a ``FakeClock`` in tests).
+    :param max_concurrency: tasks executing at once, across the process.
+    :param integration_limits: per-integration limits, e.g. ``{"fivetran": 50}``.
+    :param cancel_poll: seconds between checks for a cancel request made by another process.
+    :param tune_gc: raise the garbage collector's thresholds while runs execute (the
+        previous thresholds are restored after the last run; see ``docs/running.md``).
+    :param keys: the :class:`~orchestra_core._secrets.KeyRing` that decrypts the credentials
+        of connections; default: ``ORCHESTRA_SECRET_KEY`` and the key file, read when a run
+        first needs a credential.
+    :param env: the environment variables quick-start connections are read from (default:
+        ``os.environ``); ``orchestra run --simulate`` passes the simulators' settings here.
+    """
+
+    def __init__(self, host: Any, store: Store, *, clock: Any = None,
+                 max_concurrency: int = 1000, integration_limits: dict[str, int] | None = None,
+                 cancel_poll: float = 1.0, tune_gc: bool = True,
+                 keys: KeyRing | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.host = host
+        self.store = store
+        self.redactor = getattr(host, "redactor", _process_redactor)
+        self.env = env
+        self.secrets = Secrets(store, host=host, keys=keys)
+        url = getattr(getattr(store, "engine", None), "url", None)
+        self.redactor.add(getattr(url, "password", None))  # a PostgreSQL password in the URL
+        self.clock = clock or SystemClock()
+        self.events = EventChannel()
+        self.limit = anyio.CapacityLimiter(max_concurrency)
+        self.integration_limits: dict[str, anyio.CapacityLimiter] = {}
+        for name, value in (integration_limits or {}).items():
+            spec = host.integrations.find(name)  # aliases and any case name the integration
+            self.integration_limits[spec.name if spec else name.lower()] = \
+                anyio.CapacityLimiter(value)
+        self.cancel_poll = cancel_poll
+        #: seconds between heartbeats of a run's owner (see orchestra_core._scheduling.lease)
+        self.heartbeat_every = HEARTBEAT_INTERVAL
+        #: set by :meth:`detach`: runs stop without cancelling anything, left resumable
+        self.detaching = False
+        self.tune_gc = tune_gc
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        #: sends the pipelines' alerts (see orchestra_core._alerts)
+        self.alerter = Alerter(host, store, self.clock)
+
+    async def run(self, pipeline: Pipeline, *, run_type: RunType | str = RunType.FULL,
+                  trigger: str = "manual",
+                  on_transition: Callable[[Transition], None] | None = None,
+                  on_created: Callable[[str], None] | None = None) -> RunResult:
+        """Create a run of *pipeline* and execute it to the end."""
+        run_type = RunType(run_type)
+        definition = pipeline_to_definition(pipeline)
+        nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
+                  "job": t.integration_job} for t in pipeline.tasks]
+        nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
+        run_id = await in_thread(self.clock, lambda: self.store.create_run(
+            name=pipeline.name, client=pipeline.client, definition=definition,
+            source=pipeline.source, run_type=run_type.value, trigger=trigger, nodes=nodes,
+            owner=self.owner))
+        if on_created is not None:
+            on_created(run_id)
+        return await Execution(self, run_id, pipeline, run_type, {}, on_transition).execute()
+
+    async def resume(self, run_id: str,
+                     on_transition: Callable[[Transition], None] | None = None) -> RunResult:
+        """Continue an interrupted run from what the store recorded."""
+        run = await in_thread(self.clock, self.store.get_run, run_id)
+        run_id = run["id"]
+        finished = run["state"] in ("succeeded", "failed", "cancelled")
+        if not finished:
+            # refused while another live process owns the run; atomic against a second resumer
+            await in_thread(self.clock, claim_for_resume, self.store, run, self.owner,
+                            self.clock.now())
+        rows = await in_thread(self.clock, self.store.task_runs, run_id)
+        if finished:
+            return RunResult(run_id=run_id, state=run["state"], error=run["error"],
+                             tasks={r["task_id"]: r for r in rows})
+        pipeline = pipeline_from_definition(run["definition"], source=None)
+        exe = Execution(self, run_id, pipeline, RunType(run["run_type"]),
+                        {r["task_id"]: r for r in rows}, on_transition,
+                        first_started=utc(run["started_at"]) if run["started_at"] else None)
+        if run["state"] == "pending" and run["started_at"] is None:
+            exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
+        else:
+            exe.log(f"resuming run {run_id} (owner was {run['owner']})", level="warning")
+        return await exe.execute()
+
+    def detach(self) -> None:
+        """Stop executing runs without cancelling anything (a service shutting down): tasks
+        keep their recorded state and external runs, and each run is released so that the
+        next process resumes it. Takes effect when the caller cancels the runs' tasks."""
+        self.detaching = True
+
+    def structure_parameters(self, job: Any, raw: Any) -> Any:
+        """*raw* parameters of a task structured into *job*'s parameter class.
+
+        :raises OrchestraError: naming every problem.
+        """
+        params, problems = self.host.structure_parameters(job, raw)
+        if problems:
+            raise OrchestraError("; ".join(p.format() for p in problems))
+        return params

@@ -1,0 +1,270 @@
+"""Reading pipeline files: YAML or JSON text into a raw document plus a map of line numbers.
+
+Syntax errors become :class:`~orchestra_core._models.Problem` objects with line and column.
+Files in Orchestra's published format (``version: v1`` with a ``pipeline:`` mapping of task
+groups) are translated into the canonical form here, with their paths remembered so problems
+still point into the original file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from attrs import define, field
+
+from ._models import Problem
+from ._triggers._formats import seed_schedule, v1_schedule
+from ._values import key_path
+
+__all__ = ("Document", "key_path", "parse_document", "read_document")
+
+
+@define
+class Document:
+    """A parsed pipeline file: the raw data, where it came from and where each value sits."""
+
+    data: Any
+    source: str | None = None
+    lines: dict[str, tuple[int, int]] = field(factory=dict)
+    problems: list[Problem] = field(factory=list)
+    #: canonical path prefix -> path in the original file (for translated formats)
+    renames: dict[str, str] = field(factory=dict)
+
+    def original_path(self, path: str) -> str:
+        """The path in the file as written, for a path into the canonical document."""
+        best = ""
+        for prefix in self.renames:
+            if (path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")) \
+                    and len(prefix) > len(best):
+                best = prefix
+        return self.renames[best] + path[len(best):] if best else path
+
+    def locate(self, problem: Problem) -> Problem:
+        """*problem* with its path made original and its file, line and column filled in."""
+        path = self.original_path(problem.path)
+        line = col = None
+        probe = path
+        while probe:
+            if probe in self.lines:
+                line, col = self.lines[probe]
+                break
+            probe = _parent(probe)
+        return Problem(
+            path=path,
+            message=problem.message,
+            file=problem.file or self.source,
+            line=problem.line if problem.line is not None else line,
+            column=problem.column if problem.column is not None else col,
+            code=problem.code,
+        )
+
+
+def _parent(path: str) -> str:
+    if path == "$":
+        return ""
+    cut = max(path.rfind("["), path.rfind("."))
+    return path[:cut] if cut > 0 else ""
+
+
+def read_document(path: str | Path) -> Document:
+    """Read and parse the pipeline file at *path*; problems are kept, never raised."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Document(None, source, problems=[
+            Problem(path="$", message="file not found", file=source, code="file-not-found")
+        ])
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Document(None, source, problems=[
+            Problem(path="$", message=f"cannot read file: {reason}", file=source,
+                    code="unreadable")
+        ])
+    fmt = "json" if source.lower().endswith(".json") else "yaml"
+    return parse_document(text, source=source, fmt=fmt)
+
+
+def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -> Document:
+    """Parse *text* (``fmt`` is ``"yaml"`` or ``"json"``) into a :class:`Document`."""
+    doc = Document(None, source)
+    if fmt == "json":
+        try:
+            doc.data = json.loads(text, object_pairs_hook=_json_pairs(doc))
+        except json.JSONDecodeError as exc:
+            doc.problems.append(Problem(path="$", message=f"invalid JSON: {exc.msg}",
+                                        file=source, line=exc.lineno, column=exc.colno,
+                                        code="syntax"))
+            return doc
+        except RecursionError:
+            doc.problems.append(Problem(path="$", message="invalid JSON: nested too deeply",
+                                        file=source, code="syntax"))
+            return doc
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except (yaml.YAMLError, RecursionError):
+            node = None
+        if node is not None:
+            _walk(node, "$", doc.lines, None)
+    else:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            if node is not None:
+                _walk(node, "$", doc.lines, doc.problems)
+                doc.data = yaml.load(text, Loader=_Loader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            message = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+            doc.problems.append(Problem(
+                path="$", message=f"invalid YAML: {message}", file=source,
+                line=mark.line + 1 if mark else None,
+                column=mark.column + 1 if mark else None, code="syntax"))
+            return doc
+        except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
+            doc.problems.append(Problem(path="$", message=f"invalid YAML: {exc}",
+                                        file=source, code="syntax"))
+            return doc
+        doc.problems[:] = [doc.locate(p) for p in doc.problems]
+    if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
+        doc.data = _from_orchestra_v1(doc.data, doc.renames)
+    if not doc.problems and isinstance(doc.data, Mapping):
+        doc.data = seed_schedule(doc.data, doc.renames)  # seed 003 frequency/start_time
+    return doc
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with timestamps left as strings (they are parsed where needed)."""
+
+
+_Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
+_Loader.yaml_constructors["tag:yaml.org,2002:timestamp"] = \
+    yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:str"]
+
+
+def _json_pairs(doc: Document) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                doc.problems.append(Problem(path="$", message=f"duplicate key {key!r}",
+                                            file=doc.source, code="duplicate-key"))
+            out[key] = value
+        return out
+
+    return hook
+
+
+def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
+          problems: list[Problem] | None, depth: int = 0) -> None:
+    if depth > 200:
+        return
+    lines.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            if key in seen and problems is not None:
+                problems.append(Problem(path=key_path(path, key),
+                                        message=f"duplicate key {key!r}", code="duplicate-key",
+                                        line=key_node.start_mark.line + 1,
+                                        column=key_node.start_mark.column + 1))
+            seen.add(key)
+            child = key_path(path, key)
+            lines.setdefault(child, (value_node.start_mark.line + 1,
+                                     value_node.start_mark.column + 1))
+            _walk(value_node, child, lines, problems, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, f"{path}[{i}]", lines, problems, depth + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestra's published format (version: v1, pipeline: {group: {tasks: {id: {...}}}})
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_orchestra_v1(data: Mapping[str, Any]) -> bool:
+    return isinstance(data.get("pipeline"), Mapping) and "tasks" not in data
+
+
+_TASK_KEYS_V1 = {"connection": "secondary_configuration_id"}
+
+
+def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("pipeline", "version", "configuration", "schedule"):
+            continue
+        out[key] = value
+        renames[key_path("$", key)] = key_path("$", key)
+    if "schedule" in data:  # cron schedules become triggers
+        existing = out.get("triggers") if isinstance(out.get("triggers"), list) else []
+        out["triggers"] = [*existing, *v1_schedule(data["schedule"], renames, len(existing))]
+    name = data.get("name")
+    if isinstance(name, str) and "#" in name:
+        tags = re.findall(r"#([\w\-]+)", name)
+        out["name"] = re.sub(r"\s*#[\w\-]+", "", name).strip()
+        existing = out.get("tags") if isinstance(out.get("tags"), list) else []
+        out["tags"] = [*existing, *tags]
+    config = data.get("configuration")
+    if isinstance(config, Mapping):
+        out["defaults"] = _v1_configuration(config)
+        renames["$.defaults"] = "$.configuration"
+    stages: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    for group_id, group in data["pipeline"].items():
+        group_path = key_path("$.pipeline", group_id)
+        stage: dict[str, Any] = {"id": group_id, "tasks": []}
+        renames[f"$.stages[{len(stages)}]"] = group_path
+        if isinstance(group, Mapping):
+            for key, value in group.items():
+                if key != "tasks":
+                    stage[key] = value
+            group_tasks = group.get("tasks") or {}
+            if isinstance(group_tasks, Mapping):
+                for task_id, task in group_tasks.items():
+                    renames[f"$.tasks[{len(tasks)}]"] = key_path(f"{group_path}.tasks", task_id)
+                    tasks.append(_v1_task(task_id, task))
+                    stage["tasks"].append(task_id)
+            else:
+                stage["tasks"] = group_tasks
+        else:
+            stage = group
+        stages.append(stage)
+    out["stages"] = stages
+    out["tasks"] = tasks
+    return out
+
+
+def _v1_configuration(config: Mapping[str, Any]) -> Any:
+    out: dict[str, Any] = {}
+    retries: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "retries":
+            retries["count"] = value
+        elif key == "retry_delay":
+            retries["delay"] = value
+        else:
+            out[key] = value
+    if retries:
+        out["retries"] = retries
+    return out
+
+
+def _v1_task(task_id: Any, task: Any) -> Any:
+    if not isinstance(task, Mapping):
+        return task
+    out: dict[str, Any] = {"id": task_id}
+    for key, value in task.items():
+        if key == "configuration" and isinstance(value, Mapping):
+            out.update(_v1_configuration(value))
+        else:
+            out[_TASK_KEYS_V1.get(key, key)] = value
+    return out

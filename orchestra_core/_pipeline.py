@@ -1,0 +1,197 @@
+"""The pipeline model: what a pipeline file says, structured.
+
+A :class:`Pipeline` holds :class:`Task` and :class:`Stage` objects, its
+:class:`~orchestra_core._alerts.Alerts` and its
+:class:`~orchestra_core._triggers.model.Trigger` objects. Files are read by
+:mod:`orchestra_core._loader` and turned into these by :mod:`orchestra_core._validation`, which
+reports every problem; see ``docs/pipeline-files.md``.
+
+The model layer (this module, :mod:`~orchestra_core._alerts`, :mod:`~orchestra_core._retry`,
+:mod:`~orchestra_core._triggers.model`, :mod:`~orchestra_core._models`) imports only the
+standard library, attrs and itself: no parser, store, host or I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import field, frozen
+
+from ._alerts import Alerts
+from ._retry import TaskRetry
+from ._triggers.model import Trigger
+
+__all__ = (
+    "Condition",
+    "ConditionKind",
+    "Defaults",
+    "FailurePolicy",
+    "PartialPolicy",
+    "Phase",
+    "Pipeline",
+    "RunType",
+    "Stage",
+    "StageOutcome",
+    "Task",
+    "TaskRetry",
+)
+
+
+class Phase(enum.StrEnum):
+    """Which part of a data flow a task belongs to; run types select phases."""
+
+    INGESTION = "ingestion"
+    PROCESSING = "processing"
+    ACTIVATION = "activation"
+
+
+class RunType(enum.StrEnum):
+    """The scope of a run (seed 001): which phases it executes."""
+
+    FULL = "full"  #: every task
+    REFRESH = "refresh"  #: everything except activation tasks (deliveries to destinations)
+    SOURCE = "source"  #: ingestion tasks only
+
+    def includes(self, phase: Phase) -> bool:
+        """Whether a task of *phase* runs in a run of this type."""
+        if self is RunType.FULL:
+            return True
+        if self is RunType.REFRESH:
+            return phase is not Phase.ACTIVATION
+        return phase is Phase.INGESTION
+
+
+class ConditionKind(enum.StrEnum):
+    """When a task runs, given how what it depends on ended."""
+
+    ON_SUCCESS = "on_success"  #: every dependency succeeded (the default)
+    ON_FAILURE = "on_failure"  #: at least one dependency failed
+    ALWAYS = "always"  #: once every dependency has finished, whatever the outcome
+    STAGE_OUTCOME = "stage_outcome"  #: a named stage ended with one of the listed outcomes
+
+
+class StageOutcome(enum.StrEnum):
+    """How a stage ended, computed from its member tasks."""
+
+    SUCCEEDED = "succeeded"  #: every member succeeded (or was skipped by the run type)
+    PARTIAL = "partial"  #: only non-core members failed
+    FAILED = "failed"  #: at least one core member failed
+
+
+class FailurePolicy(enum.StrEnum):
+    """What a stage does when a core task fails."""
+
+    BLOCK = "block"  #: dependents waiting on success are skipped; the rest of the run goes on
+    STOP_PIPELINE = "stop_pipeline"  #: cancel everything not yet finished and fail the run
+
+
+class PartialPolicy(enum.StrEnum):
+    """What a stage does when only non-core tasks fail."""
+
+    CONTINUE = "continue"  #: dependents run as if the stage succeeded
+    BLOCK = "block"  #: treated like a core failure
+
+
+@frozen(kw_only=True)
+class Condition:
+    """A task's (or stage's) run condition; see :class:`ConditionKind`."""
+
+    kind: ConditionKind = ConditionKind.ON_SUCCESS
+    stage: str | None = None
+    outcomes: tuple[StageOutcome, ...] = ()
+
+    def to_raw(self) -> str | dict[str, Any]:
+        """The file form of this condition."""
+        if self.kind is ConditionKind.STAGE_OUTCOME:
+            return {"stage": self.stage, "outcome": [o.value for o in self.outcomes]}
+        return self.kind.value
+
+
+@frozen(kw_only=True)
+class Defaults:
+    """Pipeline-wide defaults, overridden per task."""
+
+    retries: TaskRetry = field(factory=TaskRetry)
+    timeout: float | None = None
+
+
+@frozen(kw_only=True)
+class Task:
+    """One atomic unit of work: an integration job with its parameters.
+
+    ``retries``/``timeout`` left as ``None`` take the pipeline's defaults; ``phase`` left as
+    ``None`` takes the integration job's default phase.
+    """
+
+    id: str
+    integration: str
+    integration_job: str
+    name: str | None = None
+    description: str | None = None
+    parameters: Mapping[str, Any] = field(factory=dict)
+    depends_on: tuple[str, ...] = ()
+    condition: Condition = field(factory=Condition)
+    retries: TaskRetry | None = None
+    timeout: float | None = None
+    async_: bool = False
+    secondary_configuration_id: str | None = None
+    phase: Phase | None = None
+    tags: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    treat_failure_as_warning: bool = False
+
+
+@frozen(kw_only=True)
+class Stage:
+    """A group of tasks that dependents can depend on as one (seed 003, "Pipeline Stages").
+
+    ``core_tasks`` left as ``None`` makes every member core.
+    """
+
+    id: str
+    tasks: tuple[str, ...]
+    name: str | None = None
+    description: str | None = None
+    core_tasks: tuple[str, ...] | None = None
+    depends_on: tuple[str, ...] = ()
+    condition: Condition = field(factory=Condition)
+    on_failure: FailurePolicy = FailurePolicy.BLOCK
+    on_partial: PartialPolicy = PartialPolicy.CONTINUE
+
+    @property
+    def core(self) -> tuple[str, ...]:
+        """The member tasks whose failure fails the stage."""
+        return self.tasks if self.core_tasks is None else self.core_tasks
+
+
+@frozen(kw_only=True)
+class Pipeline:
+    """A named DAG of tasks and stages, unique by ``name`` within its ``client``."""
+
+    name: str
+    client: str = "default"
+    version: int = 1
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    defaults: Defaults = field(factory=Defaults)
+    stages: tuple[Stage, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    alerts: Alerts = field(factory=Alerts)
+    triggers: tuple[Trigger, ...] = ()
+    source: str | None = field(default=None, eq=False, metadata={"internal": True})
+
+    def task(self, task_id: str) -> Task:
+        """The task with id *task_id*; ``KeyError`` if there is none."""
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
+
+    def stage(self, stage_id: str) -> Stage:
+        """The stage with id *stage_id*; ``KeyError`` if there is none."""
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)

@@ -1,0 +1,135 @@
+"""The async objects plugins register: job runners, destinations, channels, webhook handlers.
+
+Hooks are synchronous and only register or select these objects; the core awaits their
+methods under anyio (so they work on asyncio and trio alike). A method signals failure by
+raising an :class:`~orchestra_core._errors.OrchestraError` subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ._models import (
+        Delivery,
+        DeliveryReceipt,
+        ExternalRun,
+        JobResult,
+        Notification,
+        WebhookEvent,
+        WebhookRequest,
+    )
+
+__all__ = (
+    "Destination",
+    "JobRunner",
+    "NotificationChannel",
+    "RecoveringJobRunner",
+    "TaskContext",
+    "WebhookHandler",
+)
+
+
+@runtime_checkable
+class TaskContext(Protocol):
+    """What the engine hands a runner for one attempt of one task run.
+
+    :ivar task: the :class:`~orchestra_core._pipeline.Task` as validated.
+    :ivar parameters: the job's structured parameter object (an instance of the job's model).
+    :ivar idempotency_key: stable for this attempt, also after a crash and resume
+        (``"{run_id}/{task_id}/{attempt}"``); send it to vendors that deduplicate triggers.
+    :ivar connection: the :class:`~orchestra_core.Connection` named by
+        ``secondary_configuration_id`` (its credential decrypted), else one built from the
+        environment variables of the integration's ``ConnectionSpec.env``, else ``None``.
+    :ivar run_type: the pipeline run's type, ``"full"``, ``"refresh"`` or ``"source"``.
+    :ivar started_at: when this attempt began running (kept across a resume), or ``None``;
+        ``recover`` looks for vendor runs created after it.
+    :ivar clock: the engine's clock (the vendor HTTP layer times backoff and rate limits on it).
+
+    ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
+    one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
+    after *timeout* seconds (the caller then polls).
+    """
+
+    task_id: str
+    run_id: str
+    pipeline: str
+    attempt: int
+    task: Any
+    parameters: Any
+    idempotency_key: str
+    connection: Any
+    run_type: str
+    started_at: Any
+    clock: Any
+
+    def log(self, message: str, *, level: str = "info") -> None:
+        """Append a line to the run log (secrets are masked by the core)."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the engine's clock."""
+
+    def now(self) -> Any:
+        """The engine clock's current UTC datetime."""
+
+    async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
+        """The next webhook event for *key*, or ``None`` after *timeout* seconds."""
+
+
+@runtime_checkable
+class JobRunner(Protocol):
+    """Executes one integration job. One instance serves every task of that job in a process.
+
+    The engine calls ``start``, stores the returned :class:`ExternalRun` durably, then calls
+    ``wait`` (again in a later process when a run is resumed after a crash, so ``wait`` must
+    work from the stored ``ExternalRun`` alone). ``cancel`` is called when the run is
+    cancelled or the task times out, and must reach the vendor where the vendor allows it.
+    """
+
+    async def start(self, ctx: TaskContext) -> ExternalRun:
+        """Trigger the external job; return as soon as it is triggered."""
+
+    async def wait(self, ctx: TaskContext, run: ExternalRun) -> JobResult:
+        """Wait (poll with backoff, or woken by webhook events) until the job finishes."""
+
+    async def cancel(self, ctx: TaskContext, run: ExternalRun) -> None:
+        """Stop the external job; a no-op where the vendor cannot cancel."""
+
+
+class RecoveringJobRunner(JobRunner, Protocol):
+    """A runner that can find a job it may have triggered just before a crash.
+
+    When a resumed run finds a task whose ``start`` was called but whose :class:`ExternalRun`
+    was never stored, the engine calls ``recover`` (with the same ``ctx.idempotency_key``)
+    before starting again: return the external run if the vendor has it, else ``None``.
+    Runners without ``recover`` are started again with the same idempotency key.
+    """
+
+    async def recover(self, ctx: TaskContext) -> ExternalRun | None:
+        """The run the interrupted ``start`` created, or ``None`` if there is none."""
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """Delivers rows or files somewhere (a file drop, a REST API, a table, a vendor API)."""
+
+    async def deliver(self, delivery: Delivery) -> DeliveryReceipt:
+        """Deliver *delivery*; raise :class:`~orchestra_core._errors.DeliveryFailed` on failure."""
+
+
+@runtime_checkable
+class NotificationChannel(Protocol):
+    """Tells people about a :class:`Notification` (a stored list, a webhook, Slack, e-mail)."""
+
+    async def notify(self, notification: Notification) -> None:
+        """Send *notification*; raise :class:`~orchestra_core._errors.DeliveryFailed` on failure."""
+
+
+@runtime_checkable
+class WebhookHandler(Protocol):
+    """Verifies one vendor's webhook requests and turns them into events."""
+
+    async def handle(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        """Verify *request* (raise :class:`~orchestra_core._errors.WebhookRejected` with status
+        401 when the signature is wrong, 400 when the body is malformed) and parse it."""

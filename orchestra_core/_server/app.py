@@ -1,0 +1,35 @@
+"""The ASGI application: health, and the routes other modules contribute (webhooks, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .. import __version__
+from .webhooks import webhook_routes
+
+__all__ = ("create_app",)
+
+
+def create_app(host: Any, engine: Any = None, *,
+               state: Mapping[str, Any] | None = None) -> Starlette:
+    """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
+    *engine* (an :class:`~orchestra_core._engine.Engine`; its event channel receives webhook
+    events). *state* is extra information the health endpoint reports, read at each request
+    (``orchestra serve`` passes the scheduler's and the worker pool's figures)."""
+    info = state if state is not None else {}
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, **info})
+
+    routes = [Route("/health", health, methods=["GET"])]
+    routes += webhook_routes()  # POST /webhooks/{integration}[/{connection}]
+    app = Starlette(routes=routes)
+    app.state.host = host
+    app.state.engine = engine
+    return app

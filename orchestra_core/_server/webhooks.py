@@ -1,0 +1,213 @@
+"""The webhook endpoint: vendors POST here, plugins verify and parse, waiting tasks wake up.
+
+Routes (mounted by :func:`orchestra_core._server.create_app`)::
+
+    POST /webhooks/{integration}                 e.g. /webhooks/fivetran
+    POST /webhooks/{integration}/{connection}    e.g. /webhooks/fivetran/fivetran-prod
+
+For each request the endpoint:
+
+1. finds the integration (names and aliases, any case): unknown -> **404**;
+2. reads the raw body (at most 1 MiB: **413**) before anything parses it, and builds a
+   :class:`~orchestra_core._models.WebhookRequest` (header names lower-cased);
+3. asks the plugins for a handler (``orchestra_identify_webhook(request, orchestra)``,
+   first non-``None`` wins): none -> **404**;
+4. awaits ``handler.handle(request)``: :class:`~orchestra_core._errors.WebhookRejected` ->
+   its status (**401** unverified, **400** malformed) and nothing changes; any other
+   exception -> **500** with a redacted message, nothing changes;
+5. publishes every :class:`~orchestra_core._models.WebhookEvent` on the engine's event channel
+   (``engine.events.publish``), waking the task runs waiting in ``ctx.next_event(key, ...)``.
+   A replayed event (same ``event_id``) is ignored, so redeliveries are harmless. Without an
+   engine the answer is **503** (the vendor retries later).
+
+The answer is ``200 {"received": n, "new": k, "replayed": n - k}``; every response body goes
+through :func:`~orchestra_core._redaction.redact_obj`.
+
+Webhook secrets: a handler gets them in ``handle`` with ``await webhook_secrets(request)``:
+the ``webhook_secret`` field (or another *field*) of the credential of the connection named in
+the URL, else of every stored connection of the integration, plus the environment variable
+``<INTEGRATION>_WEBHOOK_SECRET`` (e.g. ``FIVETRAN_WEBHOOK_SECRET``). Accept a delivery signed
+with any of them (that also lets a secret be rotated). Every value is registered with the
+redactor.
+
+Polling stays the fallback: a runner waits with ``event = await ctx.next_event(key,
+timeout=poll_interval)`` and polls the vendor after every wake-up or timeout, so a lost
+webhook only delays completion by one poll interval.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .._errors import OrchestraError, WebhookRejected
+from .._models import WebhookEvent, WebhookRequest
+from .._redaction import redact, redact_obj, register_secret
+
+__all__ = ("MAX_BODY", "webhook_routes", "webhook_secrets")
+
+logger = logging.getLogger("orchestra_core.webhooks")
+
+#: Largest webhook body accepted, in bytes.
+MAX_BODY = 1024 * 1024
+#: Seconds stored webhook secrets are cached per (integration, connection, field).
+SECRET_CACHE_SECONDS = 30.0
+
+_lookup: contextvars.ContextVar[Any] = contextvars.ContextVar("orchestra_webhook_lookup",
+                                                             default=None)
+
+
+def _answer(status: int, payload: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(redact_obj(payload), status_code=status)
+
+
+def webhook_routes() -> list[Route]:
+    """The webhook routes (a trailing slash is accepted: vendors do not follow redirects of
+    a POST); the handlers find the host and engine in ``app.state``."""
+    paths = ("/webhooks/{integration}", "/webhooks/{integration}/{connection}")
+    return [Route(path + end, receive_webhook, methods=["POST"])
+            for path in paths for end in ("", "/")]
+
+
+async def receive_webhook(request: Request) -> JSONResponse:
+    """Handle one webhook delivery (see the module documentation)."""
+    host = request.app.state.host
+    engine = getattr(request.app.state, "engine", None)
+    name = request.path_params["integration"]
+    spec = host.integrations.find(name)
+    if spec is None:
+        return _answer(404, {"error": f"unknown integration {name!r}"})
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"})
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"})
+    incoming = WebhookRequest(
+        integration=spec.name, method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+        query=dict(request.query_params), connection=request.path_params.get("connection"))
+    try:
+        handler = host.hook.orchestra_identify_webhook(request=incoming, orchestra=host)
+    except Exception as exc:
+        return _crash(spec.name, "identifying", exc)
+    if handler is None:
+        return _answer(404, {"error": f"no installed plugin accepts webhooks for {spec.name}"})
+    token = _lookup.set(_SecretLookup(host, engine, request.app.state))
+    try:
+        events = list(await handler.handle(incoming))
+    except WebhookRejected as exc:
+        logger.info("webhook for %s rejected (%s): %s", spec.name, exc.status, redact(str(exc)))
+        return _answer(exc.status if 400 <= exc.status < 500 else 400, {"error": str(exc)})
+    except Exception as exc:
+        return _crash(spec.name, "handling", exc)
+    finally:
+        _lookup.reset(token)
+    bad = [e for e in events if not isinstance(e, WebhookEvent)]
+    if bad:
+        return _crash(spec.name, "handling", TypeError(
+            f"the handler returned {type(bad[0]).__name__}, not WebhookEvent"))
+    if engine is None:
+        return _answer(503, {"error": "no engine is running to receive webhook events"})
+    new = sum(1 for event in events if engine.events.publish(event))
+    return _answer(200, {"received": len(events), "new": new, "replayed": len(events) - new})
+
+
+def _crash(integration: str, doing: str, exc: Exception) -> JSONResponse:
+    message = f"the {integration} webhook handler failed while {doing} the request: " \
+              f"{type(exc).__name__}: {exc}"
+    logger.error(redact(message))
+    return _answer(500, {"error": message})
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+
+class _SecretLookup:
+    """Finds webhook secrets in the engine's secrets store (cached briefly per app)."""
+
+    def __init__(self, host: Any, engine: Any, state: Any) -> None:
+        self.host = host
+        self.secrets = getattr(engine, "secrets", None)
+        cache = getattr(state, "webhook_secret_cache", None)
+        if cache is None:
+            cache = {}
+            state.webhook_secret_cache = cache
+        self.cache: dict[tuple[str, str | None, str], tuple[float, list[str]]] = cache
+
+    async def stored(self, integration: str, connection: str | None, field: str) -> list[str]:
+        key = (integration, connection, field)
+        hit = self.cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < SECRET_CACHE_SECONDS:
+            return hit[1]
+        if self.secrets is None:
+            values: list[str] = []
+        else:
+            values = await anyio.to_thread.run_sync(self._read, integration, connection, field)
+        register_secret(*values)
+        self.cache[key] = (time.monotonic(), values)
+        return values
+
+    def _read(self, integration: str, connection: str | None, field: str) -> list[str]:
+        snapshot = self.secrets._snapshot()
+        rows = snapshot["connections"]
+        if connection is not None:
+            row = rows.get(connection)
+            if row is None or row["integration"] != integration:
+                raise WebhookRejected(f"no {integration} connection named {connection!r}",
+                                      status=404)
+            chosen = [row]
+        else:
+            chosen = [r for r in rows.values() if r["integration"] == integration]
+        values = []
+        for row in chosen:
+            cred = snapshot["credentials"].get(row["credential"]) if row["credential"] else None
+            if cred is None or field not in (cred["fields"] or ()):
+                continue
+            value = self.secrets._decrypt(cred, f"credential {row['credential']!r}").get(field)
+            if value and value not in values:
+                values.append(value)
+        return values
+
+
+def _env_name(integration: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", integration.upper()) + "_WEBHOOK_SECRET"
+
+
+async def webhook_secrets(request: WebhookRequest, *, field: str = "webhook_secret",
+                          env: str | None = None) -> Sequence[str]:
+    """The secrets a delivery of *request* may be signed with (call it from
+    ``WebhookHandler.handle``).
+
+    In order: the *field* of the credential of the connection named in the URL
+    (``/webhooks/{integration}/{connection}``; an unknown connection is rejected with 404),
+    or of every stored connection of the integration; then the environment variable *env*
+    (default ``<INTEGRATION>_WEBHOOK_SECRET``). Empty when none is configured: a handler
+    should then reject the request (401) with a message saying how to configure one.
+    """
+    found: list[str] = []
+    lookup = _lookup.get()
+    if lookup is not None:
+        try:
+            found = list(await lookup.stored(request.integration, request.connection, field))
+        except OrchestraError as exc:
+            if isinstance(exc, WebhookRejected):
+                raise
+            logger.warning("webhook secrets of %s could not be read: %s", request.integration,
+                           redact(str(exc)))
+    value = os.environ.get(env or _env_name(request.integration))
+    if value:
+        register_secret(value)
+        if value not in found:
+            found.append(value)
+    return found

@@ -1,0 +1,235 @@
+"""The store's tables (SQLAlchemy Core). Changes go through a migration in ``migrations/``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ("clients", "events", "metadata", "pipeline_runs", "pipelines", "task_runs")
+
+metadata = MetaData()
+
+TS = DateTime(timezone=True)
+
+clients = Table(
+    "clients", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("source", Text),
+    Column("schedule_type", Integer),
+    Column("frequency", Integer),
+    Column("frequency_type", Integer),
+    Column("start_time", String(32)),
+    Column("num_tasks", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("error_message", Text),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("client_id", "name", name="uq_pipelines_client_name"),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("pipeline_id", String(36), ForeignKey("pipelines.id"), nullable=False),
+    Column("run_type", String(16), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("started_at", TS),
+    Column("ended_at", TS),
+    Column("error", Text),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("owner", String(200)),
+    Column("heartbeat_at", TS),
+    Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
+    Index("ix_pipeline_runs_state", "state"),  # migration 0003
+)
+
+task_runs = Table(
+    "task_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("task_id", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("integration", String(100)),
+    Column("job", String(100)),
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("external_id", String(200)),
+    Column("external", JSON),
+    Column("started_at", TS),
+    Column("ended_at", TS),
+    Column("next_attempt_at", TS),
+    Column("error", Text),
+    Column("meta", JSON),
+    Column("outcome", String(16)),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("run_id", "task_id", name="uq_task_runs_run_task"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", TS, nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("pipeline", String(200)),
+    Column("run_id", String(36)),
+    Column("task_id", String(200)),
+    Column("message", Text, nullable=False),
+    Index("ix_events_time", "time"),
+    Index("ix_events_run", "run_id"),
+)
+
+# -- queues and alerts (migration 0004) ---------------------------------------------------------
+
+queue_elements = Table(
+    "queue_elements", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("queue", String(200), nullable=False),
+    Column("reference", String(200)),
+    Column("data", JSON),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
+    Column("created_at", TS, nullable=False),
+    Column("claimed_at", TS),
+    Column("finished_at", TS),
+    Column("created_by", String(200)),
+    Column("claimed_by", String(200)),
+    Index("ix_queue_elements_claim", "queue", "status", "id"),
+    Index("ix_queue_elements_reference", "queue", "reference"),
+)
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", TS, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("pipeline", String(200), nullable=False),
+    Column("run_id", String(36)),
+    Column("message", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_notifications_time", "created_at"),
+)
+
+#: One row per alert sent for a run: an alert fires once, also across resumes and workers.
+alerts_sent = Table(
+    "alerts_sent", metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("sent_at", TS, nullable=False),
+)
+
+
+# -- constants, credentials and connections (orchestra_core._secrets; migration 0002) -----------
+
+constants = Table(
+    "constants", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: ``secret`` is the AES-GCM ciphertext of the secret fields (JSON), under key ``key_id``;
+#: ``fields`` lists their names (never their values) so listings need no key.
+credentials = Table(
+    "credentials", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("username", String(500)),
+    Column("fields", JSON, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+connections = Table(
+    "connections", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("base_url", Text),
+    Column("auth", String(32)),
+    Column("credential", String(200), ForeignKey("credentials.name")),
+    Column("options", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+
+# -- registered pipelines, triggers, asset events (orchestra_core._scheduling; migration 0003) --
+
+#: Every version of a registered pipeline (``orchestra pipelines apply``), newest highest.
+pipeline_versions = Table(
+    "pipeline_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", String(36), ForeignKey("pipelines.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("source", Text),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions"),
+)
+
+#: One row per trigger of a registered pipeline. ``next_fire_at`` is NULL when the trigger
+#: never fires by itself (manual, a single trigger that fired, an inactive pipeline);
+#: schedulers claim a due trigger by a conditional UPDATE of it.
+triggers = Table(
+    "triggers", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("pipeline_id", String(36), ForeignKey("pipelines.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("origin", String(8), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("next_fire_at", TS),
+    Column("last_fire_at", TS),
+    Column("last_run_id", String(36)),
+    Column("last_result", Text),
+    Column("cursor", TS),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("pipeline_id", "name", name="uq_triggers_pipeline_name"),
+    Index("ix_triggers_next_fire", "next_fire_at"),
+)
+
+#: A data asset updated by a task run (its declared outputs and the assets its job reported).
+asset_events = Table(
+    "asset_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset", String(500), nullable=False),
+    Column("time", TS, nullable=False),
+    Column("pipeline", String(200)),
+    Column("run_id", String(36)),
+    Column("task_id", String(200)),
+    Index("ix_asset_events_asset", "asset", "time"),
+    Index("ix_asset_events_time", "time"),
+)

@@ -1,0 +1,396 @@
+"""Checking a parsed pipeline document against the model and the installed plugins.
+
+:func:`check_document` reports **every** problem at once; see ``docs/pipeline-files.md`` for
+the rules and the exact messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._alerts_parse import parse_alerts
+from ._config import field_aliases, file_keys, key_name, structure
+from ._loader import Document
+from ._models import Problem
+from ._pipeline import ConditionKind, Pipeline, Stage, Task
+from ._values import key_path, suggest
+
+if TYPE_CHECKING:
+    from ._host import Orchestra
+    from ._registry import JobType
+    from ._secrets import Catalog
+
+__all__ = ("check_document", "install_hint")
+
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+_TASK_KEYS = {key_name(f) for f in attrs.fields(Task)}
+_TASK_ALIASES = {"connection": "secondary_configuration_id"}
+_PIPELINE_ALIASES = {"team": "client"}
+
+
+def install_hint(name: str) -> str:
+    """The ``pip install`` line for the plugin that would provide integration *name*."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "name"
+    return f"pip install orchestra-{slug}"
+
+
+def _items(raw: Any, path: str, what: str, problems: list[Problem]) -> list[tuple[str, Any]]:
+    """Entries of a list (or of an id -> object mapping) with their paths."""
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        return [(f"{path}[{i}]", item) for i, item in enumerate(raw)]
+    if isinstance(raw, Mapping):
+        out = []
+        for key, item in raw.items():
+            sub = key_path(path, key)
+            if isinstance(item, Mapping) and "id" not in item:
+                item = {"id": key, **item}
+            out.append((sub, item))
+        return out
+    problems.append(Problem(path=path, message=f"expected a list of {what}",
+                            code="invalid-value"))
+    return []
+
+
+def _rename(raw: Mapping[str, Any], aliases: Mapping[str, str], path: str,
+            problems: list[Problem]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    spelled: dict[Any, Any] = {}
+    for key, value in raw.items():
+        target = aliases.get(key, key) if isinstance(key, str) else key
+        if target in out:
+            problems.append(Problem(path=f"{path}.{key}",
+                                    message=f"{spelled[target]!r} and {key!r} are the same key; "
+                                    "give one", code="duplicate-key"))
+            continue
+        out[target] = value
+        spelled[target] = key
+    return out
+
+
+class _Checker:
+    def __init__(self, host: Orchestra, doc: Document, catalog: Catalog | None = None) -> None:
+        self.host = host
+        self.converter = host.converter
+        self.doc = doc
+        self.catalog = catalog
+        #: task path -> how its connection key is written (``connection`` is an alias)
+        self.connection_keys: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        #: canonical parameter path -> path as written (top-level or aliased parameters)
+        self.folded: dict[str, str] = {}
+
+    def add(self, path: str, message: str, code: str) -> None:
+        self.problems.append(Problem(path=path, message=message, code=code))
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def run(self) -> Pipeline | None:
+        data = self.doc.data
+        if not isinstance(data, Mapping):
+            kind = "nothing" if data is None else type(data).__name__
+            self.add("$", f"a pipeline file must hold a mapping, found {kind}", "invalid-value")
+            return None
+        bad_keys = [k for k in data if not isinstance(k, str)]
+        for key in bad_keys:
+            self.add("$", f"keys must be strings, found {key!r}", "invalid-value")
+        header = _rename({k: v for k, v in data.items() if k not in ("tasks", "stages", "alerts")
+                          and isinstance(k, str)}, _PIPELINE_ALIASES, "$", self.problems)
+        head, problems = structure(header, Pipeline, "$", converter=self.converter)
+        self.problems.extend(problems)
+        alerts, problems = parse_alerts(data.get("alerts"), "$.alerts", self.host)
+        self.problems.extend(problems)
+        if head is not None and alerts is not None:
+            head = attrs.evolve(head, alerts=alerts)
+
+        tasks: list[tuple[str, Task]] = []
+        extras: dict[str, dict[str, Any]] = {}
+        ids_seen: dict[str, str] = {}
+        for path, raw in _items(data.get("tasks"), "$.tasks", "tasks", self.problems):
+            task = self.structure_task(path, raw, extras)
+            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+            if isinstance(raw_id, str):
+                self.check_id(raw_id, f"{path}.id", ids_seen, "task")
+            if task is not None:
+                tasks.append((path, task))
+        stages: list[tuple[str, Stage]] = []
+        for path, raw in _items(data.get("stages"), "$.stages", "stages", self.problems):
+            stage, problems = structure(raw, Stage, path, converter=self.converter)
+            self.problems.extend(problems)
+            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+            if isinstance(raw_id, str):
+                self.check_id(raw_id, f"{path}.id", ids_seen, "stage")
+            if stage is not None:
+                stages.append((path, stage))
+        if "tasks" not in data and not self.problems:
+            self.add("$", "missing required key 'tasks' (a pipeline needs at least one task)",
+                     "missing-required")
+        elif isinstance(data.get("tasks"), list | Mapping) and not data.get("tasks"):
+            self.add("$.tasks", "a pipeline needs at least one task", "invalid-value")
+
+        known = set(ids_seen)
+        raw_task_ids = {i for i, what in ids_seen.items() if what.startswith("task")}
+        self.check_references(tasks, stages, known, raw_task_ids)
+        if not any(p.code == "duplicate-id" for p in self.problems):
+            self.check_cycles(tasks, stages)
+        canonical = [(path, self.check_job(path, task, extras.get(path, {})))
+                     for path, task in tasks]
+        draft = attrs.evolve(head or Pipeline(name="?"),
+                             tasks=tuple(t for _, t in canonical if t is not None),
+                             stages=tuple(s for _, s in stages), source=self.doc.source)
+        for path, t in canonical:
+            if t is None:
+                continue
+            job = self.host.find_job(t.integration, t.integration_job)
+            assert job is not None
+            params, _ = self.host.structure_parameters(job, t.parameters)
+            for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
+                                             parameters=params, pipeline=draft, path=path):
+                self.problems.extend(_as_problems(found))
+            if self.catalog is not None:  # a store is at hand: its names must exist
+                self.problems.extend(self.catalog.check_task(
+                    t, path, t.integration,
+                    self.connection_keys.get(path, "secondary_configuration_id")))
+        if head is None or self.problems:
+            return None
+        for found in self.host.call_each("orchestra_validate_pipeline", pipeline=draft):
+            self.problems.extend(_as_problems(found))
+        return None if self.problems else draft
+
+    def structure_task(self, path: str, raw: Any, extras: dict[str, dict[str, Any]]) -> Task | None:
+        if not isinstance(raw, Mapping):
+            self.add(path, "a task must be a mapping", "invalid-value")
+            return None
+        if "connection" in raw:
+            self.connection_keys[path] = "connection"
+        raw = _rename(raw, _TASK_ALIASES, path, self.problems)
+        own = {k: v for k, v in raw.items() if k in _TASK_KEYS}
+        extras[path] = {k: v for k, v in raw.items() if k not in _TASK_KEYS}
+        task, problems = structure(own, Task, path, converter=self.converter)
+        self.problems.extend(problems)
+        return task
+
+    def check_id(self, value: str, path: str, seen: dict[str, str], what: str) -> None:
+        if not _ID.match(value):
+            self.add(path, f"invalid {what} id {value!r}: use letters, digits, '_', '-' and '.' "
+                     "(not starting with '-' or '.'), at most 200 characters", "invalid-id")
+        if value in seen:
+            self.add(path, f"duplicate id {value!r}: already used by the {seen[value]}",
+                     "duplicate-id")
+        else:
+            seen[value] = f"{what} at {path.rsplit('.', 1)[0]}"
+
+    # -- graph ---------------------------------------------------------------------------------
+
+    def check_references(self, tasks: list[tuple[str, Task]], stages: list[tuple[str, Stage]],
+                         known: set[str], task_ids: set[str]) -> None:
+        stage_ids = {s.id for _, s in stages}
+        choices = sorted(known)
+        for path, item in [*tasks, *stages]:
+            for i, dep in enumerate(item.depends_on):
+                if dep not in known:
+                    self.add(f"{path}.depends_on[{i}]",
+                             f"depends on {dep!r}, which is neither a task nor a stage of this "
+                             "pipeline" + suggest(dep, choices), "dangling-dependency")
+                elif dep == item.id:
+                    self.add(f"{path}.depends_on[{i}]", f"{item.id!r} depends on itself",
+                             "dependency-cycle")
+            cond = item.condition
+            if cond.kind is ConditionKind.STAGE_OUTCOME and cond.stage not in stage_ids:
+                self.add(f"{path}.condition.stage",
+                         f"condition names stage {cond.stage!r}, which is not a stage of this "
+                         "pipeline" + suggest(cond.stage or "", sorted(stage_ids)),
+                         "unknown-stage")
+            elif cond.kind is ConditionKind.STAGE_OUTCOME and cond.stage not in item.depends_on:
+                self.add(f"{path}.condition.stage",
+                         f"condition names stage {cond.stage!r}, but {item.id!r} does not depend "
+                         f"on it: add {cond.stage!r} to depends_on", "condition-not-a-dependency")
+        member_of: dict[str, str] = {}
+        for path, stage in stages:
+            if not stage.tasks:
+                self.add(f"{path}.tasks", "a stage needs at least one task", "invalid-value")
+            for i, tid in enumerate(stage.tasks):
+                if tid not in task_ids:
+                    self.add(f"{path}.tasks[{i}]", f"stage {stage.id!r} lists task {tid!r}, "
+                             "which is not a task of this pipeline"
+                             + suggest(tid, sorted(task_ids)), "unknown-task")
+                elif tid in member_of and member_of[tid] != stage.id:
+                    self.add(f"{path}.tasks[{i}]", f"task {tid!r} is already in stage "
+                             f"{member_of[tid]!r}; a task belongs to one stage at most",
+                             "stage-membership")
+                else:
+                    member_of[tid] = stage.id
+            for i, tid in enumerate(stage.core_tasks or ()):
+                if tid not in stage.tasks:
+                    self.add(f"{path}.core_tasks[{i}]", f"core task {tid!r} is not a member of "
+                             f"stage {stage.id!r} (its tasks: {', '.join(stage.tasks)})",
+                             "unknown-task")
+
+    def check_cycles(self, tasks: list[tuple[str, Task]], stages: list[tuple[str, Stage]]) -> None:
+        """Find dependency cycles; a stage waits for its members, members wait for its deps."""
+        edges: dict[str, list[str]] = {}
+        paths: dict[str, str] = {}
+        for path, task in tasks:
+            edges.setdefault(task.id, []).extend(d for d in task.depends_on if d != task.id)
+            paths.setdefault(task.id, path)
+        for path, stage in stages:
+            paths.setdefault(stage.id, path)
+            edges.setdefault(stage.id, []).extend(
+                [*stage.tasks, *(d for d in stage.depends_on if d != stage.id)])
+            for tid in stage.tasks:
+                edges.setdefault(tid, []).extend(stage.depends_on)
+        state: dict[str, int] = {}
+        succ: dict[str, list[str]] = {}
+        reported: set[frozenset[str]] = set()
+        for root in edges:
+            if state.get(root):
+                continue
+            stack: list[tuple[str, int]] = [(root, 0)]
+            trail: list[str] = []
+            while stack:
+                node, idx = stack.pop()
+                if idx == 0:
+                    state[node] = 1
+                    trail.append(node)
+                nexts = succ.get(node)
+                if nexts is None:
+                    nexts = succ[node] = [n for n in edges.get(node, []) if n in edges]
+                if idx < len(nexts):
+                    stack.append((node, idx + 1))
+                    nxt = nexts[idx]
+                    if state.get(nxt) == 1:
+                        cycle = [*trail[trail.index(nxt):], nxt]
+                        key = frozenset(cycle)
+                        if key not in reported:
+                            reported.add(key)
+                            shown = " -> ".join(cycle)
+                            self.add(paths.get(nxt, "$") + ".depends_on",
+                                     f"dependency cycle: {shown} (each waits for the next)",
+                                     "dependency-cycle")
+                    elif not state.get(nxt):
+                        stack.append((nxt, 0))
+                else:
+                    state[node] = 2
+                    trail.pop()
+
+    # -- jobs and parameters ---------------------------------------------------------------------
+
+    def check_job(self, path: str, task: Task, extra: dict[str, Any]) -> Task | None:
+        spec = self.host.integrations.find(task.integration)
+        job = spec.find_job(task.integration_job) if spec else None
+        if job is None:
+            for key in extra:
+                hint = suggest(str(key), sorted(_TASK_KEYS), cutoff=0.85)
+                if hint:
+                    self.add(f"{path}.{key}", f"unknown key {key!r}{hint}", "unknown-key")
+        if spec is None:
+            installed = ", ".join(self.host.integrations.names()) or "none"
+            self.add(f"{path}.integration",
+                     f"unknown integration {task.integration!r}"
+                     + suggest(task.integration, self.host.integrations.names())
+                     + f"; installed integrations: {installed}. If a plugin provides it, "
+                     f"install it: {install_hint(task.integration)}", "unknown-integration")
+            return None
+        if job is None:
+            names = sorted(spec.jobs)
+            self.add(f"{path}.integration_job",
+                     f"unknown integration job {task.integration_job!r} for integration "
+                     f"{spec.name!r}" + suggest(task.integration_job, names)
+                     + f"; its jobs: {', '.join(names)}. A newer or another plugin may provide "
+                     f"it: pip install --upgrade {_distribution(self.host, spec.plugin)}",
+                     "unknown-job")
+            return None
+        params = self.parameters(path, task, job, extra)
+        if params is None:
+            return None
+        return attrs.evolve(task, integration=spec.name, integration_job=job.name,
+                            parameters=params)
+
+    def parameters(self, path: str, task: Task, job: JobType,
+                   extra: dict[str, Any]) -> dict[str, Any] | None:
+        names = field_aliases(job.parameters)
+        merged: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
+        ok = True
+        sources = [(f"{path}.parameters", dict(task.parameters)), (path, extra)]
+        for base, raw in sources:
+            for key, value in raw.items():
+                canonical = names.get(key) if isinstance(key, str) else None
+                if canonical is None:
+                    if base == path:
+                        accepted = sorted(_TASK_KEYS | set(names))
+                        self.add(f"{path}.{key}", f"unknown key {key!r}"
+                                 + suggest(str(key), accepted)
+                                 + f"; a task accepts {', '.join(sorted(_TASK_KEYS))} and the "
+                                 f"parameters of {job.name}: {', '.join(_canon(job))}",
+                                 "unknown-key")
+                        ok = False
+                        continue
+                    merged[key] = value  # reported by structuring below
+                    continue
+                if canonical in merged:
+                    self.add(f"{base}.{key}", f"parameter {canonical!r} is given more than once "
+                             f"(as {spelled[canonical]!r} and as {key!r})", "duplicate-parameter")
+                    ok = False
+                    continue
+                merged[canonical] = value
+                spelled[canonical] = key
+                if base == path:
+                    self.folded[f"{path}.parameters.{canonical}"] = f"{path}.{key}"
+                elif key != canonical:
+                    self.folded[f"{path}.parameters.{canonical}"] = f"{path}.parameters.{key}"
+        _, problems = self.host.structure_parameters(job, merged, f"{path}.parameters")
+        if problems:
+            self.problems.extend(
+                attrs.evolve(p, message=f"{p.message} (integration job {job.name})")
+                if p.code == "missing-required" else p for p in problems)
+            return None
+        return merged if ok else None
+
+
+def _canon(job: JobType) -> list[str]:
+    return file_keys(job.parameters)
+
+
+def _distribution(host: Orchestra, plugin: str) -> str:
+    info = host.plugin_info(plugin)
+    return info.distribution if info and info.distribution else f"<the package of plugin {plugin}>"
+
+
+def _as_problems(found: Iterable[Problem] | None) -> list[Problem]:
+    return list(found or ())
+
+
+def _unfold(problem: Problem, folded: dict[str, str]) -> Problem:
+    if problem.code == "duplicate-parameter":
+        return problem  # already at the second spelling's own path
+    for canonical, written in folded.items():
+        if problem.path == canonical or problem.path.startswith((canonical + ".",
+                                                                 canonical + "[")):
+            return attrs.evolve(problem, path=written + problem.path[len(canonical):])
+    return problem
+
+
+def check_document(host: Orchestra, doc: Document, *, catalog: Catalog | None = None
+                   ) -> tuple[Pipeline | None, list[Problem]]:
+    """Validate a parsed document; return the pipeline (or ``None``) and every problem.
+
+    With a *catalog* (the names a store holds), connections, constants and credentials the
+    tasks refer to must exist; without one, they cannot be checked.
+    """
+    if doc.problems:
+        return None, [doc.locate(p) for p in doc.problems]
+    checker = _Checker(host, doc, catalog)
+    try:
+        pipeline = checker.run()
+    except RecursionError:
+        checker.add("$", "the document is nested too deeply", "invalid-value")
+        pipeline = None
+    problems = sorted((doc.locate(_unfold(p, checker.folded)) for p in checker.problems),
+                      key=lambda p: (p.line or 0, p.column or 0))
+    return (pipeline if not problems else None), problems

@@ -1,0 +1,88 @@
+"""The structured error of the vendor HTTP layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import TaskFailed
+from .._redaction import redact
+
+__all__ = ("VendorHTTPError",)
+
+#: Characters of a vendor's response body kept in an error.
+BODY_LIMIT = 2000
+
+#: Response headers that carry a vendor's request id, in order of preference.
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "x-dbt-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-correlation-id",
+    "cf-ray",
+)
+
+
+class VendorHTTPError(TaskFailed):
+    """A vendor API call failed for good (after the retries it was allowed).
+
+    Every text attribute has passed through :func:`orchestra_core._redaction.redact`; request
+    headers (``Authorization``) and query strings are never kept.
+
+    :ivar vendor: the vendor name given to the client, e.g. ``"fivetran"``.
+    :ivar method: the HTTP method.
+    :ivar path: the request path (no query string).
+    :ivar status: the final HTTP status, or ``None`` when no response arrived
+        (``kind`` says why).
+    :ivar body: the response body, truncated to 2,000 characters (``""`` if none).
+    :ivar request_id: the vendor's request id from the response headers, if any.
+    :ivar kind: ``"status"`` (an error status), ``"timeout"``, ``"connection"``,
+        ``"malformed"`` (a 2xx whose body is not JSON), ``"rate_limited"`` (429 whose
+        ``Retry-After`` exceeds the policy's maximum), ``"invalid"`` (the request cannot be
+        sent: an invalid URL or a scheme other than http/https; never retried), or
+        ``"ambiguous"`` (a non-idempotent request failed after it may have been processed,
+        and was not re-sent). When an httpx exception ended the last attempt, it is the
+        error's ``__cause__``.
+    :ivar attempts: how many times the request was sent.
+    :ivar retryable: as for :class:`~orchestra_core._errors.TaskFailed`: ``True`` for
+        transient failures (5xx, 429, timeouts, connection errors, malformed bodies),
+        ``False`` for other 4xx and ``kind == "invalid"``, ``None`` for
+        ``kind == "ambiguous"``.
+    :ivar metadata: the fields above as a dict (kept with the task run).
+    """
+
+    def __init__(self, message: str, *, vendor: str, method: str, path: str,
+                 status: int | None = None, body: str = "", request_id: str | None = None,
+                 kind: str = "status", attempts: int = 1, retryable: bool | None = None) -> None:
+        self.vendor = vendor
+        self.method = method
+        self.path = redact(path)
+        self.status = status
+        self.body = redact(_truncate(body))
+        self.request_id = request_id
+        self.kind = kind
+        self.attempts = attempts
+        metadata: dict[str, Any] = {
+            "vendor": vendor, "method": method, "path": self.path, "status": status,
+            "kind": kind, "attempts": attempts,
+        }
+        if self.body:
+            metadata["body"] = self.body
+        if request_id:
+            metadata["request_id"] = request_id
+        super().__init__(redact(message), retryable=retryable, metadata=metadata)
+
+
+def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def request_id_of(headers: Any) -> str | None:
+    """The vendor request id in response *headers*, if any."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return str(value)[:200]
+    return None
