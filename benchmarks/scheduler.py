@@ -61,10 +61,10 @@ def _cpu_s() -> float:
 
 def _register(store: Any, n: int, cron_for: Any) -> float:
     from orchestra_core import Orchestra
-    from orchestra_core._scheduling.registry import Registry
+    from orchestra_core._scheduling.registry import PipelineRegistry
 
     host = Orchestra(load_entrypoints=False)
-    registry = Registry(store)
+    registry = PipelineRegistry(store)
     per = 100
     started = time.monotonic()
     for p in range((n + per - 1) // per):

@@ -553,18 +553,18 @@ def test_running_md_lists_every_task_state():
 
 #: messages docs/running.md quotes, and the source file that must produce them
 ENGINE_MESSAGES = [
-    ("engine/", "no dependency failed (on_failure)"),
-    ("engine/", "did not succeed"),
-    ("engine/", "not in run type"),
-    ("engine/", "triggered (async: not waiting)"),
-    ("engine/", "cancelled on request"),
-    ("engine/", "cancel requested"),
-    ("engine/", "on_failure: stop_pipeline"),
-    ("engine/", "cancelled the external job"),
-    ("engine/", "resuming run"),
-    ("builtins/_process_runner.py", "the process was lost when Orchestra stopped; it will be "
+    ("_engine/", "no dependency failed (on_failure)"),
+    ("_engine/", "did not succeed"),
+    ("_engine/", "not in run type"),
+    ("_engine/", "triggered (async: not waiting)"),
+    ("_engine/", "cancelled on request"),
+    ("_engine/", "cancel requested"),
+    ("_engine/", "on_failure: stop_pipeline"),
+    ("_engine/", "cancelled the external job"),
+    ("_engine/", "resuming run"),
+    ("_builtins/_process_runner.py", "the process was lost when Orchestra stopped; it will be "
      "retried"),
-    ("builtins/_process_runner.py", "blocking process: waiting for the running processes to "
+    ("_builtins/_process_runner.py", "blocking process: waiting for the running processes to "
      "finish"),
 ]
 
@@ -588,7 +588,7 @@ def test_running_md_matches_the_defaults_it_states():
     assert engine["max_concurrency"].default == 1000
     assert engine["cancel_poll"].default == 1.0
     assert inspect.signature(ProcessRunner).parameters["kill_after"].default == 5.0
-    store = (ROOT / "orchestra_core" / "store" / "__init__.py").read_text(encoding="utf-8")
+    store = (ROOT / "orchestra_core" / "_store" / "__init__.py").read_text(encoding="utf-8")
     assert "journal_mode=WAL" in store and "synchronous=FULL" in store
     text = re.sub(r"\s+", " ", read("running.md"))
     assert "default 1,000" in text and "every second (`cancel_poll`)" in text

@@ -4,14 +4,26 @@ from orchestra_core import hookspecs
 
 def test_all_is_pinned():
     assert set(orchestra_core.__all__) == {
-        "ChannelRegistry", "ConfigError", "Connection", "ConnectionSpec", "Delivery",
-        "DeliveryFailed", "DeliveryReceipt", "Destination", "DestinationRegistry", "ExternalRun",
-        "IntegrationRegistry",
-        "JobNotExecutable", "JobResult", "JobRunner", "JobState", "JobType", "Notification",
-        "NotificationChannel", "Orchestra", "OrchestraError", "Pipeline", "PluginError",
-        "PluginInfo", "Problem", "RecoveringJobRunner", "RunType", "Stage", "Task",
-        "TaskContext", "TaskFailed", "WebhookEvent", "WebhookHandler", "WebhookRequest",
-        "__version__", "hookimpl", "parameter",
+        # the host and the plugin contract
+        "Orchestra", "PluginInfo", "hookimpl", "parameter", "IntegrationRegistry", "JobType",
+        "ConnectionSpec", "DestinationRegistry", "ChannelRegistry", "JobRunner",
+        "RecoveringJobRunner", "TaskContext", "Destination", "NotificationChannel",
+        "WebhookHandler",
+        # models
+        "Pipeline", "Task", "Stage", "RunType", "TaskRetry", "HttpRetry", "backoff",
+        "Connection", "Delivery", "DeliveryReceipt", "ExternalRun", "JobResult", "JobState",
+        "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
+        # errors
+        "OrchestraError", "ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",
+        "DeliveryFailed", "WebhookRejected", "SecretsError", "StoreError", "VendorHTTPError",
+        # running, storing, secrets, queues, scheduling, serving
+        "Engine", "RunResult", "TaskState", "Transition", "Store", "Secrets", "KeyRing",
+        "generate_key", "Queues", "PipelineRegistry", "Scheduler", "next_fire", "Service",
+        "create_app", "verify_signature",
+        # for plugin authors: vendor APIs and their webhooks
+        "VendorClient", "RateLimit", "ReadFailures", "parse_timestamp", "format_timestamp",
+        "webhook_secrets",
+        "__version__",
     }
     for name in orchestra_core.__all__:
         assert hasattr(orchestra_core, name), name
@@ -34,3 +46,21 @@ def test_errors_are_orchestra_errors():
     for name in ("ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",
                  "DeliveryFailed", "WebhookRejected"):
         assert issubclass(getattr(orchestra_core, name), orchestra_core.OrchestraError)
+
+
+def test_import_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestra_core; print(sorted(m for m in ('cattrs', 'yaml', 'sqlalchemy',"
+            " 'starlette', 'httpx', 'anyio', 'croniter', 'cryptography') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_public_names_come_from_private_modules_only_through_the_package():
+    import pkgutil
+
+    public = [m.name for m in pkgutil.iter_modules(orchestra_core.__path__)
+              if not m.name.startswith("_")]
+    assert sorted(public) == ["cli", "hookspecs", "testing"]

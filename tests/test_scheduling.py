@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from orchestra_core import Orchestra
 from orchestra_core._engine import Engine
-from orchestra_core._scheduling.registry import Registry
+from orchestra_core._scheduling.registry import PipelineRegistry
 from orchestra_core._scheduling.scheduler import Scheduler
 from orchestra_core._store import Store
 from orchestra_core._store.schema import asset_events, pipeline_runs, triggers
@@ -79,7 +79,7 @@ class Sched:
     def __init__(self, store, start=T0):
         self.store = store
         self.clock = FakeClock(start)
-        self.registry = Registry(store, clock=self.clock)
+        self.registry = PipelineRegistry(store, clock=self.clock)
         self.scheduler = Scheduler(store, clock=self.clock, reread=10**7)
         self.host = Orchestra(load_entrypoints=False)
 
@@ -532,7 +532,7 @@ async def test_several_schedulers_fire_each_trigger_exactly_once(store_url):
     stores = [Store.open(store_url) for _ in range(3)]
     try:
         clock = FakeClock(T0)
-        registry = Registry(stores[0], clock=clock)
+        registry = PipelineRegistry(stores[0], clock=clock)
         host = Orchestra(load_entrypoints=False)
         for i in range(40):
             registry.apply(make_pipeline(host, f"p{i}", [
@@ -564,7 +564,7 @@ async def test_several_schedulers_fire_each_trigger_exactly_once(store_url):
 
 async def test_scheduler_loop_sleeps_until_the_next_due_time(sqlite_store):
     clock = FakeClock(T0)
-    registry = Registry(sqlite_store, clock=clock)
+    registry = PipelineRegistry(sqlite_store, clock=clock)
     host = Orchestra(load_entrypoints=False)
     registry.apply(make_pipeline(host, "p", [{"cron": "*/10 * * * *"}]))
     woken = []

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from orchestra_core import Orchestra
 from orchestra_core._engine import Engine
 from orchestra_core._scheduling.lease import RunOwned, owner_alive
-from orchestra_core._scheduling.registry import Registry
+from orchestra_core._scheduling.registry import PipelineRegistry
 from orchestra_core._service import Service
 from orchestra_core._store.schema import pipeline_runs
 from orchestra_core.cli import cli
@@ -55,7 +55,7 @@ async def serve_for(svc, clock, seconds):
 async def test_service_runs_registered_pipelines_on_their_triggers(store):  # noqa: F811
     clock = FakeClock(T0)
     host = fake_host()
-    registry = Registry(store, clock=clock)
+    registry = PipelineRegistry(store, clock=clock)
     registry.apply(pipeline(host, [{"kind": "interval", "frequency": 1,
                                     "frequency_type": "minutes"}]))
     queued = registry.queue_run("p", run_type="source")
@@ -144,7 +144,7 @@ def test_cli_resume_of_a_run_with_a_live_owner_is_refused(tmp_path):
 async def test_shutdown_leaves_running_runs_resumable(store):  # noqa: F811
     clock = FakeClock(T0)
     host = fake_host()
-    registry = Registry(store, clock=clock)
+    registry = PipelineRegistry(store, clock=clock)
     registry.apply(pipeline(host, duration=600))
     run_id = registry.queue_run("p")
     svc = Service(host, store, clock=clock, http_host=None)

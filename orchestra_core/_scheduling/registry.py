@@ -1,9 +1,9 @@
 """Registered pipelines: stored with their version history and their triggers.
 
-``orchestra pipelines apply FILE`` calls :meth:`Registry.apply`: a new definition becomes a
+``orchestra pipelines apply FILE`` calls :meth:`PipelineRegistry.apply`: a new definition becomes a
 new version; the pipeline's file triggers are created, updated (their next fire time
 recomputed when their spec changed) or removed. Triggers added by hand
-(:meth:`Registry.add_trigger`) are kept across applies. A deactivated pipeline's triggers do
+(:meth:`PipelineRegistry.add_trigger`) are kept across applies. A deactivated pipeline's triggers do
 not fire (their next fire time is cleared); activating it again schedules them from now on.
 """
 
@@ -43,7 +43,7 @@ from .._triggers.model import (
 from .._triggers.times import next_fire, parse_at, zone
 from .._values import suggest
 
-__all__ = ("ApplyResult", "PipelineNotRegistered", "Registry", "TriggerNotFound")
+__all__ = ("ApplyResult", "PipelineNotRegistered", "PipelineRegistry", "TriggerNotFound")
 
 _FREQUENCY_CODES = {FrequencyType.MINUTES: 1, FrequencyType.HOURS: 2, FrequencyType.DAYS: 3,
                     FrequencyType.WEEKS: 4}
@@ -59,7 +59,7 @@ class TriggerNotFound(OrchestraError):
 
 @frozen
 class ApplyResult:
-    """What :meth:`Registry.apply` did to one pipeline."""
+    """What :meth:`PipelineRegistry.apply` did to one pipeline."""
 
     name: str
     client: str
@@ -93,7 +93,7 @@ def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
     return next_fire(trigger, now)
 
 
-class Registry:
+class PipelineRegistry:
     """Registered pipelines and their triggers in a :class:`~orchestra_core._store.Store`.
 
     :param clock: supplies ``now()`` (the real clock by default).

@@ -19,9 +19,9 @@ _CLIENT = click.option("--client", default="default", show_default=True,
 
 
 def _registry(db: str | None) -> Any:
-    from .._scheduling.registry import Registry
+    from .._scheduling.registry import PipelineRegistry
 
-    return Registry(open_store(db))
+    return PipelineRegistry(open_store(db))
 
 
 def _when(value: datetime | None) -> str:
@@ -197,10 +197,10 @@ def pipelines_run(ctx: click.Context, name: str, client: str, run_type: str,
     import anyio
 
     from .._engine import Engine
-    from .._scheduling.registry import Registry
+    from .._scheduling.registry import PipelineRegistry
 
     store = open_store(db)
-    registry = Registry(store)
+    registry = PipelineRegistry(store)
     if queue_only:
         run_id = registry.queue_run(name, client, run_type=run_type, trigger="manual")
         click.echo(f"run {run_id} queued (store: {store.url})")
