@@ -102,7 +102,7 @@ class IntegrationSpec:
 
     :param connection: what a connection for this integration needs, if it uses one.
     :param simulator: ``"module:attribute"`` of the integration's vendor simulator (a
-        :class:`~orchestra_core.testing.simulator.Simulator` subclass), for
+        :class:`~orchestra_core.testing._simulator.Simulator` subclass), for
         ``orchestra simulate NAME``.
     """
 

@@ -1,5 +1,5 @@
 """A tiny example vendor ("Acme Jobs") for the core's tests: a simulator built on
-:mod:`orchestra_core.testing.simulator` and a plugin whose runner talks to it through
+:mod:`orchestra_core.testing._simulator` and a plugin whose runner talks to it through
 :mod:`orchestra_core._vendor_http` and whose webhook handler verifies its signatures.
 
 Acme's API (base ``/api``, ``Authorization: Bearer <token>``):
@@ -26,7 +26,7 @@ from orchestra_core import hookimpl
 from orchestra_core._errors import TaskFailed, WebhookRejected
 from orchestra_core._models import ExternalRun, JobResult, JobState, WebhookEvent
 from orchestra_core._server.webhooks import webhook_secrets
-from orchestra_core.testing.simulator import Simulator, bearer_token, hmac_sha256
+from orchestra_core.testing import Simulator, bearer_token, hmac_sha256
 
 TOKEN = "acme-token-0123456789"
 WEBHOOK_SECRET = "acme-webhook-secret-42"

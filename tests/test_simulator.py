@@ -16,10 +16,12 @@ from starlette.routing import Route
 
 from orchestra_core._retry import HttpRetry
 from orchestra_core._vendor_http import VendorClient, VendorHTTPError
-from orchestra_core.testing import FakeClock, StubContext, SystemClock
-from orchestra_core.testing.simulator import (
+from orchestra_core.testing import (
     Failure,
+    FakeClock,
     Simulator,
+    StubContext,
+    SystemClock,
     basic_credentials,
     bearer_token,
     hmac_sha256,

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from orchestra_core._models import Connection
-from orchestra_core.testing.contracts import VendorRunnerContract, WebhookHandlerContract
+from orchestra_core.testing import VendorRunnerContract, WebhookHandlerContract
 
 from ._acme import TOKEN, AcmePlugin, AcmeRunner, AcmeSimulator
 

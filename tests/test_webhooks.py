@@ -17,8 +17,7 @@ from orchestra_core._redaction import MASK, register_secret
 from orchestra_core._server import create_app
 from orchestra_core._server.webhooks import webhook_secrets
 from orchestra_core._store import Store
-from orchestra_core.testing import FakeClock
-from orchestra_core.testing.simulator import hmac_sha256
+from orchestra_core.testing import FakeClock, hmac_sha256
 
 from ._acme import WEBHOOK_SECRET, AcmePlugin, AcmeSimulator
 

@@ -6,8 +6,13 @@
 - :func:`validate`: problems of a pipeline given as a dict, as formatted strings.
 - :func:`run_until_crash`: run a pipeline until a condition holds, then stop as a killed
   process would (nothing cancelled, the run left to be resumed).
-- :class:`Simulator`, :class:`Failure` (and the rest of :mod:`.simulator`): the kit for
-  vendor simulators; imported on first use.
+- :class:`Simulator`, :class:`Failure`, :class:`WebhookTarget` and the helpers
+  (:func:`bearer_token`, :func:`basic_credentials`, :func:`hmac_sha256`, :func:`is_loopback`):
+  the kit for vendor simulators.
+- :class:`IntegrationJobContract`, :class:`VendorRunnerContract`,
+  :class:`WebhookHandlerContract`: the standard tests every plugin inherits.
+
+The simulator kit and the contracts (Starlette, uvicorn, httpx) load on first use.
 """
 
 from __future__ import annotations
@@ -18,14 +23,38 @@ from ._clock import FakeClock as FakeClock
 from ._clock import SystemClock as SystemClock
 from ._context import StubContext as StubContext
 
-__all__ = ("Failure", "FakeClock", "Simulator", "StubContext", "SystemClock", "make_host",
-           "run_until_crash", "validate")
+__all__ = (
+    "DeliveryRecord",
+    "Failure",
+    "FakeClock",
+    "Injection",
+    "IntegrationJobContract",
+    "RecordedRequest",
+    "Simulator",
+    "SimulatorTransport",
+    "StubContext",
+    "SystemClock",
+    "VendorRunnerContract",
+    "WebhookHandlerContract",
+    "WebhookTarget",
+    "basic_credentials",
+    "bearer_token",
+    "hmac_sha256",
+    "is_loopback",
+    "make_host",
+    "run_until_crash",
+    "validate",
+)
 
-_LAZY = {"Failure": "simulator", "Simulator": "simulator"}
+_SIMULATOR = ("DeliveryRecord", "Failure", "Injection", "RecordedRequest", "Simulator",
+              "SimulatorTransport", "WebhookTarget", "basic_credentials", "bearer_token",
+              "hmac_sha256", "is_loopback")
+_CONTRACTS = ("IntegrationJobContract", "VendorRunnerContract", "WebhookHandlerContract")
+_LAZY = {**dict.fromkeys(_SIMULATOR, "_simulator"), **dict.fromkeys(_CONTRACTS, "_contracts")}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the simulator kit (Starlette, uvicorn) only when it is asked for."""
+    """Import the simulator kit and the contracts only when they are asked for."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,7 +75,7 @@ def build_simulator(cls: Any, duration: float | None) -> Any:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
         params = {}
-    from .simulator import Simulator
+    from ._simulator import Simulator
 
     for name in ("run_duration", "duration"):
         if name in params:

@@ -1,7 +1,7 @@
 import orchestra_amperity.plugin
 from orchestra_amperity.testing import AmperitySimulator
 
-from orchestra_core.testing.contracts import IntegrationJobContract, VendorRunnerContract
+from orchestra_core.testing import IntegrationJobContract, VendorRunnerContract
 
 
 class TestAmperityCourierGroup(IntegrationJobContract):

@@ -4,7 +4,7 @@ error, and none starts a workflow twice."""
 import pytest
 
 from orchestra_core import JobState, TaskFailed
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,7 @@ import anyio
 import pytest
 
 from orchestra_core import Connection, JobState, TaskFailed
-from orchestra_core.testing import StubContext
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure, StubContext
 
 pytestmark = pytest.mark.anyio
 

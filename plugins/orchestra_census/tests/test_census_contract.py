@@ -4,7 +4,7 @@ import orchestra_census.plugin
 from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 
 from orchestra_core import Connection
-from orchestra_core.testing.contracts import (
+from orchestra_core.testing import (
     IntegrationJobContract,
     VendorRunnerContract,
     WebhookHandlerContract,

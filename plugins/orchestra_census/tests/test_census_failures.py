@@ -9,8 +9,7 @@ from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 
 from orchestra_core import Connection, JobState, TaskFailed
 from orchestra_core._vendor_http import VendorHTTPError
-from orchestra_core.testing import FakeClock, StubContext, make_host
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure, FakeClock, StubContext, make_host
 
 TRIGGER = "/api/v1/syncs/52/trigger"
 RUN = "/api/v1/sync_runs/*"

@@ -3,7 +3,7 @@ import json
 import orchestra_dbt.plugin
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
 
-from orchestra_core.testing.contracts import (
+from orchestra_core.testing import (
     IntegrationJobContract,
     VendorRunnerContract,
     WebhookHandlerContract,

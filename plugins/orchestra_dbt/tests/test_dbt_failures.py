@@ -5,7 +5,7 @@ import pytest
 from orchestra_dbt.testing import SUCCEEDING_JOB as JOB
 
 from orchestra_core import JobState, TaskFailed
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure
 
 TRIGGER = f"/api/v2/accounts/1/jobs/{JOB}/run/"
 

@@ -240,7 +240,7 @@ async def test_unknown_status_is_a_clear_error_with_the_raw_run_logged(kit):
 
 
 async def test_unknown_status_injected_by_rewriting_the_answer(kit):
-    from orchestra_core.testing.simulator import Failure
+    from orchestra_core.testing import Failure
 
     ctx = kit.ctx()
     run = await kit.runner.start(ctx)

@@ -3,7 +3,7 @@ import json
 import orchestra_fivetran.plugin
 from orchestra_fivetran.testing import FivetranSimulator
 
-from orchestra_core.testing.contracts import (
+from orchestra_core.testing import (
     IntegrationJobContract,
     VendorRunnerContract,
     WebhookHandlerContract,

@@ -11,8 +11,7 @@ import pytest
 from orchestra_fivetran.testing import DEFAULT_KEY, DEFAULT_SECRET, FivetranSimulator
 from orchestra_fivetran.webhooks import verify_signature
 
-from orchestra_core.testing import FakeClock
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure, FakeClock
 
 CID = "ambush_prettiest"
 AUTH = (DEFAULT_KEY, DEFAULT_SECRET)

@@ -4,7 +4,7 @@ import orchestra_hightouch.plugin
 import pytest
 from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core.testing.contracts import (
+from orchestra_core.testing import (
     IntegrationJobContract,
     VendorRunnerContract,
     WebhookHandlerContract,

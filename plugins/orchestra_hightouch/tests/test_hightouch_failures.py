@@ -8,7 +8,7 @@ import pytest
 
 from orchestra_core import JobState, TaskFailed
 from orchestra_core._vendor_http import VendorHTTPError
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure
 
 TRIGGER = "/api/v1/syncs/1001/trigger"
 RUNS = "/api/v1/syncs/1001/runs"

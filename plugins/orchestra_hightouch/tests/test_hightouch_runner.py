@@ -11,8 +11,7 @@ from orchestra_hightouch.runner import HightouchSyncRunner, UnknownRunStatus
 
 from orchestra_core import ExternalRun, JobRunner, JobState, RecoveringJobRunner, TaskFailed
 from orchestra_core._redaction import register_secret
-from orchestra_core.testing import make_host
-from orchestra_core.testing.simulator import Failure
+from orchestra_core.testing import Failure, make_host
 
 
 async def test_trigger_wait_success_with_stats(kit):

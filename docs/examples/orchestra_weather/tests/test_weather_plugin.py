@@ -13,8 +13,7 @@ import pytest
 from orchestra_weather import WeatherRefresh, WeatherRunner
 
 from orchestra_core import JobRunner, JobState, TaskContext, TaskFailed
-from orchestra_core.testing import FakeClock, make_host
-from orchestra_core.testing.contracts import IntegrationJobContract
+from orchestra_core.testing import FakeClock, IntegrationJobContract, make_host
 
 # -- the contract every integration job must pass ---------------------------------------------
 

@@ -1,7 +1,7 @@
 """A stateful fake of the Amperity API (version ``2024-04-01``), for tests, demos and
 benchmarks.
 
-Free of pytest imports. Built on :class:`orchestra_core.testing.simulator.Simulator`, so it
+Free of pytest imports. Built on :class:`orchestra_core.testing._simulator.Simulator`, so it
 works in-process (:attr:`~AmperitySimulator.transport`) and as a real server (``sim.serve()``,
 or ``orchestra simulate amperity``), with failure injection (``sim.fail``)::
 
@@ -54,7 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestra_core._models import Connection
-from orchestra_core.testing.simulator import Simulator, bearer_token
+from orchestra_core.testing import Simulator, bearer_token
 
 from ._state import KIND_TYPES, SimConfig, SimRun, Tenant
 

@@ -1,6 +1,6 @@
 """A stateful fake of the Census Management API v1, for tests, demos and benchmarks.
 
-Free of pytest imports. Built on :class:`orchestra_core.testing.simulator.Simulator`, so it
+Free of pytest imports. Built on :class:`orchestra_core.testing._simulator.Simulator`, so it
 works in-process (:attr:`~CensusSimulator.transport`) and as a real server
 (``sim.serve()``, or ``orchestra simulate census``), with failure injection (``sim.fail``)::
 
@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestra_core.testing.simulator import (
+from orchestra_core.testing import (
     Simulator,
     WebhookTarget,
     basic_credentials,

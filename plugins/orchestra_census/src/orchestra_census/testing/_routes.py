@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestra_core.testing.simulator import is_loopback
+from orchestra_core.testing import is_loopback
 
 if TYPE_CHECKING:
     from . import CensusSimulator

@@ -1,9 +1,8 @@
 """The dbt Cloud simulator: the Administrative API v2 (jobs, runs, artifacts) and the v3
-webhook subscriptions, on :class:`orchestra_core.testing.simulator.Simulator`."""
+webhook subscriptions, on :class:`orchestra_core.testing._simulator.Simulator`."""
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import secrets
@@ -19,8 +18,7 @@ from starlette.routing import Route
 
 from orchestra_core import Connection
 from orchestra_core._redaction import register_secret
-from orchestra_core.testing.simulator import Simulator, WebhookTarget, bearer_token, is_loopback
-from orchestra_core.testing.simulator import _Pending as _PendingDelivery
+from orchestra_core.testing import Simulator, WebhookTarget, bearer_token, is_loopback
 
 from .._api import CANCELLED, ERROR, SUCCESS, humanized
 from ..webhooks import EVENT_TYPES, sign
@@ -495,9 +493,8 @@ class DbtCloudSimulator(Simulator):
                     jobs = target.data.get("job_ids") or []
                     if not target.wants(kind) or (jobs and str(job.id) not in jobs):
                         continue
-                    heapq.heappush(self._outbox, _PendingDelivery(
-                        at, next(self._seq), kind, self._payload(run, kind, at, target),
-                        target.id, 1))
+                    self.emit(kind, self._payload(run, kind, at, target), at=at,
+                              target=target.id)
 
     def _payload(self, run: SimRun, kind: str, at: datetime,
                  target: WebhookTarget) -> Callable[[], Any]:

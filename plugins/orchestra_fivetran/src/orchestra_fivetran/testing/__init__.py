@@ -1,6 +1,6 @@
 """A stateful fake of the Fivetran REST API v1, for tests, demos and benchmarks.
 
-Free of pytest imports. Built on :class:`orchestra_core.testing.simulator.Simulator`: in-process
+Free of pytest imports. Built on :class:`orchestra_core.testing._simulator.Simulator`: in-process
 through :attr:`FivetranSimulator.transport`, or a real HTTP server on 127.0.0.1
 (``with sim.serve() as url``, ``orchestra simulate fivetran``,
 ``python -m orchestra_fivetran.testing``), with failure injection (``sim.fail(...)``)::
@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from orchestra_core._models import Connection
-from orchestra_core.testing.simulator import (
+from orchestra_core.testing import (
     DeliveryRecord,
     Simulator,
     WebhookTarget,

@@ -10,7 +10,7 @@ trigger, and the limit of 200 requests per 10 s per workspace (429 ``{"error": .
 without ``Retry-After``). Alert webhooks go to receivers added with
 :meth:`HightouchSimulator.add_alert_webhook`, carrying the channel's static headers (Hightouch
 does not sign them). Failure injection comes from
-:class:`~orchestra_core.testing.simulator.Simulator` (``sim.fail(...)``); an unknown status
+:class:`~orchestra_core.testing._simulator.Simulator` (``sim.fail(...)``); an unknown status
 is ``sim.sync("1001").outcome = "exploded"`` or ``status_override``.
 
 ::
@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestra_core import Connection
-from orchestra_core.testing.simulator import Simulator, WebhookTarget, bearer_token
+from orchestra_core.testing import Simulator, WebhookTarget, bearer_token
 
 from ._model import IN_PROGRESS, TERMINAL, SimRun, SimState, SimSync, SimWorkspace, iso
 

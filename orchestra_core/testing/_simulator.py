@@ -655,14 +655,16 @@ class Simulator:
             self.webhook_targets = [t for t in self.webhook_targets if t.id != target_id]
 
     def emit(self, kind: str, payload: Any, *, delay: float = 0.0,
-             at: datetime | None = None) -> None:
-        """Schedule a webhook event of *kind* for every receiver that wants it, due at *at*
-        (default: ``now + delay``). *payload* is a JSON-ready value, or a callable returning
-        one (or ``None`` to send nothing) evaluated when the event is due, so it can reflect
-        what happened meanwhile (a cancel)."""
+             at: datetime | None = None, target: str | None = None) -> None:
+        """Schedule a webhook event of *kind* for every receiver that wants it (or only for
+        the receiver whose id is *target*), due at *at* (default: ``now + delay``). *payload*
+        is a JSON-ready value, or a callable returning one (or ``None`` to send nothing)
+        evaluated when the event is due, so it can reflect what happened meanwhile (a
+        cancel)."""
         due = at if at is not None else self.clock.now() + timedelta(seconds=delay)
         with self.lock:
-            heapq.heappush(self._outbox, _Pending(due, next(self._seq), kind, payload, None, 1))
+            heapq.heappush(self._outbox, _Pending(due, next(self._seq), kind, payload, target,
+                                                  1))
 
     @property
     def pending_webhooks(self) -> int:

@@ -2,7 +2,7 @@
 
 Example (``tests/test_contract.py`` of a plugin)::
 
-    from orchestra_core.testing.contracts import IntegrationJobContract
+    from orchestra_core.testing._contracts import IntegrationJobContract
     import orchestra_hightouch.plugin
 
     class TestHightouchSync(IntegrationJobContract):
@@ -197,7 +197,7 @@ class VendorRunnerContract:
     ``Orchestra(plugins=[plugin], transports={integration: sim.transport})``, so runners must
     get their clients from ``host.vendor_client(...)`` (or honour the host's transport) and
     take their base URL and credentials from ``ctx.connection``. The retry and
-    ambiguous-trigger tests need a :class:`~orchestra_core.testing.simulator.Simulator`
+    ambiguous-trigger tests need a :class:`~orchestra_core.testing._simulator.Simulator`
     (they are skipped for other simulators).
     """
 
@@ -337,11 +337,11 @@ class VendorRunnerContract:
     async def test_transient_vendor_errors_are_retried(self) -> None:
         """503s and a 429 from the vendor are retried; the job still succeeds."""
         from .._models import JobState
-        from .simulator import Failure, Simulator
+        from ._simulator import Failure, Simulator
 
         _, sim, _, ctx, runner = self._setup("succeeded")
         if not isinstance(sim, Simulator):
-            pytest.skip("needs a orchestra_core.testing.simulator.Simulator")
+            pytest.skip("needs a orchestra_core.testing._simulator.Simulator")
         sim.fail("*", "*", Failure.status(503), times=2)
         sim.fail("*", "*", Failure.rate_limited(retry_after=3))
         result = await runner.wait(ctx, await runner.start(ctx))
@@ -351,11 +351,11 @@ class VendorRunnerContract:
         """When the trigger's answer is lost after the vendor processed it, the runner finds
         the run instead of triggering another one."""
         from .._errors import TaskFailed
-        from .simulator import Failure, Simulator
+        from ._simulator import Failure, Simulator
 
         _, sim, _, ctx, runner = self._setup("succeeded")
         if not isinstance(sim, Simulator):
-            pytest.skip("needs a orchestra_core.testing.simulator.Simulator")
+            pytest.skip("needs a orchestra_core.testing._simulator.Simulator")
         sim.fail("POST", self.trigger_pattern, Failure.drop_after_processing())
         with contextlib.suppress(TaskFailed):  # refusing to guess is acceptable,
             await runner.start(ctx)              # starting a second run is not
