@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 
 from .models import Notification, Problem
-from .redaction import redact, redact_obj
 
 if TYPE_CHECKING:
     from .registry import ChannelType
@@ -434,7 +433,8 @@ def parse_alerts(raw: Any, path: str = "$.alerts", host: Any = None) -> tuple[
 class Alerter:
     """Sends a pipeline's alerts through the host's notification channels.
 
-    :param host: the :class:`~orchestra_core.Orchestra` whose channel registry is used.
+    :param host: the :class:`~orchestra_core.Orchestra` whose channel registry is used (and
+        whose ``redactor`` masks every notification before a channel sees it).
     :param store: the store of the runs (records which alerts were sent, once per run).
     :param clock: the engine's clock.
     """
@@ -458,9 +458,10 @@ class Alerter:
         if not await in_thread(self.clock, self._claim, run_id, kind):
             return []  # already sent (before a resume, or by another worker)
         text = f"{alerts.message}\n{message}" if alerts.message else message
-        note = Notification(kind=kind, pipeline=pipeline, message=redact(text),
+        redactor = self.host.redactor
+        note = Notification(kind=kind, pipeline=pipeline, message=redactor.mask(text),
                             created_at=self.clock.now(), run_id=run_id,
-                            data=redact_obj(dict(data)))
+                            data=redactor.mask_obj(dict(data)))
         delivered: list[str] = []
         import anyio
 
@@ -469,8 +470,8 @@ class Alerter:
                 channel = self._channel(alerts.config_for(name))
                 await channel.notify(note)
             except Exception as exc:
-                log(redact(f"alert {kind}: channel {name!r} failed: {type(exc).__name__}: "
-                           f"{exc}"), level="error")
+                log(redactor.mask(f"alert {kind}: channel {name!r} failed: "
+                                  f"{type(exc).__name__}: {exc}"), level="error")
             else:
                 delivered.append(name)
 

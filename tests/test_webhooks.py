@@ -13,7 +13,7 @@ import pytest
 from orchestra_core import Orchestra, hookimpl
 from orchestra_core.engine import Engine
 from orchestra_core.models import JobState, WebhookEvent
-from orchestra_core.redaction import MASK, register_secret
+from orchestra_core.redaction import MASK
 from orchestra_core.server import create_app
 from orchestra_core.server.webhooks import webhook_secrets
 from orchestra_core.store import Store
@@ -126,8 +126,8 @@ class Crashing:
 ])
 async def test_plugin_crash_is_500_with_a_redacted_message(store, where, text):
     secret = "sk-live-abcdef123456"
-    register_secret(secret)
     host = Orchestra(plugins=[Crashing(where, secret)], load_entrypoints=False)
+    host.redactor.add(secret)
     engine = Engine(host, store)
     async with client(create_app(host, engine)) as http:
         answer = await http.post("/webhooks/boom", content=b"{}")

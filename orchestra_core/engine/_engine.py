@@ -15,7 +15,6 @@ from ..alerts import Alerter
 from ..config import structure
 from ..errors import OrchestraError
 from ..pipeline import Pipeline, RunType
-from ..redaction import redactor as _process_redactor
 from ..scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
 from ..secrets import KeyRing, Secrets
 from ..serialize import pipeline_from_definition, pipeline_to_definition
@@ -37,7 +36,8 @@ class Engine:
     triggered again; tasks whose trigger may have been cut off are recovered (or re-triggered
     with the same idempotency key); the rest start as usual.
 
-    :param host: the :class:`~orchestra_core.Orchestra` whose runners execute the jobs.
+    :param host: the :class:`~orchestra_core.Orchestra` whose runners execute the jobs (and
+        whose ``redactor`` masks the secrets of the runs in the store and in reports).
     :param store: the :class:`~orchestra_core.store.Store`.
     :param clock: a clock (``SystemClock`` by default; a ``FakeClock`` in tests).
     :param max_concurrency: tasks executing at once, across the process.
@@ -58,7 +58,9 @@ class Engine:
                  keys: KeyRing | None = None, env: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.store = store
-        self.redactor = getattr(host, "redactor", _process_redactor)
+        #: the host's :class:`~orchestra_core.redaction.Redactor`: secrets are masked with it
+        #: in everything the engine stores and reports
+        self.redactor = host.redactor
         self.env = env
         self.secrets = Secrets(store, host=host, keys=keys)
         url = getattr(getattr(store, "engine", None), "url", None)

@@ -8,7 +8,6 @@ import pytest
 from orchestra_hightouch import HightouchSync
 from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core.redaction import redactor
 from orchestra_core.testing import FakeClock, StubContext, make_host
 
 
@@ -34,7 +33,7 @@ class Kit:
         params.setdefault("poll_interval", 5.0)
         return StubContext(HightouchSync(**params), clock=self.clock,
                            connection=self.sim.connection() if connection is ... else
-                           connection)
+                           connection, redactor=self.host.redactor)
 
     async def sync(self, ctx):
         """Start and wait; return ``(external_run, result)``."""
@@ -47,9 +46,3 @@ def kit():
     """A fresh :class:`Kit`."""
     return Kit()
 
-
-@pytest.fixture
-def secrets_cleanup():
-    """Forget secrets registered by a test (redaction is process-wide)."""
-    yield
-    redactor.clear()
