@@ -2,7 +2,7 @@
 
 Every request carries ``Authorization: Bearer <token>``, ``amperity-tenant`` and
 ``api-version``, and waits for the tenant's share of Amperity's 10 requests per second (one
-budget per API host and tenant for every task of the process). The token is either the
+budget per API host and tenant for every task of the host). The token is either the
 connection's static ``token`` or an OAuth access token obtained with the connection's
 ``client_id``/``client_secret`` from ``POST /api/v0/oauth2/token`` and kept in the
 :class:`AccessTokens` of the host's Amperity runners, shared by every task of that host that

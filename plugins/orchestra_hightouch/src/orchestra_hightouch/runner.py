@@ -19,7 +19,7 @@
   interrupted trigger created, found with ``GET /syncs/{id}/runs?after=``.
 
 Every request goes through the core's vendor HTTP layer, with Hightouch's limit of 200
-requests per 10 seconds shared by every task of the process that uses the same API key.
+requests per 10 seconds shared by every task of the host that uses the same API key.
 """
 
 from __future__ import annotations
