@@ -66,8 +66,8 @@ class Orchestra:
         runs decrypt (and its vendor clients, webhook server and plugins register) are masked
         with it wherever text leaves the host: run logs, task errors and metadata, alerts, CLI
         output, webhook answers. Register a secret with ``host.redactor.add(value)``, mask
-        with ``host.redactor.mask(text)`` / ``mask_obj(value)``. Never shared with another
-        host.
+        with ``host.redactor.mask(text)`` / ``mask_obj(value)``. Not shared with another host
+        (unless given to it as *redactor*).
     """
 
     def __init__(
@@ -120,7 +120,7 @@ class Orchestra:
         self.rate_limiters = RateLimiters()
         from .redaction import Redactor
 
-        #: the secrets this host masks in every output (never shared with another host)
+        #: the secrets this host masks in every output (its own unless *redactor* was given)
         self.redactor = redactor if redactor is not None else Redactor()
         self.call_each("orchestra_startup", orchestra=self)
 

@@ -46,8 +46,6 @@ class TaskContext(Protocol):
     :ivar started_at: when this attempt began running (kept across a resume), or ``None``;
         ``recover`` looks for vendor runs created after it.
     :ivar clock: the engine's clock (the vendor HTTP layer times backoff and rate limits on it).
-    :ivar redactor: the host's :class:`~orchestra_core.redaction.Redactor`: register a secret
-        the task derives (``ctx.redactor.add(value)``) so that no output shows it.
 
     ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
     one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
@@ -65,7 +63,6 @@ class TaskContext(Protocol):
     run_type: str
     started_at: Any
     clock: Any
-    redactor: Any
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Append a line to the run log (secrets are masked by the core)."""

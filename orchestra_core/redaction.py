@@ -8,8 +8,9 @@ is registered with the host's redactor before any task sees it; the core passes 
 line, task error, task metadata, CLI output, exception message and HTTP response body
 through :meth:`Redactor.mask` / :meth:`Redactor.mask_obj`, which replace each registered
 value with ``*****``. Plugins that obtain secrets some other way register them with
-``host.redactor.add(value)`` (a runner is built with its host; a task's context also has
-``ctx.redactor``). A secret registered with one host is never masked, nor known, by another.
+``host.redactor.add(value)`` (a runner is built with its host, a webhook handler and a
+notification channel get it too). A secret registered with one host is never masked, nor
+known, by another.
 """
 
 from __future__ import annotations

@@ -46,12 +46,6 @@ class RunnerContext:
         return self.execution.engine.store
 
     @property
-    def redactor(self) -> Any:
-        """The host's :class:`~orchestra_core.redaction.Redactor` (register secrets the task
-        derives with ``ctx.redactor.add(value)``; mask text with ``ctx.redactor.mask``)."""
-        return self.execution.engine.redactor
-
-    @property
     def clock(self) -> Any:
         """The engine's clock (the vendor HTTP layer times rate limits with it)."""
         return self.execution.clock

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..redaction import Redactor
 from ._clock import FakeClock
 
 __all__ = ("StubContext",)
@@ -16,15 +15,13 @@ class StubContext:
     Records what the runner logs (``logs``: ``(level, message)`` pairs) and sleeps
     (``sleeps``); time comes from *clock* (a ``FakeClock(autojump=True)`` by default, so
     sleeps return at once); ``next_event`` sleeps out its timeout and returns ``None``
-    (no webhooks), so runners fall back to polling. ``redactor`` is *redactor* (pass the
-    host's, ``host.redactor``, when the runner under test was built by a host; by default a
-    new one of the context's own). Logged lines are recorded as given, not masked.
+    (no webhooks), so runners fall back to polling.
     """
 
     def __init__(self, parameters: Any, *, attempt: int = 1, clock: Any = None,
                  connection: Any = None, task_id: str = "a", task: Any = None,
                  run_id: str = "run-1", pipeline: str = "p", run_type: str = "full",
-                 started_at: Any = None, redactor: Redactor | None = None) -> None:
+                 started_at: Any = None) -> None:
         self.task_id = task_id
         self.run_id = run_id
         self.pipeline = pipeline
@@ -36,7 +33,6 @@ class StubContext:
         self.run_type = run_type
         self.started_at = started_at
         self.clock = clock if clock is not None else FakeClock(autojump=True)
-        self.redactor = redactor if redactor is not None else Redactor()
         self.logs: list[tuple[str, str]] = []
         self.sleeps: list[float] = []
 

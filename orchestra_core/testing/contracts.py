@@ -265,7 +265,7 @@ class VendorRunnerContract:
         params, problems = structure(dict(task.parameters), self._job(host).parameters, "$")
         assert not problems, [p.format() for p in problems]
         return StubContext(params, clock=clock, connection=self.make_connection(sim), task=task,
-                           task_id="t", redactor=host.redactor)
+                           task_id="t")
 
     @staticmethod
     def _stored(run: Any) -> Any:

@@ -40,7 +40,7 @@ class Kit:
         ctx = StubContext(MODELS[config_id[:3]](config_id=config_id, **params),
                           clock=self.clock,
                           connection=self.sim.connection(oauth=oauth) if connection is ...
-                          else connection, redactor=self.host.redactor)
+                          else connection)
         if run_type is not None:
             ctx.run_type = run_type
         return ctx

@@ -30,8 +30,7 @@ class Kit:
         params.setdefault("poll_interval", 5.0)
         return StubContext(DbtRunJob(**params), clock=self.clock, attempt=attempt,
                            connection=self.sim.connection(redactor=self.host.redactor)
-                           if connection is ... else connection,
-                           redactor=self.host.redactor)
+                           if connection is ... else connection)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class Kit:
         params.setdefault("poll_interval", 10)
         return StubContext(FivetranSyncAll(**params), clock=self.clock,
                            connection=self.sim.connection() if connection is ... else
-                           connection, redactor=self.host.redactor)
+                           connection)
 
     def run(self, fn, *args):
         """Run ``fn(*args)`` on the driven fake clock; its exception is raised as is."""

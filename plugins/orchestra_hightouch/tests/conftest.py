@@ -33,7 +33,7 @@ class Kit:
         params.setdefault("poll_interval", 5.0)
         return StubContext(HightouchSync(**params), clock=self.clock,
                            connection=self.sim.connection() if connection is ... else
-                           connection, redactor=self.host.redactor)
+                           connection)
 
     async def sync(self, ctx):
         """Start and wait; return ``(external_run, result)``."""
