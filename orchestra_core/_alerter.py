@@ -21,7 +21,6 @@ from ._committer import in_thread
 from ._config import structure_or_raise
 from ._errors import PluginError
 from ._models import Notification
-from ._redaction import redact, redact_obj
 from ._store.schema import alerts_sent
 
 __all__ = ("Alerter", "build_channel")
@@ -30,7 +29,8 @@ __all__ = ("Alerter", "build_channel")
 class Alerter:
     """Sends a pipeline's alerts through the host's notification channels.
 
-    :param host: the :class:`~orchestra_core.Orchestra` whose channel registry is used.
+    :param host: the :class:`~orchestra_core.Orchestra` whose channel registry is used (and
+        whose ``redactor`` masks every notification before a channel sees it).
     :param store: the store of the runs (records which alerts were sent, once per run).
     :param clock: the engine's clock.
     """
@@ -52,9 +52,10 @@ class Alerter:
         if not await in_thread(self.clock, self._claim, run_id, kind):
             return []  # already sent (before a resume, or by another worker)
         text = f"{alerts.message}\n{message}" if alerts.message else message
-        note = Notification(kind=kind, pipeline=pipeline, message=redact(text),
+        redactor = self.host.redactor
+        note = Notification(kind=kind, pipeline=pipeline, message=redactor.mask(text),
                             created_at=self.clock.now(), run_id=run_id,
-                            data=redact_obj(dict(data)))
+                            data=redactor.mask_obj(dict(data)))
         delivered: list[str] = []
 
         async def send(name: str) -> None:
@@ -62,8 +63,8 @@ class Alerter:
                 channel = self._channel(alerts.config_for(name))
                 await channel.notify(note)
             except Exception as exc:
-                log(redact(f"alert {kind}: channel {name!r} failed: {type(exc).__name__}: "
-                           f"{exc}"), level="error")
+                log(redactor.mask(f"alert {kind}: channel {name!r} failed: "
+                                  f"{type(exc).__name__}: {exc}"), level="error")
             else:
                 delivered.append(name)
 

@@ -10,7 +10,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._redaction import Redactor, redactor
+from ._redaction import Redactor
 from ._store import Store, Write
 
 
@@ -46,11 +46,15 @@ async def in_thread(clock: Any, fn: Callable[..., Any], *args: Any) -> Any:
 class Committer:
     """Batches writes from concurrent tasks into single transactions on a worker thread.
 
-    Secrets registered with *redactor* are masked in every write's free-text fields before
-    it is queued.
+    Secrets registered with *redactor* (the engine's host's) are masked in every write's
+    free-text fields before it is queued.
+
+    :param store: the store written to.
+    :param clock: the engine's clock (a fake one in tests), or ``None``.
+    :param redactor: the :class:`~orchestra_core._redaction.Redactor` of the engine's host.
     """
 
-    def __init__(self, store: Store, clock: Any = None, redactor: Redactor = redactor) -> None:
+    def __init__(self, store: Store, clock: Any, redactor: Redactor) -> None:
         self.store = store
         self.clock = clock
         self.redactor = redactor

@@ -63,6 +63,15 @@ class Orchestra:
     :param transports: httpx async transports by vendor name, used by every
         :meth:`vendor_client` of that vendor instead of the network (a simulator's
         ``transport`` in tests); see also :meth:`set_transport`.
+    :param redactor: the :class:`~orchestra_core._redaction.Redactor` of this host (default:
+        a new, empty one; the CLI passes the one its output is masked with).
+
+    :ivar redactor: the host's :class:`~orchestra_core._redaction.Redactor`: the secrets its
+        runs decrypt (and its vendor clients, webhook server and plugins register) are masked
+        with it wherever text leaves the host: run logs, task errors and metadata, alerts, CLI
+        output, webhook answers. Register a secret with ``host.redactor.add(value)``, mask
+        with ``host.redactor.mask(text)`` / ``mask_obj(value)``. Not shared with another host
+        (unless given to it as *redactor*).
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class Orchestra:
         blocked: Iterable[str] = (),
         builtins: bool = True,
         transports: dict[str, Any] | None = None,
+        redactor: Any = None,
     ) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -116,6 +126,10 @@ class Orchestra:
 
         #: the vendor rate limiters of this host's clients (never shared with another host)
         self.rate_limiters = RateLimiters()
+        from ._redaction import Redactor
+
+        #: the secrets this host masks in every output (its own unless *redactor* was given)
+        self.redactor = redactor if redactor is not None else Redactor()
         self.call_each("orchestra_startup", orchestra=self)
 
     def _name_for(self, plugin: object) -> str | None:
@@ -234,7 +248,8 @@ class Orchestra:
         installed for *vendor* (``transports=`` or :meth:`set_transport`), else the network,
         and the rate limiter of ``(vendor, rate_limit.key)`` in :attr:`rate_limiters`, shared
         by every client of this host and never with another host. Arguments are those of
-        ``VendorClient``; *retry* is an :class:`~orchestra_core._retry.HttpRetry`.
+        ``VendorClient``; *retry* is an :class:`~orchestra_core._retry.HttpRetry`. The client
+        registers its credentials with, and masks its errors with, :attr:`redactor`.
         """
         from ._vendor_http._client import VendorClient, auth_key
 
@@ -245,7 +260,8 @@ class Orchestra:
         if client is None:
             client = VendorClient(vendor, base_url, auth=auth, headers=headers,
                                   transport=self._transports.get(key), rate_limit=rate_limit,
-                                  limiters=self.rate_limiters, retry=retry, timeout=timeout)
+                                  limiters=self.rate_limiters, retry=retry, timeout=timeout,
+                                  redactor=self.redactor)
             self._vendor_clients[cache_key] = client
             while len(self._vendor_clients) > 256:
                 self._vendor_clients.popitem(last=False)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from attrs import field, frozen
 
 from ._models import Notification
-from ._redaction import redact, redact_obj
+from ._redaction import Redactor
 from ._store import Store, utc
 from ._store.schema import notifications
 
@@ -42,10 +42,17 @@ class StoredNotification:
 
 
 class NotificationLog:
-    """Notifications kept in a store, newest first. Synchronous and thread-safe."""
+    """Notifications kept in a store, newest first. Synchronous and thread-safe.
 
-    def __init__(self, store: Store) -> None:
+    :param store: the store.
+    :param redactor: the :class:`~orchestra_core._redaction.Redactor` (a host's) whose secrets
+        :meth:`add` masks; without it, notifications are stored as given (the alerter masks
+        them with its host's redactor before any channel sees them).
+    """
+
+    def __init__(self, store: Store, *, redactor: Redactor | None = None) -> None:
         self.store = store
+        self.redactor = redactor if redactor is not None else Redactor()
 
     def add(self, notification: Notification) -> int:
         """Store *notification* (secrets masked); return its number."""
@@ -53,8 +60,8 @@ class NotificationLog:
             result = conn.execute(notifications.insert().values(
                 created_at=notification.created_at, kind=notification.kind,
                 pipeline=notification.pipeline, run_id=notification.run_id,
-                message=redact(notification.message),
-                data=redact_obj(dict(notification.data))))
+                message=self.redactor.mask(notification.message),
+                data=self.redactor.mask_obj(dict(notification.data))))
             return int(result.inserted_primary_key[0])
 
     def list(self, *, pipeline: str | None = None, run_id: str | None = None,

@@ -1,10 +1,16 @@
 """Masking of secret values wherever text leaves the core.
 
-Every secret the core decrypts (a credential's password, token or API key) is registered
-with the process-wide :data:`redactor` before any task sees it. The core passes every log
+There is no process-wide redactor: each :class:`~orchestra_core.Orchestra` host owns one
+:class:`Redactor` (``host.redactor``), and everything working for that host (its engines,
+runs, vendor clients, webhook server, notification channels, CLI output) registers and masks
+secrets with it. Every secret the core decrypts (a credential's password, token or API key)
+is registered with the host's redactor before any task sees it; the core passes every log
 line, task error, task metadata, CLI output, exception message and HTTP response body
-through :func:`redact` / :func:`redact_obj`, which replace each registered value with
-``*****``. Plugins that obtain secrets some other way call :func:`register_secret`.
+through :meth:`Redactor.mask` / :meth:`Redactor.mask_obj`, which replace each registered
+value with ``*****``. Plugins that obtain secrets some other way register them with
+``host.redactor.add(value)`` (a runner is built with its host, a webhook handler and a
+notification channel get it too). A secret registered with one host is never masked, nor
+known, by another.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ("MASK", "Redactor", "redact", "redact_obj", "redactor", "register_secret")
+__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor")
 
 #: What a secret value is replaced with.
 MASK = "*****"
@@ -25,7 +31,14 @@ MIN_SECRET_LENGTH = 4
 
 
 class Redactor:
-    """A set of secret values and a fast way to mask them in text (thread-safe)."""
+    """A set of secret values and a fast way to mask them in text (thread-safe).
+
+    One belongs to each host (``Orchestra.redactor``)::
+
+        host.redactor.add(token)                  # register a secret
+        host.redactor.mask(f"sent {token}")       # "sent *****"
+        host.redactor.mask_obj({"auth": token})   # {"auth": "*****"}
+    """
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -54,9 +67,11 @@ class Redactor:
             self._pattern = None
 
     def __contains__(self, value: object) -> bool:
+        """Whether *value* is registered."""
         return value in self._values
 
     def __len__(self) -> int:
+        """How many values are registered."""
         return len(self._values)
 
     def mask(self, text: str) -> str:
@@ -78,21 +93,3 @@ class Redactor:
             return type(value)(self.mask_obj(v) for v in value)
         return value
 
-
-#: The process-wide redactor the core masks every output with.
-redactor = Redactor()
-
-
-def register_secret(*values: str | None) -> None:
-    """Register secret *values* with the process-wide :data:`redactor`."""
-    redactor.add(*values)
-
-
-def redact(text: str) -> str:
-    """*text* with every registered secret value masked."""
-    return redactor.mask(text)
-
-
-def redact_obj(value: Any) -> Any:
-    """A JSON-like *value* with every registered secret value masked."""
-    return redactor.mask_obj(value)

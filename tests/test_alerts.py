@@ -14,12 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from orchestra_core import DeliveryFailed, Orchestra, hookimpl
-from orchestra_core._alerts import Alerts, ChannelConfig
+from orchestra_core._alerts import Alerts, ChannelConfig, ChannelContext
 from orchestra_core._builtins.notifications import WebhookChannel, WebhookOptions, verify_signature
 from orchestra_core._engine import Engine
 from orchestra_core._models import Notification
 from orchestra_core._notifications import NotificationLog
-from orchestra_core._redaction import redactor, register_secret
 from orchestra_core._store import Store
 from orchestra_core.cli import cli
 from orchestra_core.testing import FakeClock
@@ -203,15 +202,12 @@ async def test_a_failing_channel_is_logged_and_never_fails_the_run(store):
 
 async def test_notifications_are_redacted(host, store):
     secret = "s3cr3t-token-value"
-    register_secret(secret)
-    try:
-        pipeline = host.pipeline_from_data({
-            "name": "leaky", "alerts": {"on_failure": True, "message": f"call {secret}"},
-            "tasks": [{"id": "a", "integration": "process", "integration_job": "process_run",
-                       "parameters": {"path": "false", "arguments": secret}}]})
-        result, _ = await run(host, store, pipeline)
-    finally:
-        redactor.clear()
+    host.redactor.add(secret)
+    pipeline = host.pipeline_from_data({
+        "name": "leaky", "alerts": {"on_failure": True, "message": f"call {secret}"},
+        "tasks": [{"id": "a", "integration": "process", "integration_job": "process_run",
+                   "parameters": {"path": "false", "arguments": secret}}]})
+    result, _ = await run(host, store, pipeline)
     assert result.state == "failed"
     note = NotificationLog(store).list()[0]
     assert secret not in note.message and secret not in json.dumps(dict(note.data))
@@ -229,7 +225,7 @@ def notification(**kw) -> Notification:
     return Notification(**{**base, **kw})
 
 
-async def test_webhook_posts_signed_json(monkeypatch):
+async def test_webhook_posts_signed_json(monkeypatch, host):
     monkeypatch.setenv("HOOK_SECRET", "hook-secret-123")
     monkeypatch.setenv("HOOK_TOKEN", "bearer-token-456")
     seen: list[httpx.Request] = []
@@ -241,6 +237,7 @@ async def test_webhook_posts_signed_json(monkeypatch):
     channel = WebhookChannel(WebhookOptions(url="https://hooks.test/orchestra",
                                             headers={"X-Team": "data"},
                                             secret_env="HOOK_SECRET", token_env="HOOK_TOKEN"),
+                             context=ChannelContext(host=host, store=None, clock=None),
                              transport=httpx.MockTransport(handler))
     await channel.notify(notification())
     (request,) = seen
@@ -257,8 +254,9 @@ async def test_webhook_posts_signed_json(monkeypatch):
     assert not verify_signature("hook-secret-123", request.headers, request.content + b" ")
     stale = int(request.headers["x-orchestra-timestamp"]) + 301
     assert not verify_signature("hook-secret-123", request.headers, request.content, now=stale)
-    assert "hook-secret-123" in redactor and "bearer-token-456" in redactor
-    redactor.clear()
+    # registered with the host's redactor (no other host knows them)
+    assert "hook-secret-123" in host.redactor and "bearer-token-456" in host.redactor
+    assert "hook-secret-123" not in Orchestra(load_entrypoints=False).redactor
 
 
 async def test_webhook_retries_server_errors_but_not_refusals():
@@ -356,7 +354,6 @@ def test_orchestra_run_posts_to_a_webhook_and_lists_notifications(tmp_path, monk
                                      "--progress", "none"])
         ok = runner.invoke(cli, ["--no-plugins", "run", str(good), "--db", db,
                                  "--progress", "none"])
-    redactor.clear()
     assert (failed.exit_code, ok.exit_code) == (1, 0), failed.output + ok.output
     assert [json.loads(body)["kind"] for _, body in got] == ["run.failed", "run.succeeded"]
     for headers, body in got:
@@ -390,7 +387,6 @@ def test_an_unreachable_webhook_does_not_fail_the_run(tmp_path, monkeypatch):
     db = str(tmp_path / "o.db")
     result = CliRunner().invoke(cli, ["--no-plugins", "run", str(path), "--db", db,
                                       "--progress", "none"])
-    redactor.clear()
     assert result.exit_code == 0, result.output
     store = Store.open(db)
     errors = [e["message"] for e in store.logs(level="error")]

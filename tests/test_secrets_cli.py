@@ -404,12 +404,14 @@ def test_planted_secrets_never_reach_store_logs_or_outputs(home, orchestra):
 
 def test_errors_at_the_cli_edge_are_masked(home, orchestra, monkeypatch):
     from orchestra_core import OrchestraError
-    from orchestra_core._redaction import register_secret
+    from orchestra_core.cli._common import open_store
 
     secret = plant("edge")
-    register_secret(secret)
+    orchestra("init")
+    orchestra("credentials", "set", "edge", "--field", "token", "--stdin", input=f"{secret}\n")
 
     def boom(*args, **kwargs):
+        open_store(None)  # registers the stored credentials with the command line's redactor
         raise OrchestraError(f"the vendor refused {secret}")
 
     monkeypatch.setattr("orchestra_core._secrets.Secrets.open", boom)

@@ -11,7 +11,6 @@ import pytest
 from orchestra_core import Connection, Orchestra, TaskFailed
 from orchestra_core._builtins._http_runner import HttpRunner
 from orchestra_core._builtins.http import HttpParameters
-from orchestra_core._redaction import redact
 from orchestra_core.testing import StubContext
 
 from ._secrets_kit import plant
@@ -31,9 +30,12 @@ class Recorder:
         return httpx.Response(200, json={"ok": True})
 
 
-async def send(connection, **params):
+async def send(connection, hosts=None, **params):
+    """Start an http task on a new host; the host is appended to *hosts* when given."""
     api = Recorder()
     host = Orchestra(load_entrypoints=False, transports={"http": httpx.MockTransport(api)})
+    if hosts is not None:
+        hosts.append(host)
     runner = HttpRunner(host)
     ctx = StubContext(HttpParameters(**params), connection=connection)
     await runner.start(ctx)
@@ -53,11 +55,13 @@ async def test_bearer_basic_and_header_auth():
     assert sent.headers["authorization"] == f"Bearer {token}"
 
     password = plant("pw")
+    hosts: list[Orchestra] = []
     sent = await send(conn("basic", {"username": "loader", "password": password},
-                           base_url="http://api.test"), method="GET", endpoint="/x")
+                           base_url="http://api.test"), hosts, method="GET", endpoint="/x")
     encoded = base64.b64encode(f"loader:{password}".encode()).decode()
     assert sent.headers["authorization"] == f"Basic {encoded}"
-    assert redact(f"echo: Basic {encoded}") == "echo: Basic *****"  # registered
+    # registered with the host's redactor
+    assert hosts[0].redactor.mask(f"echo: Basic {encoded}") == "echo: Basic *****"
 
     key = plant("key")
     sent = await send(conn("header", {"api_key": key}, base_url="http://api.test",

@@ -42,9 +42,9 @@ def test_simulated_run_succeeds_without_touching_os_environ(clean_env, monkeypat
     seen: list[tuple[dict[str, str], str | None]] = []
     real = _resolve.connection_from_env
 
-    def watching(spec, environ=None):
+    def watching(spec, environ=None, *, redactor):
         seen.append((dict(os.environ), environ.get("FIVETRAN_BASE_URL") if environ else None))
-        return real(spec, environ)
+        return real(spec, environ, redactor=redactor)
 
     monkeypatch.setattr(_resolve, "connection_from_env", watching)
     result = CliRunner().invoke(cli, ["run", "p.yaml", "--simulate", "--simulate-duration",

@@ -12,7 +12,7 @@ import pytest
 
 from orchestra_core import Orchestra
 from orchestra_core._errors import TaskFailed
-from orchestra_core._redaction import MASK, redactor
+from orchestra_core._redaction import MASK
 from orchestra_core._retry import HttpRetry
 from orchestra_core._vendor_http import (
     RateLimit,
@@ -157,7 +157,7 @@ async def test_other_4xx_fail_at_once_with_structured_redacted_error():
                         "(request id req-77)")
     assert err.metadata["status"] == 400 and err.metadata["request_id"] == "req-77"
     assert vendor.count("POST", "/v1/jobs/9/run") == 1
-    assert secret in redactor  # the header's token was registered
+    assert secret in client.redactor  # the header's token was registered
 
 
 async def test_basic_auth_password_is_registered_and_never_shown():
@@ -179,7 +179,7 @@ async def test_basic_auth_as_a_pair_is_sent_and_registered():
     assert "pw-1234567" not in str(info.value) and "long-api-key-0002" not in str(info.value)
     token = base64.b64encode(b"long-api-key-0002:pw-1234567").decode()
     assert vendor.requests[0].headers["authorization"] == f"Basic {token}"
-    assert token in redactor
+    assert token in client.redactor
 
 
 async def test_accepted_statuses_are_answers():
@@ -379,6 +379,22 @@ async def test_two_hosts_in_one_process_do_not_share_a_rate_limit():
         "acme", limit)
 
 
+async def test_host_clients_register_and_mask_with_their_hosts_redactor():
+    vendor = FakeVendor()
+    vendor.script("GET", "/v1/x", status(400, {"message": "bad token tok-host-a-123456"}))
+    a, b = (Orchestra(load_entrypoints=False, transports={"acme": vendor.transport})
+            for _ in range(2))
+    client = a.vendor_client("acme", base_url="https://api.acme.test/v1", retry=NO_JITTER,
+                             headers={"Authorization": "Bearer tok-host-a-123456"})
+    assert client.redactor is a.redactor
+    assert "tok-host-a-123456" in a.redactor and "tok-host-a-123456" not in b.redactor
+    with pytest.raises(VendorHTTPError) as info:
+        await client.get("/x")
+    assert "tok-host-a-123456" not in str(info.value) and MASK in info.value.body
+    # a client of its own has a redactor of its own
+    assert make(FakeVendor()).redactor is not make(FakeVendor()).redactor
+
+
 def test_a_client_of_its_own_has_a_limiter_of_its_own():
     limit = RateLimit(2, 10)
     assert make(FakeVendor(), rate_limit=limit).limiter is not \
@@ -469,8 +485,8 @@ async def test_retry_after_date_is_read_on_the_task_clock():
 
 
 def test_idempotency_key_header_is_not_a_secret():
-    make(FakeVendor(), headers={"Idempotency-Key": "run-1/t/1-abcdef"})
-    assert "run-1/t/1-abcdef" not in redactor
+    client = make(FakeVendor(), headers={"Idempotency-Key": "run-1/t/1-abcdef"})
+    assert "run-1/t/1-abcdef" not in client.redactor
 
 
 def test_vendor_timestamps_are_read_and_written_in_utc():

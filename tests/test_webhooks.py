@@ -13,11 +13,12 @@ import pytest
 from orchestra_core import Orchestra, hookimpl
 from orchestra_core._engine import Engine
 from orchestra_core._models import JobState, WebhookEvent
-from orchestra_core._redaction import MASK, register_secret
+from orchestra_core._redaction import MASK
 from orchestra_core._server import create_app
 from orchestra_core._server.webhooks import webhook_secrets
 from orchestra_core._store import Store
-from orchestra_core.testing import FakeClock, hmac_sha256
+from orchestra_core.testing import FakeClock
+from orchestra_core.testing._simulator import hmac_sha256
 
 from ._acme import WEBHOOK_SECRET, AcmePlugin, AcmeSimulator
 
@@ -125,8 +126,8 @@ class Crashing:
 ])
 async def test_plugin_crash_is_500_with_a_redacted_message(store, where, text):
     secret = "sk-live-abcdef123456"
-    register_secret(secret)
     host = Orchestra(plugins=[Crashing(where, secret)], load_entrypoints=False)
+    host.redactor.add(secret)
     engine = Engine(host, store)
     async with client(create_app(host, engine)) as http:
         answer = await http.post("/webhooks/boom", content=b"{}")

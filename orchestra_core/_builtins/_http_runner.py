@@ -115,11 +115,12 @@ def _from_connection(connection: Any, name: str) -> Any:
 AUTH_SCHEMES = ("none", "basic", "bearer", "header")
 
 
-def _auth_headers(connection: Any) -> dict[str, str]:
+def _auth_headers(connection: Any, redactor: Any) -> dict[str, str]:
     """The headers a connection's auth scheme adds: ``basic`` (username and password),
     ``bearer`` (``Authorization: Bearer TOKEN``) or ``header`` (the option ``header``,
     default ``X-API-Key``, set to the token). The token is the credential's ``token``,
-    ``api_key`` or ``password`` field, the first present."""
+    ``api_key`` or ``password`` field, the first present. A basic-auth header's encoded
+    credentials are registered with *redactor* (the host's)."""
     from .._secrets._resolve import basic_auth_token
 
     auth = _from_connection(connection, "auth")
@@ -132,7 +133,7 @@ def _auth_headers(connection: Any) -> dict[str, str]:
         if not username or not password:
             raise TaskFailed(f"connection {name!r} uses basic auth but its credential has no "
                              "username and password", retryable=False)
-        return {"Authorization": f"Basic {basic_auth_token(username, password)}"}
+        return {"Authorization": f"Basic {basic_auth_token(redactor, username, password)}"}
     if auth in ("bearer", "header"):
         token = next((secrets[f] for f in ("token", "api_key", "password") if secrets.get(f)),
                      None)
@@ -148,13 +149,14 @@ def _auth_headers(connection: Any) -> dict[str, str]:
 
 
 class _Request:
-    """A task's request settings: its parameters, filled in from its connection."""
+    """A task's request settings: its parameters, filled in from its connection (secrets it
+    derives registered with *redactor*)."""
 
-    def __init__(self, params: HttpParameters, connection: Any) -> None:
+    def __init__(self, params: HttpParameters, connection: Any, redactor: Any) -> None:
         self.base_url = params.base_url or _from_connection(connection, "base_url")
         method = params.method or _from_connection(connection, "method")
         self.endpoint = params.endpoint or _from_connection(connection, "endpoint")
-        headers: dict[str, str] = _auth_headers(connection)
+        headers: dict[str, str] = _auth_headers(connection, redactor)
         for source in (_from_connection(connection, "headers"), params.headers):
             for key, value in (source or {}).items():
                 for same in [k for k in headers if k.lower() == str(key).lower()]:
@@ -258,7 +260,7 @@ class HttpRunner:
     async def start(self, ctx: TaskContext) -> ExternalRun:
         """Send the request; raise :class:`TaskFailed` on an unexpected status or no answer."""
         params: HttpParameters = ctx.parameters
-        request = _Request(params, ctx.connection)
+        request = _Request(params, ctx.connection, self.host.redactor)
         poll = params.poll
         if poll is not None and "{id}" in poll.endpoint and not poll.id_field:
             raise TaskFailed(
@@ -327,7 +329,8 @@ class HttpRunner:
                 message=f"HTTP {status}",
                 metadata={"status_code": status, "response": run.data.get("response", "")},
             )
-        return await self._poll(ctx, run, params.poll, _Request(params, ctx.connection))
+        request = _Request(params, ctx.connection, self.host.redactor)
+        return await self._poll(ctx, run, params.poll, request)
 
     async def cancel(self, ctx: TaskContext, run: ExternalRun) -> None:
         """There is no generic way to cancel a job behind an HTTP API: say so in the log."""

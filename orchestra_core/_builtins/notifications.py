@@ -32,7 +32,7 @@ from .._config import parameter
 from .._errors import DeliveryFailed
 from .._markers import hookimpl
 from .._models import Notification
-from .._redaction import redact, register_secret
+from .._redaction import Redactor
 from .._registry import ChannelRegistry
 
 __all__ = (
@@ -48,20 +48,22 @@ DEFAULT_TOLERANCE = 300
 
 
 class StoredChannel:
-    """Appends notifications to the store's notification list (``orchestra notifications``)."""
+    """Appends notifications to the store's notification list (``orchestra notifications``),
+    secrets masked with the host's redactor (``context.host.redactor``)."""
 
     def __init__(self, options: Any = None, *, context: Any = None) -> None:
         if context is None:
             raise DeliveryFailed("the stored channel needs the run's store (context)")
         self.store = context.store
         self.clock = context.clock
+        self.redactor = _redactor_of(context)
 
     async def notify(self, notification: Notification) -> None:
         """Store *notification*."""
         from .._committer import in_thread
         from .._notifications import NotificationLog
 
-        log = NotificationLog(self.store)
+        log = NotificationLog(self.store, redactor=self.redactor)
         await in_thread(self.clock, log.add, notification)
 
 
@@ -114,21 +116,33 @@ def verify_signature(secret: str | bytes, headers: Mapping[str, str], body: byte
     return hmac.compare_digest(given, signature(secret, timestamp, body))
 
 
-def _env_secret(name: str | None, what: str) -> str | None:
+def _redactor_of(context: Any) -> Redactor:
+    """The redactor of the context's host (a new one when there is no host)."""
+    redactor = getattr(getattr(context, "host", None), "redactor", None)
+    return redactor if redactor is not None else Redactor()
+
+
+def _env_secret(name: str | None, what: str, redactor: Redactor) -> str | None:
     if name is None:
         return None
     value = os.environ.get(name)
     if not value:
         raise DeliveryFailed(f"webhook {what}: environment variable {name} is not set")
-    register_secret(value)
+    redactor.add(value)
     return value
 
 
 class WebhookChannel:
     """POSTs each notification as JSON to ``options.url``.
 
+    :param context: the :class:`~orchestra_core._alerts.ChannelContext`: its clock sleeps
+        between retries (``anyio.sleep`` without one); the secret and token read from the
+        environment are registered with its host's redactor (``context.host.redactor``),
+        which masks the channel's errors.
     :param transport: an httpx transport (tests pass an ``httpx.MockTransport``).
-    :param clock: sleeps between retries (``anyio.sleep`` when ``None``).
+
+    :ivar redactor: the host's :class:`~orchestra_core._redaction.Redactor` (without a
+        context, one of the channel's own).
     """
 
     def __init__(self, options: WebhookOptions, *, context: Any = None,
@@ -136,6 +150,7 @@ class WebhookChannel:
         self.options = options
         self.transport = transport
         self.clock = getattr(context, "clock", None)
+        self.redactor = _redactor_of(context)
 
     def request(self, notification: Notification, *, now: float | None = None) -> tuple[
         bytes, dict[str, str]
@@ -153,10 +168,10 @@ class WebhookChannel:
                    "x-orchestra-event": notification.kind, "x-orchestra-event-id": event_id,
                    "x-orchestra-timestamp": timestamp}
         headers.update({k.lower(): v for k, v in self.options.headers.items()})
-        secret = _env_secret(self.options.secret_env, "secret_env")
+        secret = _env_secret(self.options.secret_env, "secret_env", self.redactor)
         if secret is not None:
             headers["x-orchestra-signature"] = signature(secret, timestamp, body)
-        token = _env_secret(self.options.token_env, "token_env")
+        token = _env_secret(self.options.token_env, "token_env", self.redactor)
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
         return body, headers
@@ -186,7 +201,8 @@ class WebhookChannel:
                 problem = f"HTTP {response.status_code}"
                 if response.status_code < 500 and response.status_code != 429:
                     break  # the receiver refuses it: retrying will not help
-        raise DeliveryFailed(redact(f"webhook to {self.options.url} failed: {problem}"))
+        raise DeliveryFailed(self.redactor.mask(
+            f"webhook to {self.options.url} failed: {problem}"))
 
 
 @hookimpl

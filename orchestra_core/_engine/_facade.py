@@ -14,7 +14,6 @@ from .._clock import SystemClock
 from .._committer import in_thread
 from .._errors import OrchestraError
 from .._pipeline import Pipeline, RunType
-from .._redaction import redactor as _process_redactor
 from .._scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
 from .._secrets import KeyRing, Secrets
 from .._serialize import pipeline_from_definition, pipeline_to_definition
@@ -36,8 +35,9 @@ class Engine:
     triggered again; tasks whose trigger may have been cut off are recovered (or re-triggered
     with the same idempotency key); the rest start as usual.
 
-    :param host: the :class:`~orchestra_core.Orchestra` whose runners execute the jobs.
-    :param store: the :class:`~orchestra_core._store.Store`.
+    :param host: the :class:`~orchestra_core.Orchestra` whose runners execute the jobs (and
+        whose ``redactor`` masks the secrets of the runs in the store and in reports).
+    :param store: the :class:`~orchestra_core.Store`.
     :param clock: a clock (``SystemClock`` by default; a ``FakeClock`` in tests).
     :param max_concurrency: tasks executing at once, across the process.
     :param integration_limits: per-integration limits, e.g. ``{"fivetran": 50}``.
@@ -57,7 +57,9 @@ class Engine:
                  keys: KeyRing | None = None, env: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.store = store
-        self.redactor = getattr(host, "redactor", _process_redactor)
+        #: the host's :class:`~orchestra_core._redaction.Redactor`: secrets are masked with it
+        #: in everything the engine stores and reports
+        self.redactor = host.redactor
         self.env = env
         self.secrets = Secrets(store, host=host, keys=keys)
         url = getattr(getattr(store, "engine", None), "url", None)

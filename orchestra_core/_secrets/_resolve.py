@@ -1,5 +1,6 @@
 """What a run needs from the secrets store: connections, constants and credentials resolved
-once per run and handed to tasks, every decrypted value registered with the redactor first.
+once per run and handed to tasks, every decrypted value registered with the host's redactor
+(``host.redactor``) first.
 
 Task parameters may hold placeholders, replaced when the task runs (the stored pipeline
 keeps the placeholder, never the value):
@@ -23,7 +24,7 @@ from urllib.parse import quote
 import anyio
 
 from .._models import Connection, Problem
-from .._redaction import register_secret
+from .._redaction import Redactor
 from ._errors import SecretsError
 from ._records import not_found
 
@@ -45,18 +46,19 @@ __all__ = (
 _PLACEHOLDER = re.compile(r"(\$?)\$\{\s*(constants|credentials)\.([^}\s]+)\s*\}")
 
 
-def register_secret_values(values: Iterable[str | None]) -> None:
-    """Register *values* with the redactor, with the forms they take in URLs and JSON."""
+def register_secret_values(redactor: Redactor, values: Iterable[str | None]) -> None:
+    """Register *values* with *redactor* (a host's), with the forms they take in URLs and
+    JSON."""
     for value in values:
         if not value:
             continue
-        register_secret(value, quote(value, safe=""), json.dumps(value)[1:-1])
+        redactor.add(value, quote(value, safe=""), json.dumps(value)[1:-1])
 
 
-def basic_auth_token(username: str, password: str) -> str:
-    """The ``Basic`` credentials of an Authorization header (registered as a secret)."""
+def basic_auth_token(redactor: Redactor, username: str, password: str) -> str:
+    """The ``Basic`` credentials of an Authorization header (registered with *redactor*)."""
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    register_secret(token)
+    redactor.add(token)
     return token
 
 
@@ -115,11 +117,12 @@ def _split_credential(reference: str) -> tuple[str, str]:
 # -- environment connections -----------------------------------------------------------------
 
 
-def connection_from_env(spec: IntegrationSpec,
-                        environ: Mapping[str, str] | None = None) -> Connection | None:
+def connection_from_env(spec: IntegrationSpec, environ: Mapping[str, str] | None = None, *,
+                        redactor: Redactor) -> Connection | None:
     """The quick-start connection of *spec* from the environment variables its
     ConnectionSpec names, or ``None`` when none of them is set. Values of secret fields
-    (and of fields that are neither an option nor ``base_url``) are registered as secrets."""
+    (and of fields that are neither an option nor ``base_url``) are registered with
+    *redactor* (the host's)."""
     need = spec.connection
     if need is None or not need.env:
         return None
@@ -131,7 +134,7 @@ def connection_from_env(spec: IntegrationSpec,
     auth = present.pop("auth", None) or need.auth
     options = {k: v for k, v in present.items() if k in need.options and k not in need.secrets}
     secrets = {k: v for k, v in present.items() if k not in options}
-    register_secret_values(v for k, v in secrets.items() if k != "username")
+    register_secret_values(redactor, (v for k, v in secrets.items() if k != "username"))
     return Connection(name=f"env:{spec.name}", integration=spec.name, base_url=base_url,
                       auth=auth, options=options, secrets=secrets)
 
@@ -144,7 +147,8 @@ class RunSecrets:
     needing it starts), decrypted once per credential, shared by every task of the run.
 
     :param secrets: the :class:`~orchestra_core._secrets.Secrets` of the engine's store.
-    :param host: the host, for the integrations' ConnectionSpecs.
+    :param host: the host, for the integrations' ConnectionSpecs; every decrypted value is
+        registered with its ``redactor`` before a task sees it.
     :param env: the environment variables quick-start connections are read from
         (:func:`connection_from_env`); default: ``os.environ``.
     """
@@ -223,7 +227,8 @@ class RunSecrets:
             if spec is None:
                 return None
             if spec.name not in self._env:
-                self._env[spec.name] = connection_from_env(spec, self.env)
+                self._env[spec.name] = connection_from_env(spec, self.env,
+                                                           redactor=self.host.redactor)
             return self._env[spec.name]
         conn = self._connections.get(name)
         if conn is None:
@@ -264,7 +269,8 @@ class RunSecrets:
         if values is None:
             row = self._snap()["credentials"][name]
             values = self.secrets._decrypt(row, what)
-            register_secret_values(values.values())  # before any task sees them
+            # before any task sees them
+            register_secret_values(self.host.redactor, values.values())
             self._decrypted[name] = values
         return values
 
@@ -334,10 +340,10 @@ class Catalog:
         return problems
 
 
-def register_stored_secrets(secrets: Secrets) -> int:
-    """Register every credential value the configured keys can decrypt with the redactor
-    (so that outputs of this process mask them even if one got stored unmasked); records
-    that cannot be decrypted are skipped. Returns how many credentials were registered."""
+def register_stored_secrets(secrets: Secrets, redactor: Redactor) -> int:
+    """Register every credential value the configured keys can decrypt with *redactor* (the
+    CLI's, so that what it prints masks them even if one got stored unmasked); records that
+    cannot be decrypted are skipped. Returns how many credentials were registered."""
     try:
         ring = secrets.keyring
         if not ring:
@@ -350,7 +356,7 @@ def register_stored_secrets(secrets: Secrets) -> int:
         if row["key_id"] not in ring:
             continue
         try:
-            register_secret_values(secrets._decrypt(row).values())
+            register_secret_values(redactor, secrets._decrypt(row).values())
             count += 1
         except SecretsError:
             continue

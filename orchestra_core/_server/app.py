@@ -21,7 +21,11 @@ def create_app(host: Any, engine: Any = None, *,
     """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
     *engine* (an :class:`~orchestra_core._engine.Engine`; its event channel receives webhook
     events). *state* is extra information the health endpoint reports, read at each request
-    (``orchestra serve`` passes the scheduler's and the worker pool's figures)."""
+    (``orchestra serve`` passes the scheduler's and the worker pool's figures).
+
+    Webhook answers and the server's log lines are masked with *host*'s redactor
+    (``host.redactor``), and the webhook secrets the server reads are registered with it.
+    """
     info = state if state is not None else {}
 
     async def health(request: Request) -> JSONResponse:

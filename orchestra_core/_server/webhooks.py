@@ -14,21 +14,21 @@ For each request the endpoint:
    first non-``None`` wins): none -> **404**;
 4. awaits ``handler.handle(request)``: :class:`~orchestra_core._errors.WebhookRejected` ->
    its status (**401** unverified, **400** malformed) and nothing changes; any other
-   exception -> **500** with a redacted message, nothing changes;
+   exception -> **500** with a masked message, nothing changes;
 5. publishes every :class:`~orchestra_core._models.WebhookEvent` on the engine's event channel
    (``engine.events.publish``), waking the task runs waiting in ``ctx.next_event(key, ...)``.
    A replayed event (same ``event_id``) is ignored, so redeliveries are harmless. Without an
    engine the answer is **503** (the vendor retries later).
 
-The answer is ``200 {"received": n, "new": k, "replayed": n - k}``; every response body goes
-through :func:`~orchestra_core._redaction.redact_obj`.
+The answer is ``200 {"received": n, "new": k, "replayed": n - k}``; every response body (and
+every log line) is masked with the app's host's redactor (``host.redactor``).
 
 Webhook secrets: a handler gets them in ``handle`` with ``await webhook_secrets(request)``:
 the ``webhook_secret`` field (or another *field*) of the credential of the connection named in
 the URL, else of every stored connection of the integration, plus the environment variable
 ``<INTEGRATION>_WEBHOOK_SECRET`` (e.g. ``FIVETRAN_WEBHOOK_SECRET``). Accept a delivery signed
 with any of them (that also lets a secret be rotated). Every value is registered with the
-redactor.
+redactor of the host serving the request.
 
 Polling stays the fallback: a runner waits with ``event = await ctx.next_event(key,
 timeout=poll_interval)`` and polls the vendor after every wake-up or timeout, so a lost
@@ -52,7 +52,7 @@ from starlette.routing import Route
 
 from .._errors import OrchestraError, WebhookRejected
 from .._models import WebhookEvent, WebhookRequest
-from .._redaction import redact, redact_obj, register_secret
+from .._redaction import Redactor
 
 __all__ = ("MAX_BODY", "webhook_routes", "webhook_secrets")
 
@@ -67,8 +67,8 @@ _lookup: contextvars.ContextVar[Any] = contextvars.ContextVar("orchestra_webhook
                                                              default=None)
 
 
-def _answer(status: int, payload: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(redact_obj(payload), status_code=status)
+def _answer(status: int, payload: dict[str, Any], redactor: Redactor) -> JSONResponse:
+    return JSONResponse(redactor.mask_obj(payload), status_code=status)
 
 
 def webhook_routes() -> list[Route]:
@@ -82,17 +82,18 @@ def webhook_routes() -> list[Route]:
 async def receive_webhook(request: Request) -> JSONResponse:
     """Handle one webhook delivery (see the module documentation)."""
     host = request.app.state.host
+    redactor: Redactor = host.redactor
     engine = getattr(request.app.state, "engine", None)
     name = request.path_params["integration"]
     spec = host.integrations.find(name)
     if spec is None:
-        return _answer(404, {"error": f"unknown integration {name!r}"})
+        return _answer(404, {"error": f"unknown integration {name!r}"}, redactor)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"})
+        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"}, redactor)
     body = await request.body()
     if len(body) > MAX_BODY:
-        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"})
+        return _answer(413, {"error": f"webhook body larger than {MAX_BODY} bytes"}, redactor)
     incoming = WebhookRequest(
         integration=spec.name, method=request.method,
         headers={k.lower(): v for k, v in request.headers.items()}, body=body,
@@ -100,41 +101,47 @@ async def receive_webhook(request: Request) -> JSONResponse:
     try:
         handler = host.hook.orchestra_identify_webhook(request=incoming, orchestra=host)
     except Exception as exc:
-        return _crash(spec.name, "identifying", exc)
+        return _crash(spec.name, "identifying", exc, redactor)
     if handler is None:
-        return _answer(404, {"error": f"no installed plugin accepts webhooks for {spec.name}"})
+        return _answer(404, {"error": f"no installed plugin accepts webhooks for {spec.name}"},
+                       redactor)
     token = _lookup.set(_SecretLookup(host, engine, request.app.state))
     try:
         events = list(await handler.handle(incoming))
     except WebhookRejected as exc:
-        logger.info("webhook for %s rejected (%s): %s", spec.name, exc.status, redact(str(exc)))
-        return _answer(exc.status if 400 <= exc.status < 500 else 400, {"error": str(exc)})
+        logger.info("webhook for %s rejected (%s): %s", spec.name, exc.status,
+                    redactor.mask(str(exc)))
+        return _answer(exc.status if 400 <= exc.status < 500 else 400, {"error": str(exc)},
+                       redactor)
     except Exception as exc:
-        return _crash(spec.name, "handling", exc)
+        return _crash(spec.name, "handling", exc, redactor)
     finally:
         _lookup.reset(token)
     bad = [e for e in events if not isinstance(e, WebhookEvent)]
     if bad:
         return _crash(spec.name, "handling", TypeError(
-            f"the handler returned {type(bad[0]).__name__}, not WebhookEvent"))
+            f"the handler returned {type(bad[0]).__name__}, not WebhookEvent"), redactor)
     if engine is None:
-        return _answer(503, {"error": "no engine is running to receive webhook events"})
+        return _answer(503, {"error": "no engine is running to receive webhook events"},
+                       redactor)
     new = sum(1 for event in events if engine.events.publish(event))
-    return _answer(200, {"received": len(events), "new": new, "replayed": len(events) - new})
+    return _answer(200, {"received": len(events), "new": new, "replayed": len(events) - new},
+                   redactor)
 
 
-def _crash(integration: str, doing: str, exc: Exception) -> JSONResponse:
+def _crash(integration: str, doing: str, exc: Exception, redactor: Redactor) -> JSONResponse:
     message = f"the {integration} webhook handler failed while {doing} the request: " \
               f"{type(exc).__name__}: {exc}"
-    logger.error(redact(message))
-    return _answer(500, {"error": message})
+    logger.error(redactor.mask(message))
+    return _answer(500, {"error": message}, redactor)
 
 
 # -- secrets -------------------------------------------------------------------------------------
 
 
 class _SecretLookup:
-    """Finds webhook secrets in the engine's secrets store (cached briefly per app)."""
+    """Finds webhook secrets in the engine's secrets store (cached briefly per app) and
+    registers them with the host's redactor."""
 
     def __init__(self, host: Any, engine: Any, state: Any) -> None:
         self.host = host
@@ -154,7 +161,7 @@ class _SecretLookup:
             values: list[str] = []
         else:
             values = await anyio.to_thread.run_sync(self._read, integration, connection, field)
-        register_secret(*values)
+        self.host.redactor.add(*values)
         self.cache[key] = (time.monotonic(), values)
         return values
 
@@ -193,7 +200,9 @@ async def webhook_secrets(request: WebhookRequest, *, field: str = "webhook_secr
     (``/webhooks/{integration}/{connection}``; an unknown connection is rejected with 404),
     or of every stored connection of the integration; then the environment variable *env*
     (default ``<INTEGRATION>_WEBHOOK_SECRET``). Empty when none is configured: a handler
-    should then reject the request (401) with a message saying how to configure one.
+    should then reject the request (401) with a message saying how to configure one. Every
+    value is registered with the redactor of the host serving the request (called outside a
+    request, only the environment variable is read, and registered nowhere).
     """
     found: list[str] = []
     lookup = _lookup.get()
@@ -204,10 +213,11 @@ async def webhook_secrets(request: WebhookRequest, *, field: str = "webhook_secr
             if isinstance(exc, WebhookRejected):
                 raise
             logger.warning("webhook secrets of %s could not be read: %s", request.integration,
-                           redact(str(exc)))
+                           lookup.host.redactor.mask(str(exc)))
     value = os.environ.get(env or _env_name(request.integration))
     if value:
-        register_secret(value)
+        if lookup is not None:
+            lookup.host.redactor.add(value)
         if value not in found:
             found.append(value)
     return found

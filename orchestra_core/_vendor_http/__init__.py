@@ -53,9 +53,10 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
 - Fails with :class:`VendorHTTPError` (a :class:`~orchestra_core._errors.TaskFailed`) carrying
   ``vendor``, ``method``, ``path``, ``status``, ``body`` (truncated), ``request_id`` and
   ``kind``; ``retryable`` is ``True`` for transient failures whose retries ran out, ``False``
-  for 4xx. Messages and bodies are redacted; request headers and query strings never appear.
+  for 4xx. Messages and bodies are masked with the client's redactor (``host.redactor`` for
+  a client of ``host.vendor_client``); request headers and query strings never appear.
   Secret header values (``Authorization``, anything named like a token/key/secret) and the
-  password of an :class:`httpx.BasicAuth` are registered with the redactor.
+  password of an :class:`httpx.BasicAuth` are registered with that redactor.
 
 Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit`,
 :class:`RateLimiter`, :class:`RateLimiters` (a host's limiters), :func:`parse_retry_after`,

@@ -15,7 +15,7 @@ import httpx
 from anyio.lowlevel import RunVar
 
 from .._clock import SystemClock
-from .._redaction import redact, register_secret
+from .._redaction import Redactor
 from .._retry import HttpRetry
 from ._errors import VendorHTTPError, request_id_of
 from ._limits import RateLimit, RateLimiter, RateLimiters
@@ -88,7 +88,7 @@ class VendorClient:
         (e.g. ``httpx.BasicAuth(key, secret)``).
     :param headers: headers sent with every request (``Authorization: Token ...``,
         ``Accept``). Values of secret-looking headers and the basic-auth password are
-        registered with :mod:`orchestra_core._redaction`.
+        registered with *redactor*.
     :param transport: an httpx async transport (a simulator's ``transport`` in tests);
         default: the network, through a pool of 1,000 connections per event loop.
     :param rate_limit: the vendor's request limit.
@@ -100,9 +100,13 @@ class VendorClient:
     :param clock: the clock used when a call has no ``ctx`` (``SystemClock`` by default).
     :param timeout: seconds allowed for each request (connect, write, read, pool).
     :param seed: seeds the jitter (deterministic delays in tests).
+    :param redactor: the :class:`~orchestra_core._redaction.Redactor` the client registers its
+        credentials with and masks its log lines and errors with (``host.vendor_client``
+        passes the host's); default: a new one of the client's own.
 
     :ivar limiter: the :class:`RateLimiter` this client waits for (``None`` without
         *rate_limit*).
+    :ivar redactor: the client's :class:`~orchestra_core._redaction.Redactor`.
     """
 
     def __init__(self, vendor: str, base_url: str, *, auth: Auth | None = None,
@@ -110,8 +114,9 @@ class VendorClient:
                  transport: httpx.AsyncBaseTransport | None = None,
                  rate_limit: RateLimit | None = None, limiters: RateLimiters | None = None,
                  retry: HttpRetry | None = None, clock: Any = None, timeout: float = 30.0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, redactor: Redactor | None = None) -> None:
         self.vendor = vendor
+        self.redactor = redactor if redactor is not None else Redactor()
         self.base_url = base_url.rstrip("/")
         self.auth: httpx.Auth | None = (httpx.BasicAuth(*auth) if isinstance(auth, tuple)
                                         else auth)
@@ -129,7 +134,7 @@ class VendorClient:
         self._client_var: RunVar[httpx.AsyncClient | None] = RunVar(
             f"orchestra_vendor_client_{id(self)}", None)
         self._origin = urlsplit(self.base_url)[:2]
-        _register_credentials(self.headers, auth)
+        _register_credentials(self.redactor, self.headers, auth)
 
     def __repr__(self) -> str:
         return f"VendorClient({self.vendor!r}, {self.base_url!r})"
@@ -342,12 +347,12 @@ class VendorClient:
         error = VendorHTTPError(message, vendor=self.vendor, method=method, path=where,
                                 status=failure.status, body=failure.body,
                                 request_id=failure.request_id, kind=kind, attempts=sends,
-                                retryable=retryable)
+                                retryable=retryable, redactor=self.redactor)
         error.__cause__ = failure.exc  # the httpx exception, if one ended the last attempt
         return error
 
     def _log(self, ctx: Any, message: str, *, level: str = "warning") -> None:
-        message = redact(message)
+        message = self.redactor.mask(message)
         if ctx is not None:
             ctx.log(message, level=level)
         else:
@@ -436,8 +441,9 @@ def auth_key(auth: Auth | None) -> Hashable:
     return auth
 
 
-def _register_credentials(headers: Mapping[str, str], auth: Auth | None) -> None:
-    """Register credential values with the redactor, so no log or error can show them.
+def _register_credentials(redactor: Redactor, headers: Mapping[str, str],
+                          auth: Auth | None) -> None:
+    """Register credential values with *redactor*, so no log or error can show them.
 
     Of a ``<scheme> <credential>`` value (``Bearer abc``, ``Basic abc``) the credential is
     registered, so a masked line still names the scheme; other values are registered whole.
@@ -450,22 +456,22 @@ def _register_credentials(headers: Mapping[str, str], auth: Auth | None) -> None
                                                                 "password")):
             parts = value.split()
             if len(parts) == 2 and parts[0].isalpha():
-                register_secret(parts[1])
+                redactor.add(parts[1])
                 if parts[0].lower() == "basic":
-                    _register_basic(parts[1])
+                    _register_basic(redactor, parts[1])
             else:
-                register_secret(value)
+                redactor.add(value)
     header = basic_auth_header(auth)
     if header is not None:
-        register_secret(header[6:])
-        _register_basic(header[6:])
+        redactor.add(header[6:])
+        _register_basic(redactor, header[6:])
 
 
-def _register_basic(encoded: str) -> None:
+def _register_basic(redactor: Redactor, encoded: str) -> None:
     try:
         user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
     except (ValueError, UnicodeDecodeError):
         return
-    register_secret(password)
+    redactor.add(password)
     if len(user) >= 12:  # an API key used as the user name; short names are not secrets
-        register_secret(user)
+        redactor.add(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import TaskFailed
-from .._redaction import redact
+from .._redaction import Redactor
 
 __all__ = ("VendorHTTPError",)
 
@@ -27,8 +27,10 @@ REQUEST_ID_HEADERS = (
 class VendorHTTPError(TaskFailed):
     """A vendor API call failed for good (after the retries it was allowed).
 
-    Every text attribute has passed through :func:`orchestra_core._redaction.redact`; request
-    headers (``Authorization``) and query strings are never kept.
+    Every text attribute has been masked with the client's
+    :class:`~orchestra_core._redaction.Redactor` (*redactor*: the host's, for a client of
+    ``host.vendor_client``); request headers (``Authorization``) and query strings are never
+    kept.
 
     :ivar vendor: the vendor name given to the client, e.g. ``"fivetran"``.
     :ivar method: the HTTP method.
@@ -54,12 +56,14 @@ class VendorHTTPError(TaskFailed):
 
     def __init__(self, message: str, *, vendor: str, method: str, path: str,
                  status: int | None = None, body: str = "", request_id: str | None = None,
-                 kind: str = "status", attempts: int = 1, retryable: bool | None = None) -> None:
+                 kind: str = "status", attempts: int = 1, retryable: bool | None = None,
+                 redactor: Redactor | None = None) -> None:
+        mask = redactor.mask if redactor is not None else _unmasked
         self.vendor = vendor
         self.method = method
-        self.path = redact(path)
+        self.path = mask(path)
         self.status = status
-        self.body = redact(_truncate(body))
+        self.body = mask(_truncate(body))
         self.request_id = request_id
         self.kind = kind
         self.attempts = attempts
@@ -71,7 +75,11 @@ class VendorHTTPError(TaskFailed):
             metadata["body"] = self.body
         if request_id:
             metadata["request_id"] = request_id
-        super().__init__(redact(message), retryable=retryable, metadata=metadata)
+        super().__init__(mask(message), retryable=retryable, metadata=metadata)
+
+
+def _unmasked(text: str) -> str:
+    return text
 
 
 def _truncate(text: str, limit: int = BODY_LIMIT) -> str:

@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from .._errors import OrchestraError
+from .._redaction import Redactor
 from ._common import ErrorEdgeGroup, echo_error
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
@@ -31,7 +32,9 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
     """Orchestra: run data pipelines of Fivetran, dbt Cloud, Census, Hightouch, Amperity,
     HTTP and local-process tasks, declared in YAML or JSON files."""
     env_blocked = [b.strip() for b in os.environ.get("ORCHESTRA_BLOCK_PLUGINS", "").split(",")]
-    ctx.obj = {"no_plugins": no_plugins, "blocked": [*blocked, *filter(None, env_blocked)]}
+    obj = ctx.ensure_object(dict)  # main() puts the command line's redactor in it
+    obj.update(no_plugins=no_plugins, blocked=[*blocked, *filter(None, env_blocked)])
+    obj.setdefault("redactor", Redactor())
 
 
 # every command, by the module that defines it
@@ -55,8 +58,10 @@ cli.add_command(simulate)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``orchestra`` script."""
+    redactor = Redactor()  # the command line's: its host's, and what its output is masked with
     try:
-        cli.main(args=argv, prog_name="orchestra", standalone_mode=True)
+        cli.main(args=argv, prog_name="orchestra", standalone_mode=True,
+                 obj={"redactor": redactor})
     except OrchestraError as exc:  # raised while building the host, before a command runs
-        echo_error(exc)
+        echo_error(exc, redactor)
         sys.exit(1)

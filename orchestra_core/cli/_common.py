@@ -1,7 +1,11 @@
 """What the command modules share: the ``--db`` and ``--json`` options, the host and the store
-a command works on, timestamps as the CLI prints them, and the error edge: the only place
-(with the HTTP server) that turns :class:`~orchestra_core._errors.OrchestraError` into an exit
-code, with the message redacted."""
+a command works on, the redactor its output is masked with, timestamps as the CLI prints
+them, and the error edge: the only place (with the HTTP server) that turns
+:class:`~orchestra_core._errors.OrchestraError` into an exit code, with the message masked.
+
+One command line has one :class:`~orchestra_core._redaction.Redactor` (:func:`redactor_of`):
+the credentials of the store a command opens are registered with it, the command's host is
+built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from typing import Any
 import click
 
 from .._errors import OrchestraError
-from .._redaction import redact
+from .._redaction import Redactor
 
 __all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
-           "open_store")
+           "open_store", "redactor_of")
 
 #: ``--db URL_OR_PATH`` (also ``ORCHESTRA_DB``): the state store a command reads and writes.
 DB_OPTION = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
@@ -24,9 +28,24 @@ DB_OPTION = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-def echo_error(exc: OrchestraError) -> None:
-    """Print *exc* as the one line ``Error: ...`` on standard error, secrets masked."""
-    click.echo(f"Error: {redact(str(exc))}", err=True)
+def echo_error(exc: OrchestraError, redactor: Redactor) -> None:
+    """Print *exc* as the one line ``Error: ...`` on standard error, the secrets registered
+    with *redactor* (the command line's) masked."""
+    click.echo(f"Error: {redactor.mask(str(exc))}", err=True)
+
+
+def redactor_of(ctx: click.Context | None = None) -> Redactor:
+    """The :class:`~orchestra_core._redaction.Redactor` of this command line (of *ctx*, else
+    of the current click context): made once per command line (``main`` makes it, so that
+    an error raised before a command runs is masked too) and shared by its host."""
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    if ctx is None:  # outside a command line: nothing was registered
+        return Redactor()
+    obj = ctx.find_root().ensure_object(dict)
+    redactor = obj.get("redactor")
+    if redactor is None:
+        redactor = obj["redactor"] = Redactor()
+    return redactor
 
 
 class ErrorEdgeGroup(click.Group):
@@ -37,29 +56,32 @@ class ErrorEdgeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OrchestraError as exc:
-            echo_error(exc)
+            echo_error(exc, redactor_of(ctx))
             ctx.exit(1)
 
 
 def host_of(ctx: click.Context) -> Any:
     """The :class:`~orchestra_core.Orchestra` of this command line, built on first use with
-    the root options (``--no-plugins``, ``--block``) and shared by every command after."""
+    the root options (``--no-plugins``, ``--block``) and the command line's redactor
+    (:func:`redactor_of`), and shared by every command after."""
     from .._host import Orchestra
 
     obj = ctx.find_root().obj
     if "host" not in obj:
-        obj["host"] = Orchestra(load_entrypoints=not obj["no_plugins"], blocked=obj["blocked"])
+        obj["host"] = Orchestra(load_entrypoints=not obj["no_plugins"], blocked=obj["blocked"],
+                                redactor=redactor_of(ctx))
     return obj["host"]
 
 
 def open_store(db: str | None) -> Any:
     """The :class:`~orchestra_core._store.Store` at *db* (see ``Store.open``); from now on the
-    outputs of this process mask every credential the configured keys can decrypt."""
+    output of this command line (:func:`redactor_of`) masks every credential the configured
+    keys can decrypt."""
     from .._secrets import Secrets, register_stored_secrets
     from .._store import Store
 
     store = Store.open(db)
-    register_stored_secrets(Secrets(store))
+    register_stored_secrets(Secrets(store), redactor_of())
     return store
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._common import DB_OPTION, JSON_OPTION, format_ts, open_store
+from ._common import DB_OPTION, JSON_OPTION, format_ts, open_store, redactor_of
 
 __all__ = ("NOTHING_TO_CLAIM", "notifications", "queue")
 
@@ -197,11 +197,12 @@ def notifications(pipeline: str | None, run_id: str | None, kind: str | None, si
     found = NotificationLog(open_store(db)).list(
         pipeline=pipeline, run_id=run_id, kind=kind,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit)
+    redactor = redactor_of()
     if as_json:
-        click.echo(json.dumps([n.to_dict() for n in found], indent=2))
+        click.echo(json.dumps(redactor.mask_obj([n.to_dict() for n in found]), indent=2))
         return
     if not found:
         click.echo("no notifications")
     for n in found:
-        text = " | ".join(n.message.splitlines())  # one line per notification
+        text = " | ".join(redactor.mask(n.message).splitlines())  # one line per notification
         click.echo(f"{format_ts(n.created_at)}  {n.kind:<22} {n.pipeline}: {text}")

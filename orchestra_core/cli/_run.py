@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from .._redaction import redact, redact_obj
-from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
+from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store, redactor_of
 
 __all__ = ("logs", "plugins", "run", "runs", "validate")
 
@@ -191,7 +190,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
             stack.enter_context(reporter)
         result = anyio.run(go)
     click.echo(f"run {result.run_id} {result.state}"
-               + (f": {redact(result.error)}" if result.error else ""))
+               + (f": {host.redactor.mask(result.error)}" if result.error else ""))
     db_opt = f" --db {db}" if db else ""
     click.echo(f"details: orchestra runs show {result.run_id}{db_opt}")
     if simulate:
@@ -215,13 +214,14 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
               db: str | None) -> None:
     """Recent runs, newest first."""
     found = open_store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    redactor = redactor_of()
     if as_json:
-        click.echo(json.dumps(redact_obj(found), indent=2, default=str))
+        click.echo(json.dumps(redactor.mask_obj(found), indent=2, default=str))
         return
     for r in found:
         click.echo(f"{r['id']}  {r['pipeline']:<24} {r['state']:<10} {r['run_type']:<8} "
                    f"{format_ts(r['created_at'])}"
-                   + (f"  {redact(r['error'])}" if r["error"] else ""))
+                   + (f"  {redactor.mask(r['error'])}" if r["error"] else ""))
 
 
 @runs.command("show")
@@ -231,17 +231,19 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
 def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     """A run and each of its task runs (state, attempt, external id, times, error)."""
     store = open_store(db)
+    redactor = redactor_of()
     run = store.get_run(run_id)
     tasks = store.task_runs(run["id"])
     if as_json:
         run = {k: v for k, v in run.items() if k != "definition"}
-        click.echo(json.dumps(redact_obj({"run": run, "tasks": tasks}), indent=2, default=str))
+        click.echo(json.dumps(redactor.mask_obj({"run": run, "tasks": tasks}), indent=2,
+                              default=str))
         return
     click.echo(f"run {run['id']}: pipeline {run['pipeline']!r} ({run['client']}), "
                f"{run['run_type']}, {run['state']}")
     click.echo(f"  started {format_ts(run['started_at'])}, ended {format_ts(run['ended_at'])}")
     if run["error"]:
-        click.echo(f"  error: {redact(run['error'])}")
+        click.echo(f"  error: {redactor.mask(run['error'])}")
     for t in tasks:
         line = f"  {t['task_id']:<24} {t['state']:<12} attempt {t['attempt']}"
         if t["kind"] == "stage":
@@ -250,7 +252,7 @@ def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
             line += f"  external id: {t['external_id']}"
         if t["error"]:
             line += f"  {t['error']}"
-        click.echo(redact(line))
+        click.echo(redactor.mask(line))
 
 
 @runs.command("cancel")
@@ -288,12 +290,13 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
                        until=until.replace(tzinfo=UTC) if until else None, level=level,
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,
                        task=task, limit=limit)
+    redactor = redactor_of()
     if as_json:
-        click.echo(json.dumps(redact_obj(found), indent=2, default=str))
+        click.echo(json.dumps(redactor.mask_obj(found), indent=2, default=str))
         return
     for e in found:
         where = e["pipeline"] or ""
         if e["task_id"]:
             where += f"/{e['task_id']}"
         click.echo(f"{format_ts(e['time'])} {e['level'].upper():<7} {where}: "
-                   f"{redact(e['message'])}")
+                   f"{redactor.mask(e['message'])}")

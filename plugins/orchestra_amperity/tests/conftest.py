@@ -6,7 +6,6 @@ from __future__ import annotations
 import orchestra_amperity.plugin
 import pytest
 from orchestra_amperity import AmperityCampaign, AmperityCourierGroup, AmperityOrchestrationGroup
-from orchestra_amperity._api import forget_tokens
 from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core.testing import FakeClock, StubContext, make_host
@@ -20,14 +19,6 @@ JOBS = {"cg-": "amperity_courier_group", "og-": "amperity_orchestration_group",
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     return request.param
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state():
-    """Access tokens are process-wide: every test starts without them."""
-    forget_tokens()
-    yield
-    forget_tokens()
 
 
 class Kit:

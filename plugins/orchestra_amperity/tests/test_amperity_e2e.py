@@ -6,7 +6,6 @@ import textwrap
 
 import orchestra_amperity.plugin
 import pytest
-from orchestra_amperity._api import forget_tokens
 from orchestra_amperity.testing import AmperitySimulator
 
 from orchestra_core import Orchestra
@@ -42,13 +41,6 @@ PIPELINE = textwrap.dedent("""\
     """)
 ENV = ("AMPERITY_TOKEN", "AMPERITY_CLIENT_ID", "AMPERITY_CLIENT_SECRET", "AMPERITY_TENANT",
        "AMPERITY_BASE_URL")
-
-
-@pytest.fixture(autouse=True)
-def _no_tokens():
-    forget_tokens()
-    yield
-    forget_tokens()
 
 
 @pytest.fixture

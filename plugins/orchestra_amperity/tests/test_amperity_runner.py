@@ -354,6 +354,35 @@ async def test_bad_client_credentials_are_not_retried(kit):
     assert kit.sim.count("POST", "/api/v0/oauth2/token") == 1
 
 
+async def test_oauth_tokens_belong_to_the_host(kit):
+    import orchestra_amperity.plugin
+
+    from orchestra_core.testing import make_host
+
+    def bearers():
+        return {r.headers["authorization"].removeprefix("Bearer ") for r in kit.sim.requests
+                if r.path != "/api/v0/oauth2/token"}
+
+    host = kit.host
+    runners = [host.runner(host.find_job("amperity", job)) for job in (
+        "amperity_courier_group", "amperity_orchestration_group", "amperity_campaign")]
+    assert all(r.tokens is runners[0].tokens for r in runners)  # one cache per host
+    await kit.run(kit.ctx("og-8qLw3p1", oauth=True))
+    await kit.run(kit.ctx(oauth=True))  # another job of the same host: the same token
+    assert kit.sim.count("POST", "/api/v0/oauth2/token") == 1
+    [token_a] = bearers()
+    other = make_host(orchestra_amperity.plugin)
+    other.set_transport("amperity", kit.sim.transport)
+    runner = other.runner(other.find_job("amperity", "amperity_courier_group"))
+    assert runner.tokens is not runners[0].tokens and len(runner.tokens) == 0
+    ctx = kit.ctx(oauth=True)
+    assert (await runner.wait(ctx, await runner.start(ctx))).state is JobState.SUCCEEDED
+    assert kit.sim.count("POST", "/api/v0/oauth2/token") == 2  # the other host fetches its own
+    [token_b] = bearers() - {token_a}
+    assert token_a in host.redactor and token_a not in other.redactor
+    assert token_b in other.redactor and token_b not in host.redactor
+
+
 async def test_static_token_never_calls_the_token_endpoint(kit):
     await kit.run(kit.ctx())
     assert kit.sim.count("POST", "/api/v0/oauth2/token") == 0

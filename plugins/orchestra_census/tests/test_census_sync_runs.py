@@ -8,7 +8,7 @@ from orchestra_census.sync_runs import (
     summary,
 )
 
-from orchestra_core._redaction import register_secret
+from orchestra_core._redaction import Redactor
 
 
 @pytest.mark.parametrize(("status", "klass"), [
@@ -43,9 +43,11 @@ def test_the_envelope_status_is_not_the_run_status():
 
 
 def test_unknown_status_payload_is_redacted():
-    register_secret("secret-token:abcdef")
+    redactor = Redactor()  # a host's (host.redactor)
+    redactor.add("secret-token:abcdef")
     with pytest.raises(UnknownSyncRunStatus) as info:
-        classify({"id": 1, "status": "odd", "error_detail": "token secret-token:abcdef"})
+        classify({"id": 1, "status": "odd", "error_detail": "token secret-token:abcdef"},
+                 redactor)
     assert info.value.payload["error_detail"] == "token *****"
 
 

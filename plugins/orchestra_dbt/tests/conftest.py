@@ -29,8 +29,8 @@ class Kit:
         params.setdefault("jobid", SUCCEEDING_JOB)
         params.setdefault("poll_interval", 5.0)
         return StubContext(DbtRunJob(**params), clock=self.clock, attempt=attempt,
-                           connection=self.sim.connection() if connection is ... else
-                           connection)
+                           connection=self.sim.connection(redactor=self.host.redactor)
+                           if connection is ... else connection)
 
 
 @pytest.fixture

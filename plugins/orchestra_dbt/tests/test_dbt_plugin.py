@@ -70,13 +70,15 @@ def test_connection_spec_and_simulator_are_declared():
 def test_quick_start_connection_from_the_environment():
     from orchestra_core._secrets import connection_from_env
 
-    spec = Orchestra().integrations.find("dbt")
+    host = Orchestra()
+    spec = host.integrations.find("dbt")
     conn = connection_from_env(spec, {"DBT_CLOUD_API_TOKEN": "tok-123456",
-                                      "DBT_CLOUD_ACCOUNT_ID": "77"})
+                                      "DBT_CLOUD_ACCOUNT_ID": "77"}, redactor=host.redactor)
     assert (conn.base_url, conn.auth, dict(conn.options)) == (
         "https://cloud.getdbt.com", "token", {"account_id": "77"})
     assert conn.secret("token") == "tok-123456"
-    assert connection_from_env(spec, {}) is None
+    assert "tok-123456" in host.redactor  # the token is masked in the host's outputs
+    assert connection_from_env(spec, {}, redactor=host.redactor) is None
 
 
 @pytest.mark.parametrize(("params", "problem"), [

@@ -297,9 +297,7 @@ async def test_bearer_auth_and_a_base_url_written_with_its_api_path(kit):
 async def test_bad_token_is_a_clear_redacted_error(kit):
     conn = Connection(name="prod", integration="dbt", base_url=kit.sim.base_url,
                       options={"account_id": 1}, secrets={"token": "wrong-token-123"})
-    from orchestra_core._redaction import register_secret
-
-    register_secret("wrong-token-123")
+    kit.host.redactor.add("wrong-token-123")
     with pytest.raises(TaskFailed) as info:
         await kit.runner.start(kit.ctx(connection=conn))
     assert info.value.retryable is False

@@ -8,7 +8,6 @@ import pytest
 from orchestra_hightouch import HightouchSync
 from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core._redaction import redactor
 from orchestra_core.testing import FakeClock, StubContext, make_host
 
 
@@ -47,9 +46,3 @@ def kit():
     """A fresh :class:`Kit`."""
     return Kit()
 
-
-@pytest.fixture
-def secrets_cleanup():
-    """Forget secrets registered by a test (redaction is process-wide)."""
-    yield
-    redactor.clear()

@@ -10,8 +10,8 @@ import pytest
 from orchestra_hightouch.runner import HightouchSyncRunner, UnknownRunStatus
 
 from orchestra_core import ExternalRun, JobRunner, JobState, RecoveringJobRunner, TaskFailed
-from orchestra_core._redaction import register_secret
-from orchestra_core.testing import Failure, make_host
+from orchestra_core.testing import make_host
+from orchestra_core.testing._simulator import Failure
 
 
 async def test_trigger_wait_success_with_stats(kit):
@@ -164,9 +164,8 @@ async def test_unknown_in_progress_status_is_an_error(kit):
         await kit.runner.wait(ctx, run)
 
 
-@pytest.mark.usefixtures("secrets_cleanup")
 async def test_unknown_status_log_is_redacted(kit):
-    register_secret("ht-leaky-secret-value")
+    kit.host.redactor.add("ht-leaky-secret-value")
     kit.sim.fail("GET", "/api/v1/syncs/1001/runs", Failure.rewrite_json(lambda body: {
         **body, "data": [{**body["data"][0], "status": "odd",
                           "error": "key ht-leaky-secret-value refused"}]}), times=None)

@@ -2,11 +2,13 @@
 
 Every request carries ``Authorization: Bearer <token>``, ``amperity-tenant`` and
 ``api-version``, and waits for the tenant's share of Amperity's 10 requests per second (one
-budget per API host and tenant for every task of the process). The token is either the
+budget per API host and tenant for every task of the host). The token is either the
 connection's static ``token`` or an OAuth access token obtained with the connection's
-``client_id``/``client_secret`` from ``POST /api/v0/oauth2/token`` and shared by every task
-of the process that uses the same API host, tenant and client; it is refreshed before
-``expires_in`` runs out (and once more if Amperity answers 401).
+``client_id``/``client_secret`` from ``POST /api/v0/oauth2/token`` and kept in the
+:class:`AccessTokens` of the host's Amperity runners, shared by every task of that host that
+uses the same API host, tenant and client (never by another host); it is refreshed before
+``expires_in`` runs out (and once more if Amperity answers 401). Tokens and client secrets are
+registered with the host's redactor (``host.redactor``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from anyio.lowlevel import RunVar
 from attrs import define
 
 from orchestra_core import TaskFailed
-from orchestra_core._redaction import register_secret
 from orchestra_core._vendor_http import (
     RateLimit,
     VendorHTTPError,
@@ -38,9 +39,9 @@ __all__ = (
     "RATE_LIMIT_REQUESTS",
     "RATE_LIMIT_SECONDS",
     "TOKEN_PATH",
+    "AccessTokens",
     "AmperityAPI",
     "api_time",
-    "forget_tokens",
     "parse_time",
 )
 
@@ -77,24 +78,42 @@ class _Token:
     refresh_at: datetime
 
 
-#: Access tokens of the process, by (API root, tenant, client id digest).
-_tokens: dict[tuple[str, str, str], _Token] = {}
-#: One lock per token key and event loop, so concurrent tasks fetch a token once.
-_locks: RunVar[dict[tuple[str, str, str], anyio.Lock] | None] = RunVar(
-    "orchestra_amperity_token_locks", None)
+class AccessTokens:
+    """OAuth access tokens by (API root, tenant, client id digest), with one lock per key and
+    event loop so that concurrent tasks fetch a token once.
 
+    One belongs to the Amperity runners of a host (:class:`~.runner.AmperityWorkflowRunner`
+    ``tokens``): never shared with another host.
+    """
 
-def forget_tokens() -> None:
-    """Drop every cached OAuth access token (tests; a rotated client secret)."""
-    _tokens.clear()
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self._locks: RunVar[dict[tuple[str, str, str], anyio.Lock] | None] = RunVar(
+            f"orchestra_amperity_token_locks_{id(self)}", None)
 
+    def get(self, key: tuple[str, str, str]) -> _Token | None:
+        """The cached token of *key*, or ``None``."""
+        return self._tokens.get(key)
 
-def _lock(key: tuple[str, str, str]) -> anyio.Lock:
-    locks = _locks.get()
-    if locks is None:
-        locks = {}
-        _locks.set(locks)
-    return locks.setdefault(key, anyio.Lock())
+    def put(self, key: tuple[str, str, str], token: _Token) -> None:
+        """Cache *token* for *key*."""
+        self._tokens[key] = token
+
+    def forget(self) -> None:
+        """Drop every cached token (a rotated client secret)."""
+        self._tokens.clear()
+
+    def __len__(self) -> int:
+        """How many tokens are cached."""
+        return len(self._tokens)
+
+    def lock(self, key: tuple[str, str, str]) -> anyio.Lock:
+        """The current event loop's lock of *key*."""
+        locks = self._locks.get()
+        if locks is None:
+            locks = {}
+            self._locks.set(locks)
+        return locks.setdefault(key, anyio.Lock())
 
 
 class _FormBody(httpx.Auth):
@@ -128,13 +147,16 @@ class AmperityAPI:
     credentials.
 
     :param host: the :class:`~orchestra_core.Orchestra` (its ``vendor_client`` shares
-        connection pools, the transport a test installed, and the process-wide rate limit).
+        connection pools, the transport a test installed, and the host's rate limit; its
+        ``redactor`` masks the token and client secret).
     :param ctx: the task's context (retries wait on its clock and log to its run log).
+    :param tokens: the :class:`AccessTokens` OAuth tokens are cached in (the runner's);
+        default: a new cache of this API object's own.
     :raises TaskFailed: (not retryable) when there is no connection, no tenant, or neither a
         token nor client credentials.
     """
 
-    def __init__(self, host: Any, ctx: Any) -> None:
+    def __init__(self, host: Any, ctx: Any, tokens: AccessTokens | None = None) -> None:
         conn = ctx.connection
         if conn is None:
             raise TaskFailed(
@@ -163,12 +185,11 @@ class AmperityAPI:
                 "start: AMPERITY_TOKEN, or AMPERITY_CLIENT_ID and AMPERITY_CLIENT_SECRET)",
                 retryable=False,
             )
-        for value in (self.token, self.client_secret):
-            if value:
-                register_secret(value)
+        host.redactor.add(self.token, self.client_secret)
         self.base_url = (getattr(conn, "base_url", None) or DEFAULT_BASE_URL).rstrip("/")
         self.host = host
         self.ctx = ctx
+        self.tokens = tokens if tokens is not None else AccessTokens()
         self.rate_limit = RateLimit(RATE_LIMIT_REQUESTS, RATE_LIMIT_SECONDS,
                                     key=f"{self.base_url} tenant={self.tenant}")
         self.client = host.vendor_client(
@@ -195,13 +216,13 @@ class AmperityAPI:
         if self.token is not None:
             return self.token
         key = self._token_key()
-        async with _lock(key):
-            cached = _tokens.get(key)
+        async with self.tokens.lock(key):
+            cached = self.tokens.get(key)
             if cached is not None and cached.value != rejected and \
                     self.ctx.now() < cached.refresh_at:
                 return cached.value
             token = await self._fetch_token()
-            _tokens[key] = token
+            self.tokens.put(key, token)
             return token.value
 
     async def _fetch_token(self) -> _Token:
@@ -229,7 +250,7 @@ class AmperityAPI:
         if not isinstance(value, str) or not value:
             raise TaskFailed("Amperity's token endpoint answered without an access_token",
                              retryable=True)
-        register_secret(value)
+        self.host.redactor.add(value)
         expires = body.get("expires_in")
         life = float(expires) if isinstance(expires, int | float) and expires > 0 else 3600.0
         margin = min(REFRESH_MARGIN, life / 10)

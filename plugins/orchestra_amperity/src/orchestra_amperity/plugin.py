@@ -24,11 +24,23 @@ from .params import (
     is_iso_datetime,
 )
 
+#: The job whose runner owns a host's OAuth access tokens; the runners of the other jobs of
+#: that host share them (one token per API root, tenant and client for the whole host).
+TOKEN_OWNER = "amperity_courier_group"
+
+
+def _owner_runner(host: Any) -> Any:
+    from .runner import AmperityWorkflowRunner
+
+    return AmperityWorkflowRunner(host)
+
 
 def _runner(host: Any) -> Any:
     from .runner import AmperityWorkflowRunner
 
-    return AmperityWorkflowRunner(host)
+    owner = host.find_job("amperity", TOKEN_OWNER)
+    tokens = getattr(host.runner(owner), "tokens", None) if owner is not None else None
+    return AmperityWorkflowRunner(host, tokens=tokens)
 
 
 @hookimpl
@@ -53,7 +65,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "amperity_courier_group",
         parameters=AmperityCourierGroup,
         description="Run an Amperity courier group (load source data into Amperity)",
-        runner=_runner,
+        runner=_owner_runner,
         phase="ingestion",
     )
     amperity.job(

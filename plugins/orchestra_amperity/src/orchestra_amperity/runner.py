@@ -31,10 +31,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._redaction import redact, redact_obj
 from orchestra_core._vendor_http import ReadFailures, VendorHTTPError
 
-from ._api import AmperityAPI, parse_time
+from ._api import AccessTokens, AmperityAPI, parse_time
 from .params import AmperityCourierGroup
 from .states import (
     KNOWN_STATES,
@@ -123,15 +122,26 @@ class AmperityWorkflowRunner:
     job (courier group, orchestration group or campaign).
 
     :param host: the :class:`~orchestra_core.Orchestra` whose ``vendor_client`` the runner
-        uses (tests install a simulator's transport on it).
+        uses (tests install a simulator's transport on it) and whose ``redactor`` masks the
+        credentials and the raw answers the runner logs.
+    :param tokens: the :class:`~._api.AccessTokens` OAuth access tokens are cached in; the
+        plugin gives the runners of one host's three jobs the same one (default: a new one).
+
+    :ivar tokens: the runner's OAuth access tokens (``runner.tokens.forget()`` drops them).
     """
 
-    def __init__(self, host: Any) -> None:
+    def __init__(self, host: Any, *, tokens: AccessTokens | None = None) -> None:
         self.host = host
+        self.tokens = tokens if tokens is not None else AccessTokens()
 
     def api(self, ctx: TaskContext) -> AmperityAPI:
         """The Amperity API for *ctx*'s connection."""
-        return AmperityAPI(self.host, ctx)
+        return AmperityAPI(self.host, ctx, self.tokens)
+
+    def _raw(self, value: Mapping[str, Any], **dumps: Any) -> str:
+        """*value* as JSON, the host's secrets masked."""
+        redactor = self.host.redactor
+        return redactor.mask(json.dumps(redactor.mask_obj(dict(value)), default=str, **dumps))
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -159,8 +169,7 @@ class AmperityWorkflowRunner:
         if not isinstance(run_id, str) or not run_id:
             raise TaskFailed(
                 f"Amperity accepted the start of {params.KIND} {params.config_id} but sent no "
-                f"workflow id: {redact(json.dumps(redact_obj(dict(created)), default=str))}"[
-                    :400], retryable=None)
+                f"workflow id: {self._raw(created)}"[:400], retryable=None)
         facts = self._facts(params, api, created, fields, mode_source)
         mode = f", run mode {fields['run_mode']}" if "run_mode" in fields else ""
         ctx.log(f"started {_what(params)}: workflow {run_id} "
@@ -283,7 +292,7 @@ class AmperityWorkflowRunner:
 
     def _unknown(self, ctx: TaskContext, run: ExternalRun,
                  data: Mapping[str, Any]) -> UnknownWorkflowState:
-        raw = redact(json.dumps(redact_obj(dict(data)), default=str, sort_keys=True))
+        raw = self._raw(data, sort_keys=True)
         ctx.log(f"Amperity sent an unknown state for workflow {run.id}: {raw}", level="error")
         return UnknownWorkflowState(
             f"Amperity reported the unknown workflow state {data.get('state')!r} for workflow "

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._redaction import redact, redact_obj
 from orchestra_core._vendor_http import ReadFailures, VendorHTTPError, parse_timestamp
 
 from .sync_runs import RunClass, UnknownSyncRunStatus, classify, error_text, run_metadata, summary
@@ -71,12 +70,13 @@ def _ui_url(base_url: str, sync_id: Any) -> str:
 _parse_time = parse_timestamp
 
 
-def _data(body: Any, what: str) -> Any:
-    """``data`` of a Census envelope ``{"status": "success", "data": ...}``."""
+def _data(body: Any, what: str, redactor: Any) -> Any:
+    """``data`` of a Census envelope ``{"status": "success", "data": ...}`` (an unexpected
+    body is quoted masked with *redactor*, the host's)."""
     if not isinstance(body, Mapping) or "data" not in body:
         raise TaskFailed(
             f"Census answered {what} with an unexpected body (no 'data'): "
-            f"{redact(repr(body))[:300]}",
+            f"{redactor.mask(repr(body))[:300]}",
             retryable=True,
         )
     return body["data"]
@@ -130,7 +130,7 @@ class CensusSyncRunner:
                     retryable=False, metadata=exc.metadata,
                 ) from exc
             raise
-        sync = _data(body, f"GET /syncs/{sync_id}")
+        sync = _data(body, f"GET /syncs/{sync_id}", self.host.redactor)
         if not isinstance(sync, Mapping):
             raise TaskFailed(f"Census answered GET /syncs/{sync_id} without a sync object",
                              retryable=True)
@@ -140,14 +140,14 @@ class CensusSyncRunner:
                           sync_id: int) -> Mapping[str, Any] | None:
         body = await client.get(f"/syncs/{sync_id}/sync_runs",
                                 params={"page": 1, "per_page": 1, "order": "desc"}, ctx=ctx)
-        runs = _data(body, f"GET /syncs/{sync_id}/sync_runs")
+        runs = _data(body, f"GET /syncs/{sync_id}/sync_runs", self.host.redactor)
         if isinstance(runs, list) and runs and isinstance(runs[0], Mapping):
             return runs[0]
         return None
 
     async def _get_run(self, ctx: TaskContext, client: Any, run_id: int) -> Mapping[str, Any]:
         body = await client.get(f"/sync_runs/{run_id}", ctx=ctx)
-        run = _data(body, f"GET /sync_runs/{run_id}")
+        run = _data(body, f"GET /sync_runs/{run_id}", self.host.redactor)
         if not isinstance(run, Mapping):
             raise TaskFailed(f"Census answered GET /sync_runs/{run_id} without a sync run",
                              retryable=True)
@@ -183,14 +183,14 @@ class CensusSyncRunner:
         query = {"force_full_sync": "true"} if params.force_full_sync else None
         body = await client.post(f"/syncs/{sync_id}/trigger", params=query, ctx=ctx,
                                  find_existing=find_existing)
-        data = _data(body, f"POST /syncs/{sync_id}/trigger")
+        data = _data(body, f"POST /syncs/{sync_id}/trigger", self.host.redactor)
         run_id = data.get("sync_run_id") if isinstance(data, Mapping) else None
         if isinstance(run_id, str) and run_id.isdigit():
             run_id = int(run_id)
         if not isinstance(run_id, int) or isinstance(run_id, bool):
             raise TaskFailed(
                 f"Census accepted the trigger of sync {sync_id} but returned no sync_run_id: "
-                f"{redact(repr(body))[:300]}",
+                f"{self.host.redactor.mask(repr(body))[:300]}",
                 retryable=False,
             )
         base_url = client.base_url
@@ -245,10 +245,11 @@ class CensusSyncRunner:
                 continue
             failures.succeeded()
             try:
-                klass = classify(data)
+                klass = classify(data, self.host.redactor)
             except UnknownSyncRunStatus as exc:
                 ctx.log(f"Census sync run {run_id} has an unknown status {exc.status!r}; raw "
-                        f"payload: {redact(_json(redact_obj(dict(data))))}", level="error")
+                        f"payload: {self.host.redactor.mask(_json(dict(exc.payload)))}",
+                        level="error")
                 exc.metadata.update(self._metadata(run, data))
                 raise
             status = data.get("status")

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestra_core import TaskFailed
-from orchestra_core._redaction import redact_obj
 
 __all__ = (
     "FIELDS",
@@ -88,12 +87,12 @@ class UnknownSyncRunStatus(TaskFailed):
     """Census answered with a sync-run ``status`` this plugin does not know.
 
     Not retryable (a retry would trigger the sync again and see the same value). ``payload``
-    holds the run's JSON with registered secrets masked.
+    holds the run's JSON with the secrets registered with *redactor* (the host's) masked.
     """
 
-    def __init__(self, run_id: Any, status: Any, payload: Any) -> None:
+    def __init__(self, run_id: Any, status: Any, payload: Any, redactor: Any = None) -> None:
         self.status = status
-        self.payload = redact_obj(payload)
+        self.payload = redactor.mask_obj(payload) if redactor is not None else payload
         super().__init__(
             f"Census sync run {run_id} has status {status!r}, which this plugin does not know "
             f"(known: {', '.join(sorted(KNOWN_STATUSES))}); refusing to guess whether it "
@@ -103,11 +102,12 @@ class UnknownSyncRunStatus(TaskFailed):
         )
 
 
-def classify(run: Mapping[str, Any]) -> RunClass:
+def classify(run: Mapping[str, Any], redactor: Any = None) -> RunClass:
     """The class of sync run *run* (the ``data`` object of ``GET /sync_runs/{id}``).
 
     :raises UnknownSyncRunStatus: when ``status`` is not one of :data:`KNOWN_STATUSES`
-        (and the run is not cancelled).
+        (and the run is not cancelled); its ``payload`` is masked with *redactor* (the
+        host's ``host.redactor``) when given.
     """
     if run.get("canceled") is True:
         return RunClass.CANCELLED
@@ -120,7 +120,7 @@ def classify(run: Mapping[str, Any]) -> RunClass:
         return RunClass.FAILED
     if status == "skipped":
         return RunClass.SKIPPED
-    raise UnknownSyncRunStatus(run.get("id"), status, run)
+    raise UnknownSyncRunStatus(run.get("id"), status, run, redactor)
 
 
 def run_metadata(run: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._redaction import redact, redact_obj
 from orchestra_core._vendor_http import RateLimit, ReadFailures, VendorHTTPError
 
 from . import _artifacts
@@ -76,12 +75,13 @@ def _seconds(hms: Any) -> float | None:
     return total
 
 
-def _raw(payload: Any) -> str:
-    """A payload for the log: JSON, redacted, cut to :data:`RAW_EXCERPT` characters."""
+def _raw(payload: Any, redactor: Any) -> str:
+    """A payload for the log: JSON, masked with *redactor* (the host's), cut to
+    :data:`RAW_EXCERPT` characters."""
     try:
-        text = json.dumps(redact_obj(payload), default=str, sort_keys=True)
+        text = json.dumps(redactor.mask_obj(payload), default=str, sort_keys=True)
     except (TypeError, ValueError):
-        text = redact(repr(payload))
+        text = redactor.mask(repr(payload))
     return text if len(text) <= RAW_EXCERPT else text[:RAW_EXCERPT] + "..."
 
 
@@ -117,7 +117,8 @@ class DbtRunner:
     connection's auth is ``bearer``) and the default ``account_id`` (an option).
 
     :param host: the :class:`~orchestra_core.Orchestra` whose vendor clients (and the
-        transports tests install on it) are used.
+        transports tests install on it) are used, and whose ``redactor`` masks the answers
+        the runner logs or keeps.
     """
 
     def __init__(self, host: Any = None) -> None:
@@ -159,12 +160,15 @@ class DbtRunner:
             rate_limit=RateLimit(REQUESTS_PER_MINUTE, 60.0, key=f"{access}#{account}"))
         return _Api(client, account, access)
 
-    @staticmethod
-    def _data(response: Any, what: str) -> Any:
+    def _raw(self, payload: Any) -> str:
+        """*payload* for the log (see :func:`_raw`), the host's secrets masked."""
+        return _raw(payload, self.host.redactor)
+
+    def _data(self, response: Any, what: str) -> Any:
         """``data`` of a dbt Cloud envelope, or a clear error."""
         if not isinstance(response, dict) or "data" not in response:
             raise TaskFailed(f"dbt Cloud answered {what} without a data field: "
-                             f"{_raw(response)}", retryable=True)
+                             f"{self._raw(response)}", retryable=True)
         return response["data"]
 
     @staticmethod
@@ -204,7 +208,7 @@ class DbtRunner:
             raise self._refused(exc, what) from exc
         run = self._data(response, "the trigger")
         if not isinstance(run, dict) or run.get("id") is None:
-            raise TaskFailed(f"{what}: the answer has no run id: {_raw(response)}",
+            raise TaskFailed(f"{what}: the answer has no run id: {self._raw(response)}",
                              retryable=True)
         href = run.get("href")
         ctx.log(f"dbt Cloud job {job_id} triggered: run {run['id']}"
@@ -274,12 +278,13 @@ class DbtRunner:
                     return await self._result(ctx, api, run, data)
                 if status not in IN_PROGRESS or isinstance(status, bool):
                     ctx.log(f"dbt Cloud run {run.id}: unknown status {status!r}; the run as "
-                            f"received: {_raw(data)}", level="error")
+                            f"received: {self._raw(data)}", level="error")
                     raise TaskFailed(
                         f"dbt Cloud run {run.id} reports status {status!r}, which Orchestra "
                         "does not know (expected 1, 2, 3, 10, 20 or 30); the run is left "
                         "as it is", retryable=False,
-                        metadata={**self._meta(run, data), "raw": redact_obj(data)})
+                        metadata={**self._meta(run, data),
+                                  "raw": self.host.redactor.mask_obj(data)})
                 if status != last:
                     ctx.log(f"dbt Cloud run {run.id} is {humanized(status)} ({status})")
                     last = status
@@ -312,11 +317,12 @@ class DbtRunner:
             raise self._refused(exc, f"reading dbt Cloud run {run.id}") from exc
         data = response.get("data") if isinstance(response, dict) else None
         if not isinstance(data, dict):
-            ctx.log(f"dbt Cloud run {run.id}: unreadable answer: {_raw(response)}",
+            ctx.log(f"dbt Cloud run {run.id}: unreadable answer: {self._raw(response)}",
                     level="error")
             raise TaskFailed(f"dbt Cloud answered a run request for run {run.id} without the "
                              "run (no data object)", retryable=False,
-                             metadata={"run_id": run.id, "raw": redact_obj(response)})
+                             metadata={"run_id": run.id,
+                                       "raw": self.host.redactor.mask_obj(response)})
         return data
 
     async def cancel(self, ctx: Any, run: ExternalRun) -> None:

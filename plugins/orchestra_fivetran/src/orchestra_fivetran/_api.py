@@ -141,12 +141,13 @@ class FivetranAPI:
     async def details(self, connection_id: str, ctx: Any = None) -> dict[str, Any]:
         """``GET /connections/{id}``: the connection's ``data``."""
         body = await self.client.get(f"/{self.path}/{connection_id}", ctx=ctx)
-        return _data(body, f"GET /{self.path}/{connection_id}")
+        return _data(body, f"GET /{self.path}/{connection_id}", self.client.redactor)
 
     async def schemas(self, connection_id: str, ctx: Any = None) -> dict[str, Any]:
         """``GET /connections/{id}/schemas``: the schema configuration's ``data``."""
         body = await self.client.get(f"/{self.path}/{connection_id}/schemas", ctx=ctx)
-        return _data(body, f"GET /{self.path}/{connection_id}/schemas")
+        return _data(body, f"GET /{self.path}/{connection_id}/schemas",
+                     self.client.redactor)
 
     async def trigger(self, connection_id: str, *, force: bool, ctx: Any = None,
                       find_existing: Any = None) -> Any:
@@ -161,7 +162,7 @@ class FivetranAPI:
         """``PATCH /connections/{id}`` (idempotent: it sets fields)."""
         body = await self.client.patch(f"/{self.path}/{connection_id}", json=dict(changes),
                                        ctx=ctx, idempotent=True)
-        return _data(body, f"PATCH /{self.path}/{connection_id}")
+        return _data(body, f"PATCH /{self.path}/{connection_id}", self.client.redactor)
 
     # -- webhooks ---------------------------------------------------------------------------
 
@@ -171,19 +172,19 @@ class FivetranAPI:
         cursor: str | None = None
         while True:
             params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            data = _data(await self.client.get("/webhooks", params=params), "GET /webhooks")
+            data = _data(await self.client.get("/webhooks", params=params), "GET /webhooks",
+                         self.client.redactor)
             items.extend(i for i in data.get("items") or [] if isinstance(i, dict))
             cursor = data.get("next_cursor")
             if not cursor:
                 return items
 
 
-def _data(body: Any, what: str) -> dict[str, Any]:
-    """The ``data`` object of a Fivetran answer, or a clear error."""
+def _data(body: Any, what: str, redactor: Any) -> dict[str, Any]:
+    """The ``data`` object of a Fivetran answer, or a clear error (the answer masked with
+    *redactor*, the client's: its host's)."""
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, dict):
-        from orchestra_core._redaction import redact
-
         raise TaskFailed(f"Fivetran answered {what} without a 'data' object: "
-                         f"{redact(str(body))[:300]}", retryable=True)
+                         f"{redactor.mask(str(body))[:300]}", retryable=True)
     return data

@@ -21,7 +21,6 @@ from typing import Any
 
 from orchestra_core._errors import TaskFailed
 from orchestra_core._models import ExternalRun, JobResult, JobState
-from orchestra_core._redaction import redact
 from orchestra_core._retry import backoff
 from orchestra_core._vendor_http import VendorHTTPError
 
@@ -57,8 +56,8 @@ def _dashboard(connection_id: str) -> str:
     return f"https://fivetran.com/dashboard/connections/{connection_id}/status"
 
 
-def _dump(payload: Any) -> str:
-    return redact(json.dumps(payload, default=str, sort_keys=True))[:2000]
+def _dump(payload: Any, redactor: Any) -> str:
+    return redactor.mask(json.dumps(payload, default=str, sort_keys=True))[:2000]
 
 
 class FivetranSyncRunner:
@@ -163,7 +162,7 @@ class FivetranSyncRunner:
         api = self.api(ctx)
         interval = max(MIN_POLL_INTERVAL, float(params.poll_interval))
         key = event_key(cid)
-        watch = _Watch(ctx, cid, run.started_at)
+        watch = _Watch(ctx, cid, run.started_at, self.host.redactor)
         # the first check: right after the trigger wait one interval; after a resume, now
         since = (ctx.now() - run.started_at).total_seconds()
         delay = max(0.0, interval - since)
@@ -187,7 +186,7 @@ class FivetranSyncRunner:
                     metadata=watch.metadata(details, polls))
             if state not in SYNC_STATES:
                 ctx.log(f"unexpected Fivetran sync_state {state!r}; the connection details: "
-                        f"{_dump(details)}", level="error")
+                        f"{_dump(details, self.host.redactor)}", level="error")
                 raise TaskFailed(
                     f"Fivetran reported an unknown sync_state {state!r} for connection {cid} "
                     f"(expected one of {', '.join(SYNC_STATES)})", retryable=False,
@@ -233,8 +232,8 @@ class FivetranSyncRunner:
             if needs_user:
                 message += " (Fivetran needs an action in its dashboard: " + \
                     _dashboard(cid) + ")"
-            return JobResult(state=JobState.FAILED, message=redact(message), metadata=meta,
-                             retryable=False if needs_user else None)
+            return JobResult(state=JobState.FAILED, message=self.host.redactor.mask(message),
+                             metadata=meta, retryable=False if needs_user else None)
         assets: tuple[str, ...] = ()
         if ctx.parameters.record_tables:
             try:
@@ -284,8 +283,9 @@ class FivetranSyncRunner:
 class _Watch:
     """What ``wait`` learned along the way: webhook events, reschedules, re-triggers."""
 
-    def __init__(self, ctx: Any, cid: str, triggered_at: datetime) -> None:
+    def __init__(self, ctx: Any, cid: str, triggered_at: datetime, redactor: Any) -> None:
         self.ctx = ctx
+        self.redactor = redactor
         self.cid = cid
         self.triggered_at = triggered_at
         self.sync_id: str | None = None
@@ -314,7 +314,8 @@ class _Watch:
             self.sync_id = payload.get("sync_id") or self.sync_id
             if status not in SYNC_END_STATES:
                 self.ctx.log(f"unexpected Fivetran sync_end status {status!r} (reading the "
-                             f"connection's details instead): {_dump(payload)}",
+                             f"connection's details instead): "
+                             f"{_dump(payload, self.redactor)}",
                              level="warning")
             self.status = status if isinstance(status, str) else None
             if isinstance(data.get("reason"), str):

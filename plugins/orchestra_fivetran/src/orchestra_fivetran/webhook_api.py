@@ -26,7 +26,6 @@ from attrs import field, frozen
 
 from orchestra_core._errors import OrchestraError
 from orchestra_core._models import Connection
-from orchestra_core._redaction import register_secret
 
 from ._api import DEFAULT_BASE_URL, FivetranAPI
 
@@ -87,7 +86,7 @@ async def create_webhook(url: str, *, connection: Connection | None = None,
                                                            ("api_secret", api_secret)) if v})
     api = FivetranAPI.for_connection(None, connection, transport=transport)
     secret = secret or generate_secret()
-    register_secret(secret)
+    api.client.redactor.add(secret)  # masked in the client's errors
     try:
         existing = [h for h in await api.list_webhooks() if h.get("url") == url
                     and h.get("group_id") == group_id]

@@ -60,7 +60,7 @@ class HightouchAPI:
     """The Hightouch API as one task sees it: its connection's base URL and API key.
 
     :param host: the :class:`~orchestra_core.Orchestra` (its ``vendor_client`` shares
-        connection pools, transports installed by tests, and the process-wide rate limit).
+        connection pools, transports installed by tests, and the host's rate limit).
     :param ctx: the task's context (retries wait on its clock and log to its run log).
     """
 

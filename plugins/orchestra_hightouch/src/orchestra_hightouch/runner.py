@@ -19,7 +19,7 @@
   interrupted trigger created, found with ``GET /syncs/{id}/runs?after=``.
 
 Every request goes through the core's vendor HTTP layer, with Hightouch's limit of 200
-requests per 10 seconds shared by every task of the process that uses the same API key.
+requests per 10 seconds shared by every task of the host that uses the same API key.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._redaction import redact, redact_obj
 from orchestra_core._vendor_http import ReadFailures, VendorHTTPError
 
 from ._api import HightouchAPI, parse_time
@@ -184,7 +183,9 @@ class HightouchSyncRunner:
 
     def _unknown(self, ctx: TaskContext, run: ExternalRun, found: Mapping[str, Any],
                  label: str) -> UnknownRunStatus:
-        raw = redact(json.dumps(redact_obj(dict(found)), default=str, sort_keys=True))
+        redactor = self.host.redactor
+        raw = redactor.mask(json.dumps(redactor.mask_obj(dict(found)), default=str,
+                                       sort_keys=True))
         ctx.log(f"Hightouch sent an unknown status for run {run.id} of sync {label}: {raw}",
                 level="error")
         return UnknownRunStatus(

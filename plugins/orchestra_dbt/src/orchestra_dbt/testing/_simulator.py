@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orchestra_core import Connection
-from orchestra_core._redaction import register_secret
 from orchestra_core.testing import Simulator, WebhookTarget, bearer_token, is_loopback
 
 from .._api import CANCELLED, ERROR, SUCCESS, humanized
@@ -143,10 +142,13 @@ class DbtCloudSimulator(Simulator):
         """The status code of run *run_id* now."""
         return self.run(run_id).status(self.now())
 
-    def connection(self, name: str = "dbt-sim") -> Connection:
+    def connection(self, name: str = "dbt-sim", *, redactor: Any = None) -> Connection:
         """A :class:`~orchestra_core.Connection` to this simulator (its URL, token and
-        account), as a task gets it in ``ctx.connection``."""
-        register_secret(self.token)
+        account), as a task gets it in ``ctx.connection``. The token is registered with
+        *redactor* when given (a host's ``host.redactor``; the runner's vendor client
+        registers it with its host's anyway)."""
+        if redactor is not None:
+            redactor.add(self.token)
         return Connection(name=name, integration="dbt", base_url=self.base_url, auth="token",
                           options={"account_id": self.account_id},
                           secrets={"token": self.token})
