@@ -24,13 +24,7 @@ import httpx
 from anyio.lowlevel import RunVar
 from attrs import define
 
-from orchestra_core import TaskFailed
-from orchestra_core._vendor_http import (
-    RateLimit,
-    VendorHTTPError,
-    format_timestamp,
-    parse_timestamp,
-)
+from orchestra_core import RateLimit, TaskFailed, VendorHTTPError, format_timestamp, parse_timestamp
 
 __all__ = (
     "API_VERSION",

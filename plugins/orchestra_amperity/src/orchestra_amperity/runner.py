@@ -30,8 +30,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._vendor_http import ReadFailures, VendorHTTPError
+from orchestra_core import (
+    ExternalRun,
+    JobResult,
+    JobState,
+    ReadFailures,
+    TaskFailed,
+    VendorHTTPError,
+)
 
 from ._api import AccessTokens, AmperityAPI, parse_time
 from .params import AmperityCourierGroup

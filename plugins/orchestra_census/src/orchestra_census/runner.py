@@ -20,8 +20,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._vendor_http import ReadFailures, VendorHTTPError, parse_timestamp
+from orchestra_core import (
+    ExternalRun,
+    JobResult,
+    JobState,
+    ReadFailures,
+    TaskFailed,
+    VendorHTTPError,
+    parse_timestamp,
+)
 
 from .sync_runs import RunClass, UnknownSyncRunStatus, classify, error_text, run_metadata, summary
 from .webhooks import event_key

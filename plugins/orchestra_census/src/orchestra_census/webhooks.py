@@ -100,7 +100,7 @@ class CensusWebhookHandler:
         """
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core._server.webhooks import webhook_secrets
+            from orchestra_core import webhook_secrets
 
             secrets = tuple(await webhook_secrets(request))
         if not secrets:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestra_core import JobState
-from orchestra_core._vendor_http import parse_timestamp
+from orchestra_core import JobState, parse_timestamp
 
 __all__ = (
     "CANCELLED",

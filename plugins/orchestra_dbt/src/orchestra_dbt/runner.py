@@ -13,8 +13,15 @@ import hashlib
 import json
 from typing import Any
 
-from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed
-from orchestra_core._vendor_http import RateLimit, ReadFailures, VendorHTTPError
+from orchestra_core import (
+    ExternalRun,
+    JobResult,
+    JobState,
+    RateLimit,
+    ReadFailures,
+    TaskFailed,
+    VendorHTTPError,
+)
 
 from . import _artifacts
 from ._api import DEFAULT_BASE_URL, IN_PROGRESS, TERMINAL, humanized, parse_time

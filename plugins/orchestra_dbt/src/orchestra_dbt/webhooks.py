@@ -125,7 +125,7 @@ class DbtWebhookHandler:
         """Verify *request* (the ``Authorization`` header over the raw body) and parse it."""
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core._server.webhooks import webhook_secrets
+            from orchestra_core import webhook_secrets
 
             found = await webhook_secrets(request, env=ENV_SECRET)
             secrets = tuple(s.encode("utf-8") for s in found if s)

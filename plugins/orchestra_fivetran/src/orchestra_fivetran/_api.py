@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from orchestra_core._errors import TaskFailed
-from orchestra_core._vendor_http import RateLimit, VendorClient
+from orchestra_core import RateLimit, TaskFailed, VendorClient
 
 __all__ = (
     "DEFAULT_BASE_URL",

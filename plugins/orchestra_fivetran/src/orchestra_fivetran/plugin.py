@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orchestra_core import IntegrationRegistry, JobType, Pipeline, Problem, Task, hookimpl
-from orchestra_core._models import WebhookRequest
-from orchestra_core._registry import ConnectionSpec
+from orchestra_core import (
+    ConnectionSpec,
+    IntegrationRegistry,
+    JobType,
+    Pipeline,
+    Problem,
+    Task,
+    WebhookRequest,
+    hookimpl,
+)
 
 from ._api import DEFAULT_BASE_URL, ENV
 from .params import CONNECTION_ID, FivetranSyncAll

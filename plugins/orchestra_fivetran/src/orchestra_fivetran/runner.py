@@ -19,10 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestra_core._errors import TaskFailed
-from orchestra_core._models import ExternalRun, JobResult, JobState
-from orchestra_core._retry import backoff
-from orchestra_core._vendor_http import VendorHTTPError
+from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed, VendorHTTPError, backoff
 
 from ._api import FivetranAPI, completion_time, parse_time
 from ._tables import enabled_tables

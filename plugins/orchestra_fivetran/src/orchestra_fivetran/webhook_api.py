@@ -24,8 +24,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from orchestra_core._errors import OrchestraError
-from orchestra_core._models import Connection
+from orchestra_core import Connection, OrchestraError
 
 from ._api import DEFAULT_BASE_URL, FivetranAPI
 

@@ -15,8 +15,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestra_core._errors import WebhookRejected
-from orchestra_core._models import JobState, WebhookEvent, WebhookRequest
+from orchestra_core import JobState, WebhookEvent, WebhookRejected, WebhookRequest
 
 __all__ = (
     "SECRET_ENV",
@@ -138,7 +137,7 @@ class FivetranWebhookHandler:
         """
         secrets = self._secrets
         if secrets is None:
-            from orchestra_core._server.webhooks import webhook_secrets
+            from orchestra_core import webhook_secrets
 
             secrets = tuple(await webhook_secrets(request, env=SECRET_ENV))
         if not secrets:

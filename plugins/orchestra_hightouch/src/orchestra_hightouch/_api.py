@@ -8,13 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from orchestra_core import TaskFailed
-from orchestra_core._vendor_http import (
-    RateLimit,
-    VendorHTTPError,
-    format_timestamp,
-    parse_timestamp,
-)
+from orchestra_core import RateLimit, TaskFailed, VendorHTTPError, format_timestamp, parse_timestamp
 
 __all__ = (
     "DEFAULT_BASE_URL",

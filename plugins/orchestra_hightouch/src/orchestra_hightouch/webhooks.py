@@ -152,7 +152,7 @@ class HightouchAlertHandler:
     async def _secrets(self, request: WebhookRequest) -> list[str]:
         if self.secrets is not None:
             return self.secrets
-        from orchestra_core._server.webhooks import webhook_secrets
+        from orchestra_core import webhook_secrets
 
         return list(await webhook_secrets(request))
 

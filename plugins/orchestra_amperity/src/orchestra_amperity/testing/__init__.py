@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestra_core._models import Connection
+from orchestra_core import Connection
 from orchestra_core.testing import Simulator, bearer_token
 
 from ._state import KIND_TYPES, SimConfig, SimRun, Tenant

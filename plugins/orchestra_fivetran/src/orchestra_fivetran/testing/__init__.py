@@ -46,7 +46,7 @@ from attrs import define
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestra_core._models import Connection
+from orchestra_core import Connection
 from orchestra_core.testing import (
     DeliveryRecord,
     Simulator,
