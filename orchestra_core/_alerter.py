@@ -93,7 +93,7 @@ class Alerter:
 
 
 def build_channel(host: Any, config: ChannelConfig, context: ChannelContext) -> Any:
-    """Make the :class:`~orchestra_core._protocols.NotificationChannel` *config* describes,
+    """Make the :class:`~orchestra_core.NotificationChannel` *config* describes,
     structuring its options with *host*'s converter."""
     ctype = host.channels.find(config.type)
     if ctype is None:

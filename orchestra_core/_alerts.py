@@ -88,7 +88,7 @@ class ChannelContext:
     """Handed to channel factories that accept a ``context`` keyword argument.
 
     :ivar host: the :class:`~orchestra_core.Orchestra` host.
-    :ivar store: the :class:`~orchestra_core._store.Store` of the run the alert is about.
+    :ivar store: the :class:`~orchestra_core.Store` of the run the alert is about.
     :ivar clock: the engine's clock.
     """
 

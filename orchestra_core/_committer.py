@@ -51,7 +51,7 @@ class Committer:
 
     :param store: the store written to.
     :param clock: the engine's clock (a fake one in tests), or ``None``.
-    :param redactor: the :class:`~orchestra_core._redaction.Redactor` of the engine's host.
+    :param redactor: the :class:`~orchestra_core.Redactor` of the engine's host.
     """
 
     def __init__(self, store: Store, clock: Any, redactor: Redactor) -> None:

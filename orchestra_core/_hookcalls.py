@@ -1,7 +1,7 @@
 """Calling plugin hooks so that a crash names the plugin that crashed.
 
 pluggy re-raises an implementation's exception as is: it says neither which plugin raised nor
-which distribution it came from. The host wants a :class:`~orchestra_core._errors.PluginError`
+which distribution it came from. The host wants a :class:`~orchestra_core.PluginError`
 naming both, so:
 
 - :func:`call_hook` calls the hook through pluggy (every implementation, in pluggy's order,

@@ -63,10 +63,10 @@ class Orchestra:
     :param transports: httpx async transports by vendor name, used by every
         :meth:`vendor_client` of that vendor instead of the network (a simulator's
         ``transport`` in tests); see also :meth:`set_transport`.
-    :param redactor: the :class:`~orchestra_core._redaction.Redactor` of this host (default:
+    :param redactor: the :class:`~orchestra_core.Redactor` of this host (default:
         a new, empty one; the CLI passes the one its output is masked with).
 
-    :ivar redactor: the host's :class:`~orchestra_core._redaction.Redactor`: the secrets its
+    :ivar redactor: the host's :class:`~orchestra_core.Redactor`: the secrets its
         runs decrypt (and its vendor clients, webhook server and plugins register) are masked
         with it wherever text leaves the host: run logs, task errors and metadata, alerts, CLI
         output, webhook answers. Register a secret with ``host.redactor.add(value)``, mask
@@ -239,7 +239,7 @@ class Orchestra:
     def vendor_client(self, vendor: str, *, base_url: str, auth: Any = None,
                       headers: dict[str, str] | None = None, rate_limit: Any = None,
                       retry: Any = None, timeout: float = 30.0) -> Any:
-        """A shared :class:`~orchestra_core._vendor_http.VendorClient` for *vendor*.
+        """A shared :class:`~orchestra_core.VendorClient` for *vendor*.
 
         Calls with the same arguments get the same client (one connection pool per event
         loop), so runners may call this for every request. Basic-auth credentials (a
@@ -248,7 +248,7 @@ class Orchestra:
         installed for *vendor* (``transports=`` or :meth:`set_transport`), else the network,
         and the rate limiter of ``(vendor, rate_limit.key)`` in :attr:`rate_limiters`, shared
         by every client of this host and never with another host. Arguments are those of
-        ``VendorClient``; *retry* is an :class:`~orchestra_core._retry.HttpRetry`. The client
+        ``VendorClient``; *retry* is an :class:`~orchestra_core.HttpRetry`. The client
         registers its credentials with, and masks its errors with, :attr:`redactor`.
         """
         from ._vendor_http._client import VendorClient, auth_key
@@ -270,7 +270,7 @@ class Orchestra:
         return client
 
     def runner(self, job: JobType) -> Any:
-        """The job's :class:`~orchestra_core._protocols.JobRunner` (one per host and job).
+        """The job's :class:`~orchestra_core.JobRunner` (one per host and job).
 
         :raises JobNotExecutable: when the job registered no runner.
         """
@@ -324,8 +324,8 @@ class Orchestra:
     # -- running ---------------------------------------------------------------------------
 
     def engine(self, *, store: Any = None, db: str | None = None, **options: Any) -> Any:
-        """An :class:`~orchestra_core._engine.Engine` on *store* (or the store at *db*, see
-        :meth:`orchestra_core._store.Store.open`). *options* go to the engine (``clock``,
+        """An :class:`~orchestra_core.Engine` on *store* (or the store at *db*, see
+        :meth:`orchestra_core.Store.open`). *options* go to the engine (``clock``,
         ``max_concurrency``, ``integration_limits``)."""
         from ._engine import Engine
         from ._store import Store
@@ -336,7 +336,7 @@ class Orchestra:
                   run_type: str = "full", store: Any = None, db: str | None = None,
                   **options: Any) -> Any:
         """Run *pipeline* (a :class:`Pipeline` or a file path) to the end; return its
-        :class:`~orchestra_core._engine.RunResult`. Works under asyncio and trio."""
+        :class:`~orchestra_core.RunResult`. Works under asyncio and trio."""
         if not isinstance(pipeline, Pipeline):
             pipeline = self.load_pipeline(pipeline)
         on_transition = options.pop("on_transition", None)
@@ -383,10 +383,10 @@ class Orchestra:
     # -- secrets -------------------------------------------------------------------------------
 
     def secrets(self, *, store: Any = None, db: str | None = None, keys: Any = None) -> Any:
-        """The :class:`~orchestra_core._secrets.Secrets` (constants, credentials, connections,
+        """The :class:`~orchestra_core.Secrets` (constants, credentials, connections,
         keys) of *store*, or of the store at *db* (released by its ``close()``); connections
         are checked against this host's integrations. *keys*: a
-        :class:`~orchestra_core._secrets.KeyRing` (default: the environment and key file)."""
+        :class:`~orchestra_core.KeyRing` (default: the environment and key file)."""
         from ._secrets import Secrets
 
         if store is not None:

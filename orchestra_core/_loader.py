@@ -1,6 +1,6 @@
 """Reading pipeline files: YAML or JSON text into a raw document plus a map of line numbers.
 
-Syntax errors become :class:`~orchestra_core._models.Problem` objects with line and column.
+Syntax errors become :class:`~orchestra_core.Problem` objects with line and column.
 Files in Orchestra's published format (``version: v1`` with a ``pipeline:`` mapping of task
 groups) are translated into the canonical form here, with their paths remembered so problems
 still point into the original file.

@@ -45,7 +45,7 @@ class NotificationLog:
     """Notifications kept in a store, newest first. Synchronous and thread-safe.
 
     :param store: the store.
-    :param redactor: the :class:`~orchestra_core._redaction.Redactor` (a host's) whose secrets
+    :param redactor: the :class:`~orchestra_core.Redactor` (a host's) whose secrets
         :meth:`add` masks; without it, notifications are stored as given (the alerter masks
         them with its host's redactor before any channel sees them).
     """

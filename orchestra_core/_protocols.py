@@ -2,7 +2,7 @@
 
 Hooks are synchronous and only register or select these objects; the core awaits their
 methods under anyio (so they work on asyncio and trio alike). A method signals failure by
-raising an :class:`~orchestra_core._errors.OrchestraError` subclass.
+raising an :class:`~orchestra_core.OrchestraError` subclass.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = (
 class TaskContext(Protocol):
     """What the engine hands a runner for one attempt of one task run.
 
-    :ivar task: the :class:`~orchestra_core._pipeline.Task` as validated.
+    :ivar task: the :class:`~orchestra_core.Task` as validated.
     :ivar parameters: the job's structured parameter object (an instance of the job's model).
     :ivar idempotency_key: stable for this attempt, also after a crash and resume
         (``"{run_id}/{task_id}/{attempt}"``); send it to vendors that deduplicate triggers.
@@ -115,7 +115,7 @@ class Destination(Protocol):
     """Delivers rows or files somewhere (a file drop, a REST API, a table, a vendor API)."""
 
     async def deliver(self, delivery: Delivery) -> DeliveryReceipt:
-        """Deliver *delivery*; raise :class:`~orchestra_core._errors.DeliveryFailed` on failure."""
+        """Deliver *delivery*; raise :class:`~orchestra_core.DeliveryFailed` on failure."""
 
 
 @runtime_checkable
@@ -123,7 +123,7 @@ class NotificationChannel(Protocol):
     """Tells people about a :class:`Notification` (a stored list, a webhook, Slack, e-mail)."""
 
     async def notify(self, notification: Notification) -> None:
-        """Send *notification*; raise :class:`~orchestra_core._errors.DeliveryFailed` on failure."""
+        """Send *notification*; raise :class:`~orchestra_core.DeliveryFailed` on failure."""
 
 
 @runtime_checkable
@@ -131,5 +131,5 @@ class WebhookHandler(Protocol):
     """Verifies one vendor's webhook requests and turns them into events."""
 
     async def handle(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        """Verify *request* (raise :class:`~orchestra_core._errors.WebhookRejected` with status
+        """Verify *request* (raise :class:`~orchestra_core.WebhookRejected` with status
         401 when the signature is wrong, 400 when the body is malformed) and parse it."""

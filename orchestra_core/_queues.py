@@ -143,7 +143,7 @@ def _check_name(name: Any, what: str = "queue name") -> str:
 class Queues:
     """The queues of one store. Methods are synchronous and thread-safe.
 
-    :param store: the :class:`~orchestra_core._store.Store`.
+    :param store: the :class:`~orchestra_core.Store`.
     :param identity: recorded as ``created_by``/``claimed_by`` when a call gives none
         (default: :func:`default_identity`).
     :param clock: gives the timestamps (``now()``); the system clock by default, a

@@ -58,7 +58,7 @@ class JobType:
     :param parameters: an ``attrs`` class; its fields are the job's parameters. Field metadata
         ``aliases`` (a tuple of other accepted names) and ``help`` are used by validation.
     :param description: one line for ``orchestra plugins`` and the docs.
-    :param runner: factory of the :class:`~orchestra_core._protocols.JobRunner`, or ``None``
+    :param runner: factory of the :class:`~orchestra_core.JobRunner`, or ``None``
         when the job cannot execute (yet).
     :param phase: the default phase of tasks running this job.
     :param aliases: other accepted job names (matched case-insensitively).
@@ -243,13 +243,13 @@ class NamedType(Generic[T]):
 @frozen(kw_only=True)
 class DestinationType(NamedType["Destination"]):
     """A registered destination type; its factory makes a
-    :class:`~orchestra_core._protocols.Destination`."""
+    :class:`~orchestra_core.Destination`."""
 
 
 @frozen(kw_only=True)
 class ChannelType(NamedType["NotificationChannel"]):
     """A registered notification channel type; its factory makes a
-    :class:`~orchestra_core._protocols.NotificationChannel`."""
+    :class:`~orchestra_core.NotificationChannel`."""
 
 
 class NamedRegistry(Generic[N]):

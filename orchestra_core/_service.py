@@ -1,11 +1,11 @@
 """``orchestra serve``: one process running the scheduler, a worker pool and the HTTP server.
 
-- the :class:`~orchestra_core._scheduling.scheduler.Scheduler` turns due triggers into
+- the :class:`~orchestra_core.Scheduler` turns due triggers into
   pending runs;
 - the :class:`~orchestra_core._scheduling.worker.RunWorker` executes pending runs on one
-  :class:`~orchestra_core._engine.Engine`, and on start (and every few seconds) resumes runs
+  :class:`~orchestra_core.Engine`, and on start (and every few seconds) resumes runs
   whose owner died;
-- uvicorn serves :func:`orchestra_core._server.create_app` (``/health`` and the routes other
+- uvicorn serves :func:`orchestra_core.create_app` (``/health`` and the routes other
   modules add).
 
 SIGTERM or SIGINT shuts it down gracefully: the scheduler stops, running runs are left
@@ -36,7 +36,7 @@ class Service:
     """The scheduler, the worker pool and (optionally) the HTTP server, on one store.
 
     :param host: the :class:`~orchestra_core.Orchestra` whose integrations run the tasks.
-    :param store: the :class:`~orchestra_core._store.Store`.
+    :param store: the :class:`~orchestra_core.Store`.
     :param clock: the clock (``SystemClock`` by default; a ``FakeClock`` in tests).
     :param http_host: the address to listen on (``None``: no HTTP server).
     :param port: the port (0 picks a free one; see :attr:`port` once started).

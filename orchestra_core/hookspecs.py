@@ -45,9 +45,9 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     phase="processing", aliases=())`` once per job. ``parameters`` is an attrs class whose
     fields are the job's parameters (field metadata ``aliases`` and ``help`` are honoured by
     validation); ``runner`` is a callable that receives the host and returns a
-    :class:`~orchestra_core._protocols.JobRunner`, or ``None`` for a job that cannot run.
+    :class:`~orchestra_core.JobRunner`, or ``None`` for a job that cannot run.
 
-    :param registry: the host's :class:`~orchestra_core._registry.IntegrationRegistry`.
+    :param registry: the host's :class:`~orchestra_core.IntegrationRegistry`.
 
     .. versionadded:: 0.1
     """
@@ -59,10 +59,10 @@ def orchestra_register_destinations(registry: DestinationRegistry) -> None:
 
     Call ``registry.add(name, factory=..., description=..., options=OptionsClass)``; the
     factory receives the structured options and returns a
-    :class:`~orchestra_core._protocols.Destination`, whose ``async deliver(delivery)`` the core
+    :class:`~orchestra_core.Destination`, whose ``async deliver(delivery)`` the core
     awaits.
 
-    :param registry: the host's :class:`~orchestra_core._registry.DestinationRegistry`.
+    :param registry: the host's :class:`~orchestra_core.DestinationRegistry`.
 
     .. versionadded:: 0.1
     """
@@ -74,9 +74,9 @@ def orchestra_register_notification_channels(registry: ChannelRegistry) -> None:
 
     Call ``registry.add(name, factory=..., description=..., options=OptionsClass)``; the
     factory receives the structured options and returns a
-    :class:`~orchestra_core._protocols.NotificationChannel`.
+    :class:`~orchestra_core.NotificationChannel`.
 
-    :param registry: the host's :class:`~orchestra_core._registry.ChannelRegistry`.
+    :param registry: the host's :class:`~orchestra_core.ChannelRegistry`.
 
     .. versionadded:: 0.1
     """
@@ -87,7 +87,7 @@ def orchestra_startup(orchestra: Orchestra) -> None:
     """Called once when a host has loaded every plugin and filled its registries.
 
     Use it to check the environment or prepare shared state; raise
-    :class:`~orchestra_core._errors.PluginError` to refuse to start.
+    :class:`~orchestra_core.PluginError` to refuse to start.
 
     :param orchestra: the host.
 
@@ -147,9 +147,9 @@ def orchestra_identify_webhook(
     """Return the handler for *request*, or ``None`` if the request is not yours.
 
     Stops at first non-None result. Must not do I/O: look at ``request.integration`` and the
-    headers only. The returned :class:`~orchestra_core._protocols.WebhookHandler` verifies the
+    headers only. The returned :class:`~orchestra_core.WebhookHandler` verifies the
     signature over the raw body and parses the events in its async ``handle``; it gets the
-    webhook secrets there with ``await orchestra_core._server.webhooks.webhook_secrets(request)``.
+    webhook secrets there with ``await orchestra_core.webhook_secrets(request)``.
 
     :param request: the raw incoming request.
     :param orchestra: the host (optional argument: take it only if you need it).

@@ -1,7 +1,7 @@
 """The runner of the built-in ``http`` integration: send one request, optionally poll.
 
 Requests go through the host's vendor HTTP layer (``host.vendor_client("http", ...)``), as
-every vendor plugin's do: the same retries (:class:`~orchestra_core._retry.HttpRetry`),
+every vendor plugin's do: the same retries (:class:`~orchestra_core.HttpRetry`),
 redaction of credentials, error mapping, pooled connections (one client per origin and header
 set, shared by every task of the host) and test seam (``Orchestra(transports={"http": t})``).
 """
@@ -215,12 +215,12 @@ class HttpRunner:
     ``poll.interval`` seconds (on the engine clock) until the dotted ``poll.field`` holds a
     value of ``poll.success`` or ``poll.failure`` (compared as text, case-insensitively).
 
-    Every request is sent by a :class:`~orchestra_core._vendor_http.VendorClient` of the host,
+    Every request is sent by a :class:`~orchestra_core.VendorClient` of the host,
     so connection errors, timeouts, 5xx, 408 and 429 are retried as *retry* says (honouring
     ``Retry-After``), with the waits on the engine clock and each retry logged. Every trigger
     carries ``Idempotency-Key: ctx.idempotency_key`` unless the task's headers set one; a
     trigger whose answer was lost is re-sent with the same key. A poll whose retries ran out
-    is logged and polled again after a pause (:class:`~orchestra_core._vendor_http.ReadFailures`:
+    is logged and polled again after a pause (:class:`~orchestra_core.ReadFailures`:
     twice the interval, doubling up to 60 s); the wait never gives up on a transient error.
 
     :param host: the :class:`~orchestra_core.Orchestra` whose ``vendor_client`` sends the

@@ -141,7 +141,7 @@ class WebhookChannel:
         which masks the channel's errors.
     :param transport: an httpx transport (tests pass an ``httpx.MockTransport``).
 
-    :ivar redactor: the host's :class:`~orchestra_core._redaction.Redactor` (without a
+    :ivar redactor: the host's :class:`~orchestra_core.Redactor` (without a
         context, one of the channel's own).
     """
 

@@ -1,4 +1,4 @@
-"""The :class:`~orchestra_core._protocols.TaskContext` the engine hands runners."""
+"""The :class:`~orchestra_core.TaskContext` the engine hands runners."""
 
 from __future__ import annotations
 

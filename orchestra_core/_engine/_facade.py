@@ -44,7 +44,7 @@ class Engine:
     :param cancel_poll: seconds between checks for a cancel request made by another process.
     :param tune_gc: raise the garbage collector's thresholds while runs execute (the
         previous thresholds are restored after the last run; see ``docs/running.md``).
-    :param keys: the :class:`~orchestra_core._secrets.KeyRing` that decrypts the credentials
+    :param keys: the :class:`~orchestra_core.KeyRing` that decrypts the credentials
         of connections; default: ``ORCHESTRA_SECRET_KEY`` and the key file, read when a run
         first needs a credential.
     :param env: the environment variables quick-start connections are read from (default:
@@ -57,7 +57,7 @@ class Engine:
                  keys: KeyRing | None = None, env: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.store = store
-        #: the host's :class:`~orchestra_core._redaction.Redactor`: secrets are masked with it
+        #: the host's :class:`~orchestra_core.Redactor`: secrets are masked with it
         #: in everything the engine stores and reports
         self.redactor = host.redactor
         self.env = env

@@ -94,7 +94,7 @@ def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
 
 
 class PipelineRegistry:
-    """Registered pipelines and their triggers in a :class:`~orchestra_core._store.Store`.
+    """Registered pipelines and their triggers in a :class:`~orchestra_core.Store`.
 
     :param clock: supplies ``now()`` (the real clock by default).
     """

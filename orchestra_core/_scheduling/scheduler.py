@@ -73,7 +73,7 @@ def _like(pattern: str) -> str:
 class Scheduler:
     """Fires due triggers of the store's registered pipelines.
 
-    :param store: the :class:`~orchestra_core._store.Store`.
+    :param store: the :class:`~orchestra_core.Store`.
     :param clock: the clock (``SystemClock`` by default; a ``FakeClock`` in tests).
     :param batch: triggers handled per transaction.
     :param reread: longest sleep between looks at the triggers table, in seconds.

@@ -5,7 +5,7 @@ A run is picked up when it is ``pending`` with no owner (created by a trigger, b
 and its owner's lease has expired (a process that died; see
 :mod:`orchestra_core._scheduling.lease`). Picking up is a conditional ``UPDATE`` of the
 owner, so two workers never execute one run. Runs execute on one
-:class:`~orchestra_core._engine.Engine`, at most ``slots`` at once.
+:class:`~orchestra_core.Engine`, at most ``slots`` at once.
 """
 
 from __future__ import annotations

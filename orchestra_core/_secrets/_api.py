@@ -46,7 +46,7 @@ def credential_aad(name: str) -> bytes:
 
 
 class Secrets:
-    """Constants, credentials and connections kept in a :class:`~orchestra_core._store.Store`.
+    """Constants, credentials and connections kept in a :class:`~orchestra_core.Store`.
 
     The operations mirror the ``orchestra constants``, ``credentials``, ``connections`` and
     ``keys`` commands::

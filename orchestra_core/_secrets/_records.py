@@ -141,7 +141,7 @@ class KeyUsage:
 
 @frozen(kw_only=True)
 class RotationReport:
-    """What :meth:`~orchestra_core._secrets.Secrets.keys` ``.rotate()`` did.
+    """What :meth:`~orchestra_core.Secrets.keys` ``.rotate()`` did.
 
     :param key_id: the primary key everything is now encrypted with.
     :param rotated: credentials re-encrypted (they were under another key).

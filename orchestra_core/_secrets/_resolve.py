@@ -146,7 +146,7 @@ class RunSecrets:
     """One run's view of the secrets: read from the store at most once (when the first task
     needing it starts), decrypted once per credential, shared by every task of the run.
 
-    :param secrets: the :class:`~orchestra_core._secrets.Secrets` of the engine's store.
+    :param secrets: the :class:`~orchestra_core.Secrets` of the engine's store.
     :param host: the host, for the integrations' ConnectionSpecs; every decrypted value is
         registered with its ``redactor`` before a task sees it.
     :param env: the environment variables quick-start connections are read from

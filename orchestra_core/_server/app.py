@@ -19,7 +19,7 @@ __all__ = ("create_app",)
 def create_app(host: Any, engine: Any = None, *,
                state: Mapping[str, Any] | None = None) -> Starlette:
     """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
-    *engine* (an :class:`~orchestra_core._engine.Engine`; its event channel receives webhook
+    *engine* (an :class:`~orchestra_core.Engine`; its event channel receives webhook
     events). *state* is extra information the health endpoint reports, read at each request
     (``orchestra serve`` passes the scheduler's and the worker pool's figures).
 

@@ -1,6 +1,6 @@
 """The webhook endpoint: vendors POST here, plugins verify and parse, waiting tasks wake up.
 
-Routes (mounted by :func:`orchestra_core._server.create_app`)::
+Routes (mounted by :func:`orchestra_core.create_app`)::
 
     POST /webhooks/{integration}                 e.g. /webhooks/fivetran
     POST /webhooks/{integration}/{connection}    e.g. /webhooks/fivetran/fivetran-prod
@@ -9,13 +9,13 @@ For each request the endpoint:
 
 1. finds the integration (names and aliases, any case): unknown -> **404**;
 2. reads the raw body (at most 1 MiB: **413**) before anything parses it, and builds a
-   :class:`~orchestra_core._models.WebhookRequest` (header names lower-cased);
+   :class:`~orchestra_core.WebhookRequest` (header names lower-cased);
 3. asks the plugins for a handler (``orchestra_identify_webhook(request, orchestra)``,
    first non-``None`` wins): none -> **404**;
-4. awaits ``handler.handle(request)``: :class:`~orchestra_core._errors.WebhookRejected` ->
+4. awaits ``handler.handle(request)``: :class:`~orchestra_core.WebhookRejected` ->
    its status (**401** unverified, **400** malformed) and nothing changes; any other
    exception -> **500** with a masked message, nothing changes;
-5. publishes every :class:`~orchestra_core._models.WebhookEvent` on the engine's event channel
+5. publishes every :class:`~orchestra_core.WebhookEvent` on the engine's event channel
    (``engine.events.publish``), waking the task runs waiting in ``ctx.next_event(key, ...)``.
    A replayed event (same ``event_id``) is ignored, so redeliveries are harmless. Without an
    engine the answer is **503** (the vendor retries later).

@@ -33,8 +33,8 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
   ``(vendor, rate_limit.key)``: the 500 tasks of one host share one budget; two hosts never
   share one.
 - Retries connection errors, timeouts, HTTP 5xx, 408 and 429, and 2xx answers whose body is
-  not JSON, as :class:`orchestra_core._retry.HttpRetry` says (the one backoff formula of the
-  core, :func:`orchestra_core._retry.backoff`), honouring ``Retry-After`` (seconds or an
+  not JSON, as :class:`orchestra_core.HttpRetry` says (the one backoff formula of the
+  core, :func:`orchestra_core.backoff`), honouring ``Retry-After`` (seconds or an
   HTTP date). Other 4xx, and requests that cannot be sent (an invalid URL, a scheme other
   than http/https), are not retried.
 - Never blindly re-sends a non-idempotent request (POST, PATCH; ``idempotent=`` overrides)
@@ -50,7 +50,7 @@ What a call does (``await client.request(method, path, ...)``, or ``get``/``post
   in tests) and each retry is a warning line in the run log; ``ctx.clock`` (if present) times
   the rate limit. Without ``ctx``, the client's ``clock`` and the ``orchestra_core._vendor_http``
   logger are used.
-- Fails with :class:`VendorHTTPError` (a :class:`~orchestra_core._errors.TaskFailed`) carrying
+- Fails with :class:`VendorHTTPError` (a :class:`~orchestra_core.TaskFailed`) carrying
   ``vendor``, ``method``, ``path``, ``status``, ``body`` (truncated), ``request_id`` and
   ``kind``; ``retryable`` is ``True`` for transient failures whose retries ran out, ``False``
   for 4xx. Messages and bodies are masked with the client's redactor (``host.redactor`` for
@@ -62,7 +62,7 @@ Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit
 :class:`RateLimiter`, :class:`RateLimiters` (a host's limiters), :func:`parse_retry_after`,
 :func:`parse_timestamp` and :func:`format_timestamp` (vendor timestamps), :class:`ReadFailures`
 (pacing status reads through an outage). The retry policy is
-:class:`orchestra_core._retry.HttpRetry`. See ``docs/vendor-http.md``.
+:class:`orchestra_core.HttpRetry`. See ``docs/vendor-http.md``.
 """
 
 from ._client import VendorClient as VendorClient

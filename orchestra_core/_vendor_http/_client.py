@@ -95,18 +95,18 @@ class VendorClient:
     :param limiters: where the limiter of ``(vendor, rate_limit.key)`` comes from, so that
         every client of that vendor and key shares one budget (``host.vendor_client`` passes
         the host's :class:`RateLimiters`); without it, the client has a limiter of its own.
-    :param retry: the :class:`~orchestra_core._retry.HttpRetry` (default ``HttpRetry()``: 4
+    :param retry: the :class:`~orchestra_core.HttpRetry` (default ``HttpRetry()``: 4
         retries, 1 s doubling up to 60 s, full jitter, ``Retry-After`` up to 300 s).
     :param clock: the clock used when a call has no ``ctx`` (``SystemClock`` by default).
     :param timeout: seconds allowed for each request (connect, write, read, pool).
     :param seed: seeds the jitter (deterministic delays in tests).
-    :param redactor: the :class:`~orchestra_core._redaction.Redactor` the client registers its
+    :param redactor: the :class:`~orchestra_core.Redactor` the client registers its
         credentials with and masks its log lines and errors with (``host.vendor_client``
         passes the host's); default: a new one of the client's own.
 
     :ivar limiter: the :class:`RateLimiter` this client waits for (``None`` without
         *rate_limit*).
-    :ivar redactor: the client's :class:`~orchestra_core._redaction.Redactor`.
+    :ivar redactor: the client's :class:`~orchestra_core.Redactor`.
     """
 
     def __init__(self, vendor: str, base_url: str, *, auth: Auth | None = None,
@@ -211,7 +211,7 @@ class VendorClient:
         :param params: query parameters (never included in errors or logs).
         :param json: a JSON body.
         :param headers: extra headers for this request.
-        :param ctx: the task's :class:`~orchestra_core._protocols.TaskContext`: retry waits go
+        :param ctx: the task's :class:`~orchestra_core.TaskContext`: retry waits go
             through ``ctx.sleep`` and retry lines to ``ctx.log``; ``ctx.clock`` (when the
             context has one) times the rate limit.
         :param idempotent: whether re-sending is harmless; default ``True`` for GET, HEAD,

@@ -28,7 +28,7 @@ class VendorHTTPError(TaskFailed):
     """A vendor API call failed for good (after the retries it was allowed).
 
     Every text attribute has been masked with the client's
-    :class:`~orchestra_core._redaction.Redactor` (*redactor*: the host's, for a client of
+    :class:`~orchestra_core.Redactor` (*redactor*: the host's, for a client of
     ``host.vendor_client``); request headers (``Authorization``) and query strings are never
     kept.
 
@@ -47,7 +47,7 @@ class VendorHTTPError(TaskFailed):
         and was not re-sent). When an httpx exception ended the last attempt, it is the
         error's ``__cause__``.
     :ivar attempts: how many times the request was sent.
-    :ivar retryable: as for :class:`~orchestra_core._errors.TaskFailed`: ``True`` for
+    :ivar retryable: as for :class:`~orchestra_core.TaskFailed`: ``True`` for
         transient failures (5xx, 429, timeouts, connection errors, malformed bodies),
         ``False`` for other 4xx and ``kind == "invalid"``, ``None`` for
         ``kind == "ambiguous"``.

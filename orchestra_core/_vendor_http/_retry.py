@@ -1,5 +1,5 @@
 """Reading a vendor's ``Retry-After`` header (the retry policy is
-:class:`orchestra_core._retry.HttpRetry`)."""
+:class:`orchestra_core.HttpRetry`)."""
 
 from __future__ import annotations
 

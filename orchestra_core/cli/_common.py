@@ -1,9 +1,9 @@
 """What the command modules share: the ``--db`` and ``--json`` options, the host and the store
 a command works on, the redactor its output is masked with, timestamps as the CLI prints
 them, and the error edge: the only place (with the HTTP server) that turns
-:class:`~orchestra_core._errors.OrchestraError` into an exit code, with the message masked.
+:class:`~orchestra_core.OrchestraError` into an exit code, with the message masked.
 
-One command line has one :class:`~orchestra_core._redaction.Redactor` (:func:`redactor_of`):
+One command line has one :class:`~orchestra_core.Redactor` (:func:`redactor_of`):
 the credentials of the store a command opens are registered with it, the command's host is
 built with it (``host.redactor``), and everything printed is masked with it."""
 
@@ -35,7 +35,7 @@ def echo_error(exc: OrchestraError, redactor: Redactor) -> None:
 
 
 def redactor_of(ctx: click.Context | None = None) -> Redactor:
-    """The :class:`~orchestra_core._redaction.Redactor` of this command line (of *ctx*, else
+    """The :class:`~orchestra_core.Redactor` of this command line (of *ctx*, else
     of the current click context): made once per command line (``main`` makes it, so that
     an error raised before a command runs is masked too) and shared by its host."""
     ctx = ctx if ctx is not None else click.get_current_context(silent=True)
@@ -74,7 +74,7 @@ def host_of(ctx: click.Context) -> Any:
 
 
 def open_store(db: str | None) -> Any:
-    """The :class:`~orchestra_core._store.Store` at *db* (see ``Store.open``); from now on the
+    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``); from now on the
     output of this command line (:func:`redactor_of`) masks every credential the configured
     keys can decrypt."""
     from .._secrets import Secrets, register_stored_secrets

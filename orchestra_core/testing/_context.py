@@ -10,7 +10,7 @@ __all__ = ("StubContext",)
 
 
 class StubContext:
-    """Satisfies :class:`~orchestra_core._protocols.TaskContext` without an engine.
+    """Satisfies :class:`~orchestra_core.TaskContext` without an engine.
 
     Records what the runner logs (``logs``: ``(level, message)`` pairs) and sleeps
     (``sleeps``); time comes from *clock* (a ``FakeClock(autojump=True)`` by default, so

@@ -219,7 +219,7 @@ class VendorRunnerContract:
         raise NotImplementedError("provide make_simulator(clock)")
 
     def make_connection(self, sim: Any) -> Any:
-        """The :class:`~orchestra_core._models.Connection` pointing at *sim* (or ``None``)."""
+        """The :class:`~orchestra_core.Connection` pointing at *sim* (or ``None``)."""
         return None
 
     def parameters(self, sim: Any, outcome: str) -> dict[str, Any]:
@@ -401,7 +401,7 @@ class WebhookHandlerContract:
                 return json.dumps({...a job.run.completed delivery...}).encode()
 
     The secret is given to the handler through the environment variable *secret_env*
-    (read by :func:`orchestra_core._server.webhooks.webhook_secrets`, or by the plugin).
+    (read by :func:`orchestra_core.webhook_secrets`, or by the plugin).
     """
 
     plugin: ClassVar[Any]
