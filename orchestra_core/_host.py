@@ -251,7 +251,8 @@ class Orchestra:
         ``VendorClient``; *retry* is an :class:`~orchestra_core.HttpRetry`. The client
         registers its credentials with, and masks its errors with, :attr:`redactor`.
         """
-        from ._vendor_http._client import VendorClient, auth_key
+        from ._vendor_http._client import VendorClient
+        from ._vendor_http._credentials import auth_key
 
         key = vendor.lower()
         cache_key = (key, base_url.rstrip("/"), auth_key(auth),

@@ -8,11 +8,10 @@ set, shared by every task of the host) and test seam (``Orchestra(transports={"h
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -20,6 +19,8 @@ from .._errors import TaskFailed
 from .._models import ExternalRun, JobResult, JobState
 from .._retry import HttpRetry
 from .._vendor_http import ReadFailures, VendorClient, VendorHTTPError
+from ._http_request import RequestSettings, join_url, origin
+from ._http_text import as_text, dig, excerpt, safe_url, status_text, unanswered
 
 if TYPE_CHECKING:
     from .._protocols import TaskContext
@@ -30,8 +31,6 @@ __all__ = ("HttpRunner",)
 #: The vendor name of the http integration's clients (and of its transport seam).
 VENDOR = "http"
 
-#: Characters of a response body kept in failure messages.
-BODY_EXCERPT = 500
 #: Characters of the trigger response kept in ``ExternalRun.data`` (without polling).
 RESPONSE_KEPT = 1000
 #: Longest pause between polls after consecutive failed polls (unless the poll interval
@@ -39,170 +38,6 @@ RESPONSE_KEPT = 1000
 MAX_POLL_PAUSE = 60.0
 #: Shortest time between polls (``interval: 0`` would poll in a busy loop).
 MIN_POLL_INTERVAL = 0.05
-
-
-def _excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _where(url: httpx.URL) -> str:
-    """The URL for messages: no credentials, no query string (either may hold secrets)."""
-    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
-
-
-def _safe_url(url: str) -> str:
-    """*url* for messages, as :func:`_where` does, also when it does not parse."""
-    try:
-        return _where(httpx.URL(url))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return url.split("?")[0]
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _dig(data: Any, path: str) -> Any:
-    """The value at dotted *path* in parsed JSON (digits index lists); KeyError if absent."""
-    value = data
-    for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(
-            part
-        ) < len(value):
-            value = value[int(part)]
-        else:
-            raise KeyError(path)
-    return value
-
-
-def _as_text(value: Any) -> str:
-    """A JSON value as the user would write it in ``success``/``failure``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _join(base_url: str | None, endpoint: str) -> str:
-    """*endpoint* if it is a full URL, else *base_url* and *endpoint* joined by one slash."""
-    if "://" in endpoint or not base_url:
-        return endpoint
-    if not endpoint:
-        return base_url
-    return base_url.rstrip("/") + "/" + endpoint.lstrip("/")
-
-
-def _from_connection(connection: Any, name: str) -> Any:
-    """Attribute, option or key *name* of a resolved connection (``None`` when it has none)."""
-    if connection is None:
-        return None
-    if isinstance(connection, Mapping):
-        return connection.get(name)
-    value = getattr(connection, name, None)
-    if value is None:
-        value = (getattr(connection, "options", None) or {}).get(name)
-    return value
-
-
-#: Auth schemes the http integration applies from a connection.
-AUTH_SCHEMES = ("none", "basic", "bearer", "header")
-
-
-def _auth_headers(connection: Any, redactor: Any) -> dict[str, str]:
-    """The headers a connection's auth scheme adds: ``basic`` (username and password),
-    ``bearer`` (``Authorization: Bearer TOKEN``) or ``header`` (the option ``header``,
-    default ``X-API-Key``, set to the token). The token is the credential's ``token``,
-    ``api_key`` or ``password`` field, the first present. A basic-auth header's encoded
-    credentials are registered with *redactor* (the host's)."""
-    from .._secrets._resolve import basic_auth_token
-
-    auth = _from_connection(connection, "auth")
-    if not auth or auth == "none" or isinstance(connection, Mapping):
-        return {}
-    secrets = getattr(connection, "secrets", None) or {}
-    name = getattr(connection, "name", "?")
-    if auth == "basic":
-        username, password = secrets.get("username"), secrets.get("password")
-        if not username or not password:
-            raise TaskFailed(f"connection {name!r} uses basic auth but its credential has no "
-                             "username and password", retryable=False)
-        return {"Authorization": f"Basic {basic_auth_token(redactor, username, password)}"}
-    if auth in ("bearer", "header"):
-        token = next((secrets[f] for f in ("token", "api_key", "password") if secrets.get(f)),
-                     None)
-        if token is None:
-            raise TaskFailed(f"connection {name!r} uses {auth} auth but its credential has no "
-                             "token, api_key or password field", retryable=False)
-        if auth == "bearer":
-            return {"Authorization": f"Bearer {token}"}
-        header = (getattr(connection, "options", None) or {}).get("header") or "X-API-Key"
-        return {str(header): token}
-    raise TaskFailed(f"connection {name!r}: the http integration does not support auth "
-                     f"scheme {auth!r} (use {', '.join(AUTH_SCHEMES)})", retryable=False)
-
-
-class _Request:
-    """A task's request settings: its parameters, filled in from its connection (secrets it
-    derives registered with *redactor*)."""
-
-    def __init__(self, params: HttpParameters, connection: Any, redactor: Any) -> None:
-        self.base_url = params.base_url or _from_connection(connection, "base_url")
-        method = params.method or _from_connection(connection, "method")
-        self.endpoint = params.endpoint or _from_connection(connection, "endpoint")
-        headers: dict[str, str] = _auth_headers(connection, redactor)
-        for source in (_from_connection(connection, "headers"), params.headers):
-            for key, value in (source or {}).items():
-                for same in [k for k in headers if k.lower() == str(key).lower()]:
-                    del headers[same]  # the task's own header wins over the connection's
-                headers[str(key)] = str(value)
-        self.headers = headers
-        missing = []
-        if not method:
-            missing.append("method")
-        if not self.endpoint:
-            missing.append("endpoint")
-        if not self.base_url and "://" not in str(self.endpoint or ""):
-            missing.append("base_url")
-        if missing:
-            raise TaskFailed(
-                f"the http request needs {' and '.join(missing)}: give them as parameters or "
-                "through a connection (secondary_configuration_id)",
-                retryable=False,
-            )
-        self.method = str(method).upper()
-        self.url = _join(self.base_url, str(self.endpoint))
-
-
-def _origin(url: str) -> str:
-    """``scheme://host[:port]`` of *url*: the base URL of the client that sends to it.
-
-    :raises TaskFailed: (not retryable) when *url* is not a valid URL.
-    """
-    try:
-        httpx.URL(url)
-        parts = urlsplit(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise TaskFailed(f"invalid URL {_safe_url(url)!r}: {exc}", retryable=False) from exc
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _status_text(status: int) -> str:
-    """``"404 Not Found"``: a status with its reason phrase."""
-    reason = httpx.codes.get_reason_phrase(status)
-    return f"{status} {reason}" if reason else str(status)
-
-
-def _unanswered(exc: VendorHTTPError) -> str:
-    """Why a request got no usable answer: the httpx exception that ended it, if any."""
-    cause = exc.__cause__
-    return _error_text(cause) if cause is not None else str(exc)
 
 
 class HttpRunner:
@@ -244,7 +79,7 @@ class HttpRunner:
         :raises TaskFailed: (not retryable) when *url* is not a valid URL.
         """
         client: VendorClient = self.host.vendor_client(
-            VENDOR, base_url=_origin(url), headers=dict(headers), retry=self.retry,
+            VENDOR, base_url=origin(url), headers=dict(headers), retry=self.retry,
             timeout=self.timeout)
         self._clients.add(client)
         return client
@@ -260,7 +95,7 @@ class HttpRunner:
     async def start(self, ctx: TaskContext) -> ExternalRun:
         """Send the request; raise :class:`TaskFailed` on an unexpected status or no answer."""
         params: HttpParameters = ctx.parameters
-        request = _Request(params, ctx.connection, self.host.redactor)
+        request = RequestSettings(params, ctx.connection, self.host.redactor)
         poll = params.poll
         if poll is not None and "{id}" in poll.endpoint and not poll.id_field:
             raise TaskFailed(
@@ -272,7 +107,7 @@ class HttpRunner:
         if not any(key.lower() == "idempotency-key" for key in request.headers):
             extra["Idempotency-Key"] = ctx.idempotency_key
         client = self.client(request.url, request.headers)
-        where = f"{request.method} {_safe_url(request.url)}"
+        where = f"{request.method} {safe_url(request.url)}"
         expected = params.expected_status
         wanted = ", ".join(str(code) for code in expected) if expected else "2xx"
         try:
@@ -284,17 +119,17 @@ class HttpRunner:
                 accept=expected)
         except VendorHTTPError as exc:
             if exc.status is None:
-                raise TaskFailed(f"{where} failed: {_unanswered(exc)}",
+                raise TaskFailed(f"{where} failed: {unanswered(exc)}",
                                  retryable=exc.retryable) from exc
             raise TaskFailed(
-                f"{where} returned HTTP {_status_text(exc.status)} (expected {wanted})"
-                + (f": {text}" if (text := _excerpt(exc.body)) else ""),
+                f"{where} returned HTTP {status_text(exc.status)} (expected {wanted})"
+                + (f": {text}" if (text := excerpt(exc.body)) else ""),
                 retryable=exc.retryable,
                 metadata={"status_code": exc.status},
             ) from exc
         status = response.status_code
         if (status not in expected) if expected else not 200 <= status < 300:
-            text = _excerpt(response.text)
+            text = excerpt(response.text)
             raise TaskFailed(
                 f"{where} returned HTTP {status} {response.reason_phrase} (expected {wanted})"
                 + (f": {text}" if text else ""),
@@ -311,7 +146,7 @@ class HttpRunner:
         run_id = None
         if poll.id_field:
             run_id = self._run_id(response, poll.id_field, where)
-        poll_url = _join(request.base_url, poll.endpoint)
+        poll_url = join_url(request.base_url, poll.endpoint)
         if run_id is not None:
             poll_url = poll_url.replace("{id}", quote(run_id, safe=""))
         ctx.log(f"{where}: HTTP {status}" + (f", run id {run_id}" if run_id is not None else ""))
@@ -329,7 +164,7 @@ class HttpRunner:
                 message=f"HTTP {status}",
                 metadata={"status_code": status, "response": run.data.get("response", "")},
             )
-        request = _Request(params, ctx.connection, self.host.redactor)
+        request = RequestSettings(params, ctx.connection, self.host.redactor)
         return await self._poll(ctx, run, params.poll, request)
 
     async def cancel(self, ctx: TaskContext, run: ExternalRun) -> None:
@@ -345,24 +180,24 @@ class HttpRunner:
     @staticmethod
     def _run_id(response: httpx.Response, id_field: str, where: str) -> str:
         try:
-            value = _dig(response.json(), id_field)
+            value = dig(response.json(), id_field)
         except (ValueError, KeyError):
             value = None
         if value is None or isinstance(value, (dict, list)):
             raise TaskFailed(
                 f"{where}: the response has no run id at {id_field!r} (poll.id_field): "
-                f"{_excerpt(response.text)}",
+                f"{excerpt(response.text)}",
                 retryable=False,
                 metadata={"status_code": response.status_code},
             )
-        return _as_text(value)
+        return as_text(value)
 
     async def _poll(
-        self, ctx: TaskContext, run: ExternalRun, poll: HttpPoll, request: _Request
+        self, ctx: TaskContext, run: ExternalRun, poll: HttpPoll, request: RequestSettings
     ) -> JobResult:
         url = run.data.get("poll_url")
         if not url:  # stored by another version: rebuild it from the parameters
-            url = _join(request.base_url, poll.endpoint)
+            url = join_url(request.base_url, poll.endpoint)
             if run.id is not None:
                 url = url.replace("{id}", quote(run.id, safe=""))
         success = {value.casefold() for value in poll.success}
@@ -373,7 +208,7 @@ class HttpRunner:
         last: str | None = None
         interval = max(poll.interval, MIN_POLL_INTERVAL)
         failures = ReadFailures(interval, max_delay=MAX_POLL_PAUSE, give_up_after=None)
-        where = f"GET {_safe_url(url)}"
+        where = f"GET {safe_url(url)}"
         try:
             client = self.client(url, request.headers)
         except TaskFailed as exc:
@@ -391,11 +226,11 @@ class HttpRunner:
                     metadata["poll_status_code"] = exc.status
                     problem = f"polling {where} returned HTTP {exc.status}"
                 else:
-                    problem = f"polling {where} failed: {_unanswered(exc)}"
+                    problem = f"polling {where} failed: {unanswered(exc)}"
                 if not exc.retryable:
                     if exc.status is not None:
-                        problem = f"polling {where} returned HTTP {_status_text(exc.status)}" \
-                            + (f": {text}" if (text := _excerpt(exc.body)) else "")
+                        problem = f"polling {where} returned HTTP {status_text(exc.status)}" \
+                            + (f": {text}" if (text := excerpt(exc.body)) else "")
                     return JobResult(state=JobState.FAILED, message=problem,
                                      metadata=metadata, retryable=False)
                 delay = failures.failed(ctx.now()) or interval  # never None: no give-up time
@@ -408,17 +243,17 @@ class HttpRunner:
                 return JobResult(
                     state=JobState.FAILED,
                     message=f"polling {where} returned HTTP {status} {response.reason_phrase}"
-                    + (f": {text}" if (text := _excerpt(response.text)) else ""),
+                    + (f": {text}" if (text := excerpt(response.text)) else ""),
                     metadata=metadata,
                     retryable=False,
                 )
             try:
-                value = _as_text(_dig(response.json(), poll.field))
+                value = as_text(dig(response.json(), poll.field))
             except (ValueError, KeyError):
                 return JobResult(
                     state=JobState.FAILED,
                     message=f"polling {where}: no field {poll.field!r} (poll.field) in the "
-                    f"response: {_excerpt(response.text)}",
+                    f"response: {excerpt(response.text)}",
                     metadata=metadata,
                     retryable=False,
                 )

@@ -9,10 +9,7 @@ not fire (their next fire time is cleared); activating it again schedules them f
 
 from __future__ import annotations
 
-import functools
-import json
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,31 +19,15 @@ from attrs import frozen
 
 from .._errors import OrchestraError
 from .._pipeline import Pipeline
-from .._serialize import pipeline_from_definition, pipeline_to_definition, trigger_from_definition
+from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import utc
-from .._store.schema import (
-    clients,
-    pipeline_runs,
-    pipeline_versions,
-    pipelines,
-    task_runs,
-    triggers,
-)
-from .._triggers.model import (
-    FrequencyType,
-    IntervalTrigger,
-    SingleTrigger,
-    Trigger,
-    assign_ids,
-    trigger_to_raw,
-)
-from .._triggers.times import next_fire, parse_at, zone
+from .._store.schema import clients, pipeline_runs, pipeline_versions, pipelines, triggers
+from .._triggers.model import Trigger, trigger_to_raw
 from .._values import suggest
+from .pending_runs import insert_pending_runs
+from .trigger_rows import first_fire, schedule_columns, sync_file_triggers, trigger_from_row
 
 __all__ = ("ApplyResult", "PipelineNotRegistered", "PipelineRegistry", "TriggerNotFound")
-
-_FREQUENCY_CODES = {FrequencyType.MINUTES: 1, FrequencyType.HOURS: 2, FrequencyType.DAYS: 3,
-                    FrequencyType.WEEKS: 4}
 
 
 class PipelineNotRegistered(OrchestraError):
@@ -68,29 +49,6 @@ class ApplyResult:
     triggers_added: tuple[str, ...] = ()
     triggers_changed: tuple[str, ...] = ()
     triggers_removed: tuple[str, ...] = ()
-
-
-
-
-def trigger_from_row(row: Mapping[str, Any]) -> Trigger:
-    """The :class:`Trigger` a stored trigger row describes."""
-    return _trigger_from_spec(json.dumps(row["spec"], sort_keys=True), row["name"])
-
-
-@functools.lru_cache(maxsize=65536)
-def _trigger_from_spec(spec: str, name: str) -> Trigger:
-    return attrs.evolve(trigger_from_definition(json.loads(spec)), id=name)
-
-
-def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
-    """When a newly registered (or re-activated) *trigger* is first due: its next scheduled
-    time, *now* for condition triggers (checked at once), a single trigger's time even when
-    it has passed (its misfire policy then decides)."""
-    if getattr(trigger, "cron", None) is None and hasattr(trigger, "check_every"):
-        return now
-    if isinstance(trigger, SingleTrigger):  # already past: fired late or skipped (misfire)
-        return parse_at(trigger.at, zone(trigger.timezone))
-    return next_fire(trigger, now)
 
 
 class PipelineRegistry:
@@ -126,46 +84,16 @@ class PipelineRegistry:
             pipeline_id = self.store.ensure_pipeline(conn, pipeline.name, pipeline.client,
                                                      definition, pipeline.source)
             conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id)
-                         .values(**_seed_columns(pipeline)))
+                         .values(**schedule_columns(pipeline)))
             conn.execute(pipeline_versions.insert().values(
                 pipeline_id=pipeline_id, version=version, definition=definition,
                 source=pipeline.source, created_at=now))
             active = bool(conn.execute(sa.select(pipelines.c.active)
                                        .where(pipelines.c.id == pipeline_id)).scalar())
-            added, changed, removed = self._sync_triggers(conn, pipeline_id, pipeline, active,
-                                                          now)
+            added, changed, removed = sync_file_triggers(conn, pipeline_id, pipeline, active, now)
         status = "created" if latest is None else "updated"
         return ApplyResult(pipeline.name, pipeline.client, version, status, added, changed,
                            removed)
-
-    def _sync_triggers(self, conn: sa.Connection, pipeline_id: str, pipeline: Pipeline,
-                       active: bool, now: datetime) -> tuple[tuple[str, ...], ...]:
-        rows = {r["name"]: r for r in conn.execute(
-            sa.select(triggers).where(triggers.c.pipeline_id == pipeline_id)).mappings()}
-        added, changed = [], []
-        wanted = assign_ids(pipeline.triggers)
-        for trigger in wanted:
-            spec = trigger_to_raw(trigger)
-            spec.pop("id", None)
-            row = rows.get(trigger.id or "")
-            nxt = first_fire(trigger, now) if active else None
-            if row is None:
-                conn.execute(triggers.insert().values(
-                    id=str(uuid.uuid4()), pipeline_id=pipeline_id, name=trigger.id,
-                    kind=trigger.kind, spec=spec, origin="file", active=active,
-                    next_fire_at=nxt, cursor=now, created_at=now, updated_at=now))
-                added.append(trigger.id)
-            elif row["spec"] != spec or row["origin"] != "file":
-                conn.execute(triggers.update().where(triggers.c.id == row["id"]).values(
-                    kind=trigger.kind, spec=spec, origin="file", next_fire_at=nxt,
-                    updated_at=now))
-                changed.append(trigger.id)
-        names = {t.id for t in wanted}
-        removed = [n for n, r in rows.items() if r["origin"] == "file" and n not in names]
-        if removed:
-            conn.execute(triggers.delete().where(triggers.c.pipeline_id == pipeline_id,
-                                                 triggers.c.name.in_(removed)))
-        return tuple(added), tuple(changed), tuple(removed)
 
     def _find(self, conn: sa.Connection, name: str, client: str) -> dict[str, Any] | None:
         row = conn.execute(sa.select(pipelines).join(
@@ -373,49 +301,3 @@ class PipelineRegistry:
                 .order_by(pipeline_versions.c.version.desc()).limit(1)).scalar()
             return insert_pending_runs(conn, [(row["id"], definition, run_type, trigger)],
                                        now)[0]
-
-
-def run_nodes(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The task-run rows (tasks and stages) a run of *definition* starts with."""
-    nodes = [{"task_id": t["id"], "kind": "task", "integration": t.get("integration"),
-              "job": t.get("integration_job")} for t in definition.get("tasks", [])]
-    nodes += [{"task_id": s["id"], "kind": "stage", "integration": None, "job": None}
-              for s in definition.get("stages", [])]
-    return nodes
-
-
-def insert_pending_runs(conn: sa.Connection,
-                        runs: list[tuple[str, Mapping[str, Any], str, str]],
-                        now: datetime) -> list[str]:
-    """Insert pending runs ``(pipeline_id, definition, run_type, trigger label)`` and their
-    task runs in *conn*'s transaction; return their ids."""
-    ids, run_rows, task_rows = [], [], []
-    cache: dict[int, list[dict[str, Any]]] = {}  # by definition object, alive in *runs*
-    for pipeline_id, definition, run_type, label in runs:
-        run_id = str(uuid.uuid4())
-        ids.append(run_id)
-        run_rows.append(dict(id=run_id, pipeline_id=pipeline_id, run_type=run_type,
-                             trigger=label[:64], state="pending", definition=definition,
-                             created_at=now, cancel_requested=False, owner=None))
-        key = id(definition)
-        if key not in cache:
-            cache[key] = run_nodes(definition)
-        task_rows += [dict(run_id=run_id, state="pending", attempt=0, updated_at=now, **n)
-                      for n in cache[key]]
-    if run_rows:
-        conn.execute(pipeline_runs.insert(), run_rows)
-    if task_rows:
-        conn.execute(task_runs.insert(), task_rows)
-    return ids
-
-
-def _seed_columns(pipeline: Pipeline) -> dict[str, Any]:
-    """The seed-003 schedule columns of the pipeline record, from its interval trigger."""
-    interval = next((t for t in pipeline.triggers if isinstance(t, IntervalTrigger)), None)
-    timed = any(t.kind in ("cron", "interval", "single") for t in pipeline.triggers)
-    if interval is None:
-        return {"schedule_type": 1 if timed else 0, "frequency": None, "frequency_type": None,
-                "start_time": None}
-    return {"schedule_type": 1, "frequency": interval.frequency,
-            "frequency_type": _FREQUENCY_CODES[interval.frequency_type],
-            "start_time": interval.start_time[:32]}

@@ -38,7 +38,8 @@ from .._store.schema import (
 from .._triggers.model import AfterTrigger, ChangesTrigger, Misfire, QueueTrigger
 from .._triggers.times import next_fire
 from .._waiting import sleep_until_set
-from .registry import insert_pending_runs, trigger_from_row
+from .pending_runs import insert_pending_runs
+from .trigger_rows import trigger_from_row
 
 __all__ = ("Fired", "Scheduler")
 

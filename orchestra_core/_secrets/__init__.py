@@ -12,14 +12,14 @@ See ``docs/secrets.md``. The Python API mirrors the ``orchestra constants``,
                                 auth="bearer", credential="api")
 """
 
-from ._api import AUTH_SCHEMES as AUTH_SCHEMES
-from ._api import TOKEN_FIELDS as TOKEN_FIELDS
-from ._api import Connections as Connections
-from ._api import Constants as Constants
-from ._api import Credentials as Credentials
-from ._api import Keys as Keys
 from ._api import Secrets as Secrets
+from ._connections import AUTH_SCHEMES as AUTH_SCHEMES
+from ._connections import TOKEN_FIELDS as TOKEN_FIELDS
+from ._connections import Connections as Connections
+from ._constants import Constants as Constants
+from ._credentials import Credentials as Credentials
 from ._errors import SecretsError as SecretsError
+from ._key_operations import Keys as Keys
 from ._keys import KEY_ENV as KEY_ENV
 from ._keys import KEY_FILE_ENV as KEY_FILE_ENV
 from ._keys import Key as Key

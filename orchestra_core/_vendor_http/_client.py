@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json as jsonlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,9 +14,10 @@ from anyio.lowlevel import RunVar
 from .._clock import SystemClock
 from .._redaction import Redactor
 from .._retry import HttpRetry
-from ._errors import VendorHTTPError, request_id_of
+from ._attempt import AttemptFailure, send_once
+from ._credentials import Auth, register_credentials
+from ._errors import VendorHTTPError
 from ._limits import RateLimit, RateLimiter, RateLimiters
-from ._retry import parse_retry_after
 
 __all__ = ("VendorClient",)
 
@@ -27,10 +25,6 @@ logger = logging.getLogger("orchestra_core._vendor_http")
 
 #: Methods that may be re-sent after an ambiguous failure unless ``idempotent=`` says otherwise.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Header names whose values are registered as secrets (lower case; plus any name containing
-#: ``token``, ``secret``, ``key`` or ``password``).
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-NOT_SECRET_HEADERS = frozenset({"idempotency-key"})
 #: Longest wait between retries of a 404 inside an ``ok_404_within`` window.
 MAX_404_DELAY = 5.0
 #: Connection pool size of one client's default transport.
@@ -38,33 +32,7 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 #: Connection pools of a vendor client (see :meth:`VendorClient.http`).
 DEFAULT_SHARDS = 128
 
-#: Requests that cannot be sent as given (no point in retrying them).
-_INVALID_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol)
-_PRE_SEND_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                    httpx.ProxyError)
-
 FindExisting = Callable[[], Awaitable[Any]]
-#: What ``auth=`` takes: an :class:`httpx.Auth` or a ``(username, password)`` pair.
-Auth = httpx.Auth | tuple[str, str]
-
-
-class _Failure:
-    """One failed attempt: what happened and whether the vendor may have processed it."""
-
-    __slots__ = ("body", "exc", "kind", "message", "processed", "request_id", "retry_after",
-                 "status")
-
-    def __init__(self, kind: str, message: str, *, processed: bool, status: int | None = None,
-                 body: str = "", request_id: str | None = None,
-                 retry_after: float | None = None, exc: BaseException | None = None) -> None:
-        self.kind = kind
-        self.message = message
-        self.processed = processed
-        self.status = status
-        self.body = body
-        self.request_id = request_id
-        self.retry_after = retry_after
-        self.exc = exc
 
 
 class VendorClient:
@@ -134,7 +102,7 @@ class VendorClient:
         self._client_var: RunVar[httpx.AsyncClient | None] = RunVar(
             f"orchestra_vendor_client_{id(self)}", None)
         self._origin = urlsplit(self.base_url)[:2]
-        _register_credentials(self.redactor, self.headers, auth)
+        register_credentials(self.redactor, self.headers, auth)
 
     def __repr__(self) -> str:
         return f"VendorClient({self.vendor!r}, {self.base_url!r})"
@@ -248,8 +216,8 @@ class VendorClient:
             if self.limiter is not None:
                 await self.limiter.acquire(clock)
             sends += 1
-            failure, result = await self._attempt(method, url, params, json, request_headers,
-                                                  raw, accept, clock)
+            failure, result = await send_once(self.http(), self.auth, method, url, params, json,
+                                              request_headers, raw, accept, clock)
             if failure is None:
                 return result
             if failure.kind == "status" and failure.status == 404:
@@ -293,52 +261,7 @@ class VendorClient:
                            f"{delay:.1f} s (attempt {sends + 1} of {attempts})")
             await sleep(delay)
 
-    async def _attempt(self, method: str, url: str, params: Any, json: Any,
-                       headers: dict[str, str], raw: bool, accept: Collection[int],
-                       clock: Any) -> tuple[_Failure | None, Any]:
-        """Send once; return ``(None, result)`` or ``(failure, None)``."""
-        try:
-            response = await self.http().request(method, url, params=params, json=json,
-                                                 headers=headers, auth=self.auth or
-                                                 httpx.USE_CLIENT_DEFAULT)
-        except _INVALID_ERRORS as exc:
-            return _Failure("invalid", _describe(exc), processed=False, exc=exc), None
-        except _PRE_SEND_ERRORS as exc:
-            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-            return _Failure(kind, _describe(exc), processed=False, exc=exc), None
-        except httpx.TimeoutException as exc:
-            return _Failure("timeout", _describe(exc), processed=True, exc=exc), None
-        except httpx.TransportError as exc:
-            return _Failure("connection", _describe(exc), processed=True, exc=exc), None
-        status = response.status_code
-        rid = request_id_of(response.headers)
-        if 200 <= status < 300 or status in accept:
-            if raw:
-                return None, response
-            if not response.content.strip():
-                return None, None
-            try:
-                return None, jsonlib.loads(response.content)
-            except ValueError:
-                return _Failure("malformed", f"HTTP {status} with a body that is not JSON",
-                                processed=True, status=status, body=_text(response),
-                                request_id=rid), None
-        text = _text(response)
-        message = f"HTTP {status}{_vendor_message(text)}"
-        if status == 429:
-            after = parse_retry_after(response.headers.get("retry-after"), clock.now())
-            return _Failure("rate_limited", message, processed=False, status=status, body=text,
-                            request_id=rid, retry_after=after), None
-        if status >= 500 or status == 408:
-            after = parse_retry_after(response.headers.get("retry-after"), clock.now())
-            return _Failure("server", message, processed=status != 408, status=status,
-                            body=text, request_id=rid, retry_after=after), None
-        if raw and 300 <= status < 400:
-            return None, response
-        return _Failure("status", message, processed=False, status=status, body=text,
-                        request_id=rid), None
-
-    def _error(self, method: str, where: str, failure: _Failure, sends: int, *,
+    def _error(self, method: str, where: str, failure: AttemptFailure, sends: int, *,
                retryable: bool | None) -> VendorHTTPError:
         kind = "status" if failure.kind == "server" else failure.kind
         message = f"{self.vendor} {method} {where}: {failure.message}"
@@ -359,49 +282,6 @@ class VendorClient:
             logger.log(logging.INFO if level == "info" else logging.WARNING, message)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _text(response: httpx.Response) -> str:
-    try:
-        return response.text
-    except (UnicodeDecodeError, LookupError):
-        return response.content.decode("utf-8", "replace")
-
-
-def _vendor_message(text: str) -> str:
-    """``": <the vendor's own error message>"`` from a JSON error body, when there is one."""
-    try:
-        data = jsonlib.loads(text)
-    except ValueError:
-        excerpt = " ".join(text.split())[:200]
-        return f": {excerpt}" if excerpt else ""
-    candidates: list[Any] = []
-    if isinstance(data, Mapping):
-        status = data.get("status")
-        if isinstance(status, Mapping):
-            candidates.append(status.get("user_message"))
-        candidates += [data.get("message"), data.get("error"), data.get("detail"),
-                       data.get("error_description")]
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors:
-            candidates.append(errors[0].get("message") if isinstance(errors[0], Mapping)
-                              else errors[0])
-        code = data.get("code")
-    else:
-        code = None
-    found = next((str(c) for c in candidates if isinstance(c, str | int) and str(c).strip()),
-                 None)
-    if found is None:
-        excerpt = " ".join(text.split())[:200]
-        return f": {excerpt}" if excerpt else ""
-    found = found[:300]
-    return f": {code}: {found}" if isinstance(code, str) and code and code != found \
-        else f": {found}"
-
-
 def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
     """*base* updated with *extra*; a name of *extra* replaces the same name in any case."""
     merged = dict(base)
@@ -411,67 +291,3 @@ def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str] | None) -> 
         merged[name] = value
     return merged
 
-
-def basic_auth_header(auth: Auth | None) -> str | None:
-    """The ``Authorization`` header a basic *auth* sends (``None`` for other auth).
-
-    A ``(username, password)`` pair is encoded directly; an :class:`httpx.BasicAuth` is asked
-    through its public auth flow (never its private attributes).
-    """
-    if isinstance(auth, tuple):
-        user, password = auth
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        return f"Basic {token}"
-    if isinstance(auth, httpx.BasicAuth):
-        flow = auth.sync_auth_flow(httpx.Request("GET", "https://vendor.invalid/"))
-        try:
-            return next(flow).headers.get("Authorization")
-        finally:
-            flow.close()
-    return None
-
-
-def auth_key(auth: Auth | None) -> Hashable:
-    """What identifies *auth* among cached clients: a digest of the basic-auth credentials
-    (equal credentials give equal keys, whichever form they came in), else *auth* itself
-    (other :class:`httpx.Auth` objects are compared by identity)."""
-    header = basic_auth_header(auth)
-    if header is not None:
-        return ("basic", hashlib.sha256(header.encode()).hexdigest())
-    return auth
-
-
-def _register_credentials(redactor: Redactor, headers: Mapping[str, str],
-                          auth: Auth | None) -> None:
-    """Register credential values with *redactor*, so no log or error can show them.
-
-    Of a ``<scheme> <credential>`` value (``Bearer abc``, ``Basic abc``) the credential is
-    registered, so a masked line still names the scheme; other values are registered whole.
-    """
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in NOT_SECRET_HEADERS:
-            continue
-        if lower in SECRET_HEADERS or any(w in lower for w in ("token", "secret", "key",
-                                                                "password")):
-            parts = value.split()
-            if len(parts) == 2 and parts[0].isalpha():
-                redactor.add(parts[1])
-                if parts[0].lower() == "basic":
-                    _register_basic(redactor, parts[1])
-            else:
-                redactor.add(value)
-    header = basic_auth_header(auth)
-    if header is not None:
-        redactor.add(header[6:])
-        _register_basic(redactor, header[6:])
-
-
-def _register_basic(redactor: Redactor, encoded: str) -> None:
-    try:
-        user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return
-    redactor.add(password)
-    if len(user) >= 12:  # an API key used as the user name; short names are not secrets
-        redactor.add(user)
