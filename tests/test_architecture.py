@@ -6,7 +6,7 @@
 - the model modules import only the standard library, attrs and each other;
 - the five plugins and the documented example import only ``orchestra_core`` and
   ``orchestra_core.testing``, as a third party's plugin would;
-- no module of the core is much over 400 lines.
+- no module of the core is over 400 lines.
 """
 
 import ast
@@ -22,7 +22,7 @@ CORE = ROOT / "orchestra_core"
 MODEL = ["_pipeline", "_alerts", "_triggers/model", "_models", "_errors", "_retry",
          "_redaction", "_values"]
 PUBLIC = {"orchestra_core", "orchestra_core.testing"}
-MAX_LINES = 420
+MAX_LINES = 400
 
 
 def _imports(path: Path) -> list[tuple[int, str, int]]:
@@ -86,7 +86,7 @@ def test_plugins_and_the_example_import_only_the_public_api():
     assert not wrong, "private imports:\n" + "\n".join(wrong)
 
 
-def test_no_module_of_the_core_is_much_over_400_lines():
+def test_no_module_of_the_core_is_over_400_lines():
     sizes = {p.relative_to(ROOT): len(p.read_text(encoding="utf-8").splitlines())
              for p in CORE.rglob("*.py")}
     big = {str(p): n for p, n in sizes.items() if n > MAX_LINES}
