@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import importlib.metadata
 import os
@@ -120,16 +119,14 @@ class Orchestra:
         call_register(self.pm, "orchestra_register_notification_channels", self.channels)
         self._check_classes()
         self._runners: dict[tuple[str, str], Any] = {}
-        self._transports: dict[str, Any] = {k.lower(): v for k, v in (transports or {}).items()}
-        self._vendor_clients: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
-        from ._vendor_http import RateLimiters
-
-        #: the vendor rate limiters of this host's clients (never shared with another host)
-        self.rate_limiters = RateLimiters()
         from ._redaction import Redactor
+        from ._vendor_http._clients import VendorClients
 
         #: the secrets this host masks in every output (its own unless *redactor* was given)
         self.redactor = redactor if redactor is not None else Redactor()
+        self._vendor_clients = VendorClients(transports, self.redactor)
+        #: the vendor rate limiters of this host's clients (never shared with another host)
+        self.rate_limiters = self._vendor_clients.limiters
         self.call_each("orchestra_startup", orchestra=self)
 
     def _name_for(self, plugin: object) -> str | None:
@@ -228,13 +225,7 @@ class Orchestra:
     def set_transport(self, vendor: str, transport: Any) -> None:
         """Send every later :meth:`vendor_client` request of *vendor* through *transport* (an
         httpx async transport, e.g. a simulator's); ``None`` restores the network."""
-        key = vendor.lower()
-        if transport is None:
-            self._transports.pop(key, None)
-        else:
-            self._transports[key] = transport
-        for cache_key in [k for k in self._vendor_clients if k[0] == key]:
-            del self._vendor_clients[cache_key]
+        self._vendor_clients.set_transport(vendor, transport)
 
     def vendor_client(self, vendor: str, *, base_url: str, auth: Any = None,
                       headers: dict[str, str] | None = None, rate_limit: Any = None,
@@ -251,24 +242,8 @@ class Orchestra:
         ``VendorClient``; *retry* is an :class:`~orchestra_core.HttpRetry`. The client
         registers its credentials with, and masks its errors with, :attr:`redactor`.
         """
-        from ._vendor_http._client import VendorClient
-        from ._vendor_http._credentials import auth_key
-
-        key = vendor.lower()
-        cache_key = (key, base_url.rstrip("/"), auth_key(auth),
-                     tuple(sorted((headers or {}).items())), rate_limit, retry, timeout)
-        client = self._vendor_clients.get(cache_key)
-        if client is None:
-            client = VendorClient(vendor, base_url, auth=auth, headers=headers,
-                                  transport=self._transports.get(key), rate_limit=rate_limit,
-                                  limiters=self.rate_limiters, retry=retry, timeout=timeout,
-                                  redactor=self.redactor)
-            self._vendor_clients[cache_key] = client
-            while len(self._vendor_clients) > 256:
-                self._vendor_clients.popitem(last=False)
-        else:
-            self._vendor_clients.move_to_end(cache_key)
-        return client
+        return self._vendor_clients.get(vendor, base_url=base_url, auth=auth, headers=headers,
+                                        rate_limit=rate_limit, retry=retry, timeout=timeout)
 
     def runner(self, job: JobType) -> Any:
         """The job's :class:`~orchestra_core.JobRunner` (one per host and job).
