@@ -89,6 +89,10 @@ class Attempts:
     :param resumed: where an interrupted run left it, or ``None``.
     """
 
+    __slots__ = ("_held", "attempt", "connection", "ctx", "execution", "external",
+                 "keep_number", "outcome", "parameters", "policy", "reattach", "resumed",
+                 "runner", "task", "timeout")
+
     def __init__(self, execution: Execution, task: Task, runner: Any, parameters: Any,
                  connection: Any, policy: TaskRetry, timeout: float | None,
                  resumed: Resumed | None) -> None:
@@ -110,17 +114,15 @@ class Attempts:
         self.ctx: RunnerContext | None = None
         self.outcome: Outcome | None = None
         self._held: list[Any] = []
-        self._steps: dict[Step, Callable[[], Awaitable[Step]]] = {
-            Step.DUE: self._due, Step.NEXT: self._next, Step.QUEUE: self._queue,
-            Step.EXECUTE: self._execute, Step.SETTLE: self._settle}
 
     async def run(self) -> None:
         """Drive the machine from its first step to ``DONE``."""
         resumed = self.resumed
         step = Step.DUE if (resumed and resumed.state is TaskState.UP_FOR_RETRY
                             and resumed.next_attempt_at) else Step.NEXT
+        steps = _STEPS
         while step is not Step.DONE:
-            step = await self._steps[step]()
+            step = await steps[step](self)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -300,6 +302,11 @@ class Attempts:
         return tuple(AssetEvent(name, now, exe.pipeline.name, exe.run_id, task.id)
                      for name in names)
 
+
+#: what each step does (a method of :class:`Attempts`, returning the next step)
+_STEPS: dict[Step, Callable[[Attempts], Awaitable[Step]]] = {
+    Step.DUE: Attempts._due, Step.NEXT: Attempts._next, Step.QUEUE: Attempts._queue,
+    Step.EXECUTE: Attempts._execute, Step.SETTLE: Attempts._settle}
 
 _JOB_TO_TASK = {JobState.SUCCEEDED: TaskState.SUCCEEDED, JobState.FAILED: TaskState.FAILED,
                 JobState.CANCELLED: TaskState.CANCELLED}
