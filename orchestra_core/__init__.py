@@ -76,7 +76,7 @@ _LAZY: dict[str, str] = {
     "Queues": "._queues",
     "PipelineRegistry": "._scheduling.registry",
     "Scheduler": "._scheduling.scheduler",
-    "next_fire": "._triggers",
+    "next_fire": "._triggers.times",
     "Service": "._service",
     "create_app": "._server",
     "verify_signature": "._builtins.notifications",
@@ -116,7 +116,7 @@ if TYPE_CHECKING:
     from ._service import Service as Service
     from ._store import Store as Store
     from ._store import StoreError as StoreError
-    from ._triggers import next_fire as next_fire
+    from ._triggers.times import next_fire as next_fire
     from ._vendor_http import RateLimit as RateLimit
     from ._vendor_http import ReadFailures as ReadFailures
     from ._vendor_http import VendorClient as VendorClient

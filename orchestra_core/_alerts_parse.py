@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._alerts import DEFAULT_CHANNEL, MAX_MESSAGE, Alerts, ChannelConfig
 from ._config import field_aliases, structure
 from ._models import Problem
-from ._values import key_path, suggest
+from ._values import describe, key_path, suggest
 
 if TYPE_CHECKING:
     from ._registry import ChannelType
@@ -32,15 +32,9 @@ _V1_KEYS = ("name", "statuses", "destinations", "custom_message", "runtime_excee
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{value!r}"
+    """*value* as the alert messages name it: like :func:`describe`, but a string is quoted
+    as is (``'x'``, not ``the string 'x'``)."""
+    return repr(value) if isinstance(value, str) else describe(value)
 
 
 class _Parser:

@@ -507,7 +507,7 @@ async def test_apply_keeps_history_and_reschedules_only_changed_triggers(sqlite_
 
 def _trigger(raw):
     from orchestra_core._config import structure_or_raise
-    from orchestra_core._triggers import Trigger
+    from orchestra_core._triggers.model import Trigger
 
     return structure_or_raise(raw, Trigger)
 
