@@ -190,8 +190,7 @@ async def test_crash_between_start_and_its_record_recovers_the_workflow(tmp_path
 
 
 async def test_stored_connection_with_client_credentials(tmp_path, monkeypatch):
-    from orchestra_core._secrets import KeyRing, Secrets
-    from orchestra_core._secrets._keys import generate_key
+    from orchestra_core import KeyRing, Secrets, generate_key
 
     for var in ENV:
         monkeypatch.delenv(var, raising=False)

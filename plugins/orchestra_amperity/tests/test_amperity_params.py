@@ -9,8 +9,8 @@ from orchestra_amperity import (
 )
 from orchestra_amperity.params import is_iso_datetime
 
+from orchestra_core import JobType
 from orchestra_core._config import structure
-from orchestra_core._registry import JobType
 from orchestra_core.testing import make_host, validate
 
 CG = {"integration": "amperity", "integration_job": "amperity_courier_group"}

@@ -12,8 +12,7 @@ import pytest
 from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 from orchestra_census.webhooks import sign
 
-from orchestra_core import Orchestra
-from orchestra_core._server import create_app
+from orchestra_core import Orchestra, create_app
 from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
@@ -233,8 +232,7 @@ def test_pipeline_against_the_simulator_as_a_real_server(tmp_path, monkeypatch):
 
 
 async def test_stored_connection_and_its_webhook_secret(tmp_path, monkeypatch):
-    from orchestra_core._secrets import KeyRing, Secrets
-    from orchestra_core._secrets._keys import generate_key
+    from orchestra_core import KeyRing, Secrets, generate_key
 
     for var in ("CENSUS_API_TOKEN", "CENSUS_BASE_URL", "CENSUS_WEBHOOK_SECRET"):
         monkeypatch.delenv(var, raising=False)

@@ -7,8 +7,7 @@ from orchestra_census import CensusSync
 from orchestra_census.sync_runs import UnknownSyncRunStatus
 from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 
-from orchestra_core import Connection, JobState, TaskFailed
-from orchestra_core._vendor_http import VendorHTTPError
+from orchestra_core import Connection, JobState, TaskFailed, VendorHTTPError
 from orchestra_core.testing import Failure, FakeClock, StubContext, make_host
 
 TRIGGER = "/api/v1/syncs/52/trigger"

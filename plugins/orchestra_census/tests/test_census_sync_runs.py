@@ -8,7 +8,7 @@ from orchestra_census.sync_runs import (
     summary,
 )
 
-from orchestra_core._redaction import Redactor
+from orchestra_core import Redactor
 
 
 @pytest.mark.parametrize(("status", "klass"), [

@@ -13,10 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
 
-from orchestra_core import Orchestra
-from orchestra_core._engine import Engine
-from orchestra_core._server import create_app
-from orchestra_core._store import Store
+from orchestra_core import Engine, Orchestra, Store, create_app
 from orchestra_core._store.schema import asset_events
 from orchestra_core.cli import cli
 from orchestra_core.testing import FakeClock

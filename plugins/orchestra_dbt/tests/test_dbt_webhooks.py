@@ -10,10 +10,7 @@ import pytest
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
 from orchestra_dbt.webhooks import ENV_SECRET, DbtWebhookHandler, event_key, sign
 
-from orchestra_core import JobState, WebhookRejected, WebhookRequest
-from orchestra_core._engine import Engine
-from orchestra_core._server import create_app
-from orchestra_core._store import Store
+from orchestra_core import Engine, JobState, Store, WebhookRejected, WebhookRequest, create_app
 from orchestra_core.testing import FakeClock, make_host
 
 SECRET = "whsec-dbt-0123456789"

@@ -17,9 +17,7 @@ import pytest
 import sqlalchemy as sa
 from orchestra_dbt.testing import SUCCEEDING_JOB, DbtCloudSimulator
 
-from orchestra_core import Orchestra
-from orchestra_core._server import create_app
-from orchestra_core._store import Store
+from orchestra_core import Orchestra, Store, create_app
 from orchestra_core._store.schema import asset_events
 
 ft_testing = pytest.importorskip("orchestra_fivetran.testing")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from orchestra_fivetran.testing import FivetranSimulator
 
-from orchestra_core._store import Store
+from orchestra_core import Store
 
 pytestmark = pytest.mark.slow
 

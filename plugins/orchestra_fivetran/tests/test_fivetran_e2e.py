@@ -16,9 +16,7 @@ import pytest
 import sqlalchemy as sa
 from orchestra_fivetran.testing import FivetranSimulator
 
-from orchestra_core import Orchestra
-from orchestra_core._server import create_app
-from orchestra_core._store import Store
+from orchestra_core import Orchestra, Store, create_app
 from orchestra_core._store.schema import asset_events
 from orchestra_core.testing import FakeClock
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 from orchestra_fivetran.testing import DEFAULT_SECRET
 
-from orchestra_core._errors import TaskFailed
-from orchestra_core._models import JobState
-from orchestra_core._vendor_http import VendorHTTPError
+from orchestra_core import JobState, TaskFailed, VendorHTTPError
 from orchestra_core.testing import Failure
 
 CID = "ambush_prettiest"

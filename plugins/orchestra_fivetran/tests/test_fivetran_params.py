@@ -4,8 +4,8 @@ import orchestra_fivetran.plugin
 import pytest
 from orchestra_fivetran import FivetranSyncAll
 
+from orchestra_core import JobType
 from orchestra_core._config import structure
-from orchestra_core._registry import JobType
 from orchestra_core.testing import make_host, validate
 
 JOB = {"integration": "fivetran", "integration_job": "fivetran_sync_all"}

@@ -11,8 +11,7 @@ import orchestra_fivetran.plugin
 import pytest
 from orchestra_fivetran.runner import FivetranSyncRunner, _outcome
 
-from orchestra_core._errors import TaskFailed
-from orchestra_core._models import ExternalRun, JobState
+from orchestra_core import ExternalRun, JobState, TaskFailed
 from orchestra_core.testing import FakeClock, make_host
 
 CID = "ambush_prettiest"

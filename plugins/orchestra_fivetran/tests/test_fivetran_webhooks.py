@@ -21,12 +21,16 @@ from orchestra_fivetran.webhooks import (
     verify_signature,
 )
 
-from orchestra_core._engine import Engine
-from orchestra_core._errors import OrchestraError, WebhookRejected
-from orchestra_core._models import JobState, WebhookRequest
-from orchestra_core._server import create_app
-from orchestra_core._store import Store
-from orchestra_core._vendor_http import VendorHTTPError
+from orchestra_core import (
+    Engine,
+    JobState,
+    OrchestraError,
+    Store,
+    VendorHTTPError,
+    WebhookRejected,
+    WebhookRequest,
+    create_app,
+)
 from orchestra_core.testing import FakeClock, make_host
 
 SECRET = "whsec-0123456789abcdef"

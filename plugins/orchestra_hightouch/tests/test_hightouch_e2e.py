@@ -11,8 +11,7 @@ import orchestra_hightouch.plugin
 import pytest
 from orchestra_hightouch.testing import HightouchSimulator
 
-from orchestra_core import Orchestra
-from orchestra_core._server import create_app
+from orchestra_core import Orchestra, create_app
 from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock, run_until_crash
 
@@ -283,8 +282,7 @@ async def test_timeout_says_the_run_goes_on_at_hightouch(tmp_path, env):
 
 
 async def test_stored_connection_and_its_webhook_secret(tmp_path, monkeypatch):
-    from orchestra_core._secrets import KeyRing, Secrets
-    from orchestra_core._secrets._keys import generate_key
+    from orchestra_core import KeyRing, Secrets, generate_key
 
     for var in ("HIGHTOUCH_API_TOKEN", "HIGHTOUCH_BASE_URL", "HIGHTOUCH_WEBHOOK_SECRET",
                 "HIGHTOUCH_WEBHOOK_HEADER"):

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from orchestra_core import JobState, TaskFailed
-from orchestra_core._vendor_http import VendorHTTPError
+from orchestra_core import JobState, TaskFailed, VendorHTTPError
 from orchestra_core.testing import Failure
 
 TRIGGER = "/api/v1/syncs/1001/trigger"

@@ -4,8 +4,8 @@ import orchestra_hightouch.plugin
 import pytest
 from orchestra_hightouch import HightouchSync
 
+from orchestra_core import JobType
 from orchestra_core._config import structure
-from orchestra_core._registry import JobType
 from orchestra_core.testing import make_host, validate
 
 JOB = {"integration": "hightouch", "integration_job": "hightouch_sync"}

@@ -10,8 +10,7 @@ import pytest
 from orchestra_hightouch.runner import HightouchSyncRunner, UnknownRunStatus
 
 from orchestra_core import ExternalRun, JobRunner, JobState, RecoveringJobRunner, TaskFailed
-from orchestra_core.testing import make_host
-from orchestra_core.testing._simulator import Failure
+from orchestra_core.testing import Failure, make_host
 
 
 async def test_trigger_wait_success_with_stats(kit):
