@@ -38,7 +38,7 @@ def backoff(retry: int, *, delay: float, backoff: float, max_delay: float, jitte
     """
     exponent = max(0, retry - 1)
     try:
-        base = min(delay * backoff ** exponent, max_delay)
+        base = min(delay * float(backoff) ** exponent, max_delay)
     except OverflowError:
         base = max_delay
     base = max(0.0, base)
