@@ -185,6 +185,22 @@ class AuthServer:
         self.server.close()
 
 
+def stored_text(store: Store) -> str:
+    """Every task run, run, event and pipeline row of *store*, as text (to look for secrets)."""
+    import sqlalchemy as sa
+
+    out = []
+    with store.engine.connect() as conn:
+        for table in ("task_runs", "pipeline_runs", "events", "pipelines"):
+            out += [repr(tuple(r)) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
+    return "\n".join(out)
+
+
+def run_logs(store: Store, run_id: str) -> list[str]:
+    """The log messages of run *run_id*."""
+    return [e["message"] for e in store.logs(run_id=run_id)]
+
+
 def scan(root: Path, *secrets: str) -> list[str]:
     """Files under *root* whose bytes contain one of *secrets* (as ``path: secret``)."""
     hits = []

@@ -9,7 +9,6 @@ import json
 
 import anyio
 import pytest
-import sqlalchemy as sa
 
 from orchestra_core import Connection, ExternalRun, JobResult, JobState, Orchestra, hookimpl
 from orchestra_core._engine import Engine
@@ -17,7 +16,7 @@ from orchestra_core._redaction import MASK
 from orchestra_core._secrets import KeyRing, Secrets, generate_key
 from orchestra_core.testing import FakeClock
 
-from ._secrets_kit import VaultParams, VaultPlugin, open_store, plant
+from ._secrets_kit import VaultParams, VaultPlugin, open_store, plant, run_logs, stored_text
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -58,15 +57,10 @@ class Setup:
             return await self.engine.run(pipeline)
 
     def stored_text(self) -> str:
-        """Every task run, run and event row, as text."""
-        out = []
-        with self.store.engine.connect() as conn:
-            for table in ("task_runs", "pipeline_runs", "events", "pipelines"):
-                out += [repr(tuple(r)) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
-        return "\n".join(out)
+        return stored_text(self.store)
 
-    def logs(self, run_id):
-        return [e["message"] for e in self.store.logs(run_id=run_id)]
+    def logs(self, run_id: str) -> list[str]:
+        return run_logs(self.store, run_id)
 
 
 def vault_task(task_id="t", **extra):

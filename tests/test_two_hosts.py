@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import sqlalchemy as sa
 from attrs import frozen
 
 from orchestra_core import (
@@ -30,7 +29,7 @@ from orchestra_core._store import Store
 from orchestra_core._vendor_http import RateLimit
 from orchestra_core.testing import FakeClock
 
-from ._secrets_kit import plant
+from ._secrets_kit import plant, run_logs, stored_text
 
 BEACON_URL = "https://beacon.invalid/v1"
 #: the rate limit of the beacon API (per connection)
@@ -127,15 +126,10 @@ class Side:
                              integration_limits=integration_limits)
 
     def stored_text(self) -> str:
-        """Every run, task run, pipeline and log row of the store, as text."""
-        out = []
-        with self.store.engine.connect() as conn:
-            for table in ("task_runs", "pipeline_runs", "events", "pipelines"):
-                out += [repr(tuple(r)) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
-        return "\n".join(out)
+        return stored_text(self.store)
 
     def logs(self, run_id: str) -> list[str]:
-        return [e["message"] for e in self.store.logs(run_id=run_id)]
+        return run_logs(self.store, run_id)
 
 
 @pytest.fixture
