@@ -1,4 +1,5 @@
-"""The ASGI application: health, and the routes other modules contribute (webhooks, ...)."""
+"""The ASGI application: health, and the routes other modules contribute (webhooks, the
+REST API at ``/api/v1``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .. import __version__
 from .webhooks import webhook_routes
@@ -17,11 +18,14 @@ __all__ = ("create_app",)
 
 
 def create_app(host: Any, engine: Any = None, *,
-               state: Mapping[str, Any] | None = None) -> Starlette:
+               state: Mapping[str, Any] | None = None, api: bool = True) -> Starlette:
     """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
     *engine* (an :class:`~orchestra_core.Engine`; its event channel receives webhook
     events). *state* is extra information the health endpoint reports, read at each request
     (``orchestra serve`` passes the scheduler's and the worker pool's figures).
+
+    With an *engine* (and *api*), the REST API is mounted at ``/api/v1`` on the engine's
+    store (see :func:`orchestra_core.create_api` and ``docs/api.md``).
 
     Webhook answers and the server's log lines are masked with *host*'s redactor
     (``host.redactor``), and the webhook secrets the server reads are registered with it.
@@ -33,6 +37,10 @@ def create_app(host: Any, engine: Any = None, *,
 
     routes = [Route("/health", health, methods=["GET"])]
     routes += webhook_routes()  # POST /webhooks/{integration}[/{connection}]
+    if engine is not None and api:  # the REST API on the engine's store
+        from .._api import create_api
+
+        routes.append(Mount("/api/v1", create_api(host, engine.store, clock=engine.clock)))
     app = Starlette(routes=routes)
     app.state.host = host
     app.state.engine = engine

@@ -133,6 +133,8 @@ notifications = Table(
     Column("run_id", String(36)),
     Column("message", Text, nullable=False),
     Column("data", JSON, nullable=False),
+    Column("acknowledged_at", TS),  # migration "api"
+    Column("acknowledged_by", String(200)),
     Index("ix_notifications_time", "created_at"),
 )
 
@@ -232,4 +234,36 @@ asset_events = Table(
     Column("task_id", String(200)),
     Index("ix_asset_events_asset", "asset", "time"),
     Index("ix_asset_events_time", "time"),
+)
+
+
+# -- API tokens and the audit log (orchestra_core._api; migration 0005) --------------------------
+
+#: An API token: only the SHA-256 of the token is stored; the token itself is shown once.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("client", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200)),
+    Column("last_used_at", TS),
+    Column("revoked_at", TS),
+)
+
+#: Every change made through the API or the CLI; rows are only ever inserted.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("client", String(200)),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500)),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_audit_log_time", "time"),
 )

@@ -52,12 +52,26 @@ class ErrorEdgeGroup(click.Group):
     """Turns library errors into one clear message and exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning an :class:`OrchestraError` into exit code 1."""
+        """Run the command, turning an :class:`OrchestraError` into exit code 1; a change
+        that succeeded is recorded in the audit log (``orchestra audit``)."""
+        args = [*ctx.protected_args, *ctx.args]
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except OrchestraError as exc:
             echo_error(exc, redactor_of(ctx))
             ctx.exit(1)
+        except click.exceptions.Exit as done:
+            if done.exit_code == 0:
+                _record(ctx, args)
+            raise
+        _record(ctx, args)
+        return result
+
+
+def _record(ctx: click.Context, args: list[str]) -> None:
+    from ._auditing import record_cli_change
+
+    record_cli_change(ctx.find_root().ensure_object(dict), args)
 
 
 def host_of(ctx: click.Context) -> Any:
@@ -82,6 +96,9 @@ def open_store(db: str | None) -> Any:
 
     store = Store.open(db)
     register_stored_secrets(Secrets(store), redactor_of())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # where the command line's change is recorded (orchestra audit)
+        ctx.find_root().ensure_object(dict)["store"] = store
     return store
 
 
