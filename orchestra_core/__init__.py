@@ -79,6 +79,7 @@ _LAZY: dict[str, str] = {
     "next_fire": "._triggers.times",
     "Service": "._service",
     "create_app": "._server",
+    "create_api": "._api",
     "verify_signature": "._builtins.notifications",
     # for plugin authors: vendor APIs and their webhooks
     "RateLimit": "._vendor_http",
@@ -111,6 +112,7 @@ if TYPE_CHECKING:
     from ._secrets import Secrets as Secrets
     from ._secrets import SecretsError as SecretsError
     from ._secrets import generate_key as generate_key
+    from ._api import create_api as create_api
     from ._server import create_app as create_app
     from ._server.webhooks import webhook_secrets as webhook_secrets
     from ._service import Service as Service
@@ -196,6 +198,7 @@ __all__ = (
     "WebhookRequest",
     "__version__",
     "backoff",
+    "create_api",
     "create_app",
     "format_timestamp",
     "generate_key",

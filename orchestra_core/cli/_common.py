@@ -9,6 +9,7 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -54,7 +55,9 @@ class ErrorEdgeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, turning an :class:`OrchestraError` into exit code 1; a change
         that succeeded is recorded in the audit log (``orchestra audit``)."""
-        args = [*ctx.protected_args, *ctx.args]
+        with warnings.catch_warnings():  # click 8.2 deprecates protected_args (9.0: in args)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            args = [*ctx.protected_args, *ctx.args]
         try:
             result = super().invoke(ctx)
         except OrchestraError as exc:
