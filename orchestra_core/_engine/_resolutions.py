@@ -9,7 +9,7 @@ rerun the run from a task.
   type); the run is queued again.
 - **cancel**: the run ends ``cancelled`` (a running one is asked to cancel); nothing is
   offered any more.
-- **rerun_from**: a new run of the same definition in which the task and everything
+- **rerun_from** (any ended run): a new run of the same definition in which the task and everything
   downstream of it start afresh, and every other task that succeeded (or was skipped) keeps
   its recorded result.
 """
@@ -61,7 +61,7 @@ def downstream(definition: dict[str, Any], task_id: str) -> list[str]:
 def offered(run_state: str, task_state: str) -> list[str]:
     """The resolutions offered for a task in *task_state* of a run in *run_state*."""
     if run_state not in ("failed", "cancelled"):
-        return []
+        return ["rerun_from"] if run_state == "succeeded" else []
     if task_state in BAD:
         return list(RESOLUTIONS)
     return ["rerun_from"]
@@ -83,7 +83,9 @@ def resolve(store: Any, run: dict[str, Any], action: str, task_id: str | None,
     run_id, state = run["id"], run["state"]
     if action == "cancel":
         return _cancel(store, run, now)
-    if state not in ("failed", "cancelled"):
+    if action == "rerun_from" and state not in _ENDED:
+        raise ResolutionRefused(f"run {run_id} is {state}: a run is rerun once it has ended")
+    if action != "rerun_from" and state not in ("failed", "cancelled"):
         raise ResolutionRefused(f"run {run_id} is {state}: tasks are resolved once the run has "
                                 "failed or been cancelled (cancel it first)")
     if task_id is None:
