@@ -101,6 +101,8 @@ class Endpoint:
     stream: bool = False
     media_type: str = "application/json"
     description: str = ""
+    #: other media types the answer may have, with their schemas (``text/csv``)
+    alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def operation_id(self) -> str:

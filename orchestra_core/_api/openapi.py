@@ -41,6 +41,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if ep.response is not None:
         ok["content"] = {ep.media_type: {"schema": ep.response}}
+        ok["content"].update({media: {"schema": sch} for media, sch in ep.alternatives})
     codes = {401, 403, *ep.errors}
     if ep.params:
         codes.add(400)

@@ -11,12 +11,23 @@ from ..._store import utc
 from ..._store.schema import clients, pipeline_runs, pipelines
 from ..problems import ApiError
 
-__all__ = ("find_run", "iso", "run_summary")
+__all__ = ("aware", "find_run", "iso", "run_summary", "runs_query")
 
 
 def iso(value: Any) -> str | None:
     """A stored timestamp as ISO 8601 UTC (``None`` stays ``None``)."""
     return utc(value).isoformat() if value is not None else None
+
+
+def aware(record: dict[str, Any]) -> dict[str, Any]:
+    """*record* (a library ``to_dict()``) with its ``*_at`` times in ISO 8601 UTC (SQLite
+    hands back times without a zone)."""
+    from datetime import datetime
+
+    for key, value in record.items():
+        if key.endswith("_at") and isinstance(value, str):
+            record[key] = iso(datetime.fromisoformat(value))
+    return record
 
 
 def runs_query() -> Any:

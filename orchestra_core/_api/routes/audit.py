@@ -34,5 +34,6 @@ ENDPOINTS = [
               query("target"), query("since", TIME), query("until", TIME),
               query("before_id", {**INT, "minimum": 1}), limit_param(100, 1000),
               query("format", {**enum("json", "csv"), "default": "json"})),
-             response=arr(ref("AuditEntry"))),
+             response=arr(ref("AuditEntry")),
+             alternatives=(("text/csv", {"type": "string"}),)),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from ..endpoint import Call, Endpoint, limit_param, path_param, query
 from ..problems import ApiError
 from ..schema import ANY, STR, arr, enum, nullable, obj, ref
+from ._scope import aware
 
 __all__ = ("ENDPOINTS",)
 
@@ -23,7 +24,7 @@ def list_queues(call: Call) -> list[dict[str, Any]]:
 
 def list_elements(call: Call) -> list[dict[str, Any]]:
     """The elements of a queue, filtered by status."""
-    return [e.to_dict() for e in call.api.queues.list(call["queue"], status=call["status"],
+    return [aware(e.to_dict()) for e in call.api.queues.list(call["queue"], status=call["status"],
                                                        limit=call["limit"])]
 
 
@@ -32,7 +33,7 @@ def push_element(call: Call) -> dict[str, Any]:
     body = call.body
     element = call.api.queues.push(call["queue"], body.get("data"),
                                    reference=body.get("reference"), created_by=call.actor)
-    out = element.to_dict()
+    out = aware(element.to_dict())
     call.audit("queue.push", f"{call['queue']}/{element.id}", None, out)
     return out
 
@@ -42,7 +43,7 @@ def claim_element(call: Call) -> Any:
     element = call.api.queues.claim(call["queue"], claimed_by=call.actor)
     if element is None:
         return None
-    out = element.to_dict()
+    out = aware(element.to_dict())
     call.audit("queue.claim", f"{call['queue']}/{element.id}", {"status": "new"}, out)
     return out
 
@@ -63,8 +64,8 @@ def _finish(call: Call, done: bool) -> dict[str, Any]:
     message = (call.body or {}).get("message")
     after = queues.complete(element_id, message) if done else queues.fail(element_id, message)
     call.audit("queue.complete" if done else "queue.fail", f"{call['queue']}/{element_id}",
-               before.to_dict(), after.to_dict())
-    return after.to_dict()
+               aware(before.to_dict()), aware(after.to_dict()))
+    return aware(after.to_dict())
 
 
 def complete_element(call: Call) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from ..endpoint import Call, Endpoint, path_param
 from ..problems import ApiError
 from ..schema import STR, arr, nullable, obj, ref
+from ._scope import aware
 
 __all__ = ("ENDPOINTS",)
 
@@ -17,28 +18,28 @@ NAME = path_param("name", "The record's name.")
 
 def list_constants(call: Call) -> list[dict[str, Any]]:
     """Every constant with its value."""
-    return [c.to_dict() for c in call.api.secrets.constants.list()]
+    return [aware(c.to_dict()) for c in call.api.secrets.constants.list()]
 
 
 def set_constant(call: Call) -> dict[str, Any]:
     """Create or replace a constant."""
     constants = call.api.secrets.constants
     name = call["name"]
-    before = next((c.to_dict() for c in constants.list() if c.name == name), None)
+    before = next((aware(c.to_dict()) for c in constants.list() if c.name == name), None)
     info = constants.set(name, call.body["value"], description=call.body.get("description"))
-    call.audit("constant.set", name, before, info.to_dict())
-    return info.to_dict()
+    call.audit("constant.set", name, before, aware(info.to_dict()))
+    return aware(info.to_dict())
 
 
 def list_credentials(call: Call) -> list[dict[str, Any]]:
     """Every credential: its name, user name and field names, never a value."""
-    return [c.to_dict() for c in call.api.secrets.credentials.list()]
+    return [aware(c.to_dict()) for c in call.api.secrets.credentials.list()]
 
 
 def _credential(call: Call, rotate: bool) -> dict[str, Any]:
     creds = call.api.secrets.credentials
     name = call["name"]
-    before = next((c.to_dict() for c in creds.list() if c.name == name), None)
+    before = next((aware(c.to_dict()) for c in creds.list() if c.name == name), None)
     if rotate and before is None:
         raise ApiError(404, f"no credential named {name!r} to rotate")
     values = call.body["secrets"]
@@ -47,8 +48,8 @@ def _credential(call: Call, rotate: bool) -> dict[str, Any]:
     info = creds.set(name, secrets=values, username=username,
                      description=call.body.get("description"))
     call.audit("credential.rotate" if rotate else "credential.set", name, before,
-               info.to_dict())
-    return info.to_dict()
+               aware(info.to_dict()))
+    return aware(info.to_dict())
 
 
 def set_credential(call: Call) -> dict[str, Any]:
@@ -64,20 +65,20 @@ def rotate_credential(call: Call) -> dict[str, Any]:
 
 def list_connections(call: Call) -> list[dict[str, Any]]:
     """Every stored connection."""
-    return [c.to_dict() for c in call.api.secrets.connections.list()]
+    return [aware(c.to_dict()) for c in call.api.secrets.connections.list()]
 
 
 def set_connection(call: Call) -> dict[str, Any]:
     """Create or replace a connection (checked against the integration's requirements)."""
     conns = call.api.secrets.connections
     name = call["name"]
-    before = next((c.to_dict() for c in conns.list() if c.name == name), None)
+    before = next((aware(c.to_dict()) for c in conns.list() if c.name == name), None)
     b = call.body
     info = conns.add(name, integration=b["integration"], base_url=b.get("base_url"),
                      auth=b.get("auth"), credential=b.get("credential"),
                      options=b.get("options"), description=b.get("description"), replace=True)
-    call.audit("connection.set", name, before, info.to_dict())
-    return info.to_dict()
+    call.audit("connection.set", name, before, aware(info.to_dict()))
+    return aware(info.to_dict())
 
 
 def delete_connection(call: Call) -> None:
