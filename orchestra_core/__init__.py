@@ -92,6 +92,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from ._api import create_api as create_api
     from ._builtins.notifications import verify_signature as verify_signature
     from ._config import parameter as parameter
     from ._engine import Engine as Engine
@@ -112,7 +113,6 @@ if TYPE_CHECKING:
     from ._secrets import Secrets as Secrets
     from ._secrets import SecretsError as SecretsError
     from ._secrets import generate_key as generate_key
-    from ._api import create_api as create_api
     from ._server import create_app as create_app
     from ._server.webhooks import webhook_secrets as webhook_secrets
     from ._service import Service as Service

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import warnings
+from typing import Any
 
 with warnings.catch_warnings():  # starlette's TestClient on httpx: still what it ships
     warnings.simplefilter("ignore")

@@ -13,7 +13,6 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
