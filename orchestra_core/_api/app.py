@@ -82,7 +82,9 @@ async def _prepare(ctx: ApiContext, ep: Endpoint, request: Request) -> Call:
         raise ApiError(401, "send an API token: Authorization: Bearer <token> (create one "
                        "with: orchestra tokens create NAME --client C --scope read)",
                        headers=challenge)
-    token = await anyio.to_thread.run_sync(ctx.tokens.verify, presented.strip())
+    token = ctx.cached_token(presented.strip())
+    if token is ctx.MISSING:
+        token = await anyio.to_thread.run_sync(ctx.verify, presented.strip())
     if token is None:
         raise ApiError(401, "the token is unknown or revoked",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

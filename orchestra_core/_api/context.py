@@ -3,6 +3,7 @@ CLI uses too (registry, secrets, queues, notifications, tokens, audit log)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,9 +12,14 @@ from .._queues import Queues
 from .._scheduling.registry import PipelineRegistry
 from .._secrets import Secrets
 from .audit import AuditLog
-from .tokens import ApiTokens
+from .tokens import ApiTokens, TokenInfo, hash_token
 
-__all__ = ("ApiContext",)
+__all__ = ("TOKEN_CACHE_SECONDS", "ApiContext")
+
+#: How long a token's verification is remembered: a revoked token is refused at most this
+#: long after ``orchestra tokens revoke``.
+TOKEN_CACHE_SECONDS = 5.0
+_MISSING = object()
 
 
 class ApiContext:
@@ -27,11 +33,30 @@ class ApiContext:
         self.redactor = host.redactor
         self.max_body_bytes = max_body_bytes
         self.tokens = ApiTokens(store)
+        self._tokens: dict[str, tuple[float, TokenInfo | None]] = {}  # by the token's hash
         self.audit = AuditLog(store, self.redactor)
         self.registry = PipelineRegistry(store, clock=clock)
         self.secrets = Secrets(store, host=host)
         self.queues = Queues(store, identity="api", clock=clock)
         self.notifications = NotificationLog(store, redactor=self.redactor)
+
+    def cached_token(self, token: str) -> Any:
+        """The remembered verification of *token* (a ``TokenInfo`` or ``None``), or
+        ``MISSING`` when it must be looked up (:meth:`verify`)."""
+        found = self._tokens.get(hash_token(token))
+        if found is None or found[0] < time.monotonic():
+            return _MISSING
+        return found[1]
+
+    def verify(self, token: str) -> TokenInfo | None:
+        """Look *token* up in the store and remember the answer for a few seconds."""
+        info = self.tokens.verify(token)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[hash_token(token)] = (time.monotonic() + TOKEN_CACHE_SECONDS, info)
+        return info
+
+    MISSING = _MISSING
 
     def now(self) -> datetime:
         """The current time (from the clock given, else the system's)."""

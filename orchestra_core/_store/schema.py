@@ -68,6 +68,8 @@ pipeline_runs = Table(
     Column("heartbeat_at", TS),
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
     Index("ix_pipeline_runs_state", "state"),  # migration 0003
+    Index("ix_pipeline_runs_created", "created_at", "id"),  # migration "api": run listings
+    Index("ix_pipeline_runs_state_created", "state", "created_at", "id"),  # migration "api"
 )
 
 task_runs = Table(

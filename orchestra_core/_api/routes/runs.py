@@ -42,9 +42,16 @@ def list_runs(call: Call) -> dict[str, Any]:
     """Runs of the client's pipelines, newest first, filtered; ``next_cursor`` fetches the
     next page (``null`` on the last)."""
     r = pipeline_runs.c
-    q = runs_query().where(clients.c.name == call.client)
+    q = runs_query()
     if call["pipeline"]:
-        q = q.where(pipelines.c.name == call["pipeline"])
+        q = q.where(clients.c.name == call.client, pipelines.c.name == call["pipeline"])
+    else:  # walk the runs newest first (an index) and keep the client's
+        mine = (sa.select(pipelines.c.id).join(clients, clients.c.id == pipelines.c.client_id)
+                .where(clients.c.name == call.client))
+        column: Any = r.pipeline_id
+        if call.api.store.engine.dialect.name == "sqlite":  # "+": not by the pipeline index
+            column = sa.literal_column("+pipeline_runs.pipeline_id")
+        q = q.where(column.in_(mine))
     if call["state"]:
         q = q.where(r.state == call["state"])
     if call["run_type"]:

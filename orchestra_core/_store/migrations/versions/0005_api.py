@@ -1,4 +1,5 @@
-"""API tokens (stored as hashes), the append-only audit log, acknowledged notifications.
+"""API tokens (stored as hashes), the append-only audit log, acknowledged notifications,
+an index for run listings.
 
 Revision ID: api
 Revises: 0004
@@ -42,6 +43,9 @@ def upgrade() -> None:
         sa.Column("after", sa.JSON),
     )
     op.create_index("ix_audit_log_time", "audit_log", ["time"])
+    op.create_index("ix_pipeline_runs_created", "pipeline_runs", ["created_at", "id"])
+    op.create_index("ix_pipeline_runs_state_created", "pipeline_runs",
+                    ["state", "created_at", "id"])
     with op.batch_alter_table("notifications") as batch:
         batch.add_column(sa.Column("acknowledged_at", TS))
         batch.add_column(sa.Column("acknowledged_by", sa.String(200)))
@@ -49,6 +53,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the tables."""
+    op.drop_index("ix_pipeline_runs_state_created", "pipeline_runs")
+    op.drop_index("ix_pipeline_runs_created", "pipeline_runs")
     with op.batch_alter_table("notifications") as batch:
         batch.drop_column("acknowledged_by")
         batch.drop_column("acknowledged_at")
