@@ -43,8 +43,8 @@ class Api:
     """An API app on a fresh store with tokens ``a-read``, ``a-run``, ``a-admin`` (client
     ``acme``) and ``b-admin`` (client ``beta``)."""
 
-    def __init__(self, tmp_path: Any) -> None:
-        self.store = Store.open(str(tmp_path / "api.db"))
+    def __init__(self, tmp_path: Any, url: str | None = None) -> None:
+        self.store = Store.open(url or str(tmp_path / "api.db"))
         self.host = Orchestra(load_entrypoints=False)
         self.app = create_api(self.host, self.store)
         self.client = TestClient(self.app, raise_server_exceptions=True)

@@ -19,11 +19,19 @@ from orchestra_core._store.schema import api_tokens, notifications
 from orchestra_core.cli import cli
 
 from ._api_kit import Api, pipeline_text
+from .test_scheduling import store_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
 
 
 @pytest.fixture
 def api(tmp_path):
     return Api(tmp_path)
+
+
+@pytest.fixture
+def api_any(tmp_path, store_url):  # noqa: F811
+    api = Api(tmp_path, store_url)
+    yield api
+    api.store.close()
 
 
 def is_problem(resp, status):
@@ -58,6 +66,10 @@ def test_tokens_are_shown_once_stored_as_hashes_and_revocable(tmp_path):
     actions = [r["action"] for r in json.loads(audit.output)]
     assert actions == ["cli.tokens.revoke", "cli.tokens.create"]
     assert token not in audit.output
+    table = runner.invoke(cli, ["audit", "--csv", "--action", "cli.tokens.c", "--db", db])
+    rows = list(csv.DictReader(io.StringIO(table.output)))
+    assert [(r["action"], r["via"]) for r in rows] == [("cli.tokens.create", "cli")]
+    assert rows[0]["actor"].startswith("local:") and "--scope" in rows[0]["after"]
 
 
 def test_no_token_bad_token_and_weak_scope_are_problems(api):
@@ -114,7 +126,8 @@ def test_apply_validate_etag_and_located_errors(api):
                        "pipeline.apply", "pipeline.apply"]
 
 
-def test_clients_are_isolated(api):
+def test_clients_are_isolated(api_any):
+    api = api_any
     assert api.apply().status_code == 200
     run = api.call("POST", "/runs", "a-run", json={"pipeline": "api-demo"}).json()
     for method, path in (("GET", "/pipelines/api-demo"), ("GET", f"/runs/{run['id']}"),
@@ -135,7 +148,8 @@ def test_clients_are_isolated(api):
     is_problem(api.apply(other), 403)
 
 
-def test_runs_start_with_parameters_filter_and_page(api):
+def test_runs_start_with_parameters_filter_and_page(api_any):
+    api = api_any
     api.apply()
     bad = api.call("POST", "/runs", "a-run", json={"pipeline": "api-demo",
                                                    "parameters": {"nope": {"x": 1}}})

@@ -97,8 +97,7 @@ MODELS["TaskRun"] = obj(
     external=nullable(OBJ), started_at=_NT, ended_at=_NT, next_attempt_at=_NT, error=_NS,
     metadata=nullable(OBJ), outcome=_NS, resolutions=arr(_S))
 MODELS["Run"] = obj("A run with its tasks (attempts, external runs, metadata).",
-                    **MODELS["RunSummary"]["properties"], definition_version=_NI,
-                    tasks=arr(ref("TaskRun")))
+                    **MODELS["RunSummary"]["properties"], tasks=arr(ref("TaskRun")))
 MODELS["RunPage"] = obj("A page of runs, newest first.", runs=arr(ref("RunSummary")),
                         next_cursor=_NS)
 MODELS["Resolution"] = obj(

@@ -82,7 +82,6 @@ def run_detail(call: Call, run_id: str) -> dict[str, Any]:
     summary = find_run(call.api.store, call.client, run_id)
     tasks = call.api.store.task_runs(summary["id"])
     out = run_summary(summary)
-    out["definition_version"] = None
     out["tasks"] = [{
         "task_id": t["task_id"], "kind": t["kind"], "integration": t["integration"],
         "job": t["job"], "state": t["state"], "attempt": t["attempt"],
