@@ -77,7 +77,8 @@ def serve(url: str, port: int) -> None:
 
     app = Starlette(routes=[Mount("/api/v1", create_api(Orchestra(load_entrypoints=False),
                                                        Store.open(url)))])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                timeout_keep_alive=120)
 
 
 def free_port() -> int:
