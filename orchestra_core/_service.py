@@ -145,7 +145,8 @@ class Service:
             def __len__(inner) -> int:
                 return len(state)
 
-        app = create_app(self.host, self.engine, state=_LiveState())
+        app = create_app(self.host, self.engine, state=_LiveState(),
+                         on_runs=lambda ids: anyio.from_thread.run_sync(self.worker.wake))
         config = uvicorn.Config(app, host=self.http_host or "127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="off", access_log=False)
         server = _Server(config)

@@ -270,6 +270,18 @@ def test_audit_filters_and_csv(api):
     assert json.loads(table[1]["after"])["version"] == 1
 
 
+def test_trigger_preview(api):
+    api.apply()
+    trigger = api.call("GET", "/triggers", "a-read").json()[0]
+    assert (trigger["pipeline"], trigger["kind"]) == ("api-demo", "cron")
+    after = "2026-03-01T12:00:00Z"
+    preview = api.call("GET", f"/triggers/{trigger['id']}/preview", "a-read",
+                       params={"count": 3, "after": after}).json()
+    assert preview["times"] == ["2026-03-02T06:00:00+00:00", "2026-03-03T06:00:00+00:00",
+                                "2026-03-04T06:00:00+00:00"]
+    is_problem(api.call("GET", f"/triggers/{trigger['id']}/preview", "b-admin"), 404)
+
+
 def test_openapi_document_lists_every_route(api):
     doc = api.client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")

@@ -26,7 +26,7 @@ def served(tmp_path, caplog):
     token = ApiTokens(store).create("ops", client="acme", scope="run")[0]
     admin = ApiTokens(store).create("admin", client="acme", scope="admin")[0]
     svc = Service(Orchestra(load_entrypoints=False), store, http_host="127.0.0.1", port=0,
-                  workers=4, poll=0.1, reread=0.5)
+                  workers=4, poll=30, reread=0.5)  # the API wakes the pool
     with start_blocking_portal() as portal:
         future = portal.start_task_soon(svc.run)
         deadline = time.monotonic() + 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -28,8 +29,8 @@ __all__ = ("create_api",)
 log = logging.getLogger("orchestra.api")
 
 
-def create_api(host: Any, store: Any, *, clock: Any = None, max_body_bytes: int = 1 << 20
-               ) -> Starlette:
+def create_api(host: Any, store: Any, *, clock: Any = None, max_body_bytes: int = 1 << 20,
+               on_runs: Callable[[list[str]], None] | None = None) -> Starlette:
     """The REST API (``/api/v1``) of *host* (an :class:`~orchestra_core.Orchestra`) on
     *store* (a :class:`~orchestra_core.Store`), as an ASGI app to mount::
 
@@ -38,9 +39,11 @@ def create_api(host: Any, store: Any, *, clock: Any = None, max_body_bytes: int 
     Every request needs ``Authorization: Bearer <token>`` (``orchestra tokens create``),
     except ``GET /openapi.json``. Runs it starts are queued: a worker pool
     (``orchestra serve``, or :class:`~orchestra_core.Service`) executes them. Bodies larger
-    than *max_body_bytes* are refused with 413.
+    than *max_body_bytes* are refused with 413. *on_runs* is called with the ids of the runs
+    the API queues, from the worker thread that handles the request (``orchestra serve``
+    wakes its worker pool with it).
     """
-    ctx = ApiContext(host, store, clock=clock, max_body_bytes=max_body_bytes)
+    ctx = ApiContext(host, store, clock=clock, max_body_bytes=max_body_bytes, on_runs=on_runs)
     routes = [Route(ep.path, _handler(ctx, ep), methods=[ep.method]) for ep in ENDPOINTS]
     document = openapi_document(ENDPOINTS)
 

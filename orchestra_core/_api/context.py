@@ -3,6 +3,7 @@ CLI uses too (registry, secrets, queues, notifications, tokens, audit log)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from .tokens import ApiTokens, TokenInfo, hash_token
 
 __all__ = ("TOKEN_CACHE_SECONDS", "ApiContext")
 
+log = logging.getLogger("orchestra.api")
+
 #: How long a token's verification is remembered: a revoked token is refused at most this
 #: long after ``orchestra tokens revoke``.
 TOKEN_CACHE_SECONDS = 5.0
@@ -26,8 +29,9 @@ class ApiContext:
     """The API's view of one host and store."""
 
     def __init__(self, host: Any, store: Any, *, clock: Any = None,
-                 max_body_bytes: int = 1 << 20) -> None:
+                 max_body_bytes: int = 1 << 20, on_runs: Any = None) -> None:
         self.host = host
+        self.on_runs = on_runs
         self.store = store
         self.clock = clock
         self.redactor = host.redactor
@@ -57,6 +61,14 @@ class ApiContext:
         return info
 
     MISSING = _MISSING
+
+    def queued(self, run_id: str) -> None:
+        """Tell the worker pool (if the app was given one) that *run_id* is pending."""
+        if self.on_runs is not None:
+            try:
+                self.on_runs([run_id])
+            except Exception as exc:  # the run is queued anyway: the pool finds it later
+                log.warning("could not wake the worker pool: %s", type(exc).__name__)
 
     def now(self) -> datetime:
         """The current time (from the clock given, else the system's)."""

@@ -18,14 +18,16 @@ __all__ = ("create_app",)
 
 
 def create_app(host: Any, engine: Any = None, *,
-               state: Mapping[str, Any] | None = None, api: bool = True) -> Starlette:
+               state: Mapping[str, Any] | None = None, api: bool = True,
+               on_runs: Any = None) -> Starlette:
     """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
     *engine* (an :class:`~orchestra_core.Engine`; its event channel receives webhook
     events). *state* is extra information the health endpoint reports, read at each request
     (``orchestra serve`` passes the scheduler's and the worker pool's figures).
 
     With an *engine* (and *api*), the REST API is mounted at ``/api/v1`` on the engine's
-    store (see :func:`orchestra_core.create_api` and ``docs/api.md``).
+    store (see :func:`orchestra_core.create_api` and ``docs/api.md``); *on_runs* is told the
+    runs it queues.
 
     Webhook answers and the server's log lines are masked with *host*'s redactor
     (``host.redactor``), and the webhook secrets the server reads are registered with it.
@@ -40,7 +42,8 @@ def create_app(host: Any, engine: Any = None, *,
     if engine is not None and api:  # the REST API on the engine's store
         from .._api import create_api
 
-        routes.append(Mount("/api/v1", create_api(host, engine.store, clock=engine.clock)))
+        routes.append(Mount("/api/v1", create_api(host, engine.store, clock=engine.clock,
+                                                  on_runs=on_runs)))
     app = Starlette(routes=routes)
     app.state.host = host
     app.state.engine = engine

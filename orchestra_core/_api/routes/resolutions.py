@@ -22,6 +22,8 @@ def _resolve(call: Call, action: str, task_id: str | None) -> dict[str, Any]:
     run = store.get_run(summary["id"])
     before = {"state": run["state"], "task": task_id}
     result = resolve(store, run, action, task_id, call.api.now())
+    if result["state"] == "pending":
+        call.api.queued(result["run_id"])
     call.audit(f"run.{action}", f"{run['id']}/{task_id}" if task_id else run["id"], before,
                result)
     return {"run_id": result["run_id"], "resolution": action, "task_id": task_id,

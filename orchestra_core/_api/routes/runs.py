@@ -166,6 +166,7 @@ def start_run(call: Call) -> dict[str, Any]:
                                              f"api:{call.token.name}")], now)[0]
         call.audit("run.start", run_id, None, {"pipeline": name, "run_type": run_type,
                                                 "parameters": parameters}, conn=conn)
+    call.api.queued(run_id)
     return run_summary(find_run(call.api.store, call.client, run_id))
 
 
@@ -189,6 +190,7 @@ def resume_run(call: Call) -> dict[str, Any]:
     reset = reopen(store, store.get_run(summary["id"]), call.api.now())
     call.audit("run.resume", summary["id"], {"state": summary["state"]},
                {"state": "pending", "reset_tasks": reset})
+    call.api.queued(summary["id"])
     return run_summary(find_run(store, call.client, summary["id"]))
 
 

@@ -29,9 +29,9 @@ def preview_trigger(call: Call) -> dict[str, Any]:
     """The next ``count`` times a schedule trigger (cron, interval, single) fires, from
     ``after`` (default: now). Condition triggers (queue, after, changes) have no times."""
     ref_ = call["trigger_id"]
-    found = [t for t in _mine(call) if t["id"] == ref_ or f"{t['pipeline']}/{t['name']}" == ref_]
+    found = [t for t in _mine(call) if t["id"] == ref_]
     if not found:
-        raise ApiError(404, f"no trigger {ref_!r} (its id, or PIPELINE/NAME)")
+        raise ApiError(404, f"no trigger {ref_!r} (give its id, from GET /triggers)")
     row = found[0]
     trigger = trigger_from_row(row)
     times: list[str] = []
