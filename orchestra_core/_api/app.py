@@ -87,7 +87,8 @@ async def _prepare(ctx: ApiContext, ep: Endpoint, request: Request) -> Call:
                        headers=challenge)
     token = ctx.cached_token(presented.strip())
     if token is ctx.MISSING:
-        token = await anyio.to_thread.run_sync(ctx.verify, presented.strip())
+        token = await anyio.to_thread.run_sync(ctx.verify, presented.strip(),
+                                               limiter=ctx.limiter)
     if token is None:
         raise ApiError(401, "the token is unknown or revoked",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -136,7 +137,7 @@ def _handler(ctx: ApiContext, ep: Endpoint) -> Any:
             call = await _prepare(ctx, ep, request)
             if ep.stream:
                 return await ep.handler(call)
-            result = await anyio.to_thread.run_sync(ep.handler, call)
+            result = await anyio.to_thread.run_sync(ep.handler, call, limiter=ctx.limiter)
         except ApiError as exc:
             return problem(exc.status, ctx.redactor.mask(exc.detail),
                            errors=ctx.redactor.mask_obj(exc.errors), headers=exc.headers)

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from .._notifications import NotificationLog
 from .._queues import Queues
 from .._scheduling.registry import PipelineRegistry
@@ -23,6 +25,8 @@ log = logging.getLogger("orchestra.api")
 #: long after ``orchestra tokens revoke``.
 TOKEN_CACHE_SECONDS = 5.0
 _MISSING = object()
+#: Request handlers running at once, each in its own thread.
+HANDLER_THREADS = 8
 
 
 class ApiContext:
@@ -37,6 +41,9 @@ class ApiContext:
         self.redactor = host.redactor
         self.max_body_bytes = max_body_bytes
         self.tokens = ApiTokens(store)
+        #: handlers running at once (each holds a store connection; more only queue on
+        #: the connection pool and the GIL)
+        self.limiter = anyio.CapacityLimiter(HANDLER_THREADS)
         self._tokens: dict[str, tuple[float, TokenInfo | None]] = {}  # by the token's hash
         self.audit = AuditLog(store, self.redactor)
         self.registry = PipelineRegistry(store, clock=clock)
