@@ -39,10 +39,12 @@ def create_app(host: Any, engine: Any = None, *,
 
     routes = [Route("/health", health, methods=["GET"])]
     routes += webhook_routes()  # POST /webhooks/{integration}[/{connection}]
-    if engine is not None and api:  # the REST API on the engine's store
+    store = getattr(engine, "store", None)
+    if store is not None and api:  # the REST API on the engine's store
         from .._api import create_api
 
-        routes.append(Mount("/api/v1", create_api(host, engine.store, clock=engine.clock,
+        routes.append(Mount("/api/v1", create_api(host, store,
+                                                  clock=getattr(engine, "clock", None),
                                                   on_runs=on_runs)))
     app = Starlette(routes=routes)
     app.state.host = host
