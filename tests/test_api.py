@@ -66,9 +66,19 @@ def test_tokens_are_shown_once_stored_as_hashes_and_revocable(tmp_path):
     actions = [r["action"] for r in json.loads(audit.output)]
     assert actions == ["cli.tokens.revoke", "cli.tokens.create"]
     assert token not in audit.output
+    path = tmp_path / "p.yaml"
+    path.write_text(pipeline_text())
+    assert runner.invoke(cli, ["pipelines", "apply", "--db", db, str(path)]).exit_code == 0
+    assert runner.invoke(cli, ["run", str(path), "--db", db, "--progress", "none"]
+                         ).exit_code == 1  # load fails once
+    recent = json.loads(runner.invoke(cli, ["audit", "--json", "--limit", "2", "--db", db]
+                                      ).output)
+    assert [(r["action"], r["target"]) for r in recent] == [
+        ("cli.run", str(path)), ("cli.pipelines.apply", str(path))]
     table = runner.invoke(cli, ["audit", "--csv", "--action", "cli.tokens.c", "--db", db])
     rows = list(csv.DictReader(io.StringIO(table.output)))
-    assert [(r["action"], r["via"]) for r in rows] == [("cli.tokens.create", "cli")]
+    assert [(r["action"], r["via"], r["target"]) for r in rows] == [
+        ("cli.tokens.create", "cli", "ci")]
     assert rows[0]["actor"].startswith("local:") and "--scope" in rows[0]["after"]
 
 

@@ -64,17 +64,18 @@ class ErrorEdgeGroup(click.Group):
             echo_error(exc, redactor_of(ctx))
             ctx.exit(1)
         except click.exceptions.Exit as done:
-            if done.exit_code == 0:
-                _record(ctx, args)
+            # a failed run is still a run made: recorded with its exit status
+            if done.exit_code == 0 or args[:1] == ["run"] or args[:2] == ["pipelines", "run"]:
+                _record(ctx, args, done.exit_code)
             raise
         _record(ctx, args)
         return result
 
 
-def _record(ctx: click.Context, args: list[str]) -> None:
+def _record(ctx: click.Context, args: list[str], status: int = 0) -> None:
     from ._auditing import record_cli_change
 
-    record_cli_change(ctx.find_root().ensure_object(dict), args)
+    record_cli_change(ctx, args, status)
 
 
 def host_of(ctx: click.Context) -> Any:
