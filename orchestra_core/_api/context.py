@@ -4,6 +4,7 @@ CLI uses too (registry, secrets, queues, notifications, tokens, audit log)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,8 @@ class ApiContext:
         self.redactor = host.redactor
         self.max_body_bytes = max_body_bytes
         self.tokens = ApiTokens(store)
+        #: held from the version check of an apply to its write (one server process)
+        self.apply_lock = threading.Lock()
         #: handlers running at once (each holds a store connection; more only queue on
         #: the connection pool and the GIL)
         self.limiter = anyio.CapacityLimiter(HANDLER_THREADS)

@@ -55,6 +55,6 @@ def problem_of(exc: OrchestraError) -> ApiError:
                         errors=[p.to_dict() for p in exc.problems])
     if name in _NOT_FOUND or text.startswith(("no run with id", "no pipeline", "no ")):
         return ApiError(404, text)
-    if name in _CONFLICT:
+    if name in _CONFLICT or (name == "QueueError" and text.startswith("cannot ")):
         return ApiError(409, text)
     return ApiError(422, text)

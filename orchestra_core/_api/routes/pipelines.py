@@ -92,6 +92,21 @@ def apply_pipeline(call: Call) -> dict[str, Any]:
         raise ApiError(403, f"the file names client {pipeline.client!r}; this token belongs "
                        f"to client {call.client!r}")
     pipeline = attrs.evolve(pipeline, client=call.client)
+    with call.api.apply_lock:
+        before, result = _apply(call, pipeline)
+    if result.status != "unchanged":
+        call.audit("pipeline.apply", pipeline.name, before,
+                   {"version": result.version, "definition": pipeline_to_definition(pipeline)})
+    call.headers["ETag"] = _etag(result.version)
+    return {"name": result.name, "client": result.client, "version": result.version,
+            "etag": _etag(result.version), "status": result.status,
+            "triggers_added": list(result.triggers_added),
+            "triggers_changed": list(result.triggers_changed),
+            "triggers_removed": list(result.triggers_removed)}
+
+
+def _apply(call: Call, pipeline: Any) -> tuple[Any, Any]:
+    """Check ``If-Match`` against the stored version, then apply; return (before, result)."""
     registry = call.api.registry
     before = None
     if any(p["name"] == pipeline.name and p["client"] == call.client
@@ -106,15 +121,7 @@ def apply_pipeline(call: Call) -> dict[str, Any]:
                            f"{current or 'no version'}, not {expected.strip()}: someone "
                            "changed it; fetch it again and re-apply")
     result = registry.apply(pipeline)
-    if result.status != "unchanged":
-        call.audit("pipeline.apply", pipeline.name, before,
-                   {"version": result.version, "definition": pipeline_to_definition(pipeline)})
-    call.headers["ETag"] = _etag(result.version)
-    return {"name": result.name, "client": result.client, "version": result.version,
-            "etag": _etag(result.version), "status": result.status,
-            "triggers_added": list(result.triggers_added),
-            "triggers_changed": list(result.triggers_changed),
-            "triggers_removed": list(result.triggers_removed)}
+    return before, result
 
 
 def _set_active(call: Call, active: bool) -> dict[str, Any]:
