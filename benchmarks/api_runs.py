@@ -6,9 +6,10 @@
 The store gets one client's 20 pipelines and --runs runs spread over a year (plus a second
 client's 10% more, which the listing must filter out); on PostgreSQL, ``ANALYZE`` then gives
 the planner the statistics autovacuum keeps for a store that grew to that size. The API
-runs under uvicorn in its own process (as ``orchestra serve`` serves it); the clients are httpx in this process, each
-sending its requests one after another: the first page of ``GET /runs?limit=50``, a page
-filtered by pipeline, one by state, and the page after a cursor, in turn. Prints p50, p90,
+runs under uvicorn in its own process (as ``orchestra serve`` serves it); the clients are
+httpx in this process, each sending its requests one after another: the first page of
+``GET /runs?limit=50``, a page filtered by pipeline, one by state, and the page after a
+cursor, in turn. Prints p50, p90,
 p99 and max per store. Not a timed test: a measurement, PASS/FAIL against the target.
 """
 
