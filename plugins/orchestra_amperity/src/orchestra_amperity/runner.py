@@ -14,8 +14,11 @@
   (usually transient) fails the task as retryable; ``customer`` (a configuration to fix) is
   not retried. Amperity has no webhooks: polling is the only way to learn the state.
 - ``cancel`` sends ``POST /api/workflow/runs/{id}/stop``.
-- ``recover`` (after a crash between the POST and its recording) adopts the workflow the
-  interrupted start created, found with the same runs-list query.
+- Before the POST, ``start`` lists the workflows of the job's type created in the last few
+  seconds (the same runs-list query) and records its intent (``ctx.record_intent``) with
+  their ids. ``recover`` (after a crash between the POST and its recording) adopts the one
+  workflow created since the intent that was not listed then: it began after the intent.
+  No intent recorded means the POST was never sent; no such workflow means start one.
 
 The run mode of a courier group: the ``run_mode`` parameter when set; otherwise, in a
 ``refresh`` or ``source`` pipeline run, that run type (so Amperity does not run the
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import (
@@ -58,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = (
     "MAX_OUTAGE",
     "MIN_POLL_INTERVAL",
-    "RECOVER_WINDOW",
     "AmperityWorkflowRunner",
     "courier_fields",
     "task_instances",
@@ -71,8 +73,6 @@ MIN_POLL_INTERVAL = 0.5
 MAX_ERROR_BACKOFF = 300.0
 #: How long reads may keep failing (transiently) before the task gives up.
 MAX_OUTAGE = 3600.0
-#: How far back ``recover`` looks when the engine does not say when the attempt began.
-RECOVER_WINDOW = timedelta(hours=6)
 #: Run types of a pipeline run that become the courier group's run mode when it sets none.
 RUN_TYPE_MODES = ("refresh", "source")
 
@@ -159,9 +159,13 @@ class AmperityWorkflowRunner:
         body = {"config_id": params.config_id, **fields}
         workflow_type = WORKFLOW_TYPES.get(params.PREFIX)
         since = ctx.now()
+        # the runner protocol: record the intent (with the workflows Amperity lists just
+        # before), then start; ``recover`` adopts only a workflow that began after it
+        seen = [str(r["id"]) for r in await api.runs_since(since, workflow_type)]
+        await ctx.record_intent({"workflow_type": workflow_type, "runs_seen": seen})
 
         async def find_existing() -> Mapping[str, Any] | None:
-            found = await self._created_since(api, params, since, workflow_type)
+            found = await self._created_since(api, params, since, workflow_type, exclude=seen)
             if found is not None:
                 ctx.log(f"found Amperity workflow {found['id']} created by a start whose "
                         "answer was lost; not starting another one")
@@ -220,20 +224,19 @@ class AmperityWorkflowRunner:
         return exc
 
     async def _created_since(self, api: AmperityAPI, params: AmperityWorkflow, since: datetime,
-                             workflow_type: str | None, *, running_only: bool = False
+                             workflow_type: str | None, *, exclude: Any = ()
                              ) -> Mapping[str, Any] | None:
-        """The one workflow of *params*' kind created since *since*, or ``None``.
+        """The one workflow of *params*' kind created since *since* (other than those in
+        *exclude*: the ids listed before the start), or ``None``.
 
         The runs list does not say which config a workflow ran (a ``config_id`` field is used
         when present); when several workflows of the kind qualify, the runner cannot tell
         which one is its own and raises instead of guessing.
         """
         runs = await api.runs_since(since, workflow_type)
-        runs = [r for r in runs if r.get("config_id") in (None, params.config_id)]
-        if running_only:
-            runs = [r for r in runs if classify(r.get("state")) in (
-                WorkflowClass.QUEUED, WorkflowClass.RUNNING, WorkflowClass.DEGRADED)]
-            runs = runs[-1:]
+        seen = {str(run_id) for run_id in exclude}
+        runs = [r for r in runs if r.get("config_id") in (None, params.config_id)
+                and str(r.get("id")) not in seen]
         if not runs:
             return None
         if len(runs) > 1:
@@ -376,16 +379,17 @@ class AmperityWorkflowRunner:
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The workflow an interrupted ``start`` created: the one workflow of the job's type
-        created since the attempt began (``ctx.started_at``). Without that time, only a
-        workflow still running within :data:`RECOVER_WINDOW` is adopted (a finished one cannot
-        be told apart from an earlier pipeline's)."""
+        created since the recorded intent that Amperity did not list just before it (so it
+        began after the intent), finished or not. ``None`` (start one) when no intent was
+        recorded (the POST was never sent) or no such workflow exists."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
         params: AmperityWorkflow = ctx.parameters
         api = self.api(ctx)
-        attempt_start = getattr(ctx, "started_at", None)
-        since = attempt_start if isinstance(attempt_start, datetime) else \
-            ctx.now() - RECOVER_WINDOW
-        found = await self._created_since(api, params, since, WORKFLOW_TYPES.get(params.PREFIX),
-                                          running_only=not isinstance(attempt_start, datetime))
+        found = await self._created_since(api, params, intent.recorded_at,
+                                          WORKFLOW_TYPES.get(params.PREFIX),
+                                          exclude=intent.facts.get("runs_seen") or ())
         if found is None:
             return None
         fields, mode_source = courier_fields(params, getattr(ctx, "run_type", None))
@@ -395,5 +399,5 @@ class AmperityWorkflowRunner:
                 f"interrupted start of {_what(params)}; waiting for it instead of starting "
                 "another")
         return ExternalRun(id=str(found["id"]),
-                           started_at=parse_time(found.get("created_at")) or ctx.now(),
+                           started_at=parse_time(found.get("created_at")) or intent.recorded_at,
                            data=facts)

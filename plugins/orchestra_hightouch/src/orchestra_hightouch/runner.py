@@ -15,8 +15,11 @@
   gives up after :data:`MAX_OUTAGE` seconds of continuous failure.
 - ``cancel`` cannot reach Hightouch: its API has no documented way to cancel a sync run, so
   the runner says so in the run log and the run finishes at Hightouch.
-- ``recover`` (after a crash between the trigger and its recording) adopts the run the
-  interrupted trigger created, found with ``GET /syncs/{id}/runs?after=``.
+- Before the POST, ``start`` lists the sync's runs of the last few seconds
+  (``GET /syncs/{id}/runs?after=``) and records its intent (``ctx.record_intent``) with
+  their ids. ``recover`` (after a crash between the trigger and its recording) adopts the
+  first run created since the intent that was not listed then: it began after the intent.
+  No intent recorded means the trigger was never sent; no such run means trigger.
 
 Every request goes through the core's vendor HTTP layer, with Hightouch's limit of 200
 requests per 10 seconds shared by every task of the host that uses the same API key.
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import (
@@ -51,7 +53,6 @@ __all__ = (
     "MAX_OUTAGE",
     "MIN_POLL_INTERVAL",
     "NOT_LISTED_GRACE",
-    "RECOVER_WINDOW",
     "HightouchSyncRunner",
     "UnknownRunStatus",
 )
@@ -65,9 +66,6 @@ NOT_LISTED_GRACE = 120.0
 MAX_ERROR_BACKOFF = 300.0
 #: How long reads may keep failing (transiently) before the task gives up.
 MAX_OUTAGE = 3600.0
-#: How far back ``recover`` looks for the interrupted trigger's run when the engine does not
-#: say when the attempt started.
-RECOVER_WINDOW = timedelta(hours=6)
 
 
 class UnknownRunStatus(TaskFailed):
@@ -106,7 +104,12 @@ class HightouchSyncRunner:
         sync = await self._sync(api, params)
         sync_id, slug = str(sync["id"]), sync.get("slug")
         since = ctx.now()
-        run_id = await api.trigger(sync_id, full_resync=params.full_resync, since=since)
+        # the runner protocol: record the intent (with the runs Hightouch lists just before),
+        # then trigger; ``recover`` adopts only a run that began after it
+        seen = [str(r["id"]) for r in await api.runs_after(sync_id, since)]
+        await ctx.record_intent({"sync_id": sync_id, "runs_seen": seen})
+        run_id = await api.trigger(sync_id, full_resync=params.full_resync, since=since,
+                                   exclude=seen)
         ctx.log(f"triggered Hightouch sync {_label(sync_id, slug)}: run {run_id}"
                 + (" (full resync)" if params.full_resync else ""))
         return ExternalRun(id=run_id, started_at=since,
@@ -253,22 +256,20 @@ class HightouchSyncRunner:
     # -- recover --------------------------------------------------------------------------------
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
-        """The run an interrupted ``start`` created: the sync's first run since the attempt
-        began (``ctx.started_at``). When the context does not say when that was, only a run
-        still in progress within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be
-        told apart from an earlier pipeline's run, so the task is triggered again instead)."""
+        """The run an interrupted ``start`` created: the sync's first run created since the
+        recorded intent that Hightouch did not list just before it (so it began after the
+        intent), finished or not. ``None`` (trigger) when no intent was recorded (the
+        trigger was never sent) or no such run exists."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
         params: HightouchSync = ctx.parameters
         api = self.api(ctx)
         sync = await self._sync(api, params)
         sync_id = str(sync["id"])
-        attempt_start = getattr(ctx, "started_at", None)  # the engine's, when it says
-        since = attempt_start if isinstance(attempt_start, datetime) else \
-            ctx.now() - RECOVER_WINDOW
-        runs = await api.runs_after(sync_id, since)
-        if not isinstance(attempt_start, datetime):
-            runs = [r for r in runs if classify(r.get("status")) in (RunPhase.QUEUED,
-                                                                       RunPhase.RUNNING)]
-            runs = runs[-1:]
+        seen = {str(run_id) for run_id in intent.facts.get("runs_seen") or ()}
+        runs = [r for r in await api.runs_after(sync_id, intent.recorded_at)
+                if str(r.get("id")) not in seen]
         if not runs:
             return None
         found = runs[0]
@@ -279,5 +280,5 @@ class HightouchSyncRunner:
         facts = self._facts(sync, full_resync=params.full_resync)
         facts["recovered"] = True
         return ExternalRun(id=run_id,
-                           started_at=parse_time(found.get("createdAt")) or ctx.now(),
+                           started_at=parse_time(found.get("createdAt")) or intent.recorded_at,
                            data=facts)
