@@ -370,7 +370,8 @@ def test_recover_never_adopts_a_sync_running_at_the_intent(kit):
     ctx = kit.ctx()
     ctx.started_at = kit.clock.now()
     ctx.intent = intent_of(kit, c)
-    kit.clock.advance(600)
+    kit.clock.advance(7200)
+    c = kit.sim.connector(CID)
     assert c.sync_state == "scheduled" and c.succeeded_at is not None
     assert kit.run(kit.runner.recover, ctx) is None
     kit.sim.start_sync(CID)

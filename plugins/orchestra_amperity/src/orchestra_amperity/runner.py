@@ -14,11 +14,11 @@
   (usually transient) fails the task as retryable; ``customer`` (a configuration to fix) is
   not retried. Amperity has no webhooks: polling is the only way to learn the state.
 - ``cancel`` sends ``POST /api/workflow/runs/{id}/stop``.
-- Before the POST, ``start`` lists the workflows of the job's type created in the last few
-  seconds (the same runs-list query) and records its intent (``ctx.record_intent``) with
-  their ids. ``recover`` (after a crash between the POST and its recording) adopts the one
-  workflow created since the intent that was not listed then: it began after the intent.
-  No intent recorded means the POST was never sent; no such workflow means start one.
+- Before the POST, ``start`` records its intent (``ctx.record_intent``). ``recover`` (after
+  a crash between the POST and its recording) adopts the one workflow of the job's type that
+  Amperity created at or after the intent (the same runs-list query, without the clock-skew
+  margin: Amperity's list has no sequence number, so its ``created_at`` is the proof). No
+  intent recorded means the POST was never sent; no such workflow means start one.
 
 The run mode of a courier group: the ``run_mode`` parameter when set; otherwise, in a
 ``refresh`` or ``source`` pipeline run, that run type (so Amperity does not run the
@@ -159,13 +159,12 @@ class AmperityWorkflowRunner:
         body = {"config_id": params.config_id, **fields}
         workflow_type = WORKFLOW_TYPES.get(params.PREFIX)
         since = ctx.now()
-        # the runner protocol: record the intent (with the workflows Amperity lists just
-        # before), then start; ``recover`` adopts only a workflow that began after it
-        seen = [str(r["id"]) for r in await api.runs_since(since, workflow_type)]
-        await ctx.record_intent({"workflow_type": workflow_type, "runs_seen": seen})
+        # the runner protocol: record the intent, then start; ``recover`` adopts only a
+        # workflow Amperity created after it
+        await ctx.record_intent({"workflow_type": workflow_type, "config_id": params.config_id})
 
         async def find_existing() -> Mapping[str, Any] | None:
-            found = await self._created_since(api, params, since, workflow_type, exclude=seen)
+            found = await self._created_since(api, params, since, workflow_type)
             if found is not None:
                 ctx.log(f"found Amperity workflow {found['id']} created by a start whose "
                         "answer was lost; not starting another one")
@@ -224,19 +223,17 @@ class AmperityWorkflowRunner:
         return exc
 
     async def _created_since(self, api: AmperityAPI, params: AmperityWorkflow, since: datetime,
-                             workflow_type: str | None, *, exclude: Any = ()
+                             workflow_type: str | None, *, skew: float = 5.0
                              ) -> Mapping[str, Any] | None:
-        """The one workflow of *params*' kind created since *since* (other than those in
-        *exclude*: the ids listed before the start), or ``None``.
+        """The one workflow of *params*' kind created since *since* (less *skew* seconds),
+        or ``None``.
 
         The runs list does not say which config a workflow ran (a ``config_id`` field is used
         when present); when several workflows of the kind qualify, the runner cannot tell
         which one is its own and raises instead of guessing.
         """
-        runs = await api.runs_since(since, workflow_type)
-        seen = {str(run_id) for run_id in exclude}
-        runs = [r for r in runs if r.get("config_id") in (None, params.config_id)
-                and str(r.get("id")) not in seen]
+        runs = await api.runs_since(since, workflow_type, skew=skew)
+        runs = [r for r in runs if r.get("config_id") in (None, params.config_id)]
         if not runs:
             return None
         if len(runs) > 1:
@@ -379,17 +376,17 @@ class AmperityWorkflowRunner:
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The workflow an interrupted ``start`` created: the one workflow of the job's type
-        created since the recorded intent that Amperity did not list just before it (so it
-        began after the intent), finished or not. ``None`` (start one) when no intent was
-        recorded (the POST was never sent) or no such workflow exists."""
+        that Amperity created at or after the recorded intent (no clock-skew margin: a
+        workflow stamped earlier may have begun before it), finished or not. ``None`` (start
+        one) when no intent was recorded (the POST was never sent) or no such workflow
+        exists."""
         intent = getattr(ctx, "intent", None)
         if intent is None:
             return None
         params: AmperityWorkflow = ctx.parameters
         api = self.api(ctx)
         found = await self._created_since(api, params, intent.recorded_at,
-                                          WORKFLOW_TYPES.get(params.PREFIX),
-                                          exclude=intent.facts.get("runs_seen") or ())
+                                          WORKFLOW_TYPES.get(params.PREFIX), skew=0.0)
         if found is None:
             return None
         fields, mode_source = courier_fields(params, getattr(ctx, "run_type", None))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -116,18 +116,17 @@ class HightouchAPI:
     # -- runs ---------------------------------------------------------------------------------
 
     async def trigger(self, sync_id: str, *, full_resync: bool, since: datetime,
-                      exclude: Iterable[str] = ()) -> str:
+                      after: datetime | None = None) -> str:
         """``POST /syncs/{id}/trigger``; the new run's id, as a string.
 
         If the POST fails after Hightouch may have received it, the run it may have created
-        is looked for (``GET /syncs/{id}/runs?after=``, from *since*, leaving out the run ids
-        in *exclude*: those listed before the trigger) before sending again.
+        is looked for (``GET /syncs/{id}/runs?after=``, from *since*, and created after
+        *after*: the sync's ``lastRunAt`` before the trigger) before sending again.
         """
-        seen = {str(run_id) for run_id in exclude}
-
         async def find_existing() -> Mapping[str, Any] | None:
             runs = [r for r in await self.runs_after(sync_id, since)
-                    if str(r.get("id")) not in seen]
+                    if after is None or ((created := parse_time(r.get("createdAt")))
+                                         is not None and created > after)]
             if not runs:
                 return None
             self.ctx.log(f"found Hightouch run {runs[0]['id']} created by a trigger whose "

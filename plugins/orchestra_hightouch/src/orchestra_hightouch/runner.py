@@ -15,11 +15,12 @@
   gives up after :data:`MAX_OUTAGE` seconds of continuous failure.
 - ``cancel`` cannot reach Hightouch: its API has no documented way to cancel a sync run, so
   the runner says so in the run log and the run finishes at Hightouch.
-- Before the POST, ``start`` lists the sync's runs of the last few seconds
-  (``GET /syncs/{id}/runs?after=``) and records its intent (``ctx.record_intent``) with
-  their ids. ``recover`` (after a crash between the trigger and its recording) adopts the
-  first run created since the intent that was not listed then: it began after the intent.
-  No intent recorded means the trigger was never sent; no such run means trigger.
+- Before the POST, ``start`` records its intent (``ctx.record_intent``) with the sync's
+  ``lastRunAt`` (when its latest run was created, as read just before). ``recover`` (after a
+  crash between the trigger and its recording) adopts the first run created after that
+  ``lastRunAt`` and since the intent (found with ``GET /syncs/{id}/runs?after=``): it began
+  after the intent. No intent recorded means the trigger was never sent; no such run means
+  trigger.
 
 Every request goes through the core's vendor HTTP layer, with Hightouch's limit of 200
 requests per 10 seconds shared by every task of the host that uses the same API key.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import (
@@ -72,6 +74,13 @@ class UnknownRunStatus(TaskFailed):
     """Hightouch reported a run status the plugin does not know (never retried)."""
 
 
+def _began_after(run: Mapping[str, Any], last_run_at: datetime | None) -> bool:
+    """Whether *run* was created after *last_run_at* (the sync's latest run before the
+    intent; ``None``: it had none)."""
+    created = parse_time(run.get("createdAt"))
+    return last_run_at is None or (created is not None and created > last_run_at)
+
+
 def _label(sync_id: str, slug: Any) -> str:
     return f"{sync_id} ({slug})" if isinstance(slug, str) and slug else str(sync_id)
 
@@ -104,12 +113,11 @@ class HightouchSyncRunner:
         sync = await self._sync(api, params)
         sync_id, slug = str(sync["id"]), sync.get("slug")
         since = ctx.now()
-        # the runner protocol: record the intent (with the runs Hightouch lists just before),
-        # then trigger; ``recover`` adopts only a run that began after it
-        seen = [str(r["id"]) for r in await api.runs_after(sync_id, since)]
-        await ctx.record_intent({"sync_id": sync_id, "runs_seen": seen})
+        # the runner protocol: record the intent (with the sync's ``lastRunAt`` as Hightouch
+        # said just before), then trigger; ``recover`` adopts only a run that began after it
+        await ctx.record_intent({"sync_id": sync_id, "last_run_at": sync.get("lastRunAt")})
         run_id = await api.trigger(sync_id, full_resync=params.full_resync, since=since,
-                                   exclude=seen)
+                                   after=parse_time(sync.get("lastRunAt")))
         ctx.log(f"triggered Hightouch sync {_label(sync_id, slug)}: run {run_id}"
                 + (" (full resync)" if params.full_resync else ""))
         return ExternalRun(id=run_id, started_at=since,
@@ -257,9 +265,10 @@ class HightouchSyncRunner:
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The run an interrupted ``start`` created: the sync's first run created since the
-        recorded intent that Hightouch did not list just before it (so it began after the
-        intent), finished or not. ``None`` (trigger) when no intent was recorded (the
-        trigger was never sent) or no such run exists."""
+        recorded intent (less the clock-skew margin) and after the ``lastRunAt`` Hightouch
+        reported just before it (so it began after the intent), finished or not. ``None``
+        (trigger) when no intent was recorded (the trigger was never sent) or no such run
+        exists."""
         intent = getattr(ctx, "intent", None)
         if intent is None:
             return None
@@ -267,9 +276,9 @@ class HightouchSyncRunner:
         api = self.api(ctx)
         sync = await self._sync(api, params)
         sync_id = str(sync["id"])
-        seen = {str(run_id) for run_id in intent.facts.get("runs_seen") or ()}
+        last = parse_time(intent.facts.get("last_run_at"))
         runs = [r for r in await api.runs_after(sync_id, intent.recorded_at)
-                if str(r.get("id")) not in seen]
+                if _began_after(r, last)]
         if not runs:
             return None
         found = runs[0]
