@@ -6,6 +6,7 @@ from its idempotency key, or recovered the run instead) fails these tests."""
 from __future__ import annotations
 
 import orchestra_fivetran.plugin
+import pytest
 from orchestra_fivetran.testing import FivetranSimulator
 
 from orchestra_core import Orchestra, Store
@@ -13,6 +14,11 @@ from orchestra_core.testing import FakeClock, SystemClock, run_until_crash
 from orchestra_core.testing.jobserver import JobServer
 
 N = 4
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # the engine's resume path is the same on trio (tests/test_engine.py)
 
 
 def http_tasks(url: str) -> list[dict]:
@@ -27,7 +33,7 @@ def http_tasks(url: str) -> list[dict]:
 async def test_resume_sends_no_second_trigger_to_the_job_server(tmp_path):
     store = Store.open(str(tmp_path / "o.db"))
     clock = SystemClock()
-    with JobServer(duration=0.6) as server:
+    with JobServer(duration=0.4) as server:
         host = Orchestra(load_entrypoints=False)
         pipeline = host.pipeline_from_data({"name": "p", "tasks": http_tasks(server.url)})
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ._overrides import guard_overrides
-from ._recovery import RecoveryContract
+from ._recovery import RecoveryContract, _posts
 
 __all__ = ("VendorRunnerContract",)
 
@@ -221,12 +221,6 @@ class VendorRunnerContract(RecoveryContract):
         """Overriding a contract test needs ``@pytest.mark.xfail(reason=...)``."""
         guard_overrides(self, VendorRunnerContract)
         guard_overrides(self, RecoveryContract)
-
-
-def _posts(sim: Any, pattern: str) -> int | None:
-    """POST requests to *pattern* *sim* received (``None`` when it cannot say)."""
-    count = getattr(sim, "count", None)
-    return count("POST", pattern) if callable(count) else None
 
 
 def _count(sim: Any) -> int:
