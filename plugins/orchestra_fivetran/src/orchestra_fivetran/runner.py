@@ -5,7 +5,9 @@ Fivetran returns no run id. ``start`` reads the connection, remembers the later 
 ``POST /connections/{id}/sync``; the sync is over once ``succeeded_at`` or ``failed_at`` moves
 past the *reference* time (the baseline, or the trigger time less a clock-skew margin,
 whichever is later). Both are stored in the :class:`ExternalRun`, so ``wait`` resumes from
-them in a new process without triggering again.
+them in a new process without triggering again. Just before the trigger, ``start`` records
+its intent (``ctx.record_intent``) with the connection's ``succeeded_at``, ``failed_at`` and
+``sync_state``; ``recover`` adopts only a sync that provably began after it.
 
 ``wait`` is woken by ``sync_start`` / ``sync_end`` webhooks (key ``fivetran:<connection id>``)
 and polls ``GET /connections/{id}`` as a fallback, so a lost webhook only delays. A webhook
