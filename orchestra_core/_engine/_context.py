@@ -27,8 +27,7 @@ class RunnerContext:
     parameters: Any
     idempotency_key: str
     connection: Any = None
-    #: when this attempt began running (kept across a resume); ``recover`` looks for vendor
-    #: runs created after it
+    #: when this attempt began running (kept across a resume)
     started_at: datetime | None = None
     #: what the runner recorded just before its trigger (``record_intent``); after a resume,
     #: the one the interrupted process recorded for this attempt, or ``None``
