@@ -36,7 +36,7 @@ SKIPPED_BY_RESOLUTION = SEEN_AS_SUCCEEDED[1]
 RESOLUTIONS = ("retry", "skip", "cancel", "rerun_from")
 _ENDED = ("succeeded", "failed", "cancelled")
 _RESET = dict(state="pending", external_id=None, external=None, started_at=None,
-              ended_at=None, next_attempt_at=None, error=None, outcome=None)
+              ended_at=None, next_attempt_at=None, error=None, outcome=None, intent=None)
 
 
 class ResolutionRefused(OrchestraError):

@@ -2,14 +2,14 @@
 an index for run listings.
 
 Revision ID: api
-Revises: 0004
+Revises: intent
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "api"
-down_revision = "0004"
+down_revision = "intent"
 branch_labels = None
 depends_on = None
 
