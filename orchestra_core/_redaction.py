@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor")
+__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor", "masked_excerpt")
 
 #: What a secret value is replaced with.
 MASK = "*****"
@@ -81,6 +81,15 @@ class Redactor:
             return text
         return pattern.sub(MASK, text)
 
+    def excerpt(self, text: str, limit: int, *, marker: str = "...") -> str:
+        """*text* masked, **then** cut to *limit* characters (*marker* marks a cut).
+
+        Always mask before cutting: a cut through a secret leaves a prefix of it that
+        :meth:`mask` no longer recognises, so truncating first would store most of the secret
+        in clear.
+        """
+        return masked_excerpt(text, limit, self, marker=marker)
+
     def mask_obj(self, value: Any) -> Any:
         """A copy of a JSON-like *value* (dicts, lists, strings) with secrets masked."""
         if self._pattern is None:
@@ -93,3 +102,13 @@ class Redactor:
             return type(value)(self.mask_obj(v) for v in value)
         return value
 
+
+
+def masked_excerpt(text: str, limit: int, redactor: Redactor | None = None, *,
+                   marker: str = "...") -> str:
+    """*text* with *redactor*'s secrets masked, then cut to *limit* characters (*marker*
+    appended when cut). The one way text is shortened before it is stored, logged or shown:
+    masking first means a secret straddling the cut is never left partly in clear."""
+    if redactor is not None:
+        text = redactor.mask(text)
+    return text if len(text) <= limit else text[:limit] + marker
