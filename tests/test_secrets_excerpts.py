@@ -92,9 +92,12 @@ def invoke(*args: str, input: str | None = None) -> str:
     return result.output
 
 
-@pytest.mark.parametrize(("status", "cut"), [(400, 500), (200, 1000)],
-                         ids=["error-excerpt-500", "stored-response-1000"])
-def test_a_secret_across_the_cut_is_masked_in_runs_show_and_the_store(home, status, cut):
+@pytest.mark.parametrize(("status", "cut", "expect"), [
+    (200, 500, "expected_status: [201]"),  # an unexpected status quotes 500 characters
+    (200, 1000, "expected_status: [200]"),  # the response kept in the external run: 1000
+], ids=["error-excerpt-500", "stored-response-1000"])
+def test_a_secret_across_the_cut_is_masked_in_runs_show_and_the_store(home, status, cut,
+                                                                       expect):
     token = plant("tok")[:18]  # 18 characters, as in the report
     orchestra = invoke
     orchestra("init")
@@ -112,15 +115,15 @@ def test_a_secret_across_the_cut_is_masked_in_runs_show_and_the_store(home, stat
                 integration_job: http_request
                 connection: api
                 retries: {count: 0}
-                parameters: {method: POST, endpoint: /run}
-            """))
+                parameters: {method: POST, endpoint: /run, EXPECT}
+            """).replace("EXPECT", expect))
         out = orchestra("run", "p.yaml", "--progress", "plain")
     run_id = out.split()[1]
     shown = orchestra("runs", "show", run_id) + orchestra("runs", "show", run_id, "--json")
     shown += orchestra("logs", "--run", run_id)
     assert "call" in shown
-    if status == 400:
-        assert "*****" in shown, shown
+    if cut == 500:
+        assert "failed" in out and "*****" in shown, shown
     assert not leaks(shown + out, token), shown
     store = Store.open(str(home / "orchestra.db"))
     try:
@@ -136,7 +139,8 @@ def test_a_secret_across_the_cut_is_masked_in_runs_show_and_the_store(home, stat
 @pytest.mark.parametrize(("body", "excerpt"), [
     (lambda s: "z" * 190 + s + " trailing words", 200),  # a body that is not JSON: 200
     (lambda s: json.dumps({"message": "m" * 290 + s + " tail"}), 300),  # the message: 300
-], ids=["text-200", "json-message-300"])
+    (lambda s: json.dumps({"message": "short", "x": "b" * 1960 + s}), 2000),  # body: 2000
+], ids=["text-200", "json-message-300", "body-2000"])
 async def test_vendor_http_error_messages_mask_before_cutting(body, excerpt):
     secret = plant("key")[:18]
     redactor = Redactor()
@@ -148,7 +152,7 @@ async def test_vendor_http_error_messages_mask_before_cutting(body, excerpt):
         await client.get("/jobs")
     error = caught.value
     text = str(error) + json.dumps(error.metadata)
-    assert "*****" in str(error)
+    assert "*****" in (str(error) if excerpt < 2000 else error.body)
     assert not leaks(text, secret), text
 
 
