@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
 import sqlalchemy as sa
 
 from .._models import WebhookEvent
 from .._store.schema import webhook_deliveries
+from ._threads import blocking
 
 __all__ = ("FUTURE_SKEW", "REPLAY_WINDOW", "DeliveryLog", "record_new", "stale_reason")
 
@@ -93,14 +93,7 @@ async def record_new(log: DeliveryLog, engine: Any, events: Sequence[WebhookEven
                      now: datetime) -> list[bool]:
     """:meth:`DeliveryLog.record_new` on *engine*'s store, in a worker thread (telling a fake
     engine clock that work is in flight, so it does not move time meanwhile)."""
-    busy = getattr(engine.clock, "busy", None)
-    if busy is not None:
-        busy(1)
-    try:
-        return await anyio.to_thread.run_sync(log.record_new, engine.store, events, now)
-    finally:
-        if busy is not None:
-            busy(-1)
+    return await blocking(engine.clock, log.record_new, engine.store, events, now)
 
 
 def _insert(dialect: str) -> Any:

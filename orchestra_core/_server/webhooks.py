@@ -53,7 +53,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
 import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -63,6 +62,7 @@ from .._errors import OrchestraError, WebhookRejected
 from .._models import WebhookEvent, WebhookRequest
 from .._redaction import Redactor
 from .._store.schema import connections, credentials
+from ._threads import blocking
 from .limits import MAX_BODY
 from .replay import DeliveryLog, record_new, stale_reason
 
@@ -175,6 +175,7 @@ class _SecretLookup:
 
     def __init__(self, host: Any, engine: Any, state: Any) -> None:
         self.host = host
+        self.clock = getattr(engine, "clock", None)
         self.secrets = getattr(engine, "secrets", None)
         cache = getattr(state, "webhook_secret_cache", None)
         if cache is None:
@@ -185,7 +186,7 @@ class _SecretLookup:
     async def stored(self, integration: str, connection: str | None, field: str) -> list[str]:
         if self.secrets is None:
             return []
-        values = await anyio.to_thread.run_sync(self._read, integration, connection, field)
+        values = await blocking(self.clock, self._read, integration, connection, field)
         self.host.redactor.add(*values)
         return values
 
