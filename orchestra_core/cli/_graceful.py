@@ -37,10 +37,14 @@ async def until_sigterm(engine: Any, main: Callable[[], Awaitable[T]], grace: fl
     import anyio
 
     result: list[T] = []
+    errors: list[Exception] = []
     async with anyio.create_task_group() as tg:
 
         async def body() -> None:
-            result.append(await main())
+            try:
+                result.append(await main())
+            except Exception as exc:  # raised as itself below, not in an exception group
+                errors.append(exc)
             tg.cancel_scope.cancel()
 
         async def watch() -> None:
@@ -54,4 +58,6 @@ async def until_sigterm(engine: Any, main: Callable[[], Awaitable[T]], grace: fl
 
         tg.start_soon(watch)
         tg.start_soon(body)
+    if errors:
+        raise errors[0]
     return result[0] if result else None
