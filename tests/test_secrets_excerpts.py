@@ -194,3 +194,33 @@ def test_a_new_store_file_and_its_wal_and_shm_are_private(tmp_path):
             store.close()
     finally:
         os.umask(old)
+
+
+# -- a process's long output lines -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_long_output_line_is_never_cut_through_a_secret(tmp_path):
+    from orchestra_core import Orchestra
+    from orchestra_core._builtins._process_output import MAX_LINE
+    from orchestra_core._engine import Engine
+
+    token = plant("tok")
+    script = tmp_path / "print.py"
+    script.write_text("import os, sys\n"
+                      f"sys.stdout.write('x' * {MAX_LINE - 7} + os.environ['TOKEN'] + 'y' * {MAX_LINE + 100}"
+                      " + '\\n')\n")
+    host = Orchestra(load_entrypoints=False)
+    host.redactor.add(token)
+    store = Store.open(str(tmp_path / "o.db"))
+    try:
+        pipeline = host.pipeline_from_data({"name": "long", "tasks": [
+            {"id": "p", "integration": "process", "integration_job": "process_run",
+             "parameters": {"path": str(script), "env": {"TOKEN": token}}}]})
+        result = await Engine(host, store).run(pipeline)
+        assert result.state == "succeeded"
+        logged = "\n".join(e["message"] for e in store.logs(run_id=result.run_id))
+        assert "*****" in logged and "x" * 100 in logged
+        assert not leaks(logged, token, 4), leaks(logged, token, 4)
+    finally:
+        store.close()

@@ -140,9 +140,10 @@ class ProcessRunner:
                 await remove_tree(clone_dir)
             raise
         token = uuid.uuid4().hex
-        self._children[token] = Child(
+        child = self._children[token] = Child(
             process, token=token, exclusive=exclusive, clone_dir=clone_dir, detached=detached
         )
+        child.redactor = getattr(self.host, "redactor", None)
         ctx.log(f"started {shown} (pid {process.pid})" + (" alone (blocking)" if exclusive
                                                         else "")
                 + ("; async task: its output is not captured" if detached else ""))
