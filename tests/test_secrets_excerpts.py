@@ -207,9 +207,9 @@ async def test_a_long_output_line_is_never_cut_through_a_secret(tmp_path):
 
     token = plant("tok")
     script = tmp_path / "print.py"
-    script.write_text("import os, sys\n"
-                      f"sys.stdout.write('x' * {MAX_LINE - 7} + os.environ['TOKEN'] + 'y' * {MAX_LINE + 100}"
-                      " + '\\n')\n")
+    script.write_text("import os, sys\n"  # the secret across the first 64 KiB cut
+                      f"sys.stdout.write('x' * {MAX_LINE - 7} + os.environ['TOKEN']"
+                      f" + 'y' * {MAX_LINE + 100} + '\\n')\n")
     host = Orchestra(load_entrypoints=False)
     host.redactor.add(token)
     store = Store.open(str(tmp_path / "o.db"))
