@@ -93,7 +93,8 @@ async def record_new(log: DeliveryLog, engine: Any, events: Sequence[WebhookEven
                      now: datetime) -> list[bool]:
     """:meth:`DeliveryLog.record_new` on *engine*'s store, in a worker thread (telling a fake
     engine clock that work is in flight, so it does not move time meanwhile)."""
-    return await blocking(engine.clock, log.record_new, engine.store, events, now)
+    return await blocking(getattr(engine, "clock", None), log.record_new, engine.store,
+                          events, now)
 
 
 def _insert(dialect: str) -> Any:
