@@ -164,6 +164,8 @@ class Attempts:
         assert ctx is not None
         try:
             if not self.reattach:
+                if exe.engine.draining:  # got its slot while shutting down: start nothing
+                    await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
                 await exe.transition(self.task.id, TaskState.RUNNING, ctx.attempt,
                                      started_at=ctx.started_at, external=None,
