@@ -145,7 +145,7 @@ alerts_sent = Table(
     Column("sent_at", TS, nullable=False),
 )
 
-# -- webhook deliveries seen within the replay window (migration 0005_edge) ---------------------
+# -- webhook deliveries seen within the replay window (migration 0006_edge) ---------------------
 
 webhook_deliveries = Table(
     "webhook_deliveries", metadata,

@@ -1,14 +1,14 @@
 """Webhook deliveries seen (replay protection that survives a restart).
 
 Revision ID: edge
-Revises: 0004
+Revises: intent
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "edge"
-down_revision = "0004"
+down_revision = "intent"
 branch_labels = None
 depends_on = None
 
