@@ -2,14 +2,14 @@
 an index for run listings.
 
 Revision ID: api
-Revises: intent
+Revises: edge
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "api"
-down_revision = "intent"
+down_revision = "edge"
 branch_labels = None
 depends_on = None
 
