@@ -51,7 +51,7 @@ def decode(data: bytes, source: str | None) -> tuple[str | None, Problem | None]
     """*data* as text, or the located problem: too large, or not UTF-8."""
     if len(data) > MAX_BYTES:
         return None, _problem(f"the file is too large ({len(data)} bytes; a pipeline file "
-                              f"holds at most {MAX_BYTES} bytes)", "too-large", source)
+                              f"holds at most {MAX_BYTES} bytes)", "too-large", source, 1, 1)
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
@@ -67,7 +67,7 @@ def too_large(text: str, source: str | None) -> Problem | None:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         return _problem(f"the document is too large ({size} bytes; a pipeline file holds at "
-                        f"most {MAX_BYTES} bytes)", "too-large", source)
+                        f"most {MAX_BYTES} bytes)", "too-large", source, 1, 1)
     return None
 
 

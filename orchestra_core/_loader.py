@@ -98,24 +98,30 @@ def read_document(path: str | Path) -> Document:
 def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -> Document:
     """Parse *text* (``fmt`` is ``"yaml"`` or ``"json"``) into a :class:`Document`."""
     doc = Document(None, source)
-    limit = _limits.too_large(text, source) or (
-        _limits.json_problem(text, source) if fmt == "json" else
-        _limits.yaml_problem(text, source))
-    if limit is not None:
-        doc.problems.append(limit)
-        return doc
-    if fmt == "json":
-        _parse_json(text, doc)
-    else:
-        _parse_yaml(text, doc)
-    if doc.problems:
-        return doc
-    doc.problems.extend(doc.locate(p) for p in _limits.string_problems(doc.data))
+    _parse_into(doc, text, fmt)
+    doc.lines.setdefault("$", (1, 1))  # a problem of the whole file is at its start
+    doc.problems[:] = [doc.locate(p) for p in doc.problems]
     if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
         doc.data = _from_orchestra_v1(doc.data, doc.renames)
     if not doc.problems and isinstance(doc.data, Mapping):
         doc.data = seed_schedule(doc.data, doc.renames)  # seed 003 frequency/start_time
     return doc
+
+
+def _parse_into(doc: Document, text: str, fmt: str) -> None:
+    """Check *text* against the limits, parse it into *doc*, check its strings."""
+    limit = _limits.too_large(text, doc.source) or (
+        _limits.json_problem(text, doc.source) if fmt == "json" else
+        _limits.yaml_problem(text, doc.source))
+    if limit is not None:
+        doc.problems.append(limit)
+        return
+    if fmt == "json":
+        _parse_json(text, doc)
+    else:
+        _parse_yaml(text, doc)
+    if not doc.problems:
+        doc.problems.extend(_limits.string_problems(doc.data))
 
 
 def _parse_json(text: str, doc: Document) -> None:
