@@ -210,8 +210,10 @@ MESSAGES = [
      "$: number too long (5000 digits; at most 100)"),
     ("json", '{"name": "sur\\ud800rogate", "tasks": []}',
      "$.name: the string holds a lone surrogate character (\\ud800), which is not text"),
-    ("yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+    ("yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+     "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
      "$: aliases expand to too many values (more than 10000 in this file)"),
     ("yaml", "a: " + "[" * 70 + "]" * 70 + "\n",
      "$: nested too deeply (more than 64 levels of mappings and lists)"),

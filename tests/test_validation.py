@@ -96,7 +96,8 @@ def test_top_level_must_be_a_mapping(host):
     assert problems(host, "- 1\n- 2\n") == [
         "p.yaml:1:1: $: a pipeline file must hold a mapping, found list"
     ]
-    assert problems(host, "") == ["p.yaml:1:1: $: a pipeline file must hold a mapping, found nothing"]
+    assert problems(host, "") == [
+        "p.yaml:1:1: $: a pipeline file must hold a mapping, found nothing"]
 
 
 def test_missing_name_and_tasks(host):
