@@ -73,14 +73,15 @@ def host_of(ctx: click.Context) -> Any:
     return obj["host"]
 
 
-def open_store(db: str | None) -> Any:
-    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``); from now on the
-    output of this command line (:func:`redactor_of`) masks every credential the configured
-    keys can decrypt."""
+def open_store(db: str | None, *, read_only: bool = False) -> Any:
+    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``; a command that only
+    reads passes *read_only*, so a store file it may not write is opened read-only); from now
+    on the output of this command line (:func:`redactor_of`) masks every credential the
+    configured keys can decrypt."""
     from .._secrets import Secrets, register_stored_secrets
     from .._store import Store
 
-    store = Store.open(db)
+    store = Store.open(db, read_only=read_only)
     register_stored_secrets(Secrets(store), redactor_of())
     return store
 

@@ -194,7 +194,7 @@ def notifications(pipeline: str | None, run_id: str | None, kind: str | None, si
 
     from .._notifications import NotificationLog
 
-    found = NotificationLog(open_store(db)).list(
+    found = NotificationLog(open_store(db, read_only=True)).list(
         pipeline=pipeline, run_id=run_id, kind=kind,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit)
     redactor = redactor_of()
