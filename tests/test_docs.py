@@ -607,7 +607,8 @@ def test_running_md_matches_the_defaults_it_states():
     assert engine["max_concurrency"].default == 1000
     assert engine["cancel_poll"].default == 1.0
     assert inspect.signature(ProcessRunner).parameters["kill_after"].default == 5.0
-    store = (ROOT / "orchestra_core" / "_store" / "__init__.py").read_text(encoding="utf-8")
+    store = "".join(p.read_text(encoding="utf-8")
+                    for p in sorted((ROOT / "orchestra_core" / "_store").glob("*.py")))
     assert "journal_mode=WAL" in store and "synchronous=FULL" in store
     text = re.sub(r"\s+", " ", read("running.md"))
     assert "default 1,000" in text and "every second (`cancel_poll`)" in text
