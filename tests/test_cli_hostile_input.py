@@ -82,3 +82,23 @@ def test_a_key_file_that_is_not_text_is_an_error_before_any_run(home):
     # a run that needs no stored secret does not need the keys
     (home / "q.yaml").write_text("name: q\n" + TASK)
     assert orchestra("run", "q.yaml").exit_code == 0
+
+
+BOMB = "".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9 if i else ['"lol"'] * 9) + "]\n"
+               for i in range(9))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("triggers", "add", "p", BOMB), "aliases expand to too many values"),
+    (("triggers", "add", "p", '{cron: "1 2 * * *", id: "a\\ud800"}'),
+     "$.id: the string holds a lone surrogate character"),
+    (("queue", "push", "q", "9" * 5000), "number too long (5000 digits; at most 100)"),
+    (("queue", "push", "q", "[" * 100_000), "nested too deeply"),
+    (("queue", "push", "q", '"a\\ud800"'), "the string holds a lone surrogate character"),
+])
+def test_other_commands_bound_and_check_what_they_parse(home, args, expected):
+    (home / "p.yaml").write_text("name: p\n" + TASK)
+    assert orchestra("pipelines", "apply", "p.yaml").exit_code == 0
+    result = orchestra(*args)
+    assert result.exit_code in (1, 2)
+    assert expected in result.output
