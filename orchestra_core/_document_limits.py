@@ -27,12 +27,12 @@ from ._values import key_path
 __all__ = ("MAX_ALIAS_NODES", "MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "decode", "json_problem",
            "string_problems", "yaml_problem")
 
-#: The largest pipeline file read, in bytes (1 MiB).
-MAX_BYTES = 1024 * 1024
+#: The largest pipeline file read, in bytes (8 MiB: a 10,000-task file fits).
+MAX_BYTES = 8 * 1024 * 1024
 #: The deepest nesting of mappings and lists.
 MAX_DEPTH = 64
 #: The most nodes that YAML aliases (``*name``, ``<<: *name``) may expand to in one file.
-MAX_ALIAS_NODES = 10_000
+MAX_ALIAS_NODES = 100_000
 #: The most digits a number may be written with.
 MAX_DIGITS = 100
 

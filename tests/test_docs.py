@@ -213,8 +213,9 @@ MESSAGES = [
     ("yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-     "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
-     "$: aliases expand to too many values (more than 10000 in this file)"),
+     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+     "$: aliases expand to too many values (more than 100000 in this file)"),
     ("yaml", "a: " + "[" * 70 + "]" * 70 + "\n",
      "$: nested too deeply (more than 64 levels of mappings and lists)"),
     ("yaml", "name: x\n" + T + "    retries: {count: 1, delay: 2d}\n",
