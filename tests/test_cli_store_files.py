@@ -3,6 +3,7 @@ id and a read-only file, each a clear message and never a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -117,22 +118,33 @@ def test_read_commands_open_a_read_only_store_read_only(home):
     db.chmod(0o444)
     folder.chmod(0o555)
     try:
-        def cli_ro(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([*prefix, sys.executable, "-m", "orchestra_core",
-                                   "--no-plugins", *args, "--db", str(db)],
-                                  capture_output=True, text=True, timeout=60, cwd=home)
-
-        listed = cli_ro("runs", "list")
-        assert listed.returncode == 0, listed.stderr
-        assert run_id in listed.stdout and "succeeded" in listed.stdout
-        shown = cli_ro("runs", "show", run_id)
-        assert shown.returncode == 0 and "a  " in shown.stdout, shown.stderr
-        logs = cli_ro("logs", "--run", run_id)
-        assert logs.returncode == 0 and "run succeeded" in logs.stdout, logs.stderr
-        written = cli_ro("run", "good.yaml")  # a write still fails, clearly
-        assert written.returncode == 1
-        assert f"the store file {db} is read-only" in written.stderr
-        assert "Traceback" not in written.stderr
+        # one process without the power to write read-only files runs the four commands
+        script = (
+            "import json, sys\n"
+            "from click.testing import CliRunner\n"
+            "from orchestra_core.cli import cli\n"
+            "out = {}\n"
+            "for args in json.loads(sys.argv[1]):\n"
+            "    r = CliRunner().invoke(cli, ['--no-plugins', *args])\n"
+            "    out[args[0] + ' ' + args[1]] = [r.exit_code, r.output, repr(r.exception)]\n"
+            "print(json.dumps(out))\n")
+        commands = [["runs", "list"], ["runs", "show", run_id], ["logs", "--run", run_id],
+                    ["run", "good.yaml"]]
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", script,
+             json.dumps([[*c, "--db", str(db)] for c in commands])],
+            capture_output=True, text=True, timeout=120, cwd=home)
+        assert done.returncode == 0, done.stderr
+        results = json.loads(done.stdout)
+        code, output, _ = results["runs list"]
+        assert code == 0 and run_id in output and "succeeded" in output, output
+        code, output, _ = results["runs show"]
+        assert code == 0 and "a  " in output, output
+        code, output, _ = results["logs --run"]
+        assert code == 0 and "run succeeded" in output, output
+        code, output, error = results["run good.yaml"]  # a write still fails, clearly
+        assert code == 1, (output, error)
+        assert f"the store file {db} is read-only" in output and "Traceback" not in output
         assert sorted(p.name for p in folder.iterdir()) == before
     finally:
         folder.chmod(0o755)
