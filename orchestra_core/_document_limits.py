@@ -24,8 +24,8 @@ import yaml
 from ._models import Problem
 from ._values import key_path
 
-__all__ = ("MAX_ALIAS_NODES", "MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "decode", "json_problem",
-           "string_problems", "yaml_problem")
+__all__ = ("MAX_ALIAS_NODES", "MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "bad_text", "decode",
+           "json_problem", "string_problems", "too_large", "yaml_problem")
 
 #: The largest pipeline file read, in bytes (8 MiB: a 10,000-task file fits).
 MAX_BYTES = 8 * 1024 * 1024
@@ -152,7 +152,8 @@ def json_problem(text: str, source: str | None) -> Problem | None:
     return None
 
 
-def _bad_string(value: str) -> str | None:
+def bad_text(value: str) -> str | None:
+    """Why *value* cannot be stored as text (a NUL character, a lone surrogate), or ``None``."""
     if "\x00" in value:
         return "holds a NUL character (\\u0000)"
     try:
@@ -171,7 +172,7 @@ def string_problems(data: Any) -> list[Problem]:
     while stack and len(out) < 20:
         path, value = stack.pop()
         if isinstance(value, str):
-            bad = _bad_string(value)
+            bad = bad_text(value)
             if bad:
                 out.append(Problem(path=path, message=f"the string {bad}", code="invalid-value"))
         elif isinstance(value, Mapping | list) and id(value) not in seen:
@@ -180,7 +181,7 @@ def string_problems(data: Any) -> list[Problem]:
                 stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
                 continue
             for key, item in value.items():
-                bad = _bad_string(key) if isinstance(key, str) else None
+                bad = bad_text(key) if isinstance(key, str) else None
                 if bad:
                     out.append(Problem(path=path, message=f"the key {key!r} {bad}",
                                        code="invalid-value"))

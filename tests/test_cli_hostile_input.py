@@ -26,7 +26,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def orchestra(*args: str, input: str | None = None):
+def orchestra(*args: str, input: str | bytes | None = None):
     result = CliRunner().invoke(cli, ["--no-plugins", *args], input=input)
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)
@@ -102,3 +102,47 @@ def test_other_commands_bound_and_check_what_they_parse(home, args, expected):
     result = orchestra(*args)
     assert result.exit_code in (1, 2)
     assert expected in result.output
+
+
+def test_values_that_are_not_text_are_refused_before_they_are_stored(home):
+    assert orchestra("init").exit_code == 0
+    bad = orchestra("credentials", "set", "x", "--stdin", input=b"pass\xff\xfeword\n")
+    assert bad.exit_code == 2
+    assert "--stdin: the input is not UTF-8 text" in bad.output
+    for args in (("constants", "set", "k", "v\udcff"), ("queue", "push", "q", "v\udcff"),
+                 ("credentials", "set", "n\udcff", "--stdin")):
+        result = orchestra(*args, input="password\n")
+        assert result.exit_code == 2
+        assert "is not UTF-8 text (or holds a NUL character): give UTF-8 text" in result.output
+    # read with surrogateescape (a C locale), the value reaches the library, which refuses it
+    from orchestra_core import SecretsError
+    from orchestra_core._secrets import Secrets
+
+    store = Store.open(str(home / "orchestra.db"))
+    try:
+        with pytest.raises(SecretsError, match="field 'password' holds a lone surrogate"):
+            Secrets(store).credentials.set("x", secrets={"password": "pass\udcffword"})
+        with pytest.raises(SecretsError, match="constant 'k': the value holds a NUL"):
+            Secrets(store).constants.set("k", "a\x00b")
+    finally:
+        store.close()
+    # nothing unreadable was stored: every command still works
+    assert orchestra("credentials", "list").exit_code == 0
+    assert orchestra("runs", "list").exit_code == 0
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(home, monkeypatch):
+    from orchestra_core._store import Store
+
+    def broken(self, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Store, "list_runs", broken)
+    result = orchestra("runs", "list")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: unexpected ZeroDivisionError: division by zero (if "
+                                    "the input was valid this is a bug: run again with "
+                                    "ORCHESTRA_TRACEBACK=1")
+    monkeypatch.setenv("ORCHESTRA_TRACEBACK", "1")
+    shown = CliRunner().invoke(cli, ["--no-plugins", "runs", "list"])
+    assert isinstance(shown.exception, ZeroDivisionError)

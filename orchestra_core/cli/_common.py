@@ -9,10 +9,12 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
+from .._document_limits import bad_text
 from .._errors import OrchestraError
 from .._redaction import Redactor
 
@@ -52,11 +54,29 @@ class ErrorEdgeGroup(click.Group):
     """Turns library errors into one clear message and exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning an :class:`OrchestraError` into exit code 1."""
+        """Run the command, turning an :class:`OrchestraError` into exit code 1, and any
+        other unexpected exception into one line too (``ORCHESTRA_TRACEBACK=1`` shows its
+        traceback): whatever a user types, the CLI prints no traceback."""
+        bad = next((a for a in ctx.protected_args + ctx.args if bad_text(a)), None)
+        if bad is not None:  # bytes that are not UTF-8 on the command line
+            click.echo(f"Error: the argument {bad!r} is not UTF-8 text (or holds a NUL "
+                       "character): give UTF-8 text", err=True)
+            ctx.exit(2)
         try:
             return super().invoke(ctx)
         except OrchestraError as exc:
             echo_error(exc, redactor_of(ctx))
+            ctx.exit(1)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("ORCHESTRA_TRACEBACK"):
+                raise
+            text = redactor_of(ctx).mask(f"{type(exc).__name__}: {exc}")
+            click.echo(f"Error: unexpected {text} (if the input was valid this is a bug: run "
+                       "again with ORCHESTRA_TRACEBACK=1 for the traceback and report it)",
+                       err=True)
             ctx.exit(1)
 
 
