@@ -53,15 +53,19 @@ def redactor_of(ctx: click.Context | None = None) -> Redactor:
 class ErrorEdgeGroup(click.Group):
     """Turns library errors into one clear message and exit code 1, never a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse arguments that are not text (bytes that are not UTF-8), then parse."""
+        bad = next((a for a in args if isinstance(a, str) and bad_text(a)), None)
+        if bad is not None:
+            click.echo(f"Error: the argument {bad!r} is not UTF-8 text (or holds a NUL "
+                       "character): give UTF-8 text", err=True)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, turning an :class:`OrchestraError` into exit code 1, and any
         other unexpected exception into one line too (``ORCHESTRA_TRACEBACK=1`` shows its
         traceback): whatever a user types, the CLI prints no traceback."""
-        bad = next((a for a in ctx.protected_args + ctx.args if bad_text(a)), None)
-        if bad is not None:  # bytes that are not UTF-8 on the command line
-            click.echo(f"Error: the argument {bad!r} is not UTF-8 text (or holds a NUL "
-                       "character): give UTF-8 text", err=True)
-            ctx.exit(2)
         try:
             return super().invoke(ctx)
         except OrchestraError as exc:
