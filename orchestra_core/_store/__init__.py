@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from .._errors import OrchestraError
 from . import schema
+from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._sqlite import sqlite_engine
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
@@ -78,6 +79,9 @@ class Store:
                     url, default_location=not (db or os.environ.get("ORCHESTRA_DB")),
                     read_only=read_only)
                 migrate = migrate and not read_only
+                path = sa.engine.make_url(url).database
+                if path and path != ":memory:" and not read_only:
+                    create_private(path)  # 0600, like the key file
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -86,8 +90,8 @@ class Store:
             if migrate:
                 store.migrate()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise StoreError(hide_password(url, f"cannot open the store at {hide_password(url)}: "
+                             f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
         return store
 
     def migrate(self) -> None:

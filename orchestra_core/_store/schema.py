@@ -145,6 +145,16 @@ alerts_sent = Table(
     Column("sent_at", TS, nullable=False),
 )
 
+# -- webhook deliveries seen within the replay window (migration 0006_edge) ---------------------
+
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("event_id", String(300), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Index("ix_webhook_deliveries_received", "received_at"),
+)
+
 
 # -- constants, credentials and connections (orchestra_core._secrets; migration 0002) -----------
 

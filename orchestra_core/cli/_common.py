@@ -9,6 +9,7 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -102,9 +103,15 @@ def open_store(db: str | None, *, read_only: bool = False) -> Any:
     reads passes *read_only*, so a store file it may not write is opened read-only); from now
     on the output of this command line (:func:`redactor_of`) masks every credential the
     configured keys can decrypt."""
-    from .._secrets import Secrets, register_stored_secrets
-    from .._store import Store
+    from sqlalchemy.engine import make_url
 
+    from .._secrets import Secrets, register_stored_secrets
+    from .._store import Store, default_url
+
+    # a PostgreSQL password in the URL is masked in everything this command prints (a URL
+    # that does not parse: Store.open says why)
+    with contextlib.suppress(Exception):
+        redactor_of().add(make_url(default_url(db)).password)
     store = Store.open(db, read_only=read_only)
     register_stored_secrets(Secrets(store), redactor_of())
     return store
