@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import event
 from .._errors import OrchestraError
 from . import schema
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
+from ._schema_version import ensure_schema
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -42,13 +43,19 @@ def default_url(db: str | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+#: The ``durability`` settings of a SQLite store and the ``synchronous`` pragma of each.
+DURABILITY = {"full": "FULL", "normal": "NORMAL"}
+
+
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+    return on_connect
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -67,14 +74,28 @@ class Store:
     """A connection to the state store. Thread-safe; methods are synchronous (the engine
     calls them from a worker thread)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, durability: str = "full") -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        #: ``full`` or ``normal`` (SQLite); see :meth:`open`
+        self.durability = durability
 
     @classmethod
-    def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
-        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`."""
+    def open(cls, db: str | None = None, *, migrate: bool = True,
+             durability: str | None = None) -> Store:
+        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`.
+
+        *durability* (SQLite; default ``ORCHESTRA_DURABILITY``, else ``full``): ``full``
+        syncs every commit to the disk (WAL, ``synchronous=FULL``): neither a killed process
+        nor a power cut loses a committed transition. ``normal`` (WAL,
+        ``synchronous=NORMAL``) commits faster: a killed process still loses nothing, but a
+        power cut or an operating-system crash may lose the last commits. PostgreSQL's
+        durability is the server's own (``synchronous_commit``)."""
         url = default_url(db)
+        durability = durability or os.environ.get("ORCHESTRA_DURABILITY") or "full"
+        if durability not in DURABILITY:
+            raise StoreError(f"durability must be one of {', '.join(DURABILITY)}, "
+                             f"not {durability!r}")
         try:
             if url.startswith("sqlite"):
                 path = sa.engine.make_url(url).database
@@ -82,29 +103,23 @@ class Store:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                              "timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "connect", _sqlite_pragmas(DURABILITY[durability]))
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
                 engine = sa.create_engine(url, pool_pre_ping=True)
-            store = cls(engine)
+            store = cls(engine, durability)
             if migrate:
-                store.migrate()
+                ensure_schema(engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0]}") from exc
         return store
 
     def migrate(self) -> None:
-        """Apply every pending migration (Alembic ``upgrade head``)."""
-        from alembic import command
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        """Apply every pending migration (Alembic ``upgrade head``), under a lock so that
+        processes opening a new store together create its tables once."""
+        ensure_schema(self.engine)
 
     def close(self) -> None:
         """Release every connection."""
@@ -137,6 +152,20 @@ class Store:
                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
                    owner: str | None = None) -> str:
         """Record a new pipeline run and a pending task run per node; return the run id."""
+        for tries_left in (2, 1, 0):
+            try:
+                return self._create_run(name, client, definition, source, run_type, trigger,
+                                        nodes, owner)
+            except sa.exc.IntegrityError:
+                # another process created the same client or pipeline record meanwhile:
+                # the next try finds it
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create_run(self, name: str, client: str, definition: dict, source: str | None,
+                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                    owner: str | None) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:

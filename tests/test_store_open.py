@@ -1,0 +1,146 @@
+"""Opening a store: the schema version check, processes racing on a new store, durability."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from orchestra_core import Store, StoreError
+from orchestra_core._store._schema_version import HEAD_REVISION, MIGRATIONS, current_revision
+
+PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def test_head_revision_constant_is_alembics_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert heads == [HEAD_REVISION], (
+        f"the migrations' head is {heads} but HEAD_REVISION in "
+        f"orchestra_core/_store/_schema_version.py says {HEAD_REVISION!r}: when you add a "
+        "migration, set HEAD_REVISION to its revision (a store at HEAD_REVISION is opened "
+        "without running Alembic, so a stale constant would skip your migration)")
+
+
+def test_an_up_to_date_store_opens_without_alembic(tmp_path):
+    db = tmp_path / "o.db"
+    Store.open(str(db)).close()  # creates and migrates
+    code = textwrap.dedent(f"""
+        import sys
+        from orchestra_core import Store
+        store = Store.open({str(db)!r})
+        store.close()
+        print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_an_old_store_is_migrated_to_head(tmp_path):
+    db = tmp_path / "o.db"
+    store = Store.open(str(db))
+    with store.engine.begin() as conn:  # pretend the store predates the newest migration
+        conn.execute(sa.text("DROP TABLE alerts_sent"))
+        conn.execute(sa.text("DROP TABLE notifications"))
+        conn.execute(sa.text("DROP TABLE queue_elements"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
+    store.close()
+    store = Store.open(str(db))
+    with store.engine.connect() as conn:
+        assert current_revision(conn) == HEAD_REVISION
+        assert conn.execute(sa.text("SELECT count(*) FROM queue_elements")).scalar() == 0
+    store.close()
+
+
+_RACER = textwrap.dedent("""
+    import os, sys, time
+    from orchestra_core import Store
+    go = sys.argv[2]
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    store = Store.open(sys.argv[1])
+    store.create_run(name="p", client="default", definition={}, source=None,
+                     run_type="full", trigger="manual", nodes=[])
+    store.close()
+""")
+
+
+def _race(tmp_path, url: str, processes: int) -> None:
+    """Start *processes* that open the never-used store at *url* at the same moment."""
+    go = tmp_path / f"go-{uuid.uuid4().hex}"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, url, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(processes)]
+    time.sleep(0.3)  # let them import and wait at the start line
+    go.touch()
+    failures = []
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        if proc.returncode:
+            failures.append(err.strip()[-1500:])
+    assert not failures, failures
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as conn:
+            assert current_revision(conn) == HEAD_REVISION
+            runs = conn.execute(sa.text("SELECT count(*) FROM pipeline_runs")).scalar()
+            clients = conn.execute(sa.text("SELECT count(*) FROM clients")).scalar()
+        assert (runs, clients) == (processes, 1)
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    for round_ in range(2):
+        _race(tmp_path, str(tmp_path / f"new{round_}.db"), 4)
+
+
+def test_processes_opening_a_new_postgres_store_at_once_all_succeed(tmp_path):
+    try:
+        import psycopg
+
+        with psycopg.connect(PG, connect_timeout=2):
+            pass
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
+    admin = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
+    for _ in range(1):
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        try:
+            _race(tmp_path, PG + f"?options=-csearch_path%3D{schema}", 4)
+        finally:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.mark.parametrize(("durability", "pragma"), [("full", 2), ("normal", 1), (None, 2)])
+def test_durability_sets_sqlite_synchronous(tmp_path, durability, pragma):
+    store = Store.open(str(tmp_path / "o.db"), durability=durability)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == pragma
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    assert store.durability == (durability or "full")
+    store.close()
+
+
+def test_durability_from_the_environment_and_a_bad_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORCHESTRA_DURABILITY", "normal")
+    store = Store.open(str(tmp_path / "o.db"))
+    assert store.durability == "normal"
+    store.close()
+    with pytest.raises(StoreError, match="durability must be one of full, normal"):
+        Store.open(str(tmp_path / "o.db"), durability="fast")
