@@ -144,3 +144,48 @@ def test_durability_from_the_environment_and_a_bad_value(tmp_path, monkeypatch):
     store.close()
     with pytest.raises(StoreError, match="durability must be one of full, normal"):
         Store.open(str(tmp_path / "o.db"), durability="fast")
+
+
+def _cli_run_synchronous(tmp_path, file_durability, flags):
+    """``PRAGMA synchronous`` of the store while ``orchestra run`` runs a pipeline whose
+    file says *file_durability*, with *flags* on the command line."""
+    from click.testing import CliRunner
+
+    from orchestra_core.cli import cli
+
+    spec = tmp_path / "p.yaml"
+    lines = ["name: p", "tasks:", "  - {id: a, integration: noop, integration_job: noop}"]
+    if file_durability:
+        lines.insert(1, f"durability: {file_durability}")
+    spec.write_text("\n".join(lines) + "\n")
+    seen = []
+    original = Store._sqlite_pragmas
+
+    def spy(self, dbapi_conn, record):
+        original(self, dbapi_conn, record)
+        seen.append(dbapi_conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(Store, "_sqlite_pragmas", spy):
+        result = CliRunner().invoke(cli, ["--no-plugins", "run", str(spec), "--progress",
+                                           "none", "--db", str(tmp_path / "o.db"), *flags])
+    assert result.exit_code == 0, result.output
+    return seen[-1]
+
+
+@pytest.mark.parametrize(("file_durability", "flags", "pragma"), [
+    (None, [], 2), ("normal", [], 1), ("normal", ["--durability", "full"], 2),
+    (None, ["--durability", "normal"], 1)])
+def test_cli_durability_from_the_file_and_the_flag(tmp_path, file_durability, flags, pragma):
+    assert _cli_run_synchronous(tmp_path, file_durability, flags) == pragma
+
+
+def test_a_bad_durability_in_the_file_is_located(tmp_path):
+    from orchestra_core import ConfigError, Orchestra
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text("name: p\ndurability: fast\ntasks:\n"
+                    "  - {id: a, integration: noop, integration_job: noop}\n")
+    with pytest.raises(ConfigError, match=r"durability"):
+        Orchestra(load_entrypoints=False).load_pipeline(spec)

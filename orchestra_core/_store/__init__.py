@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,17 +45,6 @@ def default_url(db: str | None = None) -> str:
 
 #: The ``durability`` settings of a SQLite store and the ``synchronous`` pragma of each.
 DURABILITY = {"full": "FULL", "normal": "NORMAL"}
-
-
-def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_conn: Any, _: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.close()
-    return on_connect
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -103,12 +92,13 @@ class Store:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                              "timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas(DURABILITY[durability]))
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
                 engine = sa.create_engine(url, pool_pre_ping=True)
             store = cls(engine, durability)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", store._sqlite_pragmas)
             if migrate:
                 ensure_schema(engine)
         except sa.exc.SQLAlchemyError as exc:
@@ -120,6 +110,24 @@ class Store:
         """Apply every pending migration (Alembic ``upgrade head``), under a lock so that
         processes opening a new store together create its tables once."""
         ensure_schema(self.engine)
+
+    def set_durability(self, durability: str) -> None:
+        """Switch a SQLite store to *durability* (``full`` or ``normal``, see :meth:`open`)
+        for the connections made from now on."""
+        if durability not in DURABILITY:
+            raise StoreError(f"durability must be one of {', '.join(DURABILITY)}, "
+                             f"not {durability!r}")
+        if durability != self.durability:
+            self.durability = durability
+            self.engine.dispose()  # pooled connections carry the old setting
+
+    def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
 
     def close(self) -> None:
         """Release every connection."""

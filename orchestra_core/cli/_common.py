@@ -73,14 +73,15 @@ def host_of(ctx: click.Context) -> Any:
     return obj["host"]
 
 
-def open_store(db: str | None) -> Any:
-    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``); from now on the
+def open_store(db: str | None, *, durability: str | None = None) -> Any:
+    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``, and there
+    *durability*); from now on the
     output of this command line (:func:`redactor_of`) masks every credential the configured
     keys can decrypt."""
     from .._secrets import Secrets, register_stored_secrets
     from .._store import Store
 
-    store = Store.open(db)
+    store = Store.open(db, durability=durability)
     register_stored_secrets(Secrets(store), redactor_of())
     return store
 
