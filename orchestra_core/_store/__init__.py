@@ -21,6 +21,7 @@ from .._errors import OrchestraError
 from . import schema
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
+from ._sqlite_writes import SQLiteWriter
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -68,6 +69,7 @@ class Store:
         self.url = engine.url.render_as_string(hide_password=True)
         #: ``full`` or ``normal`` (SQLite); see :meth:`open`
         self.durability = durability
+        self._sqlite_writer = SQLiteWriter(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True,
@@ -191,6 +193,9 @@ class Store:
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.apply(writes)
+            return
         groups: dict[tuple, list[dict]] = {}
         inserts: list[dict] = []
         assets: list[dict] = []
