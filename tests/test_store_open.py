@@ -189,3 +189,40 @@ def test_a_bad_durability_in_the_file_is_located(tmp_path):
                     "  - {id: a, integration: noop, integration_job: noop}\n")
     with pytest.raises(ConfigError, match=r"durability"):
         Orchestra(load_entrypoints=False).load_pipeline(spec)
+
+
+def _shape(url: str) -> dict:
+    """Tables, columns, keys and indexes of the database at *url*, comparable across
+    databases."""
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    shape = {}
+    for table in sorted(inspector.get_table_names()):
+        shape[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                        for c in inspector.get_columns(table)],
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                           tuple(f["referred_columns"]))
+                          for f in inspector.get_foreign_keys(table)),
+            "indexes": sorted((tuple(i["column_names"]), bool(i["unique"]))
+                              for i in inspector.get_indexes(table)),
+            "uniques": sorted(tuple(u["column_names"])
+                              for u in inspector.get_unique_constraints(table)),
+        }
+    engine.dispose()
+    return shape
+
+
+def test_a_new_store_is_created_as_the_migrations_would_build_it(tmp_path):
+    from orchestra_core._store._schema_version import upgrade
+
+    fresh = tmp_path / "fresh.db"
+    Store.open(str(fresh)).close()  # created from schema.py, stamped at the head
+    migrated = sa.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    with migrated.begin() as conn:
+        upgrade(conn)  # every migration, from nothing
+    migrated.dispose()
+    assert _shape(f"sqlite:///{fresh}") == _shape(f"sqlite:///{tmp_path / 'migrated.db'}"), (
+        "orchestra_core/_store/schema.py and the Alembic migrations disagree: a new store is "
+        "created from schema.py, an old one upgraded by the migrations; keep them in step")

@@ -2,7 +2,9 @@
 open a never-used store at once.
 
 Opening a store reads the schema version with one query; Alembic is imported and run only
-when that version is not :data:`HEAD_REVISION`. The migration itself runs under a lock (a
+when that version is not :data:`HEAD_REVISION` (a new, empty database is created from
+``schema.py`` and stamped with the head revision: what the migrations build, checked by a
+test). The migration itself runs under a lock (a
 file lock beside a SQLite file, an advisory lock on PostgreSQL), and the version is read
 again once the lock is held, so of several processes starting together exactly one creates
 the tables and the others find them made.
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ("HEAD_REVISION", "current_revision", "ensure_schema", "upgrade")
+__all__ = ("HEAD_REVISION", "create_at_head", "current_revision", "ensure_schema", "upgrade")
 
 #: The newest Alembic revision in ``migrations/versions``. A migration added there must
 #: update this constant too (``tests/test_store_open.py`` checks that they agree): a store
@@ -61,8 +63,28 @@ def ensure_schema(engine: sa.Engine) -> None:
     with _migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        if current_revision(conn) != HEAD_REVISION:  # another process may have done it
+        revision = current_revision(conn)  # another process may have migrated meanwhile
+        if revision is None and not _has_tables(conn):
+            create_at_head(conn)
+        elif revision != HEAD_REVISION:
             upgrade(conn)
+
+
+def _has_tables(conn: sa.Connection) -> bool:
+    return bool(sa.inspect(conn).get_table_names())
+
+
+def create_at_head(conn: sa.Connection) -> None:
+    """Create the tables of a new, empty database from ``schema.py`` and record
+    :data:`HEAD_REVISION`, as Alembic's ``upgrade head`` would leave them (a test checks
+    that the two agree) without loading Alembic."""
+    from .schema import metadata
+
+    metadata.create_all(conn)
+    conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                         "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+    conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                 {"v": HEAD_REVISION})
 
 
 @contextlib.contextmanager
