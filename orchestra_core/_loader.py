@@ -119,7 +119,7 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
                 node = yaml.compose(text, Loader=yaml.SafeLoader)
             if node is not None:
                 _walk(node, "$", doc.lines, doc.problems)
-                doc.data = yaml.load(text, Loader=_Loader)
+                doc.data = _construct(node)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
@@ -151,6 +151,15 @@ class _Loader(_SafeLoader):
 _Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
 _Loader.yaml_constructors["tag:yaml.org,2002:timestamp"] = \
     yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:str"]
+
+
+def _construct(node: yaml.Node) -> Any:
+    """The data of the composed document *node* (not parsed a second time)."""
+    loader = _Loader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _json_pairs(doc: Document) -> Any:
