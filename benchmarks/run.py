@@ -46,6 +46,8 @@ DESCRIPTIONS = {
 RATIO_TARGETS = {"W1": 2.0, "W2": 2.0, "W3": 1.1}
 #: The engine's peak RSS must stay under these (MiB), by workload id.
 RSS_LIMITS_MB = {"W3-500": 150.0, "W1-10000": 120.0, "W1-100000": 1024.0}
+#: The engine on PostgreSQL: wall time at most this multiple of the engine on SQLite.
+PG_TARGET = 2.0
 #: Scale: the engine's time per task at W1-100000 at most this multiple of W1-10000's.
 SCALE_FACTOR = 1.5
 FULL = [("W1", 1000), ("W1", 10000), ("W2", 1000), ("W3", 500)]
@@ -219,7 +221,8 @@ class JobServer(ServerProcess):
 
 def measure(impl: str, workload: str, n: int, *, backend: str, pools: int,
             quiet: tuple[float, float] | None, timeout: float,
-            gc_mode: str = "engine", durability: str = "full") -> dict[str, Any]:
+            gc_mode: str = "engine", durability: str = "full",
+            postgres: str | None = None) -> dict[str, Any]:
     """One fresh worker process on a fresh store; its JSON line, plus the machine's state."""
     busy_before = wait_for_quiet(*quiet) if quiet else None
     tmp = Path(tempfile.mkdtemp(prefix="orchestra-bench-"))
@@ -230,6 +233,8 @@ def measure(impl: str, workload: str, n: int, *, backend: str, pools: int,
                "--durability", durability]
         if impl == "floor":
             cmd += ["--pools", str(pools), "--gc", gc_mode]
+        if postgres:
+            cmd += ["--postgres", postgres]
         if workload == "W3":
             server = JobServer(JOB_DURATION)
             cmd += ["--url", server.url]
@@ -394,6 +399,19 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_fmt(f.get('wall_s'))} | {_fmt(f.get('tasks_per_s'), 0)} "
             f"| {_fmt(f.get('peak_rss_mb'), 0)} | {_fmt(v.get('ratio'), 2)}x | {target} "
             f"| **{shown}** |")
+    pgs = [w for w in report["workloads"] if "postgres" in w]
+    if pgs:
+        lines += ["", "The engine on PostgreSQL (a fresh schema per run), beside the engine on "
+                  "SQLite (durability full):", "",
+                  "| workload | SQLite wall s | PostgreSQL wall s | PostgreSQL peak RSS MB "
+                  "| PostgreSQL/SQLite | target | result |", "|---|--:|--:|--:|--:|--:|---|"]
+        for w in pgs:
+            pm, em, pv = w["postgres"].get("median", {}), w["engine"].get("median", {}), \
+                w["postgres_verdict"]
+            lines.append(f"| {w['id']} | {_fmt(em.get('wall_s'))} | {_fmt(pm.get('wall_s'))} "
+                         f"| {_fmt(pm.get('peak_rss_mb'), 0)} "
+                         f"| {_fmt(pv.get('ratio_to_sqlite'), 2)}x | <= {PG_TARGET:g}x "
+                         f"| **{'PASS' if pv['passed'] else 'FAIL'}** |")
     sticks = [w for w in report["workloads"] if "yardstick" in w]
     if sticks:
         lines += ["", "The independent floor (`shared/floorbench`, one run beside each "
@@ -497,6 +515,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true",
                         help="also W1-100000 (memory under 1 GB, per-task time at most "
                         "1.5x that at W1-10000); a few minutes")
+    parser.add_argument("--postgres", metavar="URL", nargs="?", const=os.environ.get(
+                            "ORCHESTRA_TEST_POSTGRES_URL",
+                            "postgresql://postgres@127.0.0.1:5432/test"),
+                        help="also run the engine on this PostgreSQL database (a fresh schema "
+                        "per run) beside SQLite; target: within 2x of the SQLite engine "
+                        "(default URL: ORCHESTRA_TEST_POSTGRES_URL or the local test database)")
     parser.add_argument("--durability", default="full,normal",
                         help="comma-separated: full (the targets), normal (reported); "
                         "default both")
@@ -567,6 +591,22 @@ def main(argv: list[str] | None = None) -> int:
                  "engine": engine, "floor": floor,
                  "verdict": verdict(f"{workload}-{n}", workload, tasks, engine, floor,
                                     durability, per_task_at_10000)}
+        if args.postgres and durability == "full" and n <= 10000:
+            pg_runs = []
+            for rep in range(repeat):
+                r = measure("engine", workload, n, postgres=args.postgres, **opts)
+                pg_runs.append(r)
+                shown = r.get("error") or f"{r['wall_s']:.3f} s, {r['peak_rss_mb']:.0f} MB"
+                print(f"  {wid} engine on PostgreSQL #{rep + 1}: {shown}", flush=True)
+            pg = summarize(pg_runs)
+            entry["postgres"] = pg
+            if pg.get("median") and engine.get("median"):
+                ratio = pg["median"]["wall_s"] / engine["median"]["wall_s"]
+                entry["postgres_verdict"] = {"ratio_to_sqlite": round(ratio, 3),
+                                             "target": PG_TARGET,
+                                             "passed": ratio <= PG_TARGET}
+            else:
+                entry["postgres_verdict"] = {"passed": False, "why": "a measurement failed"}
         if workload in ("W1", "W2") and args.yardstick.is_dir():
             entry["yardstick"] = yardstick(args.yardstick, workload, n, durability,
                                            args.timeout)
@@ -589,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reference {ref['id']} {ref['label']}: "
                   f"{result.get('error') or format(result['wall_s'], '.3f') + ' s'}", flush=True)
     report["duration_s"] = round(time.monotonic() - started, 1)
-    report["all_passed"] = all(w["verdict"]["passed"] for w in report["workloads"])
+    report["all_passed"] = all(w["verdict"]["passed"] and w.get("postgres_verdict", {}).get(
+        "passed", True) for w in report["workloads"])
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.output / "latest.md").write_text(markdown(report))

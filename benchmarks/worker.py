@@ -131,6 +131,19 @@ def check(store: Any, run_id: str, data: dict[str, Any], workload: str,
         raise SystemExit("check failed: " + "; ".join(problems))
 
 
+def pg_schema(url: str, *, create: bool = False, drop: str | None = None) -> str:
+    """Create a fresh schema in the PostgreSQL database at *url* (return its name), or drop
+    the schema *drop*."""
+    import uuid
+
+    import psycopg
+
+    name = drop or f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE" if drop else f"CREATE SCHEMA {name}")
+    return name
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one benchmark measurement")
     parser.add_argument("impl", choices=["engine", "floor"])
@@ -144,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="floor: run with the GC thresholds the engine sets during its "
                         "runs (default) or with Python's")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--postgres", metavar="URL",
+                        help="engine: run on a fresh schema of this PostgreSQL database "
+                        "instead of the SQLite file (the schema is dropped after)")
     parser.add_argument("--durability", default="full", choices=["full", "normal"],
                         help="SQLite synchronous=FULL or NORMAL (engine's store and floor)")
     args = parser.parse_args(argv)
@@ -158,7 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.impl == "engine":
         from orchestra_core._store import Store
 
-        store = Store.open(args.db, durability=args.durability)
+        if args.postgres:
+            schema = pg_schema(args.postgres, create=True)
+            out["store"] = "postgresql"
+            store = Store.open(f"{args.postgres}?options=-csearch_path%3D{schema}")
+        else:
+            store = Store.open(args.db, durability=args.durability)
         counter = CountingStore(store)
         run_id = run_engine(data, store, args.backend, clock, out)
         out["commits"] = counter.commits
@@ -174,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.impl == "engine":
         check(store, run_id, data, args.workload, out)
         store.close()
+        if args.postgres:
+            pg_schema(args.postgres, drop=schema)
     print(json.dumps(out), flush=True)
 
 
