@@ -38,7 +38,10 @@ def _batches(run_id: str) -> list[list]:
                                   "error": "boom é \u2603", "next_attempt_at":
                                   T0 + timedelta(seconds=10)})],
         [TaskUpdate(run_id, "a", {"state": "succeeded", "attempt": 1, "updated_at": T0,
-                                  "ended_at": T0, "error": None, "meta": {"rows": 3}}),
+                                  "ended_at": T0.replace(microsecond=0), "error": None,
+                                  "meta": {"rows": 3}}),
+         TaskUpdate(run_id, "b", {"state": "failed", "attempt": 1, "updated_at": T0,
+                                  "ended_at": T0, "meta": {}, "external": None}),
          AssetEvent("db.table", T0, "p", run_id, "a"),
          LogLine(T0, "error", "p", run_id, "b", "failed: boom"),
          TaskUpdate(run_id, "c", {"state": "skipped", "attempt": 0, "updated_at": T0,

@@ -11,6 +11,7 @@ transaction per batch, committed before it returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ class SQLiteWriter:
         self.engine = engine
         dialect = engine.dialect
         self._convert: dict[str, dict[str, Callable[[Any], Any] | None]] = {
-            table.name: {c.name: c.type._cached_bind_processor(dialect) for c in table.c}
+            table.name: {c.name: _faster(c.type._cached_bind_processor(dialect)) for c in table.c}
             for table in (schema.task_runs, schema.pipeline_runs, schema.events,
                           schema.asset_events, schema.pipelines)}
         self._task_sql: dict[tuple[str, ...], str] = {}
@@ -125,6 +126,52 @@ class SQLiteWriter:
             cur.execute("UPDATE pipelines SET error_message = ? WHERE id = (SELECT "
                         "pipeline_id FROM pipeline_runs WHERE id = ?)",
                         (run.fields.get("error"), run.run_id))
+
+
+_SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31),
+            None)
+
+
+def _datetime_text(value: Any) -> Any:
+    if type(value) is not datetime:
+        raise TypeError  # not ours: SQLAlchemy's processor handles it (see _faster)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest form)
+        value.year, value.month, value.day, value.hour, value.minute, value.second,
+        value.microsecond)
+
+
+def _faster(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """*processor* (SQLAlchemy's bind processor of a column), or a faster function giving
+    the same results for the values the engine writes: timestamps are formatted with one
+    ``%`` and empty JSON values are constants. Used only when it agrees with *processor* on
+    sample values; anything else goes to *processor*."""
+    if processor is None:
+        return None
+    try:
+        if all(_datetime_text(v) == processor(v) for v in _SAMPLES[:2]):
+            def datetime_value(value: Any) -> Any:
+                if value is None:
+                    return None
+                try:
+                    return _datetime_text(value)
+                except TypeError:
+                    return processor(value)
+            return datetime_value
+    except (TypeError, ValueError, AttributeError):
+        pass
+    try:
+        constants = {"null": processor(None), "{}": processor({})}
+    except (TypeError, ValueError):
+        return processor
+    if constants == {"null": "null", "{}": "{}"}:  # a JSON column
+        def json_value(value: Any) -> Any:
+            if value is None:
+                return "null"
+            if type(value) is dict and not value:
+                return "{}"
+            return processor(value)
+        return json_value
+    return processor
 
 
 def _check_columns(table: sa.Table, keys: tuple[str, ...]) -> None:
