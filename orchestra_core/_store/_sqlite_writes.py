@@ -35,6 +35,7 @@ class SQLiteWriter:
             for table in (schema.task_runs, schema.pipeline_runs, schema.events,
                           schema.asset_events, schema.pipelines)}
         self._task_sql: dict[tuple[str, ...], str] = {}
+        self._task_convert: dict[tuple[str, ...], list[Callable[[Any], Any] | None]] = {}
         self._run_sql: dict[tuple[str, ...], str] = {}
         self._events_sql = self._insert_sql(schema.events, LogLine)
         self._assets_sql = self._insert_sql(schema.asset_events, AssetEvent)
@@ -60,11 +61,18 @@ class SQLiteWriter:
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
         assets: list[list[Any]] = []
+        task_convert = self._task_convert
         for w in writes:
             kind = type(w)
             if kind is TaskUpdate:
-                keys = tuple(w.fields)  # type: ignore[union-attr]
-                row = self._values("task_runs", w.fields, keys)  # type: ignore[union-attr]
+                fields = w.fields  # type: ignore[union-attr]
+                keys = tuple(fields)
+                convert = task_convert.get(keys)
+                if convert is None:
+                    convert = task_convert[keys] = [self._convert["task_runs"].get(k)
+                                                    for k in keys]
+                row = [v if c is None else c(v)
+                       for v, c in zip(fields.values(), convert, strict=True)]
                 row.append(w.run_id)
                 row.append(w.task_id)  # type: ignore[union-attr]
                 tasks.setdefault(keys, []).append(row)
