@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "Delivery": "._models",
     "DeliveryReceipt": "._models",
     "ExternalRun": "._models",
+    "Intent": "._models",
     "JobResult": "._models",
     "JobState": "._models",
     "Notification": "._models",
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
     from ._models import Delivery as Delivery
     from ._models import DeliveryReceipt as DeliveryReceipt
     from ._models import ExternalRun as ExternalRun
+    from ._models import Intent as Intent
     from ._models import JobResult as JobResult
     from ._models import JobState as JobState
     from ._models import Notification as Notification
@@ -179,6 +181,7 @@ __all__ = (
     "ExternalRun",
     "HttpRetry",
     "IntegrationRegistry",
+    "Intent",
     "JobNotExecutable",
     "JobResult",
     "JobRunner",

@@ -48,14 +48,17 @@ def test_an_up_to_date_store_opens_without_alembic(tmp_path):
 
 
 def test_an_old_store_is_migrated_to_head(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
     db = tmp_path / "o.db"
-    store = Store.open(str(db))
-    with store.engine.begin() as conn:  # pretend the store predates the newest migration
-        conn.execute(sa.text("DROP TABLE alerts_sent"))
-        conn.execute(sa.text("DROP TABLE notifications"))
-        conn.execute(sa.text("DROP TABLE queue_elements"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
-    store.close()
+    old = sa.create_engine(f"sqlite:///{db}")
+    with old.begin() as conn:  # a store made by an older release: migrations up to 0003
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    old.dispose()
     store = Store.open(str(db))
     with store.engine.connect() as conn:
         assert current_revision(conn) == HEAD_REVISION

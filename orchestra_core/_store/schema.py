@@ -89,6 +89,7 @@ task_runs = Table(
     Column("meta", JSON),
     Column("outcome", String(16)),
     Column("updated_at", TS, nullable=False),
+    Column("intent", JSON),  # migration "intent": what a runner recorded before its trigger
     UniqueConstraint("run_id", "task_id", name="uq_task_runs_run_task"),
 )
 
@@ -142,6 +143,16 @@ alerts_sent = Table(
     Column("run_id", String(36), primary_key=True),
     Column("kind", String(64), primary_key=True),
     Column("sent_at", TS, nullable=False),
+)
+
+# -- webhook deliveries seen within the replay window (migration 0006_edge) ---------------------
+
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("event_id", String(300), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Index("ix_webhook_deliveries_received", "received_at"),
 )
 
 

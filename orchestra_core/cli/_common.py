@@ -9,6 +9,7 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -78,9 +79,15 @@ def open_store(db: str | None, *, durability: str | None = None) -> Any:
     *durability*); from now on the
     output of this command line (:func:`redactor_of`) masks every credential the configured
     keys can decrypt."""
-    from .._secrets import Secrets, register_stored_secrets
-    from .._store import Store
+    from sqlalchemy.engine import make_url
 
+    from .._secrets import Secrets, register_stored_secrets
+    from .._store import Store, default_url
+
+    # a PostgreSQL password in the URL is masked in everything this command prints (a URL
+    # that does not parse: Store.open says why)
+    with contextlib.suppress(Exception):
+        redactor_of().add(make_url(default_url(db)).password)
     store = Store.open(db, durability=durability)
     register_stored_secrets(Secrets(store), redactor_of())
     return store
