@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ._models import Problem
+from ._text import bad_text
 from ._values import key_path
 
 __all__ = ("MAX_ALIAS_NODES", "MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "bad_text", "decode",
@@ -149,18 +150,6 @@ def json_problem(text: str, source: str | None) -> Problem | None:
         elif first != '"' and _digits(token) > MAX_DIGITS:
             return _problem(f"number too long ({_digits(token)} digits; at most {MAX_DIGITS})",
                             "invalid-value", source, *_line_col(text, match.start()))
-    return None
-
-
-def bad_text(value: str) -> str | None:
-    """Why *value* cannot be stored as text (a NUL character, a lone surrogate), or ``None``."""
-    if "\x00" in value:
-        return "holds a NUL character (\\u0000)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (f"holds a lone surrogate character (\\u{ord(value[exc.start]):04x}), which is "
-                "not text")
     return None
 
 

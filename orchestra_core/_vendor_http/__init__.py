@@ -65,7 +65,8 @@ Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit
 :class:`orchestra_core.HttpRetry`. See ``docs/vendor-http.md``.
 """
 
-from ._client import VendorClient as VendorClient
+from typing import TYPE_CHECKING, Any
+
 from ._errors import VendorHTTPError as VendorHTTPError
 from ._limits import RateLimit as RateLimit
 from ._limits import RateLimiter as RateLimiter
@@ -74,6 +75,9 @@ from ._outage import ReadFailures as ReadFailures
 from ._retry import parse_retry_after as parse_retry_after
 from ._time import format_timestamp as format_timestamp
 from ._time import parse_timestamp as parse_timestamp
+
+if TYPE_CHECKING:
+    from ._client import VendorClient as VendorClient
 
 __all__ = (
     "RateLimit",
@@ -86,3 +90,12 @@ __all__ = (
     "parse_retry_after",
     "parse_timestamp",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # VendorClient imports httpx: loaded on first use, so that a host starts without it
+    if name == "VendorClient":
+        from ._client import VendorClient
+
+        return VendorClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

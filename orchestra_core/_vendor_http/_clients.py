@@ -4,11 +4,12 @@ clients, so that runners may ask for a client on every request."""
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._client import VendorClient
-from ._credentials import auth_key
 from ._limits import RateLimiters
+
+if TYPE_CHECKING:
+    from ._client import VendorClient
 
 __all__ = ("VendorClients",)
 
@@ -44,6 +45,9 @@ class VendorClients:
             headers: dict[str, str] | None = None, rate_limit: Any = None, retry: Any = None,
             timeout: float = 30.0) -> VendorClient:
         """The client for these arguments, built on first use (see ``Orchestra.vendor_client``)."""
+        from ._client import VendorClient  # httpx: loaded when a runner first asks for a client
+        from ._credentials import auth_key
+
         key = vendor.lower()
         cache_key = (key, base_url.rstrip("/"), auth_key(auth),
                      tuple(sorted((headers or {}).items())), rate_limit, retry, timeout)

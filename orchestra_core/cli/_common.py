@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .._document_limits import bad_text
+from .._text import bad_text
 from .._errors import OrchestraError
 from .._redaction import Redactor
 

@@ -6,13 +6,17 @@ when the task is cancelled (:class:`AmperityWorkflowRunner`). :mod:`orchestra_am
 holds a simulator of the Amperity API.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .params import (
     AmperityCampaign,
     AmperityCourierGroup,
     AmperityOrchestrationGroup,
     AmperityWorkflow,
 )
-from .runner import AmperityWorkflowRunner
+
+if TYPE_CHECKING:
+    from .runner import AmperityWorkflowRunner
 
 __version__ = "0.1.0"
 
@@ -24,3 +28,12 @@ __all__ = (
     "AmperityWorkflowRunner",
     "__version__",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # the runner imports httpx: loaded on first use, so that registering the plugin stays light
+    if name == "AmperityWorkflowRunner":
+        from .runner import AmperityWorkflowRunner
+
+        return AmperityWorkflowRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,12 @@ import hashlib
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from orchestra_core import RateLimit, TaskFailed
 
-from orchestra_core import RateLimit, TaskFailed, VendorClient
+if TYPE_CHECKING:
+    from orchestra_core import VendorClient
 
 __all__ = (
     "DEFAULT_BASE_URL",
@@ -126,6 +127,10 @@ class FivetranAPI:
         account = hashlib.sha256(key.encode()).hexdigest()[:16]
         limit = RateLimit(_requests_per_hour(options), 3600.0, key=account)
         base_url = connection.base_url or DEFAULT_BASE_URL
+        import httpx  # here, not at import: registering the plugin stays light
+
+        from orchestra_core import VendorClient
+
         auth = httpx.BasicAuth(key, secret)
         if host is not None:
             client = host.vendor_client("fivetran", base_url=base_url, auth=auth,

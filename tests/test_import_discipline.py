@@ -1,0 +1,69 @@
+"""Start-up stays light: commands import only what they use.
+
+Each case runs the real ``orchestra`` entry point in a fresh interpreter (installed plugins
+loaded, as a user's command loads them) and lists the heavy packages it imported. Loading
+SQLAlchemy, httpx (and through it rich and pygments), cryptography, Starlette or alembic
+costs tenths of a second, so ``--help`` must import none of them nor the pipeline
+machinery, ``validate`` none of them, and ``run`` no HTTP client or web framework.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("sqlalchemy", "httpx", "cryptography", "starlette", "uvicorn", "alembic", "rich",
+         "pygments", "psycopg")
+
+PROBE = """
+import json, sys
+from orchestra_core.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.__stderr__)
+"""
+
+ONE_TASK = "name: one\ntasks:\n  - {id: a, integration: noop, integration_job: noop_run}\n"
+
+
+def _imported(tmp_path: Path, *args: str) -> set[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ORCHESTRA_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    last = proc.stderr.strip().splitlines()[-1]
+    return set(json.loads(last))
+
+
+@pytest.fixture
+def one(tmp_path: Path) -> Path:
+    path = tmp_path / "one.yaml"
+    path.write_text(ONE_TASK)
+    return path
+
+
+def test_help_imports_no_plugin_store_or_pipeline_machinery(tmp_path: Path) -> None:
+    mods = _imported(tmp_path, "--help")
+    assert "click" in mods  # the probe ran the command line
+    assert mods & {*HEAVY, "yaml", "attrs", "attr", "cattrs", "pluggy", "anyio"} == set()
+
+
+def test_validate_imports_no_store_http_or_crypto(tmp_path: Path, one: Path) -> None:
+    mods = _imported(tmp_path, "validate", str(one))
+    assert "yaml" in mods  # the file was read
+    assert mods & set(HEAVY) == set()
+
+
+def test_run_of_noop_pipeline_imports_no_http_client_or_web_framework(
+        tmp_path: Path, one: Path) -> None:
+    mods = _imported(tmp_path, "run", "--progress", "none", "--db", str(tmp_path / "o.db"),
+                     str(one))
+    assert "sqlalchemy" in mods  # the run was stored
+    assert (tmp_path / "o.db").exists()
+    assert mods & {"httpx", "starlette", "uvicorn", "alembic", "rich", "pygments",
+                       "psycopg"} == set()
