@@ -4,7 +4,7 @@ Each case runs the real ``orchestra`` entry point in a fresh interpreter (instal
 loaded, as a user's command loads them) and lists the heavy packages it imported. Loading
 SQLAlchemy, httpx (and through it rich and pygments), cryptography, Starlette or alembic
 costs tenths of a second, so ``--help`` must import none of them nor the pipeline
-machinery, ``validate`` none of them, and ``run`` no HTTP client or web framework.
+machinery, ``validate`` none of them, and ``run`` of a pipeline that reads no secret no HTTP client, web framework or cipher.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def test_validate_imports_no_store_http_or_crypto(tmp_path: Path, one: Path) -> 
     assert mods & set(HEAVY) == set()
 
 
-def test_run_of_noop_pipeline_imports_no_http_client_or_web_framework(
+def test_run_of_noop_pipeline_imports_no_http_client_web_framework_or_cipher(
         tmp_path: Path, one: Path) -> None:
     mods = _imported(tmp_path, "run", "--progress", "none", "--db", str(tmp_path / "o.db"),
                      str(one))
     assert "sqlalchemy" in mods  # the run was stored
     assert (tmp_path / "o.db").exists()
-    assert mods & {"httpx", "starlette", "uvicorn", "alembic", "rich", "pygments",
-                       "psycopg"} == set()
+    assert mods & {"httpx", "cryptography", "starlette", "uvicorn", "alembic", "rich",
+                   "pygments", "psycopg"} == set()

@@ -16,10 +16,9 @@ import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from attrs import field, frozen
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._errors import SecretsError
 
@@ -126,7 +125,16 @@ class KeyRing:
         #: the key file looked at (for messages), when the ring came from :meth:`load`
         self.key_file = key_file
         self._by_id = unique
-        self._aead = {k.id: AESGCM(k.raw) for k in self.keys}
+        self._aead: dict[str, Any] = {}  # AES-GCM per key id, built on first use
+
+    def _cipher(self, key_id: str) -> Any:
+        # cryptography is imported here: a run that reads no secret never loads it
+        aead = self._aead.get(key_id)
+        if aead is None and key_id in self._by_id:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._aead[key_id] = AESGCM(self._by_id[key_id].raw)
+        return aead
 
     # -- building ------------------------------------------------------------------------------
 
@@ -205,13 +213,13 @@ class KeyRing:
         """``(key_id, token)``: *plaintext* encrypted under the primary key, bound to *aad*."""
         key = self.primary
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead[key.id].encrypt(nonce, plaintext, aad)
+        sealed = self._cipher(key.id).encrypt(nonce, plaintext, aad)
         return key.id, f"{_FORMAT}:" + base64.b64encode(nonce + sealed).decode("ascii")
 
     def decrypt(self, key_id: str, token: str, aad: bytes, what: str) -> bytes:
         """The plaintext of *token*, encrypted under *key_id*; *what* names the record in
         the :class:`SecretsError` raised when the key is missing or the data was altered."""
-        aead = self._aead.get(key_id)
+        aead = self._cipher(key_id)
         if aead is None:
             configured = ", ".join(self.ids) or "none"
             where = f" or the key file ({self.key_file})" if self.key_file else ""
@@ -219,6 +227,8 @@ class KeyRing:
                 f"{what} is encrypted with key id {key_id}, which is not configured "
                 f"(configured key ids: {configured}); add that key to {KEY_ENV}{where}",
                 key_id=key_id)
+        from cryptography.exceptions import InvalidTag
+
         try:
             version, _, body = token.partition(":")
             if version != _FORMAT:
