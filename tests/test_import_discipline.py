@@ -4,7 +4,8 @@ Each case runs the real ``orchestra`` entry point in a fresh interpreter (instal
 loaded, as a user's command loads them) and lists the heavy packages it imported. Loading
 SQLAlchemy, httpx (and through it rich and pygments), cryptography, Starlette or alembic
 costs tenths of a second, so ``--help`` must import none of them nor the pipeline
-machinery, ``validate`` none of them, and ``run`` of a pipeline that reads no secret no HTTP client, web framework or cipher.
+machinery, ``validate`` none of them, and ``run`` of a pipeline that reads no secret no
+HTTP client, web framework or cipher.
 """
 
 from __future__ import annotations

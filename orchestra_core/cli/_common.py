@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from .._text import bad_text
 from .._errors import OrchestraError
 from .._redaction import Redactor
+from .._text import bad_text
 
 __all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
            "open_store", "redactor_of")
