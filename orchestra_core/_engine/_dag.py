@@ -41,10 +41,13 @@ class Graph:
         self.stages: dict[str, Stage] = {s.id: s for s in pipeline.stages}
         self.stage_of: dict[str, Stage] = {tid: s for s in pipeline.stages for tid in s.tasks}
         self.deps: dict[str, frozenset[str]] = {}
+        # equal sets are shared: the 10,000 tasks of a fan-out hold one set, not 10,000
+        shared: dict[frozenset[str], frozenset[str]] = {}
         for t in pipeline.tasks:
             stage = self.stage_of.get(t.id)
-            self.deps[t.id] = frozenset(t.depends_on) | (
+            deps = frozenset(t.depends_on) | (
                 frozenset(stage.depends_on) if stage is not None else frozenset())
+            self.deps[t.id] = shared.setdefault(deps, deps)
         for s in pipeline.stages:
             self.deps[s.id] = frozenset(s.tasks)
         self.dependents: dict[str, list[str]] = {}

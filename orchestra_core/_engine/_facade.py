@@ -99,17 +99,22 @@ class Engine:
         run_type = RunType(run_type)
         # keys first: a broken key file is an error now, not a task failing mid-run
         await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
-        definition = pipeline_to_definition(pipeline)
-        nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
-                  "job": t.integration_job} for t in pipeline.tasks]
-        nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
-        run_id = await in_thread(self.clock, lambda: self.store.create_run(
-            name=pipeline.name, client=pipeline.client, definition=definition,
-            source=pipeline.source, run_type=run_type.value, trigger=trigger, nodes=nodes,
-            owner=self.owner))
+        run_id = await in_thread(self.clock, self._create_run, pipeline, run_type, trigger)
         if on_created is not None:
             on_created(run_id)
         return await Execution(self, run_id, pipeline, run_type, {}, on_transition).execute()
+
+    def _create_run(self, pipeline: Pipeline, run_type: RunType, trigger: str) -> str:
+        """Store a new run and its nodes. The stored definition and node rows are built
+        here, so that they are freed before the run executes (a large pipeline's take
+        megabytes)."""
+        nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
+                  "job": t.integration_job} for t in pipeline.tasks]
+        nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
+        return self.store.create_run(
+            name=pipeline.name, client=pipeline.client,
+            definition=pipeline_to_definition(pipeline), source=pipeline.source,
+            run_type=run_type.value, trigger=trigger, nodes=nodes, owner=self.owner)
 
     async def resume(self, run_id: str,
                      on_transition: Callable[[Transition], None] | None = None) -> RunResult:

@@ -157,13 +157,15 @@ class Store:
             pipelines.c.client_id == client_id, pipelines.c.name == name)).scalar()
         values = dict(definition=definition, source=source, tags=list(definition.get("tags", [])),
                       num_tasks=len(definition.get("tasks", [])), updated_at=now)
+        # the definition is passed as an execution parameter, never embedded in a statement
+        # with .values(): SQLAlchemy's statement cache would keep it alive for good
         if row is None:
             row = str(uuid.uuid4())
-            conn.execute(pipelines.insert().values(
+            conn.execute(pipelines.insert(), dict(
                 id=row, client_id=client_id, name=name, created_at=now, status="active",
                 active=True, **values))
         else:
-            conn.execute(pipelines.update().where(pipelines.c.id == row).values(**values))
+            conn.execute(pipelines.update().where(pipelines.c.id == row), values)
         return row
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
@@ -188,7 +190,7 @@ class Store:
         now = _now()
         with self.engine.begin() as conn:
             pipeline_id = self.ensure_pipeline(conn, name, client, definition, source)
-            conn.execute(pipeline_runs.insert().values(
+            conn.execute(pipeline_runs.insert(), dict(  # a parameter: see ensure_pipeline
                 id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
                 state="pending", definition=definition, created_at=now, cancel_requested=False,
                 owner=owner))
