@@ -239,7 +239,7 @@ async def test_interval_trigger_counts_elapsed_time_from_its_start_time(sqlite_s
     # exactly 6 hours apart: after the change the clock times are an hour later
     assert fires(s.runs(), "Europe/London") == [
         "03-28 18:00 GMT", "03-29 00:00 GMT", "03-29 07:00 BST", "03-29 13:00 BST",
-        "03-29 19:00 BST"]
+        "03-29 19:00 BST", "03-30 01:00 BST"]
 
 
 async def test_seed_style_schedule_fields_become_an_interval_trigger(sqlite_store, tmp_path):

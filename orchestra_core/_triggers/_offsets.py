@@ -72,16 +72,17 @@ def transitions(tz: tzinfo, year: int) -> tuple[datetime, ...]:
     return result
 
 
-def segment(tz: tzinfo, instant: datetime) -> tuple[timedelta, datetime | None]:
-    """``(offset, end)``: *tz*'s offset at *instant* and the next instant it changes (``None``
-    when it does not change within the rest of this year and the next two)."""
+def segment(tz: tzinfo, instant: datetime) -> tuple[timedelta, datetime]:
+    """``(offset, end)``: *tz*'s offset at *instant* and the next instant it changes (or, when
+    it does not change within the rest of this year and the next two, the start of the year
+    after those: the offset holds at least until *end*)."""
     off = _offset(tz, instant)
     for year in range(instant.year, instant.year + 3):
         found = transitions(tz, year)
         i = bisect.bisect_right(found, instant)
         if i < len(found):
             return off, found[i]
-    return off, None
+    return off, datetime(min(instant.year + 3, 9999), 1, 1, tzinfo=UTC)
 
 
 def previous_transition(tz: tzinfo, instant: datetime) -> datetime | None:
