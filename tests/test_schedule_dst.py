@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
 
+from orchestra_core._store import Store
 from orchestra_core._triggers._offsets import transitions
 from orchestra_core._triggers.model import IntervalTrigger
 from orchestra_core._triggers.times import cron_follows_real_time, next_cron, next_fire
 
-from .test_scheduling import Sched, _at, fires, sqlite_store  # noqa: F401 (a fixture)
+from .test_scheduling import Sched, _at, fires
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING, AUTUMN = _at("2026-03-29T01:00"), _at("2026-10-25T01:00")  # Berlin's changes
@@ -25,6 +26,13 @@ SPRING, AUTUMN = _at("2026-03-29T01:00"), _at("2026-10-25T01:00")  # Berlin's ch
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    s = Store.open(str(tmp_path / "o.db"))
+    yield s
+    s.close()
 
 
 def _per_call_ms(expr: str, tz: ZoneInfo, after: datetime, n: int = 40) -> float:

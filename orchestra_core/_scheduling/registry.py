@@ -289,9 +289,10 @@ class PipelineRegistry:
     # -- runs ----------------------------------------------------------------------------------
 
     def queue_run(self, name: str, client: str = "default", *, run_type: str = "full",
-                  trigger: str = "manual") -> str:
+                  trigger: str = "manual", scheduled_at: datetime | None = None) -> str:
         """Create a pending run of registered pipeline *name* (latest version), for a worker
-        (``orchestra serve``) to execute; works whether the pipeline is active or not."""
+        (``orchestra serve``) to execute; works whether the pipeline is active or not.
+        *scheduled_at* is the time it stands for (default: now)."""
         now = self._now()
         with self.store.engine.begin() as conn:
             row = self._registered(conn, name, client)
@@ -299,5 +300,5 @@ class PipelineRegistry:
                 sa.select(pipeline_versions.c.definition)
                 .where(pipeline_versions.c.pipeline_id == row["id"])
                 .order_by(pipeline_versions.c.version.desc()).limit(1)).scalar()
-            return insert_pending_runs(conn, [(row["id"], definition, run_type, trigger)],
-                                       now)[0]
+            return insert_pending_runs(
+                conn, [(row["id"], definition, run_type, trigger, scheduled_at)], now)[0]

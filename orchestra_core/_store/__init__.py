@@ -135,8 +135,9 @@ class Store:
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
-                   owner: str | None = None) -> str:
-        """Record a new pipeline run and a pending task run per node; return the run id."""
+                   owner: str | None = None, scheduled_at: datetime | None = None) -> str:
+        """Record a new pipeline run and a pending task run per node; return the run id.
+        *scheduled_at* is the time it was due (default: now)."""
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:
@@ -144,7 +145,7 @@ class Store:
             conn.execute(pipeline_runs.insert().values(
                 id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
                 state="pending", definition=definition, created_at=now, cancel_requested=False,
-                owner=owner))
+                owner=owner, scheduled_at=scheduled_at or now))
             rows = [dict(run_id=run_id, task_id=n["task_id"], kind=n["kind"],
                          integration=n.get("integration"), job=n.get("job"), state="pending",
                          attempt=0, updated_at=now) for n in nodes]

@@ -44,6 +44,7 @@ from .model import (
 
 __all__ = (
     "cron_follows_real_time",
+    "grace_seconds",
     "interval_anchor",
     "local_to_utc",
     "next_cron",
@@ -285,6 +286,18 @@ def next_interval(trigger: IntervalTrigger, after: datetime) -> datetime:
     found = _next_fixed(first_wall, tz, after)
     assert found is not None
     return found
+
+
+def grace_seconds(trigger: Trigger, due: datetime) -> float:
+    """How late (seconds) a fire due at *due* may be and still count as on time: the
+    trigger's ``misfire_grace``, or its share of the period from *due* to the next fire."""
+    grace = trigger.misfire_grace
+    if not isinstance(grace, str):
+        return float(grace)
+    following = next_fire(trigger, due)
+    if following is None:  # a single trigger has no period: the default grace
+        return 60.0
+    return (following - due).total_seconds() * float(grace[:-1]) / 100
 
 
 def next_fire(trigger: Trigger, after: datetime) -> datetime | None:
