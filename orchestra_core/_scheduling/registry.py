@@ -23,6 +23,7 @@ from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import utc
 from .._store.schema import clients, pipeline_runs, pipeline_versions, pipelines, triggers
 from .._triggers.model import Trigger, trigger_to_raw
+from .._triggers.preview import FireTime, preview_fires
 from .._values import suggest
 from .pending_runs import insert_pending_runs
 from .trigger_rows import first_fire, schedule_columns, sync_file_triggers, trigger_from_row
@@ -231,6 +232,18 @@ class PipelineRegistry:
             for key in ("next_fire_at", "last_fire_at", "cursor", "created_at", "updated_at"):
                 r[key] = utc(r[key])
         return rows
+
+    def preview(self, name: str, client: str = "default", *, start: datetime | None = None,
+                count: int = 10) -> list[FireTime]:
+        """The next *count* fire times after *start* (default: now) of registered pipeline
+        *name*'s scheduled triggers (those of its file and those added by hand), in UTC and
+        local time, DST-affected ones marked (see :func:`~orchestra_core.preview_fires`)."""
+        rows = self.list_triggers(pipeline=name, client=client)
+        if not rows:
+            with self.store.engine.connect() as conn:
+                self._registered(conn, name, client)  # raises for an unknown pipeline
+        return preview_fires([trigger_from_row(r) for r in rows], start=start or self._now(),
+                             count=count)
 
     def add_trigger(self, name: str, trigger: Trigger, client: str = "default"
                     ) -> dict[str, Any]:
