@@ -31,7 +31,7 @@ from .._triggers.model import AfterTrigger, ChangesTrigger, QueueTrigger
 from .._triggers.times import next_fire
 from .._waiting import sleep_until_set
 from .conditions import after_completions, changes_since, queue_count
-from .misfires import MAX_RUN_ALL, missed_times
+from . import misfires
 from .overlap import admit
 from .pending_runs import PendingRun, insert_pending_runs
 from .trigger_rows import trigger_from_row
@@ -189,8 +189,8 @@ class Scheduler:
         scheduled = row["kind"] in _TIMED or (isinstance(trigger, ChangesTrigger)
                                              and trigger.cron is not None)
         if scheduled:
-            times, result = missed_times(trigger, due, now)
-            if len(times) >= MAX_RUN_ALL:  # the rest of the missed times in the next pass
+            times, result = misfires.missed_times(trigger, due, now)
+            if len(times) >= misfires.MAX_RUN_ALL:  # the rest of the missed times in the next pass
                 nxt = next_fire(trigger, times[-1])
             if times and isinstance(trigger, ChangesTrigger):
                 fire, result = changes_since(conn, trigger, row, due, now)
