@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (fixtures imported from test_scheduling are parameters here)
 """What the scheduler creates: runs carrying their scheduled time, misfire run_all and a grace
 relative to the period, overlap control, one run per upstream completion, queue elements
 counted in commit order."""

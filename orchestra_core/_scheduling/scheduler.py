@@ -30,8 +30,8 @@ from .._store.schema import clients, pipeline_versions, pipelines, triggers
 from .._triggers.model import AfterTrigger, ChangesTrigger, QueueTrigger
 from .._triggers.times import next_fire
 from .._waiting import sleep_until_set
-from .conditions import after_completions, changes_since, queue_count
 from . import misfires
+from .conditions import after_completions, changes_since, queue_count
 from .overlap import admit
 from .pending_runs import PendingRun, insert_pending_runs
 from .trigger_rows import trigger_from_row

@@ -246,7 +246,8 @@ class Store:
         query = (sa.select(pipeline_runs.c.id, pipeline_runs.c.state, pipeline_runs.c.run_type,
                            pipeline_runs.c.trigger, pipeline_runs.c.created_at,
                            pipeline_runs.c.started_at, pipeline_runs.c.ended_at,
-                           pipeline_runs.c.error, pipelines.c.name.label("pipeline"))
+                           pipeline_runs.c.error, pipeline_runs.c.scheduled_at,
+                           pipelines.c.name.label("pipeline"))
                  .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
                  .order_by(pipeline_runs.c.created_at.desc()).limit(limit))
         if pipeline:
