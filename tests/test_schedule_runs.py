@@ -318,4 +318,16 @@ def test_scheduled_at_of_a_hand_made_run_is_its_creation(sqlite_store):
                                                               s.clock.now()]
 
 
-__all__ = ("NOOP",)
+
+
+
+def test_run_values_in_parameters():
+    from orchestra_core._engine._run_values import run_values
+
+    when = datetime(2026, 3, 29, 4, tzinfo=UTC)
+    got = run_values({"a": "${run.scheduled_at}", "b": ["day {run.scheduled_date}"],
+                      "c": "$${run.scheduled_at}", "d": "${ run.id }", "e": 5,
+                      "f": "${run.other} ${constants.X}"}, "r1", when)
+    assert got == {"a": "2026-03-29T04:00:00+00:00", "b": ["day 2026-03-29"],
+                   "c": "${run.scheduled_at}", "d": "r1", "e": 5,
+                   "f": "${run.other} ${constants.X}"}
