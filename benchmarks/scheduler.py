@@ -86,6 +86,16 @@ class ShiftedClock:
         await anyio.sleep(max(0.0, seconds))
 
 
+class FixedClock:
+    """A clock standing at *at* (the triggers are registered "at" the simulated start)."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+
 def changes(zone: str, year: int) -> list[dt.datetime]:
     """The instants *zone* changes its UTC offset in *year*."""
     from zoneinfo import ZoneInfo
@@ -124,8 +134,8 @@ def measure_delay(n: int, minutes: float, workdir: Path, zone: str,
 
     store = Store.open(str(workdir / f"delay-{change:%m%d}.db"))
     half = dt.timedelta(seconds=minutes * 30)
-    reg_clock = ShiftedClock(change - half)
-    setup_s = _register(store, n, lambda i: f"{i % 60} * * * * *", zone, reg_clock)
+    setup_s = _register(store, n, lambda i: f"{i % 60} * * * * *", zone,
+                        FixedClock(change - half))
     clock = ShiftedClock(change - half)
     delays: list[float] = []
     scheduler = Scheduler(store, clock=clock)
@@ -187,7 +197,7 @@ def measure_idle(n: int, seconds: float, workdir: Path, zone: str,
 
     store = Store.open(str(workdir / f"idle-{change:%m%d}.db"))
     half = dt.timedelta(seconds=seconds / 2 + 2)
-    _register(store, n, lambda i: "0 0 1 1 *", zone, ShiftedClock(change - half))
+    _register(store, n, lambda i: "0 0 1 1 *", zone, FixedClock(change - half))
     clock = ShiftedClock(change - half)
     service = Service(Orchestra(load_entrypoints=False), store, clock=clock, http_host=None)
 
