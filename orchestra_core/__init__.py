@@ -26,6 +26,7 @@ from ._models import Connection as Connection
 from ._models import Delivery as Delivery
 from ._models import DeliveryReceipt as DeliveryReceipt
 from ._models import ExternalRun as ExternalRun
+from ._models import Intent as Intent
 from ._models import JobResult as JobResult
 from ._models import JobState as JobState
 from ._models import Notification as Notification
@@ -81,6 +82,7 @@ _LAZY: dict[str, str] = {
     "preview_fires": "._triggers.preview",
     "Service": "._service",
     "create_app": "._server",
+    "create_api": "._api",
     "verify_signature": "._builtins.notifications",
     # for plugin authors: vendor APIs and their webhooks
     "RateLimit": "._vendor_http",
@@ -93,6 +95,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from ._api import create_api as create_api
     from ._builtins.notifications import verify_signature as verify_signature
     from ._config import parameter as parameter
     from ._engine import Engine as Engine
@@ -158,6 +161,7 @@ __all__ = (
     "FireTime",
     "HttpRetry",
     "IntegrationRegistry",
+    "Intent",
     "JobNotExecutable",
     "JobResult",
     "JobRunner",
@@ -201,6 +205,7 @@ __all__ = (
     "WebhookRequest",
     "__version__",
     "backoff",
+    "create_api",
     "create_app",
     "format_timestamp",
     "generate_key",

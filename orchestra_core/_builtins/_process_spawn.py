@@ -14,7 +14,7 @@ import tempfile
 from collections import deque
 from datetime import UTC
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import Process
@@ -54,6 +54,8 @@ class Child:
         self.waits = 0
         self.cancelled = False
         self.released = False
+        #: the host's redactor (long output lines are never cut through a secret)
+        self.redactor: Any = None
 
 
 async def remove_tree(path: str) -> None:

@@ -30,10 +30,11 @@ import anyio
 from attrs import frozen
 
 from .._errors import OrchestraError, TaskFailed
-from .._models import ExternalRun, JobResult, JobState
+from .._models import ExternalRun, Intent, JobResult, JobState
 from .._retry import TaskRetry
 from .._store import AssetEvent, utc
 from ._context import RunnerContext
+from ._interrupted import record_interrupted, survives_detach
 from ._states import BAD, Outcome, TaskState
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class Resumed:
     external: ExternalRun | None = None
     started_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    #: what the interrupted attempt's runner recorded before its trigger
+    intent: Intent | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any] | None) -> Resumed | None:
@@ -73,7 +76,8 @@ class Resumed:
                    external=external_from(row["external"]) if row.get("external") else None,
                    started_at=utc(row["started_at"]) if row.get("started_at") else None,
                    next_attempt_at=(utc(row["next_attempt_at"]) if row.get("next_attempt_at")
-                                    else None))
+                                    else None),
+                   intent=Intent.from_json(row["intent"]) if row.get("intent") else None)
 
 
 class _TimedOut(Exception):
@@ -135,6 +139,8 @@ class Attempts:
         return Step.NEXT
 
     async def _next(self) -> Step:
+        if self.execution.engine.draining:  # shutting down: start nothing new
+            await anyio.sleep_forever()
         if not (self.reattach or self.keep_number):
             self.attempt += 1
         self.keep_number = False
@@ -144,6 +150,7 @@ class Attempts:
                                  self.connection)
         if self.reattach and self.resumed is not None:
             self.ctx.started_at = self.resumed.started_at
+            self.ctx.intent = self.resumed.intent
         return Step.QUEUE
 
     async def _queue(self) -> Step:
@@ -161,20 +168,25 @@ class Attempts:
         assert ctx is not None
         try:
             if not self.reattach:
+                if exe.engine.draining:  # got its slot while shutting down: start nothing
+                    await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
                 await exe.transition(self.task.id, TaskState.RUNNING, ctx.attempt,
                                      started_at=ctx.started_at, external=None,
-                                     external_id=None, next_attempt_at=None)
+                                     external_id=None, next_attempt_at=None, intent=None)
             try:
                 self.outcome = await self._within_timeout()
             except anyio.get_cancelled_exc_class():
-                if exe.engine.detaching:  # the external job goes on; a resume re-attaches
-                    raise
+                if exe.engine.detaching and survives_detach(self.runner):
+                    raise  # the external job goes on; a resume re-attaches
                 with anyio.CancelScope(shield=True):
                     await self._cancel_external()
-                    await exe.transition(self.task.id, TaskState.CANCELLED, ctx.attempt,
-                                         ended_at=exe.clock.now(),
-                                         error=exe.stop_reason or "cancelled")
+                    if exe.engine.detaching:  # a local process: stopped, not left behind
+                        await record_interrupted(self)
+                    else:
+                        await exe.transition(self.task.id, TaskState.CANCELLED, ctx.attempt,
+                                             ended_at=exe.clock.now(),
+                                             error=exe.stop_reason or "cancelled")
                 raise
             except _TimedOut:
                 with anyio.CancelScope(shield=True):

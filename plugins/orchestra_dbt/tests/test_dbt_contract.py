@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import orchestra_dbt.plugin
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
@@ -35,6 +36,14 @@ class TestDbtRunner(VendorRunnerContract):
         job = SUCCEEDING_JOB if outcome == "succeeded" else FAILING_JOB
         return {"jobid": job, "poll_interval": 5}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # a run of the job's own schedule, ending with *outcome*
+        with sim.lock:
+            job = sim.job(parameters["jobid"])
+            run = sim.state.trigger(job, sim.now(), {"cause": "Triggered by the schedule"})
+            run.outcome = "success" if outcome == "succeeded" else "error"
+            sim.state.schedule(job)
+
     def assert_cancelled(self, sim, requests_before):
         [run] = sim.state.runs.values()
         assert sim.status(run.id) == 30
@@ -52,7 +61,8 @@ class TestDbtWebhooks(WebhookHandlerContract):
     def valid_body(self):
         return json.dumps({
             "accountId": 1, "webhooksID": "wsu_1", "eventId": "wev_contract",
-            "timestamp": "2026-01-31T19:29:35.789265936Z", "eventType": "job.run.completed",
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f123Z"),
+            "eventType": "job.run.completed",
             "webhookName": "orchestra",
             "data": {"jobId": str(SUCCEEDING_JOB), "runId": "70403194297680",
                      "runStatus": "Success", "runStatusCode": 10}}).encode()

@@ -2,14 +2,14 @@
 queue trigger's cursor on that number, a pipeline's limit of active runs.
 
 Revision ID: sched
-Revises: 0004
+Revises: api
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "sched"
-down_revision = "0004"
+down_revision = "api"
 branch_labels = None
 depends_on = None
 
