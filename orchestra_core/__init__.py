@@ -24,18 +24,21 @@ from ._errors import WebhookRejected as WebhookRejected
 from ._markers import hookimpl as hookimpl
 from ._models import Connection as Connection
 from ._models import Delivery as Delivery
+from ._models import DeliveryFile as DeliveryFile
 from ._models import DeliveryReceipt as DeliveryReceipt
 from ._models import ExternalRun as ExternalRun
 from ._models import JobResult as JobResult
 from ._models import JobState as JobState
 from ._models import Notification as Notification
 from ._models import Problem as Problem
+from ._models import RecordBatch as RecordBatch
 from ._models import WebhookEvent as WebhookEvent
 from ._models import WebhookRequest as WebhookRequest
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import RunType as RunType
 from ._pipeline import Stage as Stage
 from ._pipeline import Task as Task
+from ._protocols import DeliveryCheckpoints as DeliveryCheckpoints
 from ._protocols import Destination as Destination
 from ._protocols import JobRunner as JobRunner
 from ._protocols import NotificationChannel as NotificationChannel
@@ -145,7 +148,9 @@ __all__ = (
     "Connection",
     "ConnectionSpec",
     "Delivery",
+    "DeliveryCheckpoints",
     "DeliveryFailed",
+    "DeliveryFile",
     "DeliveryReceipt",
     "Destination",
     "DestinationRegistry",
@@ -171,6 +176,7 @@ __all__ = (
     "Queues",
     "RateLimit",
     "ReadFailures",
+    "RecordBatch",
     "RecoveringJobRunner",
     "Redactor",
     "RunResult",

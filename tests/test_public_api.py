@@ -11,7 +11,8 @@ def test_all_is_pinned():
         "WebhookHandler",
         # models
         "Pipeline", "Task", "Stage", "RunType", "TaskRetry", "HttpRetry", "backoff",
-        "Connection", "Delivery", "DeliveryReceipt", "ExternalRun", "JobResult", "JobState",
+        "Connection", "Delivery", "DeliveryReceipt", "DeliveryFile", "RecordBatch",
+        "DeliveryCheckpoints", "ExternalRun", "JobResult", "JobState",
         "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
         # errors
         "OrchestraError", "ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",

@@ -233,3 +233,42 @@ asset_events = Table(
     Index("ix_asset_events_asset", "asset", "time"),
     Index("ix_asset_events_time", "time"),
 )
+
+
+# -- data delivery (orchestra_core._delivery; migration 0005_delivery) -------------------------
+
+#: Named destinations (``orchestra destinations add``): a type from a plugin, its options and
+#: the credential whose fields it receives decrypted at delivery time.
+destinations = Table(
+    "destinations", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("credential", String(200)),
+    Column("concurrency", Integer, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: Named data templates (``orchestra templates add``): the shape of what a destination gets.
+data_templates = Table(
+    "data_templates", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: The batches and files a delivery has delivered (acknowledged), so a resumed delivery
+#: skips them: ``delivery`` is ``"{run_id}/{task_id}"``, ``part`` a batch or file key.
+delivery_checkpoints = Table(
+    "delivery_checkpoints", metadata,
+    Column("delivery", String(300), primary_key=True),
+    Column("part", String(300), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("checksum", String(100)),
+    Column("created_at", TS, nullable=False),
+)

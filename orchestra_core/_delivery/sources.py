@@ -1,0 +1,145 @@
+"""Sources: a SQL query, or a database export (tables, each with optional columns and a
+filter), read in batches through a server-side cursor so memory stays flat.
+
+Run values and constants reach the query only as bound parameters (``:since``), never by
+pasting text into it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+from attrs import frozen
+
+from .._config import parameter
+from .._errors import TaskFailed
+from .values import RunValues
+
+__all__ = ("ExportTable", "SourcePart", "SourceSpec", "engine_for", "read_part")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+@frozen(kw_only=True)
+class ExportTable:
+    """One table of a database export."""
+
+    name: str = parameter(help="the table (schema.table allowed)")
+    columns: tuple[str, ...] = parameter(default=(), help="columns to export (default: all)")
+    filter: str | None = parameter(default=None, aliases=("where",),
+                                   help="a SQL condition; bind values with :name")
+
+
+@frozen(kw_only=True)
+class SourceSpec:
+    """What an orchestration reads: ``query`` or ``tables`` (a database export)."""
+
+    query: str | None = parameter(default=None, aliases=("sql",),
+                                  help="a SELECT; bind values with :name")
+    tables: tuple[ExportTable, ...] = parameter(default=(), help="a database export")
+    url: str | None = parameter(
+        default=None, help="SQLAlchemy URL of the database (default: the task's connection, "
+        "option url)")
+    parameters: Mapping[str, Any] = parameter(
+        factory=dict, help="bound values: a constant, or run.date / run.scheduled_at / run.id")
+    batch_size: int = parameter(default=10_000, help="rows read per batch")
+
+
+@frozen
+class SourcePart:
+    """One result set of a source: the query, or one exported table."""
+
+    name: str
+    statement: str
+    parameters: Mapping[str, Any]
+
+
+def parts(spec: SourceSpec, run: RunValues, default_name: str) -> list[SourcePart]:
+    """The result sets *spec* reads, with their bound parameters."""
+    bound = run.bind(spec.parameters)
+    if spec.query is not None:
+        return [SourcePart(default_name, spec.query, bound)]
+    out = []
+    for table in spec.tables:
+        for ident in (table.name, *table.columns):
+            if not _IDENT.match(ident):
+                raise TaskFailed(f"export table {table.name!r}: {ident!r} is not a plain SQL "
+                                 "name", retryable=False)
+        cols = ", ".join(table.columns) if table.columns else "*"
+        sql = f"SELECT {cols} FROM {table.name}"  # names checked above; values are bound
+        if table.filter:
+            sql += f" WHERE {table.filter}"
+        out.append(SourcePart(table.name.rsplit(".", 1)[-1], sql, bound))
+    return out
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine for *url* usable from worker threads (SQLite's same-thread check off)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise TaskFailed(f"not a database URL: {exc}", retryable=False) from exc
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except Exception as exc:  # a missing driver
+        raise TaskFailed(f"cannot use database {parsed.render_as_string()}: {exc}",
+                         retryable=False) from exc
+
+
+def _bound(statement: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    clause = sa.text(statement)
+    names = set(clause._bindparams)
+    missing = sorted(names - set(values))
+    if missing:
+        raise TaskFailed(f"the query uses :{', :'.join(missing)}, which the source's "
+                         "parameters do not give", retryable=False)
+    return clause, {k: v for k, v in values.items() if k in names}
+
+
+def _rows(engine: sa.Engine, part: SourcePart, batch_size: int
+          ) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    clause, values = _bound(part.statement, part.parameters)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_size) \
+            .execute(clause, values)
+        columns = tuple(result.keys())
+        empty = True
+        for chunk in result.partitions(batch_size):
+            empty = False
+            yield columns, [tuple(r) for r in chunk]
+        if empty:
+            yield columns, []
+
+
+async def read_part(engine: sa.Engine, part: SourcePart, batch_size: int
+                    ) -> AsyncIterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    """``(columns, rows)`` batches of *part*, each fetched in a worker thread; the first
+    batch may be empty (a result without rows still has its columns)."""
+    it = _rows(engine, part, batch_size)
+    done = object()
+    try:
+        while True:
+            try:
+                item = await anyio.to_thread.run_sync(next, it, done)
+            except sa.exc.SQLAlchemyError as exc:
+                raise TaskFailed(f"source {part.name!r}: {_short(exc)}",
+                                 retryable=isinstance(exc, sa.exc.OperationalError)) from exc
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        await anyio.to_thread.run_sync(it.close)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
