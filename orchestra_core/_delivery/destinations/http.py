@@ -101,8 +101,12 @@ class HttpDestination:
     def _failed(self, exc: TaskFailed) -> DeliveryFailed:
         status = getattr(exc, "status", None)
         kind = getattr(exc, "kind", None)
-        if status in (401, 403):
-            why = f"authentication refused (HTTP {status})"
+        if status == 401:
+            why = "authentication refused (HTTP 401)"
+        elif status == 403:
+            why = "permission denied (HTTP 403)"
+        elif status == 507:
+            why = "the receiver's storage is full (HTTP 507)"
         elif kind in ("connection", "timeout"):
             why = f"host unreachable ({self.base})"
         elif status is not None:
@@ -125,7 +129,7 @@ class HttpDestination:
 
     async def deliver(self, delivery: Delivery) -> DeliveryReceipt:
         """POST every batch not yet acknowledged; checkpoint each acknowledged one."""
-        client = self._client(delivery.secrets)
+        client = self._client(delivery.secrets or getattr(self.context, "secrets", None) or {})
         ctx = getattr(self.context, "task", None)
         sent = rejected = skipped = size = requests = 0
         problems: list[dict[str, Any]] = []
