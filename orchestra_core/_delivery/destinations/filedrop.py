@@ -88,6 +88,9 @@ class FileDrop:
                                files=tuple(names), bytes=total, metadata={"sha256": sums})
 
     def _open(self, temp: Path) -> Any:
+        final_name = temp.name[1:].rsplit(".", 2)[0]
+        for stale in self.directory.glob(f".{final_name}.*.part"):  # left by a killed run
+            stale.unlink(missing_ok=True)
         try:
             return open(temp, "wb")
         except OSError as exc:

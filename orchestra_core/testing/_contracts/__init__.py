@@ -27,4 +27,5 @@ from ._integration_job import IntegrationJobContract as IntegrationJobContract
 from ._vendor_runner import VendorRunnerContract as VendorRunnerContract
 from ._webhook_handler import WebhookHandlerContract as WebhookHandlerContract
 
-__all__ = ("DestinationContract", "IntegrationJobContract", "VendorRunnerContract", "WebhookHandlerContract")
+__all__ = ("DestinationContract", "IntegrationJobContract", "VendorRunnerContract",
+           "WebhookHandlerContract")
