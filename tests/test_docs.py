@@ -252,7 +252,8 @@ MESSAGES = [
      "most"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: fivetran\n    integration_job: x\n",
      "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: http, "
-     "noop, orchestration, process. If a plugin provides it, install it: pip install orchestra-fivetran"),
+     "noop, orchestration, process. If a plugin provides it, install it: pip install "
+     "orchestra-fivetran"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n",
      "$.tasks[0].integration_job: unknown integration job 'noop_go' for integration 'noop' "
      "(did you mean 'noop_run'?); its jobs: noop_run. A newer or another plugin may provide "

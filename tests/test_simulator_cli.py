@@ -54,7 +54,8 @@ def test_list_shows_integrations_with_a_simulator():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("simulate", "nope"), "unknown integration 'nope' (integrations with a simulator: acme, orchestration)"),
+    (("simulate", "nope"),
+     "unknown integration 'nope' (integrations with a simulator: acme, orchestration)"),
     (("simulate", "http"), "integration 'http' has no simulator"),
     (("simulate", "no.such.module:Sim"), "cannot import simulator module 'no.such.module'"),
     (("simulate", "tests._acme:Nope"), "module 'tests._acme' has no simulator 'Nope'"),
