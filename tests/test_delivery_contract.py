@@ -103,18 +103,88 @@ class TestHttp(DestinationContract):
         return lambda: [(r["id"], r["name"], r["email"]) for r in sim.records]
 
 
+def pg_url():
+    url = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        import sqlalchemy as sa
+
+        from orchestra_core._delivery.sources import engine_for
+
+        engine = engine_for(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL at {url}: {exc}")
+    return url
+
+
+@pytest.fixture
+def pg_schema():
+    """A schema of its own in the test PostgreSQL, dropped after."""
+    import sqlalchemy as sa
+
+    from orchestra_core._delivery.sources import engine_for
+
+    url = pg_url()
+    name = "delivery_" + uuid.uuid4().hex[:10]
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    try:
+        yield url, name, engine
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+        engine.dispose()
+
+
+class TestSqlPostgres(DestinationContract):
+    """The sql destination on PostgreSQL: COPY into the table, one transaction."""
+
+    @pytest.fixture
+    def make_destination(self, pg_schema):
+        url, schema, _ = pg_schema
+
+        def make(case="ok"):
+            target = url
+            if case == "refused_auth":
+                from sqlalchemy.engine import make_url
+
+                target = make_url(url).set(username="nobody_" + uuid.uuid4().hex[:6],
+                                           password="wrong-password").render_as_string(False)
+            if case == "unreachable":
+                target = "postgresql://user:secret-pass@127.0.0.1:9/nowhere"
+            if case == "permission_denied":
+                pytest.skip("the test server's user is a superuser")
+            if case == "full_disk":
+                pytest.skip("cannot fill the test server's disk")
+            return SqlDestination(SqlOptions(url=target, table=f"{schema}.contract"),
+                                  context=DestinationContext(name="pg", host=None))
+        return make
+
+    @pytest.fixture
+    def delivered(self, pg_schema):
+        import sqlalchemy as sa
+
+        _, schema, engine = pg_schema
+
+        def rows():
+            with engine.connect() as conn:
+                return conn.execute(sa.text(f"SELECT id, name, email FROM {schema}.contract"))\
+                    .fetchall()
+        return rows
+
+
 class TestSql(DestinationContract):
     @pytest.fixture
     def make_destination(self, tmp_path):
         def make(case="ok"):
             url = f"sqlite:///{tmp_path / 'warehouse.db'}"
             if case == "refused_auth":
-                base = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL")
-                if not base:
-                    pytest.skip("no PostgreSQL to refuse a password")
                 from sqlalchemy.engine import make_url
 
-                url = make_url(base).set(username="nobody_" + uuid.uuid4().hex[:6],
+                url = make_url(pg_url()).set(username="nobody_" + uuid.uuid4().hex[:6],
                                          password="wrong-password").render_as_string(False)
             if case == "unreachable":
                 url = "postgresql://user:secret-pass@127.0.0.1:9/nowhere"

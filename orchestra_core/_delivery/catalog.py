@@ -148,11 +148,17 @@ class Templates:
             description: str | None = None) -> None:
         """Create or replace template *name* (checked against the template model)."""
         from .._config import structure
-        from .templates import TemplateSpec
+        from .templates import TemplateSpec, normalize_template
 
-        _, problems = structure(dict(definition), TemplateSpec, f"template {name}")
+        spec, problems = structure(normalize_template(dict(definition)), TemplateSpec,
+                                   f"template {name}")
         if problems:
             raise ConfigError(problems)
+        assert spec is not None
+        bad = spec.problems()
+        if bad:
+            raise ConfigError([Problem(path=f"template {name}.{f}", message=m,
+                                       code="invalid-value") for f, m in bad])
         now = datetime.now(UTC)
         with self.store.engine.begin() as conn:
             conn.execute(data_templates.delete().where(data_templates.c.name == name))

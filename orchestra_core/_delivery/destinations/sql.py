@@ -90,7 +90,7 @@ class SqlDestination:
     def _fail(self, exc: BaseException, action: str) -> DeliveryFailed:
         text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         lowered = text.lower()
-        if "password authentication failed" in lowered or "authentication" in lowered:
+        if "authentication" in lowered or ("role" in lowered and "does not exist" in lowered):
             why, retry = "authentication refused", False
         elif "permission denied" in lowered or "readonly" in lowered or \
                 "read-only" in lowered:
@@ -171,7 +171,8 @@ class _Load:
         self.markers = sa.Table(MARKERS, sa.MetaData(),
                                 sa.Column("delivery", sa.String(300), primary_key=True),
                                 sa.Column("rows", sa.BigInteger, nullable=False),
-                                sa.Column("delivered_at", sa.DateTime(timezone=True)))
+                                sa.Column("delivered_at", sa.DateTime(timezone=True)),
+                                schema=self.schema)
 
     def begin(self) -> int | None:
         self.conn = self.engine.connect()
@@ -271,6 +272,10 @@ class _Load:
         updates = ", ".join(f"{prep.quote(c)} = excluded.{prep.quote(c)}"
                             for c in cols if c not in keys)
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        index = prep.quote(f"ux_{self.name}_orchestra_key"[:60])
+        self.conn.execute(sa.text(  # ON CONFLICT needs a unique index on the key columns
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {prep.format_table(self.target)} "
+            f"({', '.join(prep.quote(k) for k in keys)})"))
         self.conn.execute(sa.text(
             f"INSERT INTO {prep.format_table(self.target)} ({quoted}) SELECT {quoted} FROM "
             f"{prep.format_table(self.load_into)} WHERE true ON CONFLICT "
