@@ -75,8 +75,7 @@ async def test_template_shapes_columns_values_and_names(host, store, demo, tmp_p
     assert result.state == "succeeded", result.tasks["deliver"]["error"]
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     data = [f for f in files if f.endswith(".psv")]
-    assert len(data) == 1 and data[0].startswith("orders_2") and data[0].endswith("_t.psv") \
-        is False
+    assert len(data) == 1 and data[0].startswith("orders_2") and data[0].endswith("_deliver.psv")
     text = (tmp_path / "out" / data[0]).read_bytes().decode()
     lines = text.split("\r\n")
     assert lines[0] == '"order_id"|"customer"|"amount"|"email"'
