@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import TaskFailed
+from .columns import text_rows
 from .templates import Shaper, TemplateSpec, json_value
 
 __all__ = ("Compressor", "Encoder", "encoder_for")
@@ -83,8 +84,7 @@ class TextEncoder(Encoder):
 
     def encode(self, rows: Sequence[Sequence[Any]]) -> bytes:
         """The rows as delimited text."""
-        text_row = self.shaper.text_row
-        self._write(self.writer.writerows, (text_row(r) for r in rows))
+        self._write(self.writer.writerows, text_rows(self.shaper, rows))
         return self._take()
 
 

@@ -7,7 +7,11 @@ pasting text into it.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
+import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -107,37 +111,106 @@ def _bound(statement: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, An
 
 def _rows(engine: sa.Engine, part: SourcePart, batch_size: int
           ) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    """The batches of *part*, read with the driver's own cursor (plain tuples, no row
+    objects): a server-side (named) cursor on PostgreSQL, ``fetchmany`` elsewhere."""
     clause, values = _bound(part.statement, part.parameters)
+    compiled = clause.compile(dialect=engine.dialect)
+    params: Any = compiled.construct_params(values)
+    if compiled.positiontup:
+        params = tuple(params[name] for name in compiled.positiontup)
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch_size) \
-            .execute(clause, values)
-        columns = tuple(result.keys())
-        empty = True
-        for chunk in result.partitions(batch_size):
-            empty = False
-            yield columns, [tuple(r) for r in chunk]
-        if empty:
-            yield columns, []
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        if engine.dialect.name == "postgresql":
+            cursor = raw.cursor(name=f"orchestra_{uuid.uuid4().hex[:12]}")
+            cursor.itersize = batch_size
+        else:
+            cursor = raw.cursor()
+        try:
+            try:
+                cursor.execute(compiled.string, params)
+            except Exception as exc:
+                raise sa.exc.DBAPIError.instance(compiled.string, params, exc,
+                                                 engine.dialect.loaded_dbapi.Error) from exc
+            columns = tuple(d[0] for d in cursor.description or ())
+            first = True
+            while True:
+                rows = cursor.fetchmany(batch_size)
+                if not rows and not first:
+                    break
+                first = False
+                yield columns, rows if isinstance(rows, list) else list(rows)
+                if not rows:
+                    break
+        finally:
+            cursor.close()
+            raw.rollback()
 
 
 async def read_part(engine: sa.Engine, part: SourcePart, batch_size: int
                     ) -> AsyncIterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
-    """``(columns, rows)`` batches of *part*, each fetched in a worker thread; the first
-    batch may be empty (a result without rows still has its columns)."""
-    it = _rows(engine, part, batch_size)
-    done = object()
+    """``(columns, rows)`` batches of *part*; the first batch may be empty (a result without
+    rows still has its columns). A reader thread fetches the next batch while the caller
+    works on this one; at most two batches wait, so memory stays flat."""
+    reader = _Reader(_rows(engine, part, batch_size))
+    reader.start()
     try:
         while True:
-            try:
-                item = await anyio.to_thread.run_sync(next, it, done)
-            except sa.exc.SQLAlchemyError as exc:
-                raise TaskFailed(f"source {part.name!r}: {_short(exc)}",
-                                 retryable=isinstance(exc, sa.exc.OperationalError)) from exc
-            if item is done:
+            kind, item = await anyio.to_thread.run_sync(reader.get)
+            if kind == "end":
                 return
-            yield item  # type: ignore[misc]
+            if kind == "error":
+                exc = item
+                if isinstance(exc, sa.exc.SQLAlchemyError):
+                    raise TaskFailed(f"source {part.name!r}: {_short(exc)}",
+                                     retryable=isinstance(exc, sa.exc.OperationalError)
+                                     ) from exc
+                raise exc
+            yield item
     finally:
-        await anyio.to_thread.run_sync(it.close)
+        reader.stop()
+        await anyio.to_thread.run_sync(reader.join)
+
+
+class _Reader(threading.Thread):
+    """Runs the blocking row generator in its own thread, two batches ahead."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        super().__init__(daemon=True, name="orchestra-source")
+        self.rows = rows
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for item in self.rows:
+                if not self._put(("rows", item)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:
+            self._put(("error", exc))
+        finally:
+            self.rows.close()  # type: ignore[attr-defined]
+
+    def _put(self, entry: tuple[str, Any]) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> tuple[str, Any]:
+        """The next entry: ``("rows", batch)``, ``("end", None)`` or ``("error", exc)``."""
+        return self.queue.get()
+
+    def stop(self) -> None:
+        """Make the thread finish (it closes the cursor)."""
+        self.stopped.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
 
 
 def _short(exc: BaseException) -> str:

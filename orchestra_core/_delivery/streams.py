@@ -9,6 +9,8 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import anyio
+
 from .._models import DeliveryFile, RecordBatch
 from .formats import Compressor, encoder_for
 from .templates import Shaper, TemplateSpec
@@ -122,13 +124,17 @@ async def _file_chunks(stream: RowStream, template: TemplateSpec, file_name: str
     while (limit is None or rows < limit) and await stream.fill():
         chunk: Sequence[Any] = stream.take(None if limit is None else limit - rows)
         rows += len(chunk)
-        data = compressor.feed(encoder.encode(chunk))
+        data = await anyio.to_thread.run_sync(_encode, encoder, compressor, chunk)
         if data:
             yield out(data)
     tail = compressor.feed(encoder.finish()) + compressor.finish()
     if tail:
         yield out(tail)
     stats.update(rows=rows, bytes=size, sha256=digest.hexdigest())
+
+
+def _encode(encoder: Any, compressor: Compressor, rows: Sequence[Any]) -> bytes:
+    return compressor.feed(encoder.encode(rows))
 
 
 def _whole(index: int, key: str, name: str, body: bytes, kind: str) -> DeliveryFile:

@@ -126,7 +126,8 @@ class Shaper:
                                  f"columns: {', '.join(source_columns)}", retryable=False)
             self.positions.append(pos)
         self._identity = self.positions == list(range(len(source_columns)))
-        self._writers = [self._writer(f) for f in self.formats]
+        #: one function per output column writing any value of it as text
+        self.writers = [self._writer(f) for f in self.formats]
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """The output row, values as the database gave them."""
@@ -136,7 +137,7 @@ class Shaper:
 
     def text_row(self, values: Sequence[Any]) -> list[str]:
         """The output row, every value written as text."""
-        return [w(values[p]) for w, p in zip(self._writers, self.positions, strict=True)]
+        return [w(values[p]) for w, p in zip(self.writers, self.positions, strict=True)]
 
     def _writer(self, fmt: str | None) -> Callable[[Any], str]:
         t = self.template
