@@ -47,9 +47,8 @@ def worker(kind: str, schema: str, out: str) -> None:
     import anyio
 
     from orchestra_core import Orchestra
-    from orchestra_core._store import Store
-
     from orchestra_core._delivery.sources import engine_for
+    from orchestra_core._store import Store
 
     engine_for(PG).dispose()  # imports the driver before the clock starts, as psql has it
     host = Orchestra(load_entrypoints=False)
