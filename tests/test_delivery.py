@@ -202,10 +202,12 @@ def test_validation_locates_mistakes(host, demo):
 
 
 async def test_option_typo_and_unknown_type_at_run(host, store, demo, tmp_path):
-    typo = await run(host, store, task(demo, {"type": "filedrop",
-                                              "options": {"directori": str(tmp_path)}}))
-    assert "unknown option 'directori' (did you mean 'directory'?)" in \
-        typo.tasks["deliver"]["error"]
+    from orchestra_core import ConfigError
+
+    with pytest.raises(ConfigError, match=r"parameters.destination.options.directori: unknown "
+                       r"option 'directori' \(did you mean 'directory'\?\)"):
+        await run(host, store, task(demo, {"type": "filedrop",
+                                           "options": {"directori": str(tmp_path)}}))
     unknown = await run(host, store, task(demo, {"type": "s3", "options": {}}))
     assert "unknown destination type 's3'; install orchestra-s3" in \
         unknown.tasks["deliver"]["error"]
@@ -239,3 +241,18 @@ def test_cli_destinations(tmp_path, monkeypatch):
     assert invoke("templates", "list").output.strip() == "t"
     assert invoke("templates", "set", "u", "--option", "formt=tsv").exit_code == 1
     assert invoke("destinations", "delete", "ro").exit_code == 0
+
+
+async def test_destinations_and_templates_declared_in_the_file(host, store, demo, tmp_path):
+    pipeline = host.pipeline_from_data({
+        "name": "sections",
+        "destinations": {"drop": drop(tmp_path / "out")},
+        "data_templates": {"ids": {"columns": ["id"], "header": False}},
+        "tasks": [task(demo, "drop", "ids", query="SELECT id FROM orders WHERE id <= 3")]})
+    result = await host.run(pipeline, store=store)
+    assert result.state == "succeeded", result.tasks["deliver"]["error"]
+    (data,) = list((tmp_path / "out").iterdir())
+    assert data.read_text() == "1\n2\n3\n"
+    assert result.tasks["deliver"]["meta"]["destination"] == "drop"
+    missing = await run(host, store, task(demo, "nowhere"))
+    assert "no destination named 'nowhere'" in missing.tasks["deliver"]["error"]

@@ -70,13 +70,41 @@ def orchestra_validate_task(task: Task, job: JobType, parameters: Any, pipeline:
                                 message="must be at least 1"))
     raw = parameters.template
     if raw is not None and not isinstance(raw, str):
-        tmpl, found = structure(normalize_template(raw), TemplateSpec, f"{base}.template")
-        problems += found
-        if tmpl is not None:
-            problems += [Problem(path=f"{base}.template.{f}", message=m, code="invalid-value")
-                         for f, m in tmpl.problems()]
+        problems += _template_problems(raw, f"{base}.template")
     dest = parameters.destination
     if not isinstance(dest, str):
-        _, found = structure(dest, InlineDestination, f"{base}.destination")
-        problems += found
+        problems += _destination_problems(dest, f"{base}.destination")
     return problems
+
+
+@hookimpl
+def orchestra_validate_pipeline(pipeline: Pipeline) -> Iterable[Problem]:
+    """The file's ``destinations`` and ``data_templates`` sections."""
+    problems: list[Problem] = []
+    for name, raw in pipeline.destinations.items():
+        problems += _destination_problems(raw, f"$.destinations.{name}")
+    for name, raw in pipeline.data_templates.items():
+        problems += _template_problems(raw, f"$.data_templates.{name}")
+    return problems
+
+
+def _template_problems(raw: Any, path: str) -> list[Problem]:
+    tmpl, found = structure(normalize_template(raw), TemplateSpec, path)
+    if tmpl is not None:
+        found += [Problem(path=f"{path}.{f}", message=m, code="invalid-value")
+                  for f, m in tmpl.problems()]
+    return found
+
+
+#: the option models of the core's types, checked when the file is validated (a plugin's
+#: type is checked when the orchestration runs, or when it is stored)
+_CORE_OPTIONS = {"filedrop": FileDropOptions, "http": HttpOptions, "sql": SqlOptions}
+
+
+def _destination_problems(raw: Any, path: str) -> list[Problem]:
+    inline, found = structure(raw, InlineDestination, path)
+    if inline is not None and inline.type.lower() in _CORE_OPTIONS:
+        _, more = structure(dict(inline.options), _CORE_OPTIONS[inline.type.lower()],
+                            f"{path}.options", noun="option")
+        found += more
+    return found

@@ -48,24 +48,30 @@ class DestinationContext:
     task: Any = None
 
 
-def _load_info(store: Any, raw: Any, host: Any) -> DestinationInfo:
+def _load_info(store: Any, raw: Any, host: Any,
+               declared: Mapping[str, Any] | None = None) -> DestinationInfo:
+    name = None
     if isinstance(raw, str):
-        return Destinations(store, host).get(raw)
-    inline, problems = structure(raw, InlineDestination, "parameters.destination",
+        if not declared or raw not in declared:
+            return Destinations(store, host).get(raw)
+        name, raw = raw, declared[raw]
+    inline, problems = structure(raw, InlineDestination,
+                                 f"destinations.{name}" if name else "parameters.destination",
                                  converter=host.converter)
     if problems:
         raise ConfigError(problems)
     assert inline is not None
-    return DestinationInfo(name=inline.type, type=inline.type, options=inline.options,
+    return DestinationInfo(name=name or inline.type, type=inline.type, options=inline.options,
                            credential=inline.credential, concurrency=inline.concurrency)
 
 
 def resolve_destination(host: Any, store: Any, raw: Any, *, env: Mapping[str, str] | None,
-                        task: Any = None) -> tuple[DestinationInfo, Any, dict[str, str]]:
-    """``(info, destination, secrets)``: the stored or inline destination *raw*, its
-    options checked by its type, its credential decrypted (and registered with the host's
-    redactor)."""
-    info = _load_info(store, raw, host)
+                        task: Any = None, declared: Mapping[str, Any] | None = None
+                        ) -> tuple[DestinationInfo, Any, dict[str, str]]:
+    """``(info, destination, secrets)``: the destination *raw* (a name declared in the
+    pipeline file's ``destinations`` or stored, or an inline mapping), its options checked by
+    its type, its credential decrypted (and registered with the host's redactor)."""
+    info = _load_info(store, raw, host, declared)
     options = substitute_env(dict(info.options), env, f"destination {info.name!r} options")
     checked = check_destination(host, info.type, options, f"destination {info.name}")
     secrets: dict[str, str] = {}
@@ -133,11 +139,15 @@ class OrchestrationRunner:
 
     async def _deliver(self, ctx: Any, params: OrchestrationParameters, name: str,
                        store: Any) -> JobResult:
-        env = getattr(getattr(getattr(ctx, "execution", None), "engine", None), "env", None)
-        template = self._template(store, params.template)
+        execution = getattr(ctx, "execution", None)
+        env = getattr(getattr(execution, "engine", None), "env", None)
+        pipeline = getattr(execution, "pipeline", None)
+        template = self._template(store, params.template,
+                                  getattr(pipeline, "data_templates", None))
         info, destination, secrets = await anyio.to_thread.run_sync(
             lambda: resolve_destination(self.host, store, params.destination, env=env,
-                                        task=ctx))
+                                        task=ctx,
+                                        declared=getattr(pipeline, "destinations", None)))
         source = params.source
         url = substitute_env(source.url, env, "source url") if source.url else \
             _connection_url(ctx.connection)
@@ -185,9 +195,10 @@ class OrchestrationRunner:
         ctx.log(message)
         return JobResult(state=JobState.SUCCEEDED, message=message, metadata=meta)
 
-    def _template(self, store: Any, raw: Any) -> TemplateSpec:
+    def _template(self, store: Any, raw: Any,
+                  declared: Mapping[str, Any] | None = None) -> TemplateSpec:
         if isinstance(raw, str):
-            raw = Templates(store).get(raw)
+            raw = declared[raw] if declared and raw in declared else Templates(store).get(raw)
         obj, problems = structure(normalize_template(dict(raw or {})), TemplateSpec,
                                   "parameters.template", converter=self.host.converter)
         if problems:
