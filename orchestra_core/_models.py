@@ -220,6 +220,8 @@ class Delivery:
     :param source_batches: a callable returning the async iterator of :class:`RecordBatch`.
     :param source_files: a callable returning the async iterator of :class:`DeliveryFile`.
     :param log: writes a line to the run log.
+    :param source_copy: see :meth:`copy`.
+    :param copy_types: the PostgreSQL type of each column, with :meth:`copy`.
     """
 
     destination: str
@@ -232,10 +234,22 @@ class Delivery:
     secrets: Mapping[str, str] = field(factory=dict, repr=False)
     checkpoints: Any = None
     log: Callable[..., None] = field(default=lambda message, **_: None, repr=False)
+    source_copy: Callable[[], AsyncIterator[bytes]] | None = None
+    copy_types: tuple[str, ...] = ()
 
     def batches(self) -> AsyncIterator[RecordBatch]:
         """The rows, as :class:`RecordBatch` objects, read from the source as you iterate."""
         return self.source_batches()
+
+    def copy(self) -> AsyncIterator[bytes] | None:
+        """The rows as PostgreSQL ``COPY`` text-format data, or ``None``.
+
+        Offered when the source is PostgreSQL and the data template keeps every column as
+        it is, so a PostgreSQL destination can bulk-load without building Python rows;
+        :attr:`copy_types` then gives each column's PostgreSQL type. A destination that
+        uses it calls neither :meth:`batches` nor :meth:`files`.
+        """
+        return self.source_copy() if self.source_copy is not None else None
 
     def files(self) -> AsyncIterator[DeliveryFile]:
         """The data formatted as files (the data template's format, compression, names and

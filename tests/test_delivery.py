@@ -256,3 +256,48 @@ async def test_destinations_and_templates_declared_in_the_file(host, store, demo
     assert result.tasks["deliver"]["meta"]["destination"] == "drop"
     missing = await run(host, store, task(demo, "nowhere"))
     assert "no destination named 'nowhere'" in missing.tasks["deliver"]["error"]
+
+
+async def test_postgres_to_postgres_copies_through(host, store, tmp_path):
+    import sqlalchemy as sa
+
+    from .test_delivery_contract import pg_url
+
+    url = pg_url()
+    schema = "delivery_pg_" + __import__("uuid").uuid4().hex[:8]
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        conn.execute(sa.text(f"CREATE TABLE {schema}.src AS SELECT g AS id, "
+                             "(g * 1.5)::numeric(8,2) AS amount, 'n' || g AS name "
+                             "FROM generate_series(1, 500) g"))
+    try:
+        def pg_task(mode, query, parameters=None, **more):
+            return task(url, {"type": "sql", "options": {
+                "url": url, "table": f"{schema}.dst", "mode": mode, **more}}, query=query,
+                parameters=parameters or {})
+
+        for _ in range(2):  # replace twice: 500 rows, typed like the source
+            result = await run(host, store, pg_task(
+                "replace", f"SELECT id, amount, name FROM {schema}.src WHERE id > :n",
+                {"n": 0}))
+            assert result.state == "succeeded", result.tasks["deliver"]["error"]
+        upsert = await run(host, store, pg_task(
+            "upsert", f"SELECT id, amount * 2 AS amount, name FROM {schema}.src WHERE id <= 10",
+            key_columns=["id"]))
+        assert upsert.state == "succeeded", upsert.tasks["deliver"]["error"]
+        with engine.connect() as conn:
+            count, total = conn.execute(sa.text(
+                f"SELECT count(*), sum(amount) FROM {schema}.dst")).one()
+            first_ten = conn.execute(sa.text(
+                f"SELECT sum(amount) FROM {schema}.src WHERE id <= 10")).scalar()
+            everything = conn.execute(sa.text(f"SELECT sum(amount) FROM {schema}.src")).scalar()
+            assert (count, total) == (500, everything + first_ten)
+            kind = conn.execute(sa.text(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                f"'{schema}' AND table_name = 'dst' AND column_name = 'amount'")).scalar()
+            assert kind == "numeric"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

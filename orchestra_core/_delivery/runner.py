@@ -24,7 +24,7 @@ from .._models import Delivery, DeliveryReceipt, ExternalRun, JobResult, JobStat
 from .._secrets import Secrets, register_secret_values
 from .catalog import Checkpoints, DestinationInfo, Destinations, Templates, check_destination
 from .model import InlineDestination, OrchestrationParameters
-from .sources import engine_for, parts, read_part
+from .sources import copy_part, describe, engine_for, parts, read_part
 from .streams import RowStream, batches, files
 from .templates import TemplateSpec, normalize_template
 from .values import RunValues, substitute_env
@@ -166,14 +166,21 @@ class OrchestrationRunner:
                     key = f"{ctx.run_id}/{ctx.task_id}" + (f"/{part.name}" if len(todo) > 1
                                                            else "")
                     stream = RowStream(read_part(engine, part, source.batch_size), template)
+                    bulk: dict[str, Any] = {}
+                    columns = tuple(c.rename or c.name for c in template.columns)
+                    if engine.dialect.name == "postgresql" and not template.columns:
+                        types = await anyio.to_thread.run_sync(describe, engine, part)
+                        columns = tuple(n for n, _ in types)
+                        bulk = {"source_copy": lambda p=part: copy_part(engine, p),
+                                "copy_types": tuple(t for _, t in types)}
                     delivery = Delivery(
                         destination=info.name, options=None, name=part.name, key=key,
-                        columns=tuple(c.rename or c.name for c in template.columns),
+                        columns=columns,
                         source_batches=lambda s=stream, k=key: batches(s, k),
                         source_files=lambda s=stream, k=key, n=part.name: files(
                             s, k, n, run, ctx.log),
                         secrets=secrets, checkpoints=Checkpoints(store, key),
-                        log=ctx.log)
+                        log=ctx.log, **bulk)
                     ctx.log(f"delivering {part.name!r} to destination {info.name!r} "
                             f"({info.type})")
                     receipts.append(await destination.deliver(delivery))

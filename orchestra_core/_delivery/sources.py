@@ -23,7 +23,8 @@ from .._config import parameter
 from .._errors import TaskFailed
 from .values import RunValues
 
-__all__ = ("ExportTable", "SourcePart", "SourceSpec", "engine_for", "read_part")
+__all__ = ("ExportTable", "SourcePart", "SourceSpec", "copy_part", "describe", "engine_for",
+           "read_part")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -211,6 +212,63 @@ class _Reader(threading.Thread):
         with contextlib.suppress(queue.Empty):
             while True:
                 self.queue.get_nowait()
+
+
+def _compiled(engine: sa.Engine, part: SourcePart) -> tuple[str, Any]:
+    clause, values = _bound(part.statement, part.parameters)
+    compiled = clause.compile(dialect=engine.dialect)
+    return compiled.string, compiled.construct_params(values)
+
+
+def describe(engine: sa.Engine, part: SourcePart) -> list[tuple[str, str]]:
+    """``(name, type)`` of each column of *part* on PostgreSQL (the query run with
+    ``LIMIT 0``)."""
+    statement, params = _compiled(engine, part)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute(f"SELECT * FROM ({statement}) AS q LIMIT 0", params)
+            out = [(c.name, c.type_display) for c in cur.description or ()]
+        raw.rollback()
+    return out
+
+
+def _copy_chunks(engine: sa.Engine, part: SourcePart) -> Iterator[bytes]:
+    statement, params = _compiled(engine, part)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        try:
+            with raw.cursor() as cur, \
+                    cur.copy(f"COPY ({statement}) TO STDOUT", params) as copy:
+                buffer = bytearray()
+                for data in copy:  # one server message per row: gather about 1 MB
+                    buffer += data
+                    if len(buffer) >= 1 << 20:
+                        yield bytes(buffer)
+                        buffer.clear()
+                if buffer:
+                    yield bytes(buffer)
+        finally:
+            raw.rollback()
+
+
+async def copy_part(engine: sa.Engine, part: SourcePart) -> AsyncIterator[bytes]:
+    """*part* as PostgreSQL ``COPY`` text data, read by a thread one chunk ahead."""
+    reader = _Reader(_copy_chunks(engine, part))
+    reader.start()
+    try:
+        while True:
+            kind, item = await anyio.to_thread.run_sync(reader.get)
+            if kind == "end":
+                return
+            if kind == "error":
+                raise TaskFailed(f"source {part.name!r}: {_short(item)}") from item
+            yield item
+    finally:
+        reader.stop()
+        await anyio.to_thread.run_sync(reader.join)
 
 
 def _short(exc: BaseException) -> str:

@@ -134,8 +134,16 @@ class SqlDestination:
                 await anyio.to_thread.run_sync(load.close)
                 return DeliveryReceipt(delivered=done, location=table_name,
                                        metadata={"resumed": True})
-            async for batch in delivery.batches():
-                await anyio.to_thread.run_sync(load.rows, batch.columns, batch.rows)
+            bulk = delivery.copy() if engine.dialect.name == "postgresql" else None
+            if bulk is not None:  # PostgreSQL to PostgreSQL: COPY data straight through
+                await anyio.to_thread.run_sync(load.start_copy, delivery.columns,
+                                               delivery.copy_types)
+                async for data in bulk:
+                    await anyio.to_thread.run_sync(load.copy_data, data)
+                await anyio.to_thread.run_sync(load.end_copy)
+            else:
+                async for batch in delivery.batches():
+                    await anyio.to_thread.run_sync(load.rows, batch.columns, batch.rows)
             if load.columns is None:
                 await anyio.to_thread.run_sync(load.rows, delivery.columns, ())
             rows = await anyio.to_thread.run_sync(load.commit)
@@ -182,7 +190,30 @@ class _Load:
             self.markers.c.delivery == self.key)).scalar()
         return None if found is None else int(found)
 
-    def _tables(self, columns: Sequence[str], first: Sequence[Any]) -> None:
+    def start_copy(self, columns: Sequence[str], types: Sequence[str]) -> None:
+        """Prepare the tables (typed as the source's columns) and open a ``COPY``."""
+        self._tables(columns, [None] * len(columns), pg_types=types)
+        assert self.conn is not None and self.load_into is not None
+        raw = self.conn.connection.dbapi_connection
+        prep = self.conn.dialect.identifier_preparer
+        cols = ", ".join(prep.quote(c) for c in columns)
+        self._cursor = raw.cursor()
+        self._copy_cm = self._cursor.copy(
+            f"COPY {prep.format_table(self.load_into)} ({cols}) FROM STDIN")
+        self._copy = self._copy_cm.__enter__()
+
+    def copy_data(self, data: bytes) -> None:
+        """Send a chunk of ``COPY`` text data."""
+        self._copy.write(data)
+
+    def end_copy(self) -> None:
+        """Finish the ``COPY``; count its rows."""
+        self._copy_cm.__exit__(None, None, None)
+        self.count += max(self._cursor.rowcount, 0)
+        self._cursor.close()
+
+    def _tables(self, columns: Sequence[str], first: Sequence[Any],
+                pg_types: Sequence[str] | None = None) -> None:
         assert self.conn is not None
         self.columns = tuple(columns)
         inspector = sa.inspect(self.conn)
@@ -198,9 +229,13 @@ class _Load:
                                  f"delivered columns {', '.join(columns)}")
 
         def table(name: str, schema: str | None) -> sa.Table:
+            if pg_types is not None:  # the source's own PostgreSQL types
+                types: list[Any] = [_PgType(t) for t in pg_types]
+            else:
+                types = [_type_of(v) for v in first]
             return sa.Table(name, sa.MetaData(), *[
-                sa.Column(c, _type_of(v), primary_key=c in keys)
-                for c, v in zip(columns, first, strict=True)], schema=schema)
+                sa.Column(c, t, primary_key=c in keys)
+                for c, t in zip(columns, types, strict=True)], schema=schema)
 
         if exists and mode in ("append", "upsert"):
             self.target = sa.Table(self.name, sa.MetaData(), autoload_with=self.conn,
@@ -289,6 +324,18 @@ class _Load:
             finally:
                 self.conn.close()
                 self.conn = None
+
+
+class _PgType(sa.types.UserDefinedType):  # type: ignore[type-arg]
+    """A column type given by its PostgreSQL name (``numeric(12,2)``)."""
+
+    cache_ok = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_col_spec(self, **_: Any) -> str:
+        return self.name
 
 
 def _first_values(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
