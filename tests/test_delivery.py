@@ -301,3 +301,19 @@ async def test_postgres_to_postgres_copies_through(host, store, tmp_path):
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def test_applying_a_pipeline_announces_each_new_orchestration(tmp_path):
+    db = str(tmp_path / "o.db")
+    runner = CliRunner()
+    applied = runner.invoke(cli, ["pipelines", "apply", "examples/delivery_run_modes.yaml",
+                                  "--db", db], obj={})
+    assert applied.exit_code == 0, applied.output
+    again = runner.invoke(cli, ["pipelines", "apply", "examples/delivery_run_modes.yaml",
+                                "--db", db], obj={})
+    assert again.exit_code == 0
+    notes = runner.invoke(cli, ["notifications", "--db", db, "--json"], obj={})
+    added = [n for n in json.loads(notes.output) if n["kind"] == "orchestration.added"]
+    assert len(added) == 1
+    assert added[0]["message"] == ("orchestration 'customers_to_partner' added to pipeline "
+                                   "'customer_exports': delivers to 'partner_drop'")

@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .._store.schema import pipeline_runs, pipelines, task_runs
+from .._store.schema import notifications, pipeline_runs, pipelines, task_runs
 
-__all__ = ("orchestrations",)
+__all__ = ("added_notifications", "orchestrations")
 
 
 def _run_mode(definition: dict[str, Any]) -> str:
@@ -52,3 +52,26 @@ def orchestrations(store: Any) -> list[dict[str, Any]]:
                 "rows": meta.get("rows"), "location": meta.get("location"),
             }
     return list(seen.values())
+
+
+def _orchestration_tasks(definition: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {t["id"]: t for t in (definition or {}).get("tasks", [])
+            if isinstance(t, dict) and t.get("integration") == "orchestration"}
+
+
+def added_notifications(conn: Any, pipeline: str, old: dict[str, Any] | None,
+                        new: dict[str, Any], now: Any) -> int:
+    """Store an ``orchestration.added`` notification (in *conn*'s transaction) for every
+    orchestration task of *new* that *old* did not have; return how many."""
+    before = _orchestration_tasks(old)
+    added = [t for i, t in _orchestration_tasks(new).items() if i not in before]
+    for t in added:
+        params = t.get("parameters") or {}
+        dest = params.get("destination")
+        where = dest if isinstance(dest, str) else (dest or {}).get("type", "?")
+        conn.execute(notifications.insert().values(
+            created_at=now, kind="orchestration.added", pipeline=pipeline, run_id=None,
+            message=f"orchestration {params.get('name') or t['id']!r} added to pipeline "
+            f"{pipeline!r}: delivers to {where!r}",
+            data={"task_id": t["id"], "destination": where}))
+    return len(added)
