@@ -227,8 +227,9 @@ def test_cli_destinations(tmp_path, monkeypatch):
     assert "reachable" in invoke("destinations", "test", "drop").output
     bad = invoke("destinations", "add", "x", "--type", "filedrop", "--option", "directori=/x")
     assert bad.exit_code == 1 and "did you mean 'directory'?" in bad.output
-    bad = invoke("destinations", "add", "x", "--type", "s3")
-    assert "install orchestra-s3" in bad.output
+    bad = runner.invoke(cli, ["--no-plugins", "destinations", "add", "x", "--type", "s3",
+                              "--db", db], obj={})
+    assert "unknown destination type 's3'; install orchestra-s3" in bad.output
     listed = json.loads(invoke("destinations", "list", "--json").output)
     assert listed[0]["options"] == {"directory": f"{tmp_path}/d", "create": True}
     assert listed[0]["concurrency"] == 2
