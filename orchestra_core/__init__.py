@@ -27,6 +27,7 @@ from ._models import Delivery as Delivery
 from ._models import DeliveryFile as DeliveryFile
 from ._models import DeliveryReceipt as DeliveryReceipt
 from ._models import ExternalRun as ExternalRun
+from ._models import Intent as Intent
 from ._models import JobResult as JobResult
 from ._models import JobState as JobState
 from ._models import Notification as Notification
@@ -158,6 +159,7 @@ __all__ = (
     "ExternalRun",
     "HttpRetry",
     "IntegrationRegistry",
+    "Intent",
     "JobNotExecutable",
     "JobResult",
     "JobRunner",

@@ -12,7 +12,7 @@ def test_all_is_pinned():
         # models
         "Pipeline", "Task", "Stage", "RunType", "TaskRetry", "HttpRetry", "backoff",
         "Connection", "Delivery", "DeliveryReceipt", "DeliveryFile", "RecordBatch",
-        "DeliveryCheckpoints", "ExternalRun", "JobResult", "JobState",
+        "DeliveryCheckpoints", "ExternalRun", "Intent", "JobResult", "JobState",
         "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
         # errors
         "OrchestraError", "ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",

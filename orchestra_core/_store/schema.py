@@ -89,6 +89,7 @@ task_runs = Table(
     Column("meta", JSON),
     Column("outcome", String(16)),
     Column("updated_at", TS, nullable=False),
+    Column("intent", JSON),  # migration "intent": what a runner recorded before its trigger
     UniqueConstraint("run_id", "task_id", name="uq_task_runs_run_task"),
 )
 
@@ -235,7 +236,7 @@ asset_events = Table(
 )
 
 
-# -- data delivery (orchestra_core._delivery; migration 0005_delivery) -------------------------
+# -- data delivery (orchestra_core._delivery; migration 0006_delivery) -------------------------
 
 #: Named destinations (``orchestra destinations add``): a type from a plugin, its options and
 #: the credential whose fields it receives decrypted at delivery time.

@@ -1,14 +1,14 @@
 """Data delivery: named destinations and data templates, delivery checkpoints.
 
 Revision ID: delivery
-Revises: 0004
+Revises: intent
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "delivery"
-down_revision = "0004"
+down_revision = "intent"
 branch_labels = None
 depends_on = None
 
