@@ -112,7 +112,8 @@ def test_missing_name_and_tasks(host):
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, alerts, triggers"
+        "description, tags, defaults, stages, tasks, alerts, triggers, destinations, "
+        "data_templates"
     ]
 
 
