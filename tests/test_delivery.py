@@ -318,3 +318,61 @@ def test_applying_a_pipeline_announces_each_new_orchestration(tmp_path):
     assert len(added) == 1
     assert added[0]["message"] == ("orchestration 'customers_to_partner' added to pipeline "
                                    "'customer_exports': delivers to 'partner_drop'")
+
+
+class _Probe:
+    """A destination type that counts deliveries in progress at once."""
+
+    active = 0
+    most = 0
+
+    def __init__(self, options, context=None):
+        pass
+
+    async def deliver(self, delivery):
+        import anyio
+
+        _Probe.active += 1
+        _Probe.most = max(_Probe.most, _Probe.active)
+        rows = 0
+        async for batch in delivery.batches():
+            rows += len(batch.rows)
+            await anyio.sleep(0.05)
+        _Probe.active -= 1
+        from orchestra_core import DeliveryReceipt
+
+        return DeliveryReceipt(delivered=rows)
+
+
+class ProbePlugin:
+    from orchestra_core import hookimpl
+
+    @hookimpl
+    def orchestra_register_destinations(self, registry):
+        registry.add("probe", factory=_Probe, description="counts concurrent deliveries")
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_per_destination_concurrency_limit(store, demo, limit):
+    host = Orchestra(plugins=[ProbePlugin()], load_entrypoints=False)
+    Destinations(store, host).add("slow", type="probe", options={}, concurrency=limit)
+    _Probe.most = 0
+    tasks = [{**task(demo, "slow", batch_size=10), "id": f"t{i}"} for i in range(3)]
+    result = await run(host, store, *tasks)
+    assert result.state == "succeeded"
+    assert _Probe.most == limit
+
+
+async def test_parquet_files(host, store, demo, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    template = {"format": "parquet", "max_rows_per_file": 40,
+                "columns": [{"name": "id", "as": "order_id"}, "amount"]}
+    result = await run(host, store, task(demo, drop(tmp_path / "out"), template,
+                                         batch_size=16))
+    assert result.state == "succeeded", result.tasks["deliver"]["error"]
+    files = sorted((tmp_path / "out").iterdir())
+    assert [f.name.endswith(".parquet") for f in files] == [True, True]
+    tables = [pq.read_table(f) for f in files]
+    assert [t.num_rows for t in tables] == [40, 20]
+    assert tables[0].column_names == ["order_id", "amount"]
+    assert tables[0].column("order_id").to_pylist()[:3] == [1, 2, 3]
