@@ -11,6 +11,7 @@ import click
 from .. import __version__
 from .._errors import OrchestraError
 from .._redaction import Redactor
+from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
 from ._delivery import destinations, orchestrations, templates
 from ._queues import notifications, queue
@@ -58,6 +59,8 @@ cli.add_command(simulate)
 cli.add_command(destinations)
 cli.add_command(templates)
 cli.add_command(orchestrations)
+cli.add_command(tokens)
+cli.add_command(audit)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,14 +1,14 @@
 """Data delivery: named destinations and data templates, delivery checkpoints.
 
 Revision ID: delivery
-Revises: intent
+Revises: api
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "delivery"
-down_revision = "intent"
+down_revision = "api"
 branch_labels = None
 depends_on = None
 
