@@ -286,6 +286,9 @@ delivery_checkpoints = Table(
     Column("bytes", Integer, nullable=False),
     Column("checksum", String(100)),
     Column("created_at", TS, nullable=False),
+)
+
+
 # -- API tokens and the audit log (orchestra_core._api; migration 0005) --------------------------
 
 #: An API token: only the SHA-256 of the token is stored; the token itself is shown once.
