@@ -134,6 +134,9 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    if resume is not None and not resume.strip():
+        raise click.BadParameter("give the id of the run to resume (or a unique prefix of "
+                                 "it); `orchestra runs list` shows them", param_hint="--resume")
     if simulate and resume is not None:
         raise click.UsageError("--simulate starts fresh simulators: it cannot resume a run")
     integration_limits = {}
@@ -231,7 +234,8 @@ def runs() -> None:
 def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool,
               db: str | None) -> None:
     """Recent runs, newest first."""
-    found = open_store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    found = open_store(db, read_only=True).list_runs(pipeline=pipeline, state=state,
+                                                     limit=limit)
     redactor = redactor_of()
     if as_json:
         click.echo(json.dumps(redactor.mask_obj(found), indent=2, default=str))
@@ -248,7 +252,7 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
 @DB_OPTION
 def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     """A run and each of its task runs (state, attempt, external id, times, error)."""
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     redactor = redactor_of()
     run = store.get_run(run_id)
     tasks = store.task_runs(run["id"])
@@ -303,7 +307,7 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
     """Log lines of runs, oldest first, filtered by time, level, pipeline, run and task."""
     from datetime import UTC
 
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     found = store.logs(since=since.replace(tzinfo=UTC) if since else None,
                        until=until.replace(tzinfo=UTC) if until else None, level=level,
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,
