@@ -129,7 +129,7 @@ class RateWindowServer:
                         ConnectionError):
                     return
                 lines = head.decode("latin-1").split("\r\n")
-                method, target = (lines[0].split(" ") + ["", ""])[:2]
+                method, target = [*lines[0].split(" "), "", ""][:2]
                 length = 0
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
