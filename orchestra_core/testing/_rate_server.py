@@ -106,8 +106,8 @@ class RateWindowServer:
         return max((i + 1 - bisect_right(times, t - self.per) for i, t in enumerate(times)),
                    default=0)
 
-    def _arrive(self) -> bool:
-        """Count an arrival now; whether it is within the limit."""
+    def arrive(self) -> bool:
+        """Count one arrival now (on *clock*); return whether it is within the limit."""
         with self._lock:
             now = self.clock.monotonic()
             self.arrivals.append(now)
@@ -137,7 +137,7 @@ class RateWindowServer:
                         length = int(value.strip() or 0)
                 if length:
                     await reader.readexactly(length)
-                if self._arrive():
+                if self.arrive():
                     status, value = self.answer(method, target)
                 else:
                     status, value = 429, self.body_429
@@ -215,7 +215,7 @@ class RateWindowServer:
             async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
                 await request.aread()
                 await server.clock.sleep(delay())
-                if server._arrive():
+                if server.arrive():
                     status, value = server.answer(request.method, request.url.raw_path.decode())
                 else:
                     status, value = 429, server.body_429
