@@ -13,7 +13,8 @@
   stopped (``POST /api/workflow/runs/{id}/stop``), so it does not run on unsupervised.
   ``running-with-failures`` is logged as a warning. A failed workflow whose
   ``error.attribution`` is ``platform`` (usually transient) fails the task as retryable;
-  ``customer`` (a configuration to fix) is not retried. Amperity has no webhooks: polling is the only way to learn the state.
+  ``customer`` (a configuration to fix) is not retried. Amperity has no webhooks: polling is
+  the only way to learn the state.
 - ``cancel`` sends ``POST /api/workflow/runs/{id}/stop``.
 - ``recover`` (after a crash between the POST and its recording) adopts the workflow the
   interrupted start created, found with the same runs-list query.
