@@ -3,7 +3,6 @@ PostgreSQL, under asyncio and trio."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -14,18 +13,12 @@ from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakeParams, FakePlugin, task
-
-PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from ._postgres import PG, skip_reason
 
 
 def _pg_available() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG}: {exc}"
+    """Why to skip the PostgreSQL tests, or ``None``; fails when PostgreSQL is expected."""
+    return skip_reason()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
