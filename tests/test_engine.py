@@ -142,6 +142,25 @@ async def test_stage_core_tasks_and_partial(store):
     assert result.state == "succeeded"  # a non-core failure in a continuing stage is tolerated
 
 
+@pytest.mark.parametrize("failing", ["core1", "core2"])
+async def test_one_of_two_core_tasks_failing_fails_the_stage(store, failing):
+    """Any failed core task fails the stage, not only when every core task failed."""
+    host, engine, clock = make(store)
+    p = pipeline(host, task("core1", fail=failing == "core1"),
+                 task("core2", fail=failing == "core2"), task("extra"),
+                 task("after", depends_on="s"),
+                 task("on_failed", depends_on="s", condition={"stage": "s", "outcome": "failed"}),
+                 stages=[{"id": "s", "tasks": ["core1", "core2", "extra"],
+                          "core_tasks": ["core1", "core2"]}])
+    result = await run(engine, clock, p)
+    assert states(result) == {"core1": "failed" if failing == "core1" else "succeeded",
+                              "core2": "failed" if failing == "core2" else "succeeded",
+                              "extra": "succeeded", "s": "failed", "after": "skipped",
+                              "on_failed": "succeeded"}
+    assert result.tasks["s"]["outcome"] == "failed"
+    assert result.state == "failed"
+
+
 async def test_stage_core_failure_blocks_and_stop_pipeline(store):
     host, engine, clock = make(store)
     p = pipeline(host, task("core1", fail=True), task("slow", duration=500),
