@@ -44,6 +44,11 @@ def test_overlapping_secrets_leave_no_part_of_either_in_clear():
         assert part not in masked
 
 
+def test_overlapping_secrets_after_another_secret_are_masked_together():
+    r = redactor("first-secret", "abcd1234", "1234wxyz")
+    assert r.mask("first-secret and abcd1234wxyz!") == f"{MASK} and {MASK}!"
+
+
 def test_adjacent_secrets_are_masked_each():
     r = redactor("aaaa", "bbbb")
     assert r.mask("aaaabbbb") == MASK + MASK
