@@ -43,7 +43,8 @@ async def test_50_tasks_over_real_http_draw_no_429_from_a_sliding_second():
         await apis[0].client.aclose()
     assert server.refused == 0
     assert len(server.arrivals) == 150
-    assert server.peak == RATE_LIMIT_REQUESTS  # at most 10 in any second, and the budget used
+    assert server.peak <= RATE_LIMIT_REQUESTS  # at most 10 in any sliding second
+    assert apis[0].client.limiter.waited > 0  # the budget ran out: tasks waited for slots
 
 
 async def test_short_lived_tokens_are_taken_after_the_wait_for_a_slot(make_kit):

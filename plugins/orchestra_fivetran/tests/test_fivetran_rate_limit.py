@@ -49,7 +49,8 @@ async def test_a_trial_accounts_500_an_hour_over_real_http():
         await api.client.aclose()
     assert server.refused == 0
     assert len(server.arrivals) == 600
-    assert 400 < server.peak <= 500  # the window filled (the test could fail), never overran
+    assert server.peak <= 500
+    assert api.client.limiter.waited > 0  # the budget ran out: tasks waited for slots
 
 
 async def test_the_default_20000_an_hour_with_latency():
