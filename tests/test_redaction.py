@@ -44,6 +44,13 @@ def test_overlapping_secrets_leave_no_part_of_either_in_clear():
         assert part not in masked
 
 
+@pytest.mark.parametrize("order", [("abcd1234", "cd12"), ("cd12", "abcd1234")])
+def test_a_secret_inside_a_longer_one_does_not_shorten_its_mask(order):
+    r = redactor(*order)
+    assert r.mask("[abcd1234]") == f"[{MASK}]"
+    assert r.mask("[xxcd12yy]") == f"[xx{MASK}yy]"
+
+
 def test_overlapping_secrets_after_another_secret_are_masked_together():
     r = redactor("first-secret", "abcd1234", "1234wxyz")
     assert r.mask("first-secret and abcd1234wxyz!") == f"{MASK} and {MASK}!"
