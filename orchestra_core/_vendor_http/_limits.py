@@ -110,8 +110,9 @@ class RateLimiter:
                 return 0.0
             if done:
                 return max(done[0] - horizon, 1e-6)
-            # every slot is in flight: none can free before its answer plus the window
-            return hold
+            # every slot is in flight: none frees before its answer plus the window, unless a
+            # request gives its slot back unsent (no connection): look again now and then
+            return min(hold, max(1.0, self.limit.per / 100))
 
     async def acquire(self, clock: Any) -> float:
         """Wait (on *clock*) until a request may be sent; return the seconds waited.
