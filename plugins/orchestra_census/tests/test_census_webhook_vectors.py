@@ -34,6 +34,8 @@ def test_the_fixed_vector_verifies():
     assert verify([SECRET_A], BODY, f" {B64_A} ")
     assert not verify([SECRET_B], BODY, B64_A)
     assert not verify([SECRET_A], BODY + b"\n", B64_A)
+    assert not verify([SECRET_A], BODY, None)
+    assert not verify([SECRET_A], BODY, "")
     hex_a = "551952a2e8125e1c170b6a3705d177c6501995c7d51ef54547bd0b0d0d5b604b"
     assert not verify([SECRET_A], BODY, hex_a)  # the same HMAC in hex: not Census's form
 
