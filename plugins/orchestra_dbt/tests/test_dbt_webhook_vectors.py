@@ -42,3 +42,11 @@ async def test_a_signature_under_no_configured_secret_is_refused(signature):
     with pytest.raises(WebhookRejected) as info:
         await DbtWebhookHandler([SECRET_A, "some-third-secret"]).handle(request(signature))
     assert info.value.status == 401
+
+
+async def test_a_delivery_without_authorization_is_401():
+    request = WebhookRequest(integration="dbt", method="POST",
+                             headers={"content-type": "application/json"}, body=BODY)
+    with pytest.raises(WebhookRejected) as info:
+        await DbtWebhookHandler([SECRET_A]).handle(request)
+    assert info.value.status == 401 and "no Authorization header" in str(info.value)

@@ -29,8 +29,18 @@ async def test_either_rotated_secret_is_accepted_in_either_order(secrets, value)
 
 
 @pytest.mark.parametrize("value", ["Bearer fixed-vector-secret-C", "fixed-vector-secret-",
-                                   "Basic fixed-vector-secret-A", ""])
+                                   "Basic fixed-vector-secret-A", "Token fixed-vector-secret-A",
+                                   "Bearerx fixed-vector-secret-A", ""])
 async def test_other_values_are_refused(value):
     with pytest.raises(WebhookRejected) as info:
         await HightouchAlertHandler([SECRET_A, SECRET_B]).handle(request(value))
     assert info.value.status == 401
+
+
+@pytest.mark.parametrize(("integration", "expected"), [("", "hightouch"),
+                                                       ("hightouch-eu", "hightouch-eu")])
+async def test_events_carry_the_requests_integration(integration, expected):
+    request = WebhookRequest(integration=integration, method="POST",
+                             headers={"authorization": f"Bearer {SECRET_A}"}, body=BODY)
+    events = await HightouchAlertHandler([SECRET_A]).handle(request)
+    assert events and {e.integration for e in events} == {expected}
