@@ -26,6 +26,7 @@ from ._models import Connection as Connection
 from ._models import Delivery as Delivery
 from ._models import DeliveryReceipt as DeliveryReceipt
 from ._models import ExternalRun as ExternalRun
+from ._models import Intent as Intent
 from ._models import JobResult as JobResult
 from ._models import JobState as JobState
 from ._models import Notification as Notification
@@ -153,6 +154,7 @@ __all__ = (
     "ExternalRun",
     "HttpRetry",
     "IntegrationRegistry",
+    "Intent",
     "JobNotExecutable",
     "JobResult",
     "JobRunner",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
@@ -17,6 +17,7 @@ __all__ = (
     "Delivery",
     "DeliveryReceipt",
     "ExternalRun",
+    "Intent",
     "JobResult",
     "JobState",
     "Notification",
@@ -92,6 +93,39 @@ class ExternalRun:
     id: str | None
     started_at: datetime
     data: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Intent:
+    """What a runner recorded, durably, just before it sent a trigger
+    (``await ctx.record_intent(facts)``); a resumed run hands it back as ``ctx.intent``.
+
+    The runner protocol: *record intent, then trigger; recover adopts only what began after
+    the intent*. No intent recorded means no trigger was sent, so ``recover`` returns
+    ``None`` and the task is triggered (once).
+
+    :param recorded_at: when it was recorded (the engine's clock, UTC).
+    :param facts: what the vendor said just before the trigger, as JSON values (e.g.
+        Fivetran's ``succeeded_at``/``failed_at``, the newest run id of a job): whatever
+        lets ``recover`` prove that a vendor run began after the intent.
+    """
+
+    recorded_at: datetime
+    facts: Mapping[str, Any] = field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {"recorded_at": self.recorded_at.isoformat(), "facts": dict(self.facts)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Intent:
+        """The intent stored as *raw* (by :meth:`to_json`)."""
+        at = datetime.fromisoformat(str(raw["recorded_at"]))
+        if at.tzinfo is None:
+
+            at = at.replace(tzinfo=UTC)
+        facts = raw.get("facts")
+        return cls(recorded_at=at, facts=dict(facts) if isinstance(facts, Mapping) else {})
 
 
 @frozen(kw_only=True)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         Delivery,
         DeliveryReceipt,
         ExternalRun,
+        Intent,
         JobResult,
         Notification,
         WebhookEvent,
@@ -46,6 +47,11 @@ class TaskContext(Protocol):
     :ivar started_at: when this attempt began running (kept across a resume), or ``None``;
         ``recover`` looks for vendor runs created after it.
     :ivar clock: the engine's clock (the vendor HTTP layer times backoff and rate limits on it).
+    :ivar intent: the :class:`~orchestra_core.Intent` this attempt recorded before its
+        trigger (also one recorded by an interrupted process, on resume), or ``None``.
+
+    ``record_intent`` records durably, and before the trigger is sent, that the attempt is
+    about to trigger, with what the vendor said just before (see :class:`RecoveringJobRunner`).
 
     ``log`` writes to the run log; ``sleep`` and ``now`` go through the engine's clock (a fake
     one in tests); ``next_event`` waits for a webhook event matching *key*, or returns ``None``
@@ -63,6 +69,11 @@ class TaskContext(Protocol):
     run_type: str
     started_at: Any
     clock: Any
+    intent: Intent | None
+
+    async def record_intent(self, facts: Any = None) -> Intent:
+        """Record durably, before sending the trigger, that this attempt is about to
+        trigger, with *facts* (JSON values: what the vendor said just before)."""
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Append a line to the run log (secrets are masked by the core)."""
@@ -104,10 +115,20 @@ class RecoveringJobRunner(JobRunner, Protocol):
     was never stored, the engine calls ``recover`` (with the same ``ctx.idempotency_key``)
     before starting again: return the external run if the vendor has it, else ``None``.
     Runners without ``recover`` are started again with the same idempotency key.
+
+    The rule (checked by the contract tests in ``orchestra_core.testing``): **record intent,
+    then trigger; recover adopts only what began after the intent.** ``start`` calls
+    ``await ctx.record_intent(facts)`` right before it sends the trigger, with what the
+    vendor said just before (a completion time, the newest run id). ``recover`` returns
+    ``None`` when ``ctx.intent`` is ``None`` (nothing was sent), and otherwise adopts a
+    vendor run only when it provably began after the intent, else returns ``None`` so the
+    task is triggered. A run that ended after the attempt began is not proof: it may be
+    someone else's, and adopting it reports an outcome for a task that never triggered.
     """
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
-        """The run the interrupted ``start`` created, or ``None`` if there is none."""
+        """The run the interrupted ``start`` created (one that began after ``ctx.intent``),
+        or ``None`` if there is none or no intent was recorded."""
 
 
 @runtime_checkable

@@ -167,15 +167,22 @@ class AcmeRunner:
                                      ctx=ctx))["data"]
             return runs[0] if runs else None
 
+        # record intent (with the newest run id: Acme numbers runs in order), then trigger
+        runs = (await client.get("/runs", params={"job": job}, ctx=ctx))["data"]
+        await ctx.record_intent({"newest_run": max((r["id"] for r in runs), default=0)})
         run = await client.post(f"/jobs/{job}/runs", ctx=ctx, find_existing=find_existing)
         return ExternalRun(id=str(run["id"]), started_at=ctx.now(), data={"job": job})
 
     async def recover(self, ctx: Any) -> ExternalRun | None:
+        """The oldest run newer than the one noted in the intent (none: nothing was sent)."""
+        if ctx.intent is None:
+            return None
         client = self.client(ctx)
         runs = (await client.get("/runs", params={"job": ctx.parameters.job}, ctx=ctx))["data"]
-        if not runs:
+        newer = [r for r in runs if r["id"] > ctx.intent.facts["newest_run"]]
+        if not newer:
             return None
-        return ExternalRun(id=str(runs[0]["id"]), started_at=ctx.now(),
+        return ExternalRun(id=str(min(r["id"] for r in newer)), started_at=ctx.now(),
                            data={"job": ctx.parameters.job})
 
     async def wait(self, ctx: Any, run: ExternalRun) -> JobResult:

@@ -29,6 +29,11 @@ class TestAcmeRunner(VendorRunnerContract):
     def parameters(self, sim, outcome):
         return {"job": "nightly" if outcome == "succeeded" else "fail-nightly"}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        run_id = len(sim.runs) + 1  # a run someone started in Acme's dashboard
+        sim.runs[run_id] = {"id": run_id, "job": parameters["job"], "created": sim.now(),
+                            "outcome": outcome, "cancelled_at": None}
+
 
 class TestAcmeWebhooks(WebhookHandlerContract):
     plugin = AcmePlugin(webhook_secret=None)  # the secret comes from ACME_WEBHOOK_SECRET
@@ -72,6 +77,57 @@ async def test_a_runner_that_retriggers_blindly_fails_the_contract():
     contract.plugin = BrokenPlugin()
     with pytest.raises(AssertionError, match=r"assert 2 == 1"):
         await contract.test_ambiguous_trigger_failure_never_starts_a_second_run()
+
+
+class AdoptingRunner(AcmeRunner):
+    """Broken on purpose (the false success of issue 13): adopts the latest run of the job,
+    whenever it began."""
+
+    async def recover(self, ctx):
+        from orchestra_core._models import ExternalRun
+
+        runs = (await self.client(ctx).get("/runs", params={"job": ctx.parameters.job},
+                                           ctx=ctx))["data"]
+        return ExternalRun(id=str(runs[0]["id"]), started_at=ctx.now()) if runs else None
+
+
+class NoIntentRunner(AcmeRunner):
+    """Broken on purpose: triggers without recording an intent first."""
+
+    async def start(self, ctx):
+        from orchestra_core._models import ExternalRun
+
+        run = await self.client(ctx).post(f"/jobs/{ctx.parameters.job}/runs", ctx=ctx)
+        return ExternalRun(id=str(run["id"]), started_at=ctx.now())
+
+
+def plugin_with(runner_class):
+    class Plugin(AcmePlugin):
+        def orchestra_register_integrations(self, registry):
+            acme = registry.integration("acme", description="Acme Jobs (broken)")
+            acme.job("acme_run", parameters=__import__("tests._acme", fromlist=["_"])
+                     .AcmeRunParams, description="x", runner=runner_class)
+
+        orchestra_register_integrations.orchestra_impl = \
+            AcmePlugin.orchestra_register_integrations.orchestra_impl
+
+    return Plugin()
+
+
+async def test_a_recover_that_adopts_any_run_fails_the_recovery_contract():
+    contract = TestAcmeRunner()
+    contract.plugin = plugin_with(AdoptingRunner)
+    with pytest.raises(AssertionError, match="no intent was recorded"):
+        await contract.test_kill_before_the_intent_triggers_once_with_its_own_outcome()
+    with pytest.raises(AssertionError, match="did not trigger exactly once"):
+        await contract.test_kill_between_intent_and_trigger_triggers_once_with_its_own_outcome()
+
+
+async def test_a_start_without_an_intent_fails_the_recovery_contract():
+    contract = TestAcmeRunner()
+    contract.plugin = plugin_with(NoIntentRunner)
+    with pytest.raises(pytest.fail.Exception, match="without recording its intent"):
+        await contract.test_kill_between_intent_and_trigger_triggers_once_with_its_own_outcome()
 
 
 def test_silent_overrides_are_refused():

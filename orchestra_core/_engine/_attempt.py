@@ -30,7 +30,7 @@ import anyio
 from attrs import frozen
 
 from .._errors import OrchestraError, TaskFailed
-from .._models import ExternalRun, JobResult, JobState
+from .._models import ExternalRun, Intent, JobResult, JobState
 from .._retry import TaskRetry
 from .._store import AssetEvent, utc
 from ._context import RunnerContext
@@ -63,6 +63,8 @@ class Resumed:
     external: ExternalRun | None = None
     started_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    #: what the interrupted attempt's runner recorded before its trigger
+    intent: Intent | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any] | None) -> Resumed | None:
@@ -73,7 +75,8 @@ class Resumed:
                    external=external_from(row["external"]) if row.get("external") else None,
                    started_at=utc(row["started_at"]) if row.get("started_at") else None,
                    next_attempt_at=(utc(row["next_attempt_at"]) if row.get("next_attempt_at")
-                                    else None))
+                                    else None),
+                   intent=Intent.from_json(row["intent"]) if row.get("intent") else None)
 
 
 class _TimedOut(Exception):
@@ -144,6 +147,7 @@ class Attempts:
                                  self.connection)
         if self.reattach and self.resumed is not None:
             self.ctx.started_at = self.resumed.started_at
+            self.ctx.intent = self.resumed.intent
         return Step.QUEUE
 
     async def _queue(self) -> Step:
@@ -164,7 +168,7 @@ class Attempts:
                 ctx.started_at = exe.clock.now()
                 await exe.transition(self.task.id, TaskState.RUNNING, ctx.attempt,
                                      started_at=ctx.started_at, external=None,
-                                     external_id=None, next_attempt_at=None)
+                                     external_id=None, next_attempt_at=None, intent=None)
             try:
                 self.outcome = await self._within_timeout()
             except anyio.get_cancelled_exc_class():

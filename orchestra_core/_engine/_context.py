@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define
 
-from .._models import WebhookEvent
+from .._models import Intent, WebhookEvent
+from .._store import TaskUpdate
 
 if TYPE_CHECKING:
     from ._execution import Execution
@@ -26,9 +27,21 @@ class RunnerContext:
     parameters: Any
     idempotency_key: str
     connection: Any = None
-    #: when this attempt began running (kept across a resume); ``recover`` looks for vendor
-    #: runs created after it
+    #: when this attempt began running (kept across a resume)
     started_at: datetime | None = None
+    #: what the runner recorded just before its trigger (``record_intent``); after a resume,
+    #: the one the interrupted process recorded for this attempt, or ``None``
+    intent: Intent | None = None
+
+    async def record_intent(self, facts: Any = None) -> Intent:
+        """Record durably, before the trigger is sent, that this attempt is about to trigger,
+        with *facts* (what the vendor said just before); returns once it is committed."""
+        exe = self.execution
+        intent = Intent(recorded_at=exe.clock.now(), facts=dict(facts or {}))
+        await exe.committer.write(TaskUpdate(exe.run_id, self.task_id, {
+            "intent": intent.to_json(), "updated_at": intent.recorded_at}))
+        self.intent = intent
+        return intent
 
     @property
     def run_id(self) -> str:

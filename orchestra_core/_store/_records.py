@@ -19,7 +19,7 @@ class TaskUpdate:
     fields: dict[str, Any]
 
     #: fields that may carry text from a job (vendor messages, echoed inputs)
-    FREE_TEXT = ("error", "meta", "external")
+    FREE_TEXT = ("error", "meta", "external", "intent")
 
 
 @frozen(slots=True)

@@ -89,6 +89,7 @@ task_runs = Table(
     Column("meta", JSON),
     Column("outcome", String(16)),
     Column("updated_at", TS, nullable=False),
+    Column("intent", JSON),  # migration "intent": what a runner recorded before its trigger
     UniqueConstraint("run_id", "task_id", name="uq_task_runs_run_task"),
 )
 

@@ -12,8 +12,9 @@ __all__ = ("StubContext",)
 class StubContext:
     """Satisfies :class:`~orchestra_core.TaskContext` without an engine.
 
-    Records what the runner logs (``logs``: ``(level, message)`` pairs) and sleeps
-    (``sleeps``); time comes from *clock* (a ``FakeClock(autojump=True)`` by default, so
+    Records what the runner logs (``logs``: ``(level, message)`` pairs), sleeps
+    (``sleeps``) and trigger intents (``intents``; *intent* is the one a resumed attempt
+    starts with); time comes from *clock* (a ``FakeClock(autojump=True)`` by default, so
     sleeps return at once); ``next_event`` sleeps out its timeout and returns ``None``
     (no webhooks), so runners fall back to polling.
     """
@@ -21,7 +22,7 @@ class StubContext:
     def __init__(self, parameters: Any, *, attempt: int = 1, clock: Any = None,
                  connection: Any = None, task_id: str = "a", task: Any = None,
                  run_id: str = "run-1", pipeline: str = "p", run_type: str = "full",
-                 started_at: Any = None) -> None:
+                 started_at: Any = None, intent: Any = None) -> None:
         self.task_id = task_id
         self.run_id = run_id
         self.pipeline = pipeline
@@ -32,9 +33,21 @@ class StubContext:
         self.connection = connection
         self.run_type = run_type
         self.started_at = started_at
+        #: the :class:`~orchestra_core.Intent` recorded (or handed in, as after a resume)
+        self.intent = intent
+        #: every intent recorded through this context, in order
+        self.intents: list[Any] = []
         self.clock = clock if clock is not None else FakeClock(autojump=True)
         self.logs: list[tuple[str, str]] = []
         self.sleeps: list[float] = []
+
+    async def record_intent(self, facts: Any = None) -> Any:
+        """Record the intent in memory (``intent``, ``intents``)."""
+        from .._models import Intent
+
+        self.intent = Intent(recorded_at=self.clock.now(), facts=dict(facts or {}))
+        self.intents.append(self.intent)
+        return self.intent
 
     def log(self, message: str, *, level: str = "info") -> None:
         """Record a log line."""

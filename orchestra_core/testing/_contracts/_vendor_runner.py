@@ -9,15 +9,19 @@ from typing import Any, ClassVar
 import pytest
 
 from ._overrides import guard_overrides
+from ._recovery import RecoveryContract, _posts
 
 __all__ = ("VendorRunnerContract",)
 
-class VendorRunnerContract:
+class VendorRunnerContract(RecoveryContract):
     """Inherited tests of a vendor job's runner against the plugin's simulator (in-process,
     on a fake clock): start then wait succeeds; a failed vendor run is FAILED with a message;
     cancel reaches the vendor; a new runner resumes from a stored ExternalRun without
     triggering again; transient 5xx/429 are retried; an ambiguous trigger failure never
-    creates a second vendor run.
+    creates a second vendor run; and the :class:`RecoveryContract` tests: a process killed
+    before the intent, between intent and trigger, or after the trigger triggers exactly once
+    and reports its own run's outcome, never that of someone else's run that ended after the
+    attempt began (provide ``start_foreign_run``).
 
     Subclass it in the plugin's tests and provide the class attributes and the three
     ``make_*``/``parameters`` hooks (the ``assert_*`` hooks have generic defaults)::
@@ -38,6 +42,12 @@ class VendorRunnerContract:
             def parameters(self, sim, outcome):
                 sim.script("ambush_prettiest", outcome)   # however your simulator does it
                 return {"connectionid": "ambush_prettiest"}
+
+            def start_foreign_run(self, sim, parameters, outcome):
+                # a sync the schedule started, ending with *outcome*; the next one still
+                # ends as parameters() scripted it
+                sim.connector("ambush_prettiest").outcomes.insert(0, ...)
+                sim.start_sync("ambush_prettiest")
 
     The runner is built by ``host.runner(job)`` on a host made with
     ``Orchestra(plugins=[plugin], transports={integration: sim.transport})``, so runners must
@@ -210,12 +220,7 @@ class VendorRunnerContract:
     def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:
         """Overriding a contract test needs ``@pytest.mark.xfail(reason=...)``."""
         guard_overrides(self, VendorRunnerContract)
-
-
-def _posts(sim: Any, pattern: str) -> int | None:
-    """POST requests to *pattern* *sim* received (``None`` when it cannot say)."""
-    count = getattr(sim, "count", None)
-    return count("POST", pattern) if callable(count) else None
+        guard_overrides(self, RecoveryContract)
 
 
 def _count(sim: Any) -> int:

@@ -59,6 +59,15 @@ class _RunnerContract(VendorRunnerContract):
                        attribution="customer")
         return {"config_id": self.config_id, "poll_interval": 5}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # a workflow Amperity's own schedule started, ending with *outcome*
+        tenant = sim.tenants[sim.tenant]
+        config = tenant.configs[parameters["config_id"]]
+        with sim.lock:
+            tenant.scripted.setdefault(config.id, []).insert(0, {"outcome": outcome})
+            tenant.start(config, now=sim.clock.monotonic(), clock_now=sim.now(),
+                         principal="amperity-scheduler", rng=sim._rng)
+
     def assert_cancelled(self, sim, requests_before):
         assert sim.count("POST", "/api/workflow/runs/*/stop") == 1
         [run] = sim.runs()

@@ -6,7 +6,7 @@ import itertools
 import anyio
 import pytest
 
-from orchestra_core import Connection, JobState, TaskFailed
+from orchestra_core import Connection, Intent, JobState, TaskFailed
 from orchestra_core.testing import Failure, StubContext
 
 pytestmark = pytest.mark.anyio
@@ -213,18 +213,19 @@ async def test_recover_finds_nothing_when_nothing_started(kit):
     assert await kit.runner().recover(ctx) is None
 
 
-async def test_recover_without_attempt_time_only_adopts_running_workflows(kit):
+async def test_recover_without_an_intent_adopts_nothing(kit):
     runner = kit.runner()
-    await kit.run(kit.ctx())  # finished: could be an earlier pipeline's
-    assert await runner.recover(kit.ctx()) is None
-    started = await runner.start(kit.ctx())
-    found = await runner.recover(kit.ctx())
+    await kit.run(kit.ctx())  # finished: an earlier pipeline's
+    ctx = kit.ctx()
+    started = await runner.start(ctx)
+    assert await runner.recover(kit.ctx()) is None  # no intent recorded: nothing was sent
+    found = await runner.recover(ctx)  # the intent start recorded
     assert found.id == started.id
 
 
 async def test_recover_refuses_to_guess_between_several(kit):
     ctx = kit.ctx()
-    ctx.started_at = kit.clock.now()
+    ctx.intent = Intent(recorded_at=kit.clock.now())
     kit.sim.add_config("cg-other1")
     await kit.runner().start(kit.ctx())
     await kit.runner().start(kit.ctx("cg-other1"))

@@ -38,6 +38,12 @@ class TestCensusRunner(VendorRunnerContract):
                      queued_for=1, working_for=15)
         return {"syncid": 52, "poll_interval": 5}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # a run of the sync's schedule, ending with *outcome*; the task's own run comes next
+        sync = parameters["syncid"]
+        sim.script(sync, outcome="completed" if outcome == "succeeded" else "failed")
+        sim.trigger(sync, trigger="Schedule")
+
     def assert_cancelled(self, sim, requests_before):
         assert sim.count("POST", "/api/v1/sync_runs/*/cancel") == 1
         [run] = sim.workspace.runs.values()

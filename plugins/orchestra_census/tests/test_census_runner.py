@@ -6,7 +6,7 @@ from orchestra_census.runner import CensusSyncRunner
 from orchestra_census.sync_runs import UnknownSyncRunStatus
 from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 
-from orchestra_core import Connection, JobState, TaskFailed, VendorHTTPError
+from orchestra_core import Connection, Intent, JobState, TaskFailed, VendorHTTPError
 from orchestra_core.testing import FakeClock, StubContext, make_host
 
 
@@ -171,15 +171,20 @@ async def test_cancel_unknown_run_is_logged():
                                        "not know it")
 
 
-async def test_recover_adopts_an_api_run_in_progress_only():
+async def test_recover_adopts_only_an_api_run_begun_after_the_intent():
     sim, runner, ctx = setup()
-    assert await runner.recover(ctx) is None  # no run at all
+    earlier = sim.trigger(52)  # an earlier pipeline's run
+    ctx.clock.advance(3600)
+    assert await runner.recover(ctx) is None  # no intent recorded: nothing was sent
+    ctx.intent = Intent(recorded_at=ctx.now(), facts={"latest_run_id": earlier.id})
+    assert await runner.recover(ctx) is None  # only the run from before the intent
+    sim.trigger(52, trigger="Schedule")
+    assert await runner.recover(ctx) is None  # not triggered through the API
+    ctx.clock.advance(3600)
     sim_run = sim.trigger(52)  # what the interrupted start created
     found = await runner.recover(ctx)
     assert found is not None and found.id == str(sim_run.id)
     assert found.data["recovered"] is True and found.data["asset"] == "census:15/Account"
     assert (await runner.wait(ctx, found)).state is JobState.SUCCEEDED
-    # finished: cannot be told from an earlier pipeline's run
-    assert await runner.recover(ctx) is None
-    sim.trigger(52, trigger="Schedule")
-    assert await runner.recover(ctx) is None
+    # finished, and still provably begun after the intent
+    assert (await runner.recover(ctx)).id == str(sim_run.id)

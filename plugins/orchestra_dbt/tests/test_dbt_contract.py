@@ -35,6 +35,14 @@ class TestDbtRunner(VendorRunnerContract):
         job = SUCCEEDING_JOB if outcome == "succeeded" else FAILING_JOB
         return {"jobid": job, "poll_interval": 5}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # a run of the job's own schedule, ending with *outcome*
+        with sim.lock:
+            job = sim.job(parameters["jobid"])
+            run = sim.state.trigger(job, sim.now(), {"cause": "Triggered by the schedule"})
+            run.outcome = "success" if outcome == "succeeded" else "error"
+            sim.state.schedule(job)
+
     def assert_cancelled(self, sim, requests_before):
         [run] = sim.state.runs.values()
         assert sim.status(run.id) == 30

@@ -214,7 +214,9 @@ async def test_recover_finds_the_run_of_an_interrupted_start(kit):
     ctx = kit.ctx()
     run = await kit.runner.start(ctx)  # its ExternalRun never reached the store
     assert await kit.runner.recover(kit.ctx(attempt=2)) is None
-    found = await kit.runner.recover(kit.ctx())
+    assert await kit.runner.recover(kit.ctx()) is None  # no intent: nothing was sent
+    assert [i.facts["marker"] for i in ctx.intents] == [f"[orchestra {ctx.idempotency_key}]"]
+    found = await kit.runner.recover(ctx)
     assert found is not None
     assert (found.id, found.started_at, found.data) == (run.id, run.started_at, run.data)
     request = [r for r in kit.sim.requests if r.path.endswith("/runs/")][-1]

@@ -42,6 +42,11 @@ class TestFivetranRunner(VendorRunnerContract):
         assert sim.count("PATCH", f"/v1/connections/{CID}") == 1
         assert sim.connector(CID).paused
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # an automatic sync (the schedule's): its outcome first, then the task's own
+        sim.connector(CID).outcomes.insert(0, "success" if outcome == "succeeded" else "failure")
+        assert sim.start_sync(CID) == 200
+
 
 class TestFivetranWebhooks(WebhookHandlerContract):
     plugin = orchestra_fivetran.plugin

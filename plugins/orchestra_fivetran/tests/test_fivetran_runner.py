@@ -11,7 +11,7 @@ import orchestra_fivetran.plugin
 import pytest
 from orchestra_fivetran.runner import FivetranSyncRunner, _outcome
 
-from orchestra_core import ExternalRun, JobState, TaskFailed
+from orchestra_core import ExternalRun, Intent, JobState, TaskFailed
 from orchestra_core.testing import FakeClock, make_host
 
 CID = "ambush_prettiest"
@@ -318,26 +318,64 @@ def test_resume_after_the_sync_already_ended_finishes_at_once(kit):
     assert c.triggers == 1
 
 
-def test_recover_adopts_a_running_sync(kit):
-    c = kit.sim.add_connector(CID)
-    kit.sim.start_sync(CID)  # the interrupted start's trigger
-    ctx = kit.ctx()
-    ext = kit.run(kit.runner.recover, ctx)
-    assert ext is not None and ext.data["joined"] is True
-    result = kit.run(kit.runner.wait, ctx, ext)
-    assert result.state is JobState.SUCCEEDED and c.triggers == 1
+def intent_of(kit, c, **facts):
+    """The intent ``start`` records for connection *c* as it is now."""
+    details = c.details()
+    return Intent(recorded_at=kit.clock.now(), facts={
+        "succeeded_at": details["succeeded_at"], "failed_at": details["failed_at"],
+        "sync_state": details["status"]["sync_state"], "force": False, **facts})
 
 
-def test_recover_adopts_a_sync_that_ended_after_the_attempt_began(kit):
+def test_recover_without_an_intent_adopts_nothing(kit):
+    """No intent recorded: the trigger was never sent, whatever the connection shows."""
     c = kit.sim.add_connector(CID)
     ctx = kit.ctx()
     ctx.started_at = kit.clock.now()
     kit.sim.start_sync(CID)
+    assert kit.run(kit.runner.recover, ctx) is None  # a sync running
+    kit.clock.advance(600)
+    assert kit.run(kit.runner.recover, ctx) is None  # a sync that ended after the start
+    assert c.triggers == 1
+
+
+def test_recover_adopts_a_sync_that_began_after_the_intent(kit):
+    c = kit.sim.add_connector(CID)
+    ctx = kit.ctx()
+    ctx.intent = intent_of(kit, c)
+    kit.sim.start_sync(CID)  # the interrupted start's trigger
+    ext = kit.run(kit.runner.recover, ctx)
+    assert ext is not None and ext.data["joined"] is False
+    result = kit.run(kit.runner.wait, ctx, ext)
+    assert result.state is JobState.SUCCEEDED and c.triggers == 1
+
+
+def test_recover_adopts_a_sync_that_began_and_ended_after_the_intent(kit):
+    c = kit.sim.add_connector(CID, outcomes=["failure"])
+    c.succeeded_at = kit.clock.now() - timedelta(days=1)
+    ctx = kit.ctx()
+    ctx.intent = intent_of(kit, c)
+    kit.sim.start_sync(CID)
     kit.clock.advance(600)
     ext = kit.run(kit.runner.recover, ctx)
     assert ext is not None
-    assert kit.run(kit.runner.wait, ctx, ext).state is JobState.SUCCEEDED
+    assert kit.run(kit.runner.wait, ctx, ext).state is JobState.FAILED  # its real outcome
     assert c.triggers == 1
+
+
+def test_recover_never_adopts_a_sync_running_at_the_intent(kit):
+    """The false success of issue 13: a sync that was already running when the intent was
+    recorded ends after the attempt began; it is not this task's, so the task triggers."""
+    c = kit.sim.add_connector(CID)
+    kit.sim.start_sync(CID)  # an automatic sync
+    ctx = kit.ctx()
+    ctx.started_at = kit.clock.now()
+    ctx.intent = intent_of(kit, c)
+    kit.clock.advance(7200)
+    c = kit.sim.connector(CID)
+    assert c.sync_state == "scheduled" and c.succeeded_at is not None
+    assert kit.run(kit.runner.recover, ctx) is None
+    kit.sim.start_sync(CID)
+    assert kit.run(kit.runner.recover, ctx) is None  # nor a later one: it cannot tell
 
 
 def test_recover_finds_nothing_when_no_sync_was_started(kit):
@@ -345,7 +383,19 @@ def test_recover_finds_nothing_when_no_sync_was_started(kit):
     c.succeeded_at = kit.clock.now() - timedelta(days=1)
     ctx = kit.ctx()
     ctx.started_at = kit.clock.now()
+    ctx.intent = intent_of(kit, c)
+    kit.clock.advance(60)
     assert kit.run(kit.runner.recover, ctx) is None
+
+
+def test_start_records_its_intent_before_the_trigger(kit):
+    c = kit.sim.add_connector(CID)
+    c.succeeded_at = kit.clock.now() - timedelta(days=1)
+    ctx = kit.ctx()
+    kit.run(kit.runner.start, ctx)
+    [intent] = ctx.intents
+    assert intent.facts["succeeded_at"] == c.details()["succeeded_at"]
+    assert intent.facts["sync_state"] == "scheduled" and intent.facts["failed_at"] is None
 
 
 # -- cancel ---------------------------------------------------------------------------------

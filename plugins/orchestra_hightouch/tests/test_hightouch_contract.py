@@ -51,6 +51,13 @@ class TestHightouchRunner(VendorRunnerContract):
         sync = sim.add_sync(outcome={"succeeded": "success", "failed": "failed"}[outcome])
         return {"syncid": sync.id, "poll_interval": 5}
 
+    def start_foreign_run(self, sim, parameters, outcome):
+        # a run of the sync's schedule, ending with *outcome*
+        sync = sim.sync(parameters["syncid"])
+        with sim.lock:
+            sync.script.appendleft({"succeeded": "success", "failed": "failed"}[outcome])
+            sim.state.trigger(sync)
+
 
 class TestHightouchAlertWebhooks(WebhookHandlerContract):
     plugin = orchestra_hightouch.plugin

@@ -250,13 +250,14 @@ async def test_recover_adopts_the_run_in_progress(kit):
     ctx = kit.ctx()
     run = await kit.runner.start(ctx)  # its ExternalRun was "lost" in a crash
     kit.clock.advance(3)
-    found = await kit.runner.recover(kit.ctx())
+    assert await kit.runner.recover(kit.ctx()) is None  # no intent: nothing was sent
+    found = await kit.runner.recover(ctx)  # the intent start recorded
     assert found is not None and found.id == run.id
     assert found.data["recovered"] is True and found.data["sync_id"] == "1001"
     assert found.started_at == run.started_at
     assert kit.sim.count("POST") == 1
     listed = [r for r in kit.sim.requests if r.path.endswith("/runs")][-1]
-    assert listed.query["after"] == "2025-12-31T17:59:58.000Z"  # 6 h window, less 5 s skew
+    assert listed.query["after"] == "2025-12-31T23:59:55.000Z"  # the intent, less 5 s skew
     assert (await kit.runner.wait(kit.ctx(), found)).state is JobState.SUCCEEDED
 
 

@@ -161,11 +161,15 @@ class Context:
     connection: Any = None  # no stored connection: the runner knows its base URL
     run_type: str = "full"
     started_at: Any = None  # when the attempt began; only recovering runners read it
+    intent: Any = None  # what record_intent recorded; only recovering runners read it
     lines: list[str] = attrs.field(factory=list)
 
     @property
     def idempotency_key(self) -> str:
         return f"{self.run_id}/{self.task_id}/{self.attempt}"
+
+    async def record_intent(self, facts: Any = None) -> None:
+        self.intent = facts  # the engine stores an Intent durably; enough for this runner
 
     def log(self, message: str, *, level: str = "info") -> None:
         self.lines.append(f"{level}: {message}")

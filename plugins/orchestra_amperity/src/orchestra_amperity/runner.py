@@ -16,8 +16,11 @@
   ``customer`` (a configuration to fix) is not retried. Amperity has no webhooks: polling is
   the only way to learn the state.
 - ``cancel`` sends ``POST /api/workflow/runs/{id}/stop``.
-- ``recover`` (after a crash between the POST and its recording) adopts the workflow the
-  interrupted start created, found with the same runs-list query.
+- Before the POST, ``start`` records its intent (``ctx.record_intent``). ``recover`` (after
+  a crash between the POST and its recording) adopts the one workflow of the job's type that
+  Amperity created at or after the intent (the same runs-list query, without the clock-skew
+  margin: Amperity's list has no sequence number, so its ``created_at`` is the proof). No
+  intent recorded means the POST was never sent; no such workflow means start one.
 
 The run mode of a courier group: the ``run_mode`` parameter when set; otherwise, in a
 ``refresh`` or ``source`` pipeline run, that run type (so Amperity does not run the
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import (
@@ -60,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = (
     "MAX_OUTAGE",
     "MIN_POLL_INTERVAL",
-    "RECOVER_WINDOW",
     "AmperityWorkflowRunner",
     "courier_fields",
     "task_instances",
@@ -73,8 +75,6 @@ MIN_POLL_INTERVAL = 0.5
 MAX_ERROR_BACKOFF = 300.0
 #: How long reads may keep failing (transiently) before the task gives up.
 MAX_OUTAGE = 3600.0
-#: How far back ``recover`` looks when the engine does not say when the attempt began.
-RECOVER_WINDOW = timedelta(hours=6)
 #: Run types of a pipeline run that become the courier group's run mode when it sets none.
 RUN_TYPE_MODES = ("refresh", "source")
 
@@ -161,6 +161,9 @@ class AmperityWorkflowRunner:
         body = {"config_id": params.config_id, **fields}
         workflow_type = WORKFLOW_TYPES.get(params.PREFIX)
         since = ctx.now()
+        # the runner protocol: record the intent, then start; ``recover`` adopts only a
+        # workflow Amperity created after it
+        await ctx.record_intent({"workflow_type": workflow_type, "config_id": params.config_id})
 
         async def find_existing() -> Mapping[str, Any] | None:
             found = await self._created_since(api, params, since, workflow_type)
@@ -222,20 +225,17 @@ class AmperityWorkflowRunner:
         return exc
 
     async def _created_since(self, api: AmperityAPI, params: AmperityWorkflow, since: datetime,
-                             workflow_type: str | None, *, running_only: bool = False
+                             workflow_type: str | None, *, skew: float = 5.0
                              ) -> Mapping[str, Any] | None:
-        """The one workflow of *params*' kind created since *since*, or ``None``.
+        """The one workflow of *params*' kind created since *since* (less *skew* seconds),
+        or ``None``.
 
         The runs list does not say which config a workflow ran (a ``config_id`` field is used
         when present); when several workflows of the kind qualify, the runner cannot tell
         which one is its own and raises instead of guessing.
         """
-        runs = await api.runs_since(since, workflow_type)
+        runs = await api.runs_since(since, workflow_type, skew=skew)
         runs = [r for r in runs if r.get("config_id") in (None, params.config_id)]
-        if running_only:
-            runs = [r for r in runs if classify(r.get("state")) in (
-                WorkflowClass.QUEUED, WorkflowClass.RUNNING, WorkflowClass.DEGRADED)]
-            runs = runs[-1:]
         if not runs:
             return None
         if len(runs) > 1:
@@ -394,16 +394,17 @@ class AmperityWorkflowRunner:
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
         """The workflow an interrupted ``start`` created: the one workflow of the job's type
-        created since the attempt began (``ctx.started_at``). Without that time, only a
-        workflow still running within :data:`RECOVER_WINDOW` is adopted (a finished one cannot
-        be told apart from an earlier pipeline's)."""
+        that Amperity created at or after the recorded intent (no clock-skew margin: a
+        workflow stamped earlier may have begun before it), finished or not. ``None`` (start
+        one) when no intent was recorded (the POST was never sent) or no such workflow
+        exists."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
         params: AmperityWorkflow = ctx.parameters
         api = self.api(ctx)
-        attempt_start = getattr(ctx, "started_at", None)
-        since = attempt_start if isinstance(attempt_start, datetime) else \
-            ctx.now() - RECOVER_WINDOW
-        found = await self._created_since(api, params, since, WORKFLOW_TYPES.get(params.PREFIX),
-                                          running_only=not isinstance(attempt_start, datetime))
+        found = await self._created_since(api, params, intent.recorded_at,
+                                          WORKFLOW_TYPES.get(params.PREFIX), skew=0.0)
         if found is None:
             return None
         fields, mode_source = courier_fields(params, getattr(ctx, "run_type", None))
@@ -413,5 +414,5 @@ class AmperityWorkflowRunner:
                 f"interrupted start of {_what(params)}; waiting for it instead of starting "
                 "another")
         return ExternalRun(id=str(found["id"]),
-                           started_at=parse_time(found.get("created_at")) or ctx.now(),
+                           started_at=parse_time(found.get("created_at")) or intent.recorded_at,
                            data=facts)

@@ -10,8 +10,11 @@
   reads on the task's webhook events (key ``census:<run id>``) for at most ``poll_interval``
   seconds. An unknown status value is an error, never a guess.
 - ``cancel`` sends ``POST /sync_runs/{id}/cancel``.
-- ``recover`` (after a crash between the trigger and its recording) adopts the sync's latest
-  run when the API triggered it and it is still queued or working.
+- Before the POST, ``start`` records its intent (``ctx.record_intent``) with the noted run
+  id. ``recover`` (after a crash between the trigger and its recording) adopts the first
+  API-triggered run with a higher id (Census numbers runs in order, so it began after the
+  intent), finished or not; with no intent recorded the trigger was never sent, and with no
+  such run the task is triggered.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ MIN_POLL_INTERVAL = 0.05
 MAX_POLL_BACKOFF = 300.0
 #: How long the API may keep failing while a run is being waited for before giving up.
 MAX_OUTAGE = 3600.0
+#: How many of a sync's newest runs ``recover`` reads to find the interrupted trigger's.
+RECOVER_RUNS = 25
 
 
 def destination_asset(sync: Mapping[str, Any]) -> str | None:
@@ -66,6 +71,12 @@ def destination_asset(sync: Mapping[str, Any]) -> str | None:
         return None
     connection = attrs.get("connection_id")
     return f"census:{connection}/{obj}" if connection is not None else f"census:{obj}"
+
+
+def _api_triggered(run: Mapping[str, Any]) -> bool:
+    """Whether *run* was triggered through the API (or Census does not say)."""
+    reason = run.get("sync_trigger_reason")
+    return not isinstance(reason, Mapping) or reason.get("ui_tag") in (None, "API")
 
 
 def _ui_url(base_url: str, sync_id: Any) -> str:
@@ -188,6 +199,8 @@ class CensusSyncRunner:
             return {"status": "success", "data": {"sync_run_id": latest["id"]}}
 
         query = {"force_full_sync": "true"} if params.force_full_sync else None
+        await ctx.record_intent({"latest_run_id": previous_id if isinstance(previous_id, int)
+                                 else None})
         body = await client.post(f"/syncs/{sync_id}/trigger", params=query, ctx=ctx,
                                  find_existing=find_existing)
         data = _data(body, f"POST /syncs/{sync_id}/trigger", self.host.redactor)
@@ -285,19 +298,28 @@ class CensusSyncRunner:
         ctx.log(f"asked Census to cancel sync run {run_id}", level="warning")
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
-        """The sync run an interrupted ``start`` created: the sync's latest run, when the API
-        triggered it and it has not finished (a finished one cannot be told apart from an
-        earlier pipeline's run, so the task is triggered again instead)."""
+        """The sync run an interrupted ``start`` created: the first run the API triggered
+        after the recorded intent (a higher id than the latest one ``start`` noted before
+        its POST). ``None`` (trigger) when no intent was recorded or no such run exists: a
+        run that merely ended after the attempt began may be an earlier pipeline's."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
+        noted = intent.facts.get("latest_run_id")
         params: CensusSync = ctx.parameters
         client = self._client(ctx)
-        latest = await self._latest_run(ctx, client, params.syncid)
-        if latest is None or not isinstance(latest.get("id"), int):
+        body = await client.get(f"/syncs/{params.syncid}/sync_runs",
+                                params={"page": 1, "per_page": RECOVER_RUNS, "order": "desc"},
+                                ctx=ctx)
+        runs = _data(body, f"GET /syncs/{params.syncid}/sync_runs", self.host.redactor)
+        after = sorted((r for r in (runs if isinstance(runs, list) else [])
+                        if isinstance(r, Mapping) and _api_triggered(r)
+                        and isinstance(r.get("id"), int) and not isinstance(r["id"], bool)
+                        and (not isinstance(noted, int) or r["id"] > noted)),
+                       key=lambda r: r["id"])
+        if not after:
             return None
-        reason = latest.get("sync_trigger_reason")
-        if isinstance(reason, Mapping) and reason.get("ui_tag") not in (None, "API"):
-            return None
-        if latest.get("canceled") is True or latest.get("status") not in ("queued", "working"):
-            return None
+        latest = after[0]
         run_id = latest["id"]
         sync = await self._get_sync(ctx, client, params.syncid)
         facts: dict[str, Any] = {
@@ -313,7 +335,7 @@ class CensusSyncRunner:
         ctx.log(f"found Census sync run {run_id} ({latest.get('status')}) started by the "
                 "interrupted trigger; waiting for it instead of triggering again")
         return ExternalRun(id=str(run_id),
-                           started_at=_parse_time(latest.get("created_at")) or ctx.now(),
+                           started_at=_parse_time(latest.get("created_at")) or intent.recorded_at,
                            data=facts)
 
     # -- results -------------------------------------------------------------------------------

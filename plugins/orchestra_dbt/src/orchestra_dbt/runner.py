@@ -208,6 +208,9 @@ class DbtRunner:
             return {"data": found} if found is not None else None
 
         what = f"triggering dbt Cloud job {job_id} (account {api.account_id})"
+        # the runner protocol: record the intent, then trigger; the run carries the marker of
+        # this attempt's idempotency key in its cause, which is what ``recover`` looks for
+        await ctx.record_intent({"job_id": job_id, "marker": marker(ctx.idempotency_key)})
         try:
             response = await api.client.post(f"{api.v2}/jobs/{job_id}/run/", json=body,
                                               ctx=ctx, find_existing=find_existing)
@@ -230,10 +233,17 @@ class DbtRunner:
         return ExternalRun(id=str(run["id"]), started_at=started_at, data=data)
 
     async def recover(self, ctx: Any) -> ExternalRun | None:
-        """The run an interrupted ``start`` of this attempt created, if dbt Cloud has one."""
+        """The run an interrupted ``start`` of this attempt created, if dbt Cloud has one:
+        the run whose cause carries this attempt's marker (proof that this attempt triggered
+        it); when dbt Cloud leaves the trigger out, the first run it created at or after the
+        recorded intent. No intent recorded: nothing was sent (``None``: trigger)."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
         params = ctx.parameters
         api = self._api(ctx, params.account_id)
-        found = await self._find_run(ctx, api, params.jobid, ctx.idempotency_key, None)
+        found = await self._find_run(ctx, api, params.jobid, ctx.idempotency_key,
+                                     intent.recorded_at)
         if found is None:
             return None
         ctx.log(f"found dbt Cloud run {found['id']} triggered before the interruption")

@@ -5,7 +5,9 @@ Fivetran returns no run id. ``start`` reads the connection, remembers the later 
 ``POST /connections/{id}/sync``; the sync is over once ``succeeded_at`` or ``failed_at`` moves
 past the *reference* time (the baseline, or the trigger time less a clock-skew margin,
 whichever is later). Both are stored in the :class:`ExternalRun`, so ``wait`` resumes from
-them in a new process without triggering again.
+them in a new process without triggering again. Just before the trigger, ``start`` records
+its intent (``ctx.record_intent``) with the connection's ``succeeded_at``, ``failed_at`` and
+``sync_state``; ``recover`` adopts only a sync that provably began after it.
 
 ``wait`` is woken by ``sync_start`` / ``sync_end`` webhooks (key ``fivetran:<connection id>``)
 and polls ``GET /connections/{id}`` as a fallback, so a lost webhook only delays. A webhook
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestra_core import ExternalRun, JobResult, JobState, TaskFailed, VendorHTTPError, backoff
@@ -41,6 +43,11 @@ MIN_POLL_INTERVAL = 0.05
 SETTLE_DELAY = 1.0
 #: ``sync_state`` values Fivetran documents.
 SYNC_STATES = ("scheduled", "syncing", "paused", "rescheduled")
+#: ``sync_state`` values of a connection that has a sync under way (running, or waiting for
+#: the source's quota): a sync ending later may have begun before the intent.
+BUSY_STATES = ("syncing", "rescheduled")
+#: The reference of a recovered sync when the connection had never synced before the intent.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Tables listed in a task run's metadata (the assets list them all).
 METADATA_TABLES = 500
 
@@ -103,6 +110,12 @@ class FivetranSyncRunner:
             return {"found": now} if started else None
 
         joined = was_syncing and not params.force
+        # the runner protocol: record the intent (with what Fivetran said just before), then
+        # trigger; ``recover`` adopts only a sync that provably began after it
+        await ctx.record_intent({"succeeded_at": details.get("succeeded_at"),
+                                 "failed_at": details.get("failed_at"),
+                                 "sync_state": _status(details).get("sync_state"),
+                                 "force": bool(params.force)})
         try:
             await api.trigger(cid, force=params.force, ctx=ctx, find_existing=find_existing)
         except VendorHTTPError as exc:
@@ -129,24 +142,38 @@ class FivetranSyncRunner:
                                           joined, params.force))
 
     async def recover(self, ctx: Any) -> ExternalRun | None:
-        """After a crash between the trigger and its recording: adopt a running sync, or one
-        that ended after this attempt began; ``None`` means trigger again."""
+        """After a crash between ``start`` and the record of its sync: adopt a sync that
+        provably began after the intent ``start`` recorded; ``None`` means trigger.
+
+        - No intent: the trigger was never sent (trigger).
+        - The connection was idle at the intent (no sync running, nothing rescheduled): a
+          sync running now, or a ``succeeded_at``/``failed_at`` that moved past the recorded
+          values, began after the intent (adopt it; its outcome is read as ``wait`` does).
+        - A sync was running (or rescheduled) at the intent: whatever ended or runs now may be
+          that earlier sync, which proves nothing (trigger; with ``force: false`` a trigger
+          while it still runs waits for it, as ``start`` does).
+        """
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
+        facts = intent.facts
+        if facts.get("sync_state") in BUSY_STATES:
+            return None
         cid = ctx.parameters.connectionid
         api = self.api(ctx)
         details = await self._details(api, cid, ctx)
+        baseline = completion_time(facts)
         latest = completion_time(details)
-        now = ctx.now()
-        began = getattr(ctx, "started_at", None)
-        if _status(details).get("sync_state") == "syncing":
-            reference = latest if latest is not None else (began or now) - CLOCK_SKEW
-        elif began is not None and latest is not None and latest > began:
-            reference = began  # the sync this attempt triggered has already ended
-        else:
+        moved = latest is not None and (baseline is None or latest > baseline)
+        if not moved and _status(details).get("sync_state") != "syncing":
             return None
-        ctx.log(f"adopting the sync of connection {cid} started before the interruption")
-        return ExternalRun(id=None, started_at=began or now,
-                           data=_run_data(cid, details, latest, reference, began or now,
-                                          True, ctx.parameters.force))
+        began = intent.recorded_at
+        reference = baseline if baseline is not None else EPOCH
+        ctx.log(f"adopting the sync of connection {cid} that began after the trigger intent "
+                "recorded before the interruption")
+        return ExternalRun(id=None, started_at=began,
+                           data=_run_data(cid, details, baseline, reference, began, False,
+                                          bool(facts.get("force", ctx.parameters.force))))
 
     # -- wait -------------------------------------------------------------------------------
 

@@ -115,14 +115,18 @@ class HightouchAPI:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    async def trigger(self, sync_id: str, *, full_resync: bool, since: datetime) -> str:
+    async def trigger(self, sync_id: str, *, full_resync: bool, since: datetime,
+                      after: datetime | None = None) -> str:
         """``POST /syncs/{id}/trigger``; the new run's id, as a string.
 
         If the POST fails after Hightouch may have received it, the run it may have created
-        is looked for (``GET /syncs/{id}/runs?after=``, from *since*) before sending again.
+        is looked for (``GET /syncs/{id}/runs?after=``, from *since*, and created after
+        *after*: the sync's ``lastRunAt`` before the trigger) before sending again.
         """
         async def find_existing() -> Mapping[str, Any] | None:
-            runs = await self.runs_after(sync_id, since)
+            runs = [r for r in await self.runs_after(sync_id, since)
+                    if after is None or ((created := parse_time(r.get("createdAt")))
+                                         is not None and created > after)]
             if not runs:
                 return None
             self.ctx.log(f"found Hightouch run {runs[0]['id']} created by a trigger whose "

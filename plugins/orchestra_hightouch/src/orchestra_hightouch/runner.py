@@ -15,8 +15,12 @@
   gives up after :data:`MAX_OUTAGE` seconds of continuous failure.
 - ``cancel`` cannot reach Hightouch: its API has no documented way to cancel a sync run, so
   the runner says so in the run log and the run finishes at Hightouch.
-- ``recover`` (after a crash between the trigger and its recording) adopts the run the
-  interrupted trigger created, found with ``GET /syncs/{id}/runs?after=``.
+- Before the POST, ``start`` records its intent (``ctx.record_intent``) with the sync's
+  ``lastRunAt`` (when its latest run was created, as read just before). ``recover`` (after a
+  crash between the trigger and its recording) adopts the first run created after that
+  ``lastRunAt`` and since the intent (found with ``GET /syncs/{id}/runs?after=``): it began
+  after the intent. No intent recorded means the trigger was never sent; no such run means
+  trigger.
 
 Every request goes through the core's vendor HTTP layer, with Hightouch's limit of 200
 requests per 10 seconds shared by every task of the host that uses the same API key.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestra_core import (
@@ -51,7 +55,6 @@ __all__ = (
     "MAX_OUTAGE",
     "MIN_POLL_INTERVAL",
     "NOT_LISTED_GRACE",
-    "RECOVER_WINDOW",
     "HightouchSyncRunner",
     "UnknownRunStatus",
 )
@@ -65,13 +68,17 @@ NOT_LISTED_GRACE = 120.0
 MAX_ERROR_BACKOFF = 300.0
 #: How long reads may keep failing (transiently) before the task gives up.
 MAX_OUTAGE = 3600.0
-#: How far back ``recover`` looks for the interrupted trigger's run when the engine does not
-#: say when the attempt started.
-RECOVER_WINDOW = timedelta(hours=6)
 
 
 class UnknownRunStatus(TaskFailed):
     """Hightouch reported a run status the plugin does not know (never retried)."""
+
+
+def _began_after(run: Mapping[str, Any], last_run_at: datetime | None) -> bool:
+    """Whether *run* was created after *last_run_at* (the sync's latest run before the
+    intent; ``None``: it had none)."""
+    created = parse_time(run.get("createdAt"))
+    return last_run_at is None or (created is not None and created > last_run_at)
 
 
 def _label(sync_id: str, slug: Any) -> str:
@@ -106,7 +113,11 @@ class HightouchSyncRunner:
         sync = await self._sync(api, params)
         sync_id, slug = str(sync["id"]), sync.get("slug")
         since = ctx.now()
-        run_id = await api.trigger(sync_id, full_resync=params.full_resync, since=since)
+        # the runner protocol: record the intent (with the sync's ``lastRunAt`` as Hightouch
+        # said just before), then trigger; ``recover`` adopts only a run that began after it
+        await ctx.record_intent({"sync_id": sync_id, "last_run_at": sync.get("lastRunAt")})
+        run_id = await api.trigger(sync_id, full_resync=params.full_resync, since=since,
+                                   after=parse_time(sync.get("lastRunAt")))
         ctx.log(f"triggered Hightouch sync {_label(sync_id, slug)}: run {run_id}"
                 + (" (full resync)" if params.full_resync else ""))
         return ExternalRun(id=run_id, started_at=since,
@@ -253,22 +264,21 @@ class HightouchSyncRunner:
     # -- recover --------------------------------------------------------------------------------
 
     async def recover(self, ctx: TaskContext) -> ExternalRun | None:
-        """The run an interrupted ``start`` created: the sync's first run since the attempt
-        began (``ctx.started_at``). When the context does not say when that was, only a run
-        still in progress within :data:`RECOVER_WINDOW` is adopted (a finished one cannot be
-        told apart from an earlier pipeline's run, so the task is triggered again instead)."""
+        """The run an interrupted ``start`` created: the sync's first run created since the
+        recorded intent (less the clock-skew margin) and after the ``lastRunAt`` Hightouch
+        reported just before it (so it began after the intent), finished or not. ``None``
+        (trigger) when no intent was recorded (the trigger was never sent) or no such run
+        exists."""
+        intent = getattr(ctx, "intent", None)
+        if intent is None:
+            return None
         params: HightouchSync = ctx.parameters
         api = self.api(ctx)
         sync = await self._sync(api, params)
         sync_id = str(sync["id"])
-        attempt_start = getattr(ctx, "started_at", None)  # the engine's, when it says
-        since = attempt_start if isinstance(attempt_start, datetime) else \
-            ctx.now() - RECOVER_WINDOW
-        runs = await api.runs_after(sync_id, since)
-        if not isinstance(attempt_start, datetime):
-            runs = [r for r in runs if classify(r.get("status")) in (RunPhase.QUEUED,
-                                                                       RunPhase.RUNNING)]
-            runs = runs[-1:]
+        last = parse_time(intent.facts.get("last_run_at"))
+        runs = [r for r in await api.runs_after(sync_id, intent.recorded_at)
+                if _began_after(r, last)]
         if not runs:
             return None
         found = runs[0]
@@ -279,5 +289,5 @@ class HightouchSyncRunner:
         facts = self._facts(sync, full_resync=params.full_resync)
         facts["recovered"] = True
         return ExternalRun(id=run_id,
-                           started_at=parse_time(found.get("createdAt")) or ctx.now(),
+                           started_at=parse_time(found.get("createdAt")) or intent.recorded_at,
                            data=facts)
