@@ -45,7 +45,7 @@ async def test_a_trial_accounts_500_an_hour_over_real_http():
     clock = ScaledClock(speed=3600)  # an hour of the clock in 1 s of real time
     host = make_host(orchestra_fivetran.plugin)
     with RateWindowServer(500, 3600.0, clock=clock) as server:
-        api = await _hammer(host, _conn(server.url, requests_per_hour=500), clock, 100, 6)
+        api = await _hammer(host, _conn(server.url, requests_per_hour=500), clock, 600, 1)
         await api.client.aclose()
     assert server.refused == 0
     assert len(server.arrivals) == 600
