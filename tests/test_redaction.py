@@ -49,6 +49,8 @@ def test_a_secret_inside_a_longer_one_does_not_shorten_its_mask(order):
     r = redactor(*order)
     assert r.mask("[abcd1234]") == f"[{MASK}]"
     assert r.mask("[xxcd12yy]") == f"[xx{MASK}yy]"
+    r.add("first-secret")  # the same after another masked stretch
+    assert r.mask("first-secret [abcd1234]") == f"{MASK} [{MASK}]"
 
 
 def test_overlapping_secrets_after_another_secret_are_masked_together():
