@@ -19,17 +19,17 @@ async def test_5000_a_minute_with_latency_draws_no_429():
     clock = FakeClock()
     server = RateWindowServer(REQUESTS_PER_MINUTE, 60.0, clock=clock)
     host = make_host(orchestra_dbt.plugin)
-    host.set_transport("dbt", server.transport(latency=(0.0, 2.0), resolution=0.125))
+    host.set_transport("dbt", server.transport(latency=(0.0, 1.5), resolution=0.125))
     runner = host.runner(host.find_job("dbt", "dbt_runjob"))
     conn = Connection(name="dbt", integration="dbt", base_url="https://cloud.getdbt.test",
                       secrets={"token": "dbt-token"}, options={"account_id": "1"})
     contexts = [StubContext(None, clock=clock, connection=conn, task_id=f"t{i}")
-                for i in range(250)]
+                for i in range(150)]
     apis = [runner._api(ctx) for ctx in contexts]
     assert apis[0].client.limiter is apis[-1].client.limiter  # one budget for the account
 
     async def one(api, ctx):
-        for _ in range(24):
+        for _ in range(40):
             await api.client.get(f"{api.v2}/runs/1/", ctx=ctx)
 
     async with clock.driving(), anyio.create_task_group() as tg:
