@@ -351,6 +351,30 @@ async def test_queued_attempt_keeps_its_number_on_resume(store):
     assert runner.starts == [f"{run_id}/a/1", f"{run_id}/a/2"]
 
 
+@pytest.mark.parametrize("due_in", [100, -5])
+async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(store, due_in):
+    """A task found up_for_retry waits until its recorded next attempt (no longer, no less),
+    then runs attempt 2; one already due runs at once."""
+    from datetime import timedelta
+
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail_times=1, duration=1, retries={"count": 1, "delay": 300}))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([TaskUpdate(run_id, "a", {
+        "state": "up_for_retry", "attempt": 1, "started_at": clock.now(),
+        "next_attempt_at": clock.now() + timedelta(seconds=due_in)})])
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.state == "succeeded"
+    assert result.tasks["a"]["attempt"] == 2
+    assert host.runner(host.find_job("fake", "fake_job")).starts == [f"{run_id}/a/2"]
+    assert clock.monotonic() == pytest.approx(max(due_in, 0) + 1, abs=0.5)
+
+
 async def test_resume_after_a_cancel_request_starts_nothing(store):
     from orchestra_core._serialize import pipeline_to_definition
 
