@@ -375,6 +375,50 @@ async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(sto
     assert clock.monotonic() == pytest.approx(max(due_in, 0) + 1, abs=0.5)
 
 
+async def test_a_task_queued_before_its_first_attempt_starts_attempt_1_on_resume(store):
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([TaskUpdate(run_id, "a", {"state": "queued", "attempt": 0})])
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.tasks["a"]["attempt"] == 1
+    assert host.runner(host.find_job("fake", "fake_job")).starts == [f"{run_id}/a/1"]
+
+
+async def test_a_recovering_attempt_sees_when_the_interrupted_attempt_began(store):
+    """recover() is asked with the interrupted attempt's number and start time (a plugin
+    adopts only a vendor run begun after it); nothing found: started once, same attempt."""
+    from datetime import timedelta
+
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    began = clock.now() - timedelta(seconds=42)
+    store.apply([TaskUpdate(run_id, "a", {"state": "running", "attempt": 1,
+                                          "started_at": began})])
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    asked = []
+
+    async def recover(ctx):
+        asked.append((ctx.attempt, ctx.started_at))
+
+    runner.recover = recover
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.state == "succeeded"
+    assert asked == [(1, began)]
+    assert runner.starts == [f"{run_id}/a/1"]
+
+
 async def test_resume_after_a_cancel_request_starts_nothing(store):
     from orchestra_core._serialize import pipeline_to_definition
 
