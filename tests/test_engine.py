@@ -417,6 +417,9 @@ async def test_a_recovering_attempt_sees_when_the_interrupted_attempt_began(stor
     assert result.state == "succeeded"
     assert asked == [(1, began)]
     assert runner.starts == [f"{run_id}/a/1"]
+    asked.clear()
+    result = await run(engine, clock, p)  # a fresh run: nothing to recover, never asked
+    assert result.state == "succeeded" and asked == []
 
 
 async def test_resume_after_a_cancel_request_starts_nothing(store):
