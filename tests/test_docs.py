@@ -562,8 +562,9 @@ ENGINE_MESSAGES = [
     ("_engine/", "on_failure: stop_pipeline"),
     ("_engine/", "cancelled the external job"),
     ("_engine/", "resuming run"),
-    ("_builtins/_process_runner.py", "the process was lost when Orchestra stopped; it will be "
-     "retried"),
+    ("_builtins/_process_runner.py", "the process was lost when Orchestra stopped (a process "
+     "started by an earlier"),
+    ("_engine/", "interrupted: Orchestra stopped while the process ran, and stopped it"),
     ("_builtins/_process_runner.py", "blocking process: waiting for the running processes to "
      "finish"),
 ]

@@ -116,7 +116,7 @@ class Execution:
             runtime_watch = anyio.CancelScope()
             try:
                 now = clock.now()
-                await self.write_run(state="running", started_at=now,
+                await self.write_run(state="running", started_at=self.started_at or now,
                                      owner=self.engine.owner, heartbeat_at=now)
                 self.log(f"run started ({self.run_type.value})")
                 self.started_at = self.started_at or now

@@ -19,6 +19,7 @@ from sqlalchemy import event
 
 from .._errors import OrchestraError
 from . import schema
+from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
@@ -80,6 +81,7 @@ class Store:
                 path = sa.engine.make_url(url).database
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    create_private(path)  # 0600, like the key file
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                              "timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
@@ -91,8 +93,8 @@ class Store:
             if migrate:
                 store.migrate()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise StoreError(hide_password(url, f"cannot open the store at {hide_password(url)}: "
+                             f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
         return store
 
     def migrate(self) -> None:

@@ -301,7 +301,7 @@ class VendorClient:
         sent = True
         try:
             failure, result = await send_once(self.http(), self.auth, method, url, params,
-                                              json, headers, raw, accept, clock)
+                                              json, headers, raw, accept, clock, self.redactor)
             # nothing reached the server when no connection was made (or the URL was bad)
             sent = failure is None or failure.status is not None or failure.processed
             return failure, result

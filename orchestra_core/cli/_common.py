@@ -9,6 +9,8 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Any
 
 import click
@@ -52,12 +54,29 @@ class ErrorEdgeGroup(click.Group):
     """Turns library errors into one clear message and exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning an :class:`OrchestraError` into exit code 1."""
+        """Run the command, turning an :class:`OrchestraError` into exit code 1; a change
+        that succeeded is recorded in the audit log (``orchestra audit``)."""
+        with warnings.catch_warnings():  # click 8.2 deprecates protected_args (9.0: in args)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            args = [*ctx.protected_args, *ctx.args]
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except OrchestraError as exc:
             echo_error(exc, redactor_of(ctx))
             ctx.exit(1)
+        except click.exceptions.Exit as done:
+            # a failed run is still a run made: recorded with its exit status
+            if done.exit_code == 0 or args[:1] == ["run"] or args[:2] == ["pipelines", "run"]:
+                _record(ctx, args, done.exit_code)
+            raise
+        _record(ctx, args)
+        return result
+
+
+def _record(ctx: click.Context, args: list[str], status: int = 0) -> None:
+    from ._auditing import record_cli_change
+
+    record_cli_change(ctx, args, status)
 
 
 def host_of(ctx: click.Context) -> Any:
@@ -77,11 +96,20 @@ def open_store(db: str | None) -> Any:
     """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``); from now on the
     output of this command line (:func:`redactor_of`) masks every credential the configured
     keys can decrypt."""
-    from .._secrets import Secrets, register_stored_secrets
-    from .._store import Store
+    from sqlalchemy.engine import make_url
 
+    from .._secrets import Secrets, register_stored_secrets
+    from .._store import Store, default_url
+
+    # a PostgreSQL password in the URL is masked in everything this command prints (a URL
+    # that does not parse: Store.open says why)
+    with contextlib.suppress(Exception):
+        redactor_of().add(make_url(default_url(db)).password)
     store = Store.open(db)
     register_stored_secrets(Secrets(store), redactor_of())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # where the command line's change is recorded (orchestra audit)
+        ctx.find_root().ensure_object(dict)["store"] = store
     return store
 
 
