@@ -367,12 +367,23 @@ async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(sto
     store.apply([TaskUpdate(run_id, "a", {
         "state": "up_for_retry", "attempt": 1, "started_at": clock.now(),
         "next_attempt_at": clock.now() + timedelta(seconds=due_in)})])
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    began = []
+    start = runner.start
+
+    async def recording_start(ctx):
+        began.append(ctx.started_at)
+        return await start(ctx)
+
+    runner.start = recording_start
     async with clock.driving():
         result = await engine.resume(run_id)
     assert result.state == "succeeded"
     assert result.tasks["a"]["attempt"] == 2
-    assert host.runner(host.find_job("fake", "fake_job")).starts == [f"{run_id}/a/2"]
+    assert runner.starts == [f"{run_id}/a/2"]
     assert clock.monotonic() == pytest.approx(max(due_in, 0) + 1, abs=0.5)
+    # attempt 2 is a new attempt: its start time is its own, not the interrupted one's
+    assert began == [clock.now() - timedelta(seconds=1)]
 
 
 async def test_a_task_queued_before_its_first_attempt_starts_attempt_1_on_resume(store):
