@@ -2,14 +2,14 @@
 queue trigger's cursor on that number, a pipeline's limit of active runs.
 
 Revision ID: sched
-Revises: api
+Revises: delivery
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "sched"
-down_revision = "api"
+down_revision = "delivery"
 branch_labels = None
 depends_on = None
 
