@@ -235,9 +235,9 @@ triggers = Table(
     Column("last_run_id", String(36)),
     Column("last_result", Text),
     Column("cursor", TS),
-    Column("cursor_seq", BigInteger),  # migration sched
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("cursor_seq", BigInteger),  # migration sched
     UniqueConstraint("pipeline_id", "name", name="uq_triggers_pipeline_name"),
     Index("ix_triggers_next_fire", "next_fire_at"),
 )
