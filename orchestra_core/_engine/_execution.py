@@ -21,6 +21,7 @@ from ._finish import RunAlerts, finish
 from ._gc import gc_tuned
 from ._result import RunResult
 from ._states import TERMINAL, TaskState, Transition
+from ._thresholds import watch_task_runtimes
 
 if TYPE_CHECKING:
     from ._facade import Engine
@@ -122,6 +123,8 @@ class Execution:
                 self.started_at = self.started_at or now
                 if self.pipeline.alerts.on_runtime_exceeded:
                     outer.start_soon(self.alerts.watch_runtime, runtime_watch)
+                if any(t.alert_after for t in self.pipeline.tasks):
+                    outer.start_soon(watch_task_runtimes, self, runtime_watch)
                 if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
                                                  self.run_id):  # resumed after a request
                     self.log("cancel requested", level="warning")
