@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._alerts import TASK_RUNTIME_EXCEEDED
+from .._committer import in_thread
 from .._store import utc
 from ._states import TERMINAL, TaskState
 
@@ -48,6 +49,12 @@ def _stored_start(exe: Execution, task: Task) -> datetime | None:
     return utc(started) if started else None
 
 
+async def _start_of(exe: Execution, task: Task) -> datetime | None:
+    rows = await in_thread(exe.clock, exe.engine.store.task_runs, exe.run_id)
+    started = next((r["started_at"] for r in rows if r["task_id"] == task.id), None)
+    return utc(started) if started else None
+
+
 async def _watch(exe: Execution, task: Task) -> None:
     clock, state = exe.clock, exe.walk.state
     limit = float(task.alert_after or 0)
@@ -57,8 +64,8 @@ async def _watch(exe: Execution, task: Task) -> None:
         current = state.get(task.id)
         if current in TERMINAL:
             return
-        if current in _STARTED:
-            started = clock.now()
+        if current in _STARTED:  # committed before the walk knew: read when it began
+            started = await _start_of(exe, task) or clock.now()
             break
         await clock.sleep(poll)
     wait = (started + timedelta(seconds=limit) - clock.now()).total_seconds()
