@@ -22,12 +22,12 @@ from attrs import field, frozen
 
 __all__ = (
     "DEFAULT_CHANNEL",
+    "FILES_MISSING",
     "MAX_MESSAGE",
     "RUN_FAILED",
     "RUN_RUNTIME_EXCEEDED",
     "RUN_SUCCEEDED",
     "TASK_RUNTIME_EXCEEDED",
-    "FILES_MISSING",
     "Alerts",
     "ChannelConfig",
     "ChannelContext",

@@ -19,7 +19,7 @@ from attrs import frozen
 
 from .._errors import TaskFailed
 
-__all__ = ("LOCATION_TYPES", "FoundFile", "Location", "LocalDirectory", "location_for")
+__all__ = ("LOCATION_TYPES", "FoundFile", "LocalDirectory", "Location", "location_for")
 
 
 @frozen
