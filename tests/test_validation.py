@@ -58,7 +58,7 @@ tasks:
         "nor a stage of this pipeline",
         "p.yaml:7:9: $.tasks[1].id: duplicate id 'a': already used by the task at $.tasks[0]",
         "p.yaml:8:18: $.tasks[1].integration: unknown integration 'nope' (did you mean "
-        "'noop'?); installed integrations: http, noop, process. If a plugin provides it, "
+        "'noop'?); installed integrations: files, http, noop, process. If a plugin provides it, "
         "install it: pip install orchestra-nope",
         "p.yaml:13:25: $.tasks[2].parameters.sleep: expected a duration such as 90, '30s', "
         "'5m' or '1h30m', got 'soon'",

@@ -3,6 +3,7 @@ policy, and raise the ``files.missing`` alert (through ``ctx.notify``) when they
 
 from __future__ import annotations
 
+import enum
 import fnmatch
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,15 @@ if TYPE_CHECKING:
     from .._protocols import TaskContext
     from .files import FilesCheckParameters
 
-__all__ = ("FilesCheckRunner", "missing_patterns")
+__all__ = ("FilesCheckRunner", "MissingFiles", "missing_patterns")
+
+class MissingFiles(enum.StrEnum):
+    """What a file check does when a pattern matches no file."""
+
+    CONTINUE = "continue"  #: notify, then succeed: the pipeline goes on
+    STOP = "stop"  #: notify, then fail: dependents waiting on success do not run
+    WAIT = "wait"  #: look again every ``poll_every`` up to ``wait_up_to``, then ``after_wait``
+
 
 #: Names listed in the run log and the alert, at most.
 LISTED = 20
@@ -64,8 +73,6 @@ class FilesCheckRunner:
 
     async def wait(self, ctx: TaskContext, run: ExternalRun) -> JobResult:
         """Look for the files, waiting for them if the policy says so."""
-        from .files import MissingFiles
-
         params: FilesCheckParameters = ctx.parameters
         location = location_for(params.directory, ctx.connection)
         deadline = (run.started_at or ctx.now()) + timedelta(seconds=params.wait_up_to)

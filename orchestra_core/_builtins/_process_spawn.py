@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import Process
@@ -53,6 +53,8 @@ class Child:
         self.waits = 0
         self.cancelled = False
         self.released = False
+        #: the host-wide lock the process holds (see ``_host_lock``)
+        self.host_lock: Any = None
 
 
 async def remove_tree(path: str) -> None:

@@ -8,7 +8,6 @@ limit (then notify and stop, or continue). See ``docs/workflow-rules.md``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,17 +18,9 @@ from .._markers import hookimpl
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
-from ._files_runner import FilesCheckRunner
+from ._files_runner import FilesCheckRunner, MissingFiles
 
 __all__ = ("FilesCheckParameters", "MissingFiles")
-
-
-class MissingFiles(enum.StrEnum):
-    """What a file check does when a pattern matches no file."""
-
-    CONTINUE = "continue"  #: notify, then succeed: the pipeline goes on
-    STOP = "stop"  #: notify, then fail: dependents waiting on success do not run
-    WAIT = "wait"  #: look again every ``poll_every`` up to ``wait_up_to``, then ``after_wait``
 
 
 @frozen(kw_only=True)

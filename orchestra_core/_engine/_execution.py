@@ -21,7 +21,7 @@ from ._finish import RunAlerts, finish
 from ._gc import gc_tuned
 from ._result import RunResult
 from ._states import TERMINAL, TaskState, Transition
-from ._thresholds import watch_task_runtimes
+from ._task_rules import resource_lease, watch_task_runtimes
 
 if TYPE_CHECKING:
     from ._facade import Engine
@@ -253,7 +253,10 @@ class Execution:
         """The capacity limiters an attempt of *task* holds while it executes."""
         engine = self.engine
         limiter = engine.integration_limits.get(task.integration)
-        return [engine.limit] if limiter is None else [engine.limit, limiter]
+        held = [engine.limit] if limiter is None else [engine.limit, limiter]
+        if task.resource:  # a mutex across the store's workers, taken before the slots
+            held.insert(0, resource_lease(self, task))
+        return held
 
     def _find_job(self, task: Task) -> Any:
         key = (task.integration, task.integration_job)

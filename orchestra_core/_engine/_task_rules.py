@@ -1,4 +1,6 @@
-"""Duration thresholds per task (seed 001: "notify when a courier takes too long").
+"""Workflow rules of a task beside its attempts: duration thresholds, named resources.
+
+Duration thresholds per task (seed 001: "notify when a courier takes too long").
 
 A task with ``alert_after: 45m`` raises the ``task.runtime_exceeded`` alert (to
 ``alerts.on_task_runtime_exceeded``, default ``stored``) once it has been running that long,
@@ -18,6 +20,7 @@ import anyio
 
 from .._alerts import TASK_RUNTIME_EXCEEDED
 from .._committer import in_thread
+from .._resources import ResourceLease
 from .._store import utc
 from ._states import TERMINAL, TaskState
 
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from .._pipeline import Task
     from ._execution import Execution
 
-__all__ = ("watch_task_runtimes",)
+__all__ = ("resource_lease", "watch_task_runtimes")
 
 #: Longest pause between looks at a task that has not started yet (seconds).
 START_POLL = 1.0
@@ -97,3 +100,12 @@ def _duration(seconds: float) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds:g} seconds"
+
+
+def resource_lease(exe: Execution, task: Task) -> ResourceLease:
+    """The lease of *task*'s named resource for one attempt (held like a capacity limiter)."""
+    assert exe._tg is not None and task.resource is not None
+    return ResourceLease(exe.engine.store, exe.clock, task.resource, spawn=exe._tg.start_soon,
+                         log=lambda text, level="info": exe.log(text, level=level,
+                                                                task_id=task.id),
+                         owner=exe.engine.owner, run_id=exe.run_id, task_id=task.id)
