@@ -9,9 +9,9 @@ The server and its login come from a stored connection (never from the pipeline 
 ``security=starttls`` (the default; port 587 by default) upgrades the connection with
 STARTTLS before it logs in, and refuses to go on when the server does not offer it;
 ``security=tls`` (port 465 by default) speaks TLS from the first byte. The server
-certificate is verified against the system's CAs, or the connection's ``ca_file`` option. ``security=none`` (a connection option)
-sends in clear and is accepted only for a server on this machine (127.0.0.1, ::1, localhost),
-e.g. a local relay. The password is masked in every error.
+certificate is verified against the system's CAs, or the connection's ``ca_file`` option.
+``security=none`` (a connection option) sends in clear and is accepted only for a server on
+this machine (127.0.0.1, ::1, localhost), e.g. a local relay. The password is masked in every error.
 """
 
 from __future__ import annotations
