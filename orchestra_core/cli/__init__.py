@@ -17,6 +17,7 @@ from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
 from ._secrets import connections, constants, credentials, init, keys
 from ._simulate import simulate
+from ._webhooks import webhooks
 
 __all__ = ("cli", "main")
 
@@ -54,6 +55,7 @@ cli.add_command(connections)
 cli.add_command(queue)
 cli.add_command(notifications)
 cli.add_command(simulate)
+cli.add_command(webhooks)
 
 
 def main(argv: list[str] | None = None) -> None:
