@@ -28,7 +28,8 @@ from orchestra_core import Connection, OrchestraError
 
 from ._api import DEFAULT_BASE_URL, FivetranAPI
 
-__all__ = ("DEFAULT_EVENTS", "WebhookSetup", "create_webhook", "generate_secret", "register_webhook")
+__all__ = ("DEFAULT_EVENTS", "WebhookSetup", "create_webhook", "generate_secret",
+           "register_webhook")
 
 #: The events Orchestra acts on.
 DEFAULT_EVENTS = ("sync_start", "sync_end")
