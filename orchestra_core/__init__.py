@@ -80,6 +80,7 @@ _LAZY: dict[str, str] = {
     "next_fire": "._triggers.times",
     "Service": "._service",
     "create_app": "._server",
+    "create_api": "._api",
     "verify_signature": "._builtins.notifications",
     # for plugin authors: vendor APIs and their webhooks
     "RateLimit": "._vendor_http",
@@ -92,6 +93,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from ._api import create_api as create_api
     from ._builtins.notifications import verify_signature as verify_signature
     from ._config import parameter as parameter
     from ._engine import Engine as Engine
@@ -198,6 +200,7 @@ __all__ = (
     "WebhookRequest",
     "__version__",
     "backoff",
+    "create_api",
     "create_app",
     "format_timestamp",
     "generate_key",

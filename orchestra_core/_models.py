@@ -176,6 +176,10 @@ class WebhookEvent:
     :param event_id: a stable id for idempotency; a replayed event is ignored.
     :param state: the outcome, when the event says the job finished.
     :param payload: the parsed body.
+    :param signed_at: when the vendor says it sent the delivery, if that time is covered by
+        the signature (an aware datetime): the server refuses a delivery signed longer ago
+        than its replay window, so an old delivery cannot be replayed once its id is
+        forgotten. ``None`` when the vendor signs no timestamp.
     """
 
     integration: str
@@ -184,6 +188,7 @@ class WebhookEvent:
     event_id: str
     state: JobState | None = None
     payload: Mapping[str, Any] = field(factory=dict)
+    signed_at: datetime | None = None
 
 
 @frozen(kw_only=True)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor")
+__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor", "masked_excerpt")
 
 #: What a secret value is replaced with.
 MASK = "*****"
@@ -43,6 +43,7 @@ class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._bytes_pattern: re.Pattern[bytes] | None = None
         self._lock = threading.Lock()
 
     def add(self, *values: str | None) -> None:
@@ -55,6 +56,7 @@ class Redactor:
             self._values |= fresh
             ordered = sorted(self._values, key=len, reverse=True)  # longest match first
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._bytes_pattern = re.compile(b"|".join(re.escape(v.encode()) for v in ordered))
 
     def extend(self, values: Iterable[str | None]) -> None:
         """Register every value of *values*."""
@@ -65,6 +67,7 @@ class Redactor:
         with self._lock:
             self._values.clear()
             self._pattern = None
+            self._bytes_pattern = None
 
     def __contains__(self, value: object) -> bool:
         """Whether *value* is registered."""
@@ -81,6 +84,29 @@ class Redactor:
             return text
         return pattern.sub(MASK, text)
 
+    def excerpt(self, text: str, limit: int, *, marker: str = "...") -> str:
+        """*text* masked, **then** cut to *limit* characters (*marker* marks a cut).
+
+        Always mask before cutting: a cut through a secret leaves a prefix of it that
+        :meth:`mask` no longer recognises, so truncating first would store most of the secret
+        in clear.
+        """
+        return masked_excerpt(text, limit, self, marker=marker)
+
+    def safe_cut(self, data: bytes, limit: int) -> int:
+        """Where to cut *data* (bytes, e.g. a process's output) at most *limit* bytes in so
+        that no registered secret is split between the two pieces (each piece is masked on its
+        own): *limit*, or the start of a secret that straddles it (its end if it starts at 0)."""
+        pattern = self._bytes_pattern
+        if pattern is None or len(data) <= limit:
+            return limit
+        for found in pattern.finditer(data):
+            if found.start() >= limit:
+                break
+            if found.end() > limit:
+                return found.start() or found.end()
+        return limit
+
     def mask_obj(self, value: Any) -> Any:
         """A copy of a JSON-like *value* (dicts, lists, strings) with secrets masked."""
         if self._pattern is None:
@@ -93,3 +119,13 @@ class Redactor:
             return type(value)(self.mask_obj(v) for v in value)
         return value
 
+
+
+def masked_excerpt(text: str, limit: int, redactor: Redactor | None = None, *,
+                   marker: str = "...") -> str:
+    """*text* with *redactor*'s secrets masked, then cut to *limit* characters (*marker*
+    appended when cut). The one way text is shortened before it is stored, logged or shown:
+    masking first means a secret straddling the cut is never left partly in clear."""
+    if redactor is not None:
+        text = redactor.mask(text)
+    return text if len(text) <= limit else text[:limit] + marker

@@ -8,9 +8,11 @@
 - uvicorn serves :func:`orchestra_core.create_app` (``/health`` and the routes other
   modules add).
 
-SIGTERM or SIGINT shuts it down gracefully: the scheduler stops, running runs are left
-resumable (tasks keep their recorded external runs; nothing is cancelled at the vendor), the
-HTTP server closes. Every step is logged.
+SIGTERM or SIGINT shuts it down gracefully: the scheduler stops and no new run or task
+starts; running local processes (``process`` tasks) get up to *grace* seconds to finish, and
+those still running are then stopped and recorded as interrupted (``Engine.drain``); running
+runs are left resumable (vendor tasks keep their recorded external runs; nothing is cancelled
+at the vendor); the HTTP server closes. Every step is logged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import anyio
 
 from ._engine import Engine
+from ._engine._facade import DEFAULT_GRACE
 from ._scheduling.scheduler import Scheduler
 from ._scheduling.worker import RunWorker
 
@@ -44,12 +47,17 @@ class Service:
     :param max_concurrency: tasks executing at once, across runs.
     :param scheduler: run the scheduler (``False`` for a worker-only process).
     :param signals: shut down on SIGTERM/SIGINT.
+    :param grace: on shutdown, seconds running processes get to finish before they are
+        stopped (see :meth:`~orchestra_core.Engine.drain`).
+    :param max_requests: HTTP requests handled at once (more are answered 503); bodies are
+        limited to 1 MiB received within 10 s (see ``docs/serving.md``).
     """
 
     def __init__(self, host: Any, store: Any, *, clock: Any = None,
                  http_host: str | None = "127.0.0.1", port: int = 8080, workers: int = 16,
                  max_concurrency: int = 1000, scheduler: bool = True, signals: bool = False,
-                 poll: float = 2.0, reread: float = 5.0) -> None:
+                 poll: float = 2.0, reread: float = 5.0, grace: float = DEFAULT_GRACE,
+                 max_requests: int | None = None) -> None:
         self.host = host
         self.store = store
         self.engine = Engine(host, store, clock=clock, max_concurrency=max_concurrency)
@@ -60,7 +68,11 @@ class Service:
         self.http_host = http_host
         self.port = port
         self.signals = signals
+        self.grace = grace
+        self.max_requests = max_requests
         self.state: dict[str, Any] = {"owner": self.engine.owner}
+        #: whether the scheduler and worker loops are running (``/health/ready``)
+        self.alive = {"scheduler": False, "worker": False}
         self._stop = anyio.Event()
         self._server: Any = None
 
@@ -82,8 +94,12 @@ class Service:
             sched_scope = anyio.CancelScope()
             if self.scheduler is not None:
                 async def scheduler() -> None:
-                    with sched_scope:
-                        await self.scheduler.run()  # type: ignore[union-attr]
+                    self.alive["scheduler"] = True
+                    try:
+                        with sched_scope:
+                            await self.scheduler.run()  # type: ignore[union-attr]
+                    finally:
+                        self.alive["scheduler"] = False
 
                 tg.start_soon(scheduler)
             else:
@@ -91,9 +107,11 @@ class Service:
             worker_done = anyio.Event()
 
             async def worker() -> None:
+                self.alive["worker"] = True
                 try:
                     await self.worker.run()
                 finally:
+                    self.alive["worker"] = False
                     worker_done.set()
 
             tg.start_soon(worker)
@@ -104,6 +122,12 @@ class Service:
             await self._stop.wait()
             log.info("shutting down: scheduler stopped, no new runs will start")
             sched_scope.cancel()
+            log.info("no new task starts; waiting up to %g s for running processes",
+                     self.grace)
+            left = await self.engine.drain(self.grace)
+            if left:
+                log.warning("stopping %d process(es) still running after %g s: recorded as "
+                            "interrupted", left, self.grace)
             running = sorted(self.worker.running)
             if running:
                 log.info("leaving %d running run(s) to be resumed: %s", len(running),
@@ -145,7 +169,19 @@ class Service:
             def __len__(inner) -> int:
                 return len(state)
 
-        app = create_app(self.host, self.engine, state=_LiveState())
+        def loop_check(name: str) -> Any:
+            def check() -> str | None:
+                if name == "scheduler" and self.scheduler is None:
+                    return None  # disabled (worker only): nothing to check
+                return None if self.alive[name] else f"the {name} is not running"
+            return check
+
+        limits = {"max_requests": self.max_requests} if self.max_requests else {}
+        app = create_app(self.host, self.engine, state=_LiveState(),
+                         checks={"scheduler": loop_check("scheduler"),
+                                 "worker": loop_check("worker")},
+                         on_runs=lambda ids: anyio.from_thread.run_sync(self.worker.wake),
+                         **limits)
         config = uvicorn.Config(app, host=self.http_host or "127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="off", access_log=False)
         server = _Server(config)

@@ -17,6 +17,7 @@ import httpx
 
 from .._errors import TaskFailed
 from .._models import ExternalRun, JobResult, JobState
+from .._redaction import masked_excerpt
 from .._retry import HttpRetry
 from .._vendor_http import ReadFailures, VendorClient, VendorHTTPError
 from ._http_request import RequestSettings, join_url, origin
@@ -71,6 +72,11 @@ class HttpRunner:
         self.timeout = timeout
         self._clients: weakref.WeakSet[VendorClient] = weakref.WeakSet()
 
+    @property
+    def _redactor(self) -> Any:
+        """The host's redactor: text is masked with it before it is cut short."""
+        return getattr(self.host, "redactor", None)
+
     # -- the clients -------------------------------------------------------------------------
 
     def client(self, url: str, headers: Mapping[str, str]) -> VendorClient:
@@ -95,7 +101,7 @@ class HttpRunner:
     async def start(self, ctx: TaskContext) -> ExternalRun:
         """Send the request; raise :class:`TaskFailed` on an unexpected status or no answer."""
         params: HttpParameters = ctx.parameters
-        request = RequestSettings(params, ctx.connection, self.host.redactor)
+        request = RequestSettings(params, ctx.connection, self._redactor)
         poll = params.poll
         if poll is not None and "{id}" in poll.endpoint and not poll.id_field:
             raise TaskFailed(
@@ -123,13 +129,13 @@ class HttpRunner:
                                  retryable=exc.retryable) from exc
             raise TaskFailed(
                 f"{where} returned HTTP {status_text(exc.status)} (expected {wanted})"
-                + (f": {text}" if (text := excerpt(exc.body)) else ""),
+                + (f": {text}" if (text := excerpt(exc.body, self._redactor)) else ""),
                 retryable=exc.retryable,
                 metadata={"status_code": exc.status},
             ) from exc
         status = response.status_code
         if (status not in expected) if expected else not 200 <= status < 300:
-            text = excerpt(response.text)
+            text = excerpt(response.text, self._redactor)
             raise TaskFailed(
                 f"{where} returned HTTP {status} {response.reason_phrase} (expected {wanted})"
                 + (f": {text}" if text else ""),
@@ -141,7 +147,8 @@ class HttpRunner:
             return ExternalRun(
                 id=None,
                 started_at=ctx.now(),
-                data={"status_code": status, "response": response.text[:RESPONSE_KEPT]},
+                data={"status_code": status, "response": masked_excerpt(
+                    response.text, RESPONSE_KEPT, self._redactor, marker="")},
             )
         run_id = None
         if poll.id_field:
@@ -164,7 +171,7 @@ class HttpRunner:
                 message=f"HTTP {status}",
                 metadata={"status_code": status, "response": run.data.get("response", "")},
             )
-        request = RequestSettings(params, ctx.connection, self.host.redactor)
+        request = RequestSettings(params, ctx.connection, self._redactor)
         return await self._poll(ctx, run, params.poll, request)
 
     async def cancel(self, ctx: TaskContext, run: ExternalRun) -> None:
@@ -177,8 +184,7 @@ class HttpRunner:
 
     # -- internals ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _run_id(response: httpx.Response, id_field: str, where: str) -> str:
+    def _run_id(self, response: httpx.Response, id_field: str, where: str) -> str:
         try:
             value = dig(response.json(), id_field)
         except (ValueError, KeyError):
@@ -186,7 +192,7 @@ class HttpRunner:
         if value is None or isinstance(value, (dict, list)):
             raise TaskFailed(
                 f"{where}: the response has no run id at {id_field!r} (poll.id_field): "
-                f"{excerpt(response.text)}",
+                f"{excerpt(response.text, self._redactor)}",
                 retryable=False,
                 metadata={"status_code": response.status_code},
             )
@@ -230,7 +236,7 @@ class HttpRunner:
                 if not exc.retryable:
                     if exc.status is not None:
                         problem = f"polling {where} returned HTTP {status_text(exc.status)}" \
-                            + (f": {text}" if (text := excerpt(exc.body)) else "")
+                            + (f": {text}" if (text := excerpt(exc.body, self._redactor)) else "")
                     return JobResult(state=JobState.FAILED, message=problem,
                                      metadata=metadata, retryable=False)
                 delay = failures.failed(ctx.now()) or interval  # never None: no give-up time
@@ -243,7 +249,7 @@ class HttpRunner:
                 return JobResult(
                     state=JobState.FAILED,
                     message=f"polling {where} returned HTTP {status} {response.reason_phrase}"
-                    + (f": {text}" if (text := excerpt(response.text)) else ""),
+                    + (f": {text}" if (text := excerpt(response.text, self._redactor)) else ""),
                     metadata=metadata,
                     retryable=False,
                 )
@@ -253,7 +259,7 @@ class HttpRunner:
                 return JobResult(
                     state=JobState.FAILED,
                     message=f"polling {where}: no field {poll.field!r} (poll.field) in the "
-                    f"response: {excerpt(response.text)}",
+                    f"response: {excerpt(response.text, self._redactor)}",
                     metadata=metadata,
                     retryable=False,
                 )

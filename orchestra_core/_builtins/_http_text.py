@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from .._redaction import Redactor, masked_excerpt
 from .._vendor_http import VendorHTTPError
 
 __all__ = ("as_text", "dig", "excerpt", "safe_url", "status_text", "unanswered")
@@ -17,10 +18,10 @@ __all__ = ("as_text", "dig", "excerpt", "safe_url", "status_text", "unanswered")
 BODY_EXCERPT = 500
 
 
-def excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
-    """*text* stripped and cut to *limit* characters (``...`` marks a cut)."""
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + "..."
+def excerpt(text: str, redactor: Redactor | None, limit: int = BODY_EXCERPT) -> str:
+    """*text* stripped, masked with *redactor* (the host's) and only then cut to *limit*
+    characters (``...`` marks a cut), so a secret across the cut is never half kept."""
+    return masked_excerpt(text.strip(), limit, redactor)
 
 
 def _where(url: httpx.URL) -> str:

@@ -48,9 +48,11 @@ async def pump_output(ctx: TaskContext, child: Child, name: str) -> None:
             del buffer[: cut + 1]
             for line in lines:
                 emit_line(ctx, child, name, line)
-        while len(buffer) > MAX_LINE:
-            emit_line(ctx, child, name, bytes(buffer[:MAX_LINE]))
-            del buffer[:MAX_LINE]
+        while len(buffer) > MAX_LINE:  # never cut through a secret: each piece is masked
+            cut = child.redactor.safe_cut(bytes(buffer), MAX_LINE) if child.redactor \
+                else MAX_LINE
+            emit_line(ctx, child, name, bytes(buffer[:cut]))
+            del buffer[:cut]
     if buffer:
         emit_line(ctx, child, name, bytes(buffer))
         buffer.clear()

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ("ProcessRunner", "ReadersWriterLock")
 
-#: The message of a ``wait`` for a process started by an earlier Orchestra process.
-LOST_MESSAGE = "the process was lost when Orchestra stopped; it will be retried"
+#: The message of a ``wait`` for a process started by an earlier Orchestra process (the
+#: engine retries the task only if its retries allow, and says so in the run log).
+LOST_MESSAGE = ("the process was lost when Orchestra stopped (a process started by an earlier "
+                "Orchestra process cannot be re-attached)")
 #: Seconds ``wait`` keeps reading output after the process exited (a child process it left
 #: behind may hold the pipes open).
 DRAIN_GRACE = 1.0
@@ -73,11 +75,17 @@ class ProcessRunner:
     one exception is a task with ``async: true`` (``ctx.task.async_``), which the engine does
     not wait for: its output goes nowhere, and the runner notices its exit by itself (the
     process keeps its share of the lock until then). A process cannot be re-attached by
-    another runner or Orchestra process: ``wait`` there returns a retryable failure.
+    another runner or Orchestra process (:attr:`reattachable` is ``False``): ``wait`` there
+    returns a retryable failure, and a graceful stop (``Engine.drain``) waits for the
+    running processes, then stops those still running.
 
     :param host: the :class:`~orchestra_core.Orchestra` the runner belongs to (unused).
     :param kill_after: seconds ``cancel`` waits after SIGTERM before sending SIGKILL.
     """
+
+    #: the engine stops this runner's jobs when it stops, instead of leaving them to be
+    #: re-attached by a later process (see ``Engine.drain``)
+    reattachable = False
 
     def __init__(self, host: Any = None, *, kill_after: float = 5.0) -> None:
         self.host = host
@@ -150,6 +158,7 @@ class ProcessRunner:
             process, token=token, exclusive=exclusive, clone_dir=clone_dir, detached=detached
         )
         child.host_lock = host_lock
+        child.redactor = getattr(self.host, "redactor", None)
         ctx.log(f"started {shown} (pid {process.pid})" + (" alone (blocking)" if exclusive
                                                         else "")
                 + ("; async task: its output is not captured" if detached else ""))
@@ -207,6 +216,23 @@ class ProcessRunner:
                             "SIGTERM: killing it", level="warning")
                     signal_process(child, kill=True)
                     await process.wait()
+            await self._finish(child)
+            await self._close(child)
+
+    async def stop_detached(self) -> None:
+        """Stop the processes of ``async`` tasks still running (nobody waits for them; the
+        engine calls this when it stops): SIGTERM, then SIGKILL after :attr:`kill_after`."""
+        await self._reap()
+        children = [c for c in self._children.values() if c.detached and c.waits == 0]
+        for child in children:
+            signal_process(child, kill=False)
+        with anyio.move_on_after(self.kill_after):
+            for child in children:
+                await child.process.wait()
+        for child in children:
+            signal_process(child, kill=True)
+            with anyio.CancelScope(shield=True):
+                await child.process.wait()
             await self._finish(child)
             await self._close(child)
 

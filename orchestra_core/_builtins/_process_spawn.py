@@ -53,6 +53,8 @@ class Child:
         self.waits = 0
         self.cancelled = False
         self.released = False
+        #: the host's redactor (long output lines are never cut through a secret)
+        self.redactor: Any = None
         #: the host-wide lock the process holds (see ``_host_lock``)
         self.host_lock: Any = None
 

@@ -2,11 +2,12 @@
 
 The parts, one job each:
 
-- :mod:`._facade`: the :class:`Engine` facade (create a run, resume one, detach);
+- :mod:`._facade`: the :class:`Engine` facade (create a run, resume one, drain, detach);
 - :mod:`._execution`: one run in progress (launch ready nodes, write transitions, watch
   for cancel requests, keep the lease);
 - :mod:`._dag`: the DAG walk, conditions, stage and run outcomes, as pure code;
 - :mod:`._attempt`: the attempt lifecycle of one task, as an explicit state machine;
+- :mod:`._interrupted`: a local process stopped by a shutdown, recorded as interrupted;
 - :mod:`._finish`: the end of a run and its alerts;
 - :mod:`._events`: the webhook event channel;
 - :mod:`._context`: what runners are handed;

@@ -34,6 +34,7 @@ from .._models import ExternalRun, Intent, JobResult, JobState
 from .._retry import TaskRetry
 from .._store import AssetEvent, utc
 from ._context import RunnerContext
+from ._interrupted import record_interrupted, survives_detach
 from ._states import BAD, Outcome, TaskState
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ class Attempts:
         return Step.NEXT
 
     async def _next(self) -> Step:
+        if self.execution.engine.draining:  # shutting down: start nothing new
+            await anyio.sleep_forever()
         if not (self.reattach or self.keep_number):
             self.attempt += 1
         self.keep_number = False
@@ -165,6 +168,8 @@ class Attempts:
         assert ctx is not None
         try:
             if not self.reattach:
+                if exe.engine.draining:  # got its slot while shutting down: start nothing
+                    await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
                 await exe.transition(self.task.id, TaskState.RUNNING, ctx.attempt,
                                      started_at=ctx.started_at, external=None,
@@ -172,13 +177,16 @@ class Attempts:
             try:
                 self.outcome = await self._within_timeout()
             except anyio.get_cancelled_exc_class():
-                if exe.engine.detaching:  # the external job goes on; a resume re-attaches
-                    raise
+                if exe.engine.detaching and survives_detach(self.runner):
+                    raise  # the external job goes on; a resume re-attaches
                 with anyio.CancelScope(shield=True):
                     await self._cancel_external()
-                    await exe.transition(self.task.id, TaskState.CANCELLED, ctx.attempt,
-                                         ended_at=exe.clock.now(),
-                                         error=exe.stop_reason or "cancelled")
+                    if exe.engine.detaching:  # a local process: stopped, not left behind
+                        await record_interrupted(self)
+                    else:
+                        await exe.transition(self.task.id, TaskState.CANCELLED, ctx.attempt,
+                                             ended_at=exe.clock.now(),
+                                             error=exe.stop_reason or "cancelled")
                 raise
             except _TimedOut:
                 with anyio.CancelScope(shield=True):

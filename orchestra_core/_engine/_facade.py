@@ -15,15 +15,22 @@ from .._committer import in_thread
 from .._errors import OrchestraError
 from .._pipeline import Pipeline, RunType
 from .._scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
-from .._secrets import KeyRing, Secrets
+from .._secrets import KeyRing, Secrets, check_keys_for
 from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import Store, utc
 from ._events import EventChannel
 from ._execution import Execution
+from ._interrupted import survives_detach
 from ._result import RunResult
 from ._states import Transition
 
-__all__ = ("Engine",)
+__all__ = ("DEFAULT_GRACE", "Engine")
+
+#: Seconds :meth:`Engine.drain` waits for running processes by default (with the 5 s between
+#: SIGTERM and SIGKILL after it, a stop stays within the 30 s most supervisors allow).
+DEFAULT_GRACE = 20.0
+#: Seconds between two looks at the running processes while draining.
+DRAIN_POLL = 0.05
 
 
 class Engine:
@@ -77,6 +84,8 @@ class Engine:
         self.heartbeat_every = HEARTBEAT_INTERVAL
         #: set by :meth:`detach`: runs stop without cancelling anything, left resumable
         self.detaching = False
+        #: set by :meth:`drain`: no new attempt starts (the process is shutting down)
+        self.draining = False
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         #: sends the pipelines' alerts (see orchestra_core._alerts)
@@ -88,6 +97,8 @@ class Engine:
                   on_created: Callable[[str], None] | None = None) -> RunResult:
         """Create a run of *pipeline* and execute it to the end."""
         run_type = RunType(run_type)
+        # keys first: a broken key file is an error now, not a task failing mid-run
+        await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
         definition = pipeline_to_definition(pipeline)
         nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
                   "job": t.integration_job} for t in pipeline.tasks]
@@ -129,6 +140,34 @@ class Engine:
         keep their recorded state and external runs, and each run is released so that the
         next process resumes it. Takes effect when the caller cancels the runs' tasks."""
         self.detaching = True
+
+    async def drain(self, grace: float = DEFAULT_GRACE) -> int:
+        """Get ready to stop: start no new attempt, and wait up to *grace* seconds (of the
+        engine's clock) for the jobs that cannot outlive this process (the local processes of
+        the ``process`` integration) to finish. Returns how many still run.
+
+        Then call :meth:`detach` and cancel the runs (``orchestra run`` and
+        ``orchestra serve`` do both on SIGTERM): vendor jobs go on and are re-attached when
+        the run is resumed; a process still running is stopped (SIGTERM, then SIGKILL) and its
+        attempt recorded as interrupted: ``up_for_retry`` when the task's retries allow
+        another attempt (the resumed run retries it), else ``failed``. Processes of ``async``
+        tasks still running after the grace are stopped too.
+        """
+        self.draining = True
+        runners = [r for r in getattr(self.host, "_runners", {}).values()
+                   if not survives_detach(r)]
+        clock = self.clock
+        deadline = clock.monotonic() + max(0.0, grace)
+        while (left := sum(getattr(r, "running", 0) for r in runners)) \
+                and clock.monotonic() < deadline:
+            await clock.sleep(min(DRAIN_POLL, max(0.0, deadline - clock.monotonic())))
+        if not left:  # let the attempts that just ended record their outcome
+            await clock.sleep(DRAIN_POLL)
+        for runner in runners:
+            stop = getattr(runner, "stop_detached", None)
+            if stop is not None:
+                await stop()
+        return left
 
     def structure_parameters(self, job: Any, raw: Any) -> Any:
         """*raw* parameters of a task structured into *job*'s parameter class.

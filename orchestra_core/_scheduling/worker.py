@@ -96,7 +96,7 @@ class RunWorker:
                 while True:
                     self._wake = anyio.Event()
                     free = self.slots - len(self.running)
-                    if free > 0:
+                    if free > 0 and not getattr(self.engine, "draining", False):
                         try:
                             claimed = await in_thread(self.clock, self._claim, self.clock.now(),
                                                       free)

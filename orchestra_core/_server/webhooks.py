@@ -8,17 +8,24 @@ Routes (mounted by :func:`orchestra_core.create_app`)::
 For each request the endpoint:
 
 1. finds the integration (names and aliases, any case): unknown -> **404**;
-2. reads the raw body (at most 1 MiB: **413**) before anything parses it, and builds a
+2. reads the raw body (at most 1 MiB: **413**, within 10 s: **408**; see
+   :mod:`orchestra_core._server.limits`) before anything parses it, and builds a
    :class:`~orchestra_core.WebhookRequest` (header names lower-cased);
 3. asks the plugins for a handler (``orchestra_identify_webhook(request, orchestra)``,
    first non-``None`` wins): none -> **404**;
 4. awaits ``handler.handle(request)``: :class:`~orchestra_core.WebhookRejected` ->
-   its status (**401** unverified, **400** malformed) and nothing changes; any other
-   exception -> **500** with a masked message, nothing changes;
-5. publishes every :class:`~orchestra_core.WebhookEvent` on the engine's event channel
+   its status (**401** unverified, **400** malformed) and nothing changes; a body the
+   handler could not parse because it is nested too deeply or holds a number too long
+   (``RecursionError``, ``ValueError``) -> **400**; any other exception -> **500** with a
+   masked message; either way nothing changes;
+5. refuses (**400**) a delivery whose signed timestamp
+   (:attr:`~orchestra_core.WebhookEvent.signed_at`) is older than the replay window, and
+   ignores an event whose ``event_id`` was already received within the window: the ids are
+   kept in the store (:mod:`orchestra_core._server.replay`), so a replay is recognised after
+   a restart and by every server sharing the store;
+6. publishes every new :class:`~orchestra_core.WebhookEvent` on the engine's event channel
    (``engine.events.publish``), waking the task runs waiting in ``ctx.next_event(key, ...)``.
-   A replayed event (same ``event_id``) is ignored, so redeliveries are harmless. Without an
-   engine the answer is **503** (the vendor retries later).
+   Without an engine the answer is **503** (the vendor retries later).
 
 The answer is ``200 {"received": n, "new": k, "replayed": n - k}``; every response body (and
 every log line) is masked with the app's host's redactor (``host.redactor``).
@@ -28,7 +35,9 @@ the ``webhook_secret`` field (or another *field*) of the credential of the conne
 the URL, else of every stored connection of the integration, plus the environment variable
 ``<INTEGRATION>_WEBHOOK_SECRET`` (e.g. ``FIVETRAN_WEBHOOK_SECRET``). Accept a delivery signed
 with any of them (that also lets a secret be rotated). Every value is registered with the
-redactor of the host serving the request.
+redactor of the host serving the request. Secrets are read from the store for each delivery
+(only their decryption is cached, by ciphertext), so a deleted connection or a rotated
+secret stops verifying at once, whichever process changed it.
 
 Polling stays the fallback: a runner waits with ``event = await ctx.next_event(key,
 timeout=poll_interval)`` and polls the vendor after every wake-up or timeout, so a lost
@@ -41,11 +50,11 @@ import contextvars
 import logging
 import os
 import re
-import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-import anyio
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -53,15 +62,17 @@ from starlette.routing import Route
 from .._errors import OrchestraError, WebhookRejected
 from .._models import WebhookEvent, WebhookRequest
 from .._redaction import Redactor
+from .._store.schema import connections, credentials
+from ._threads import blocking
+from .limits import MAX_BODY
+from .replay import DeliveryLog, record_new, stale_reason
 
 __all__ = ("MAX_BODY", "webhook_routes", "webhook_secrets")
 
 logger = logging.getLogger("orchestra_core.webhooks")
 
-#: Largest webhook body accepted, in bytes.
-MAX_BODY = 1024 * 1024
-#: Seconds stored webhook secrets are cached per (integration, connection, field).
-SECRET_CACHE_SECONDS = 30.0
+#: Decrypted secrets kept per app, by credential ciphertext (a rotation changes it).
+MAX_DECRYPTED = 256
 
 _lookup: contextvars.ContextVar[Any] = contextvars.ContextVar("orchestra_webhook_lookup",
                                                              default=None)
@@ -113,6 +124,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
                     redactor.mask(str(exc)))
         return _answer(exc.status if 400 <= exc.status < 500 else 400, {"error": str(exc)},
                        redactor)
+    except (RecursionError, ValueError) as exc:  # a hostile body: too deep, too long a number
+        return _unparsable(spec.name, exc, redactor)
     except Exception as exc:
         return _crash(spec.name, "handling", exc, redactor)
     finally:
@@ -124,9 +137,31 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if engine is None:
         return _answer(503, {"error": "no engine is running to receive webhook events"},
                        redactor)
-    new = sum(1 for event in events if engine.events.publish(event))
+    clock = getattr(engine, "clock", None)
+    now = clock.now() if clock is not None else datetime.now(UTC)
+    stale = stale_reason(events, now)
+    if stale is not None:
+        logger.info("webhook for %s refused (400): %s", spec.name, stale)
+        return _answer(400, {"error": stale}, redactor)
+    log = getattr(request.app.state, "delivery_log", None)
+    if log is None:
+        log = request.app.state.delivery_log = DeliveryLog()
+    if getattr(engine, "store", None) is not None:
+        fresh = await record_new(log, engine, events, now) if events else []
+    else:  # an engine without a store (a test double): the event channel's memory only
+        fresh = [True] * len(events)
+    new = sum(1 for event, is_new in zip(events, fresh, strict=True)
+              if is_new and engine.events.publish(event))
     return _answer(200, {"received": len(events), "new": new, "replayed": len(events) - new},
                    redactor)
+
+
+def _unparsable(integration: str, exc: Exception, redactor: Redactor) -> JSONResponse:
+    why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    message = f"the {integration} webhook body cannot be parsed: {why}"
+    logger.info("webhook for %s rejected (400): %s", integration,
+                redactor.mask(message[:300]))
+    return _answer(400, {"error": message}, redactor)
 
 
 def _crash(integration: str, doing: str, exc: Exception, redactor: Redactor) -> JSONResponse:
@@ -140,51 +175,59 @@ def _crash(integration: str, doing: str, exc: Exception, redactor: Redactor) -> 
 
 
 class _SecretLookup:
-    """Finds webhook secrets in the engine's secrets store (cached briefly per app) and
-    registers them with the host's redactor."""
+    """Reads webhook secrets from the engine's store at each delivery (decryptions are
+    cached per app by ciphertext) and registers them with the host's redactor."""
 
     def __init__(self, host: Any, engine: Any, state: Any) -> None:
         self.host = host
+        self.clock = getattr(engine, "clock", None)
         self.secrets = getattr(engine, "secrets", None)
         cache = getattr(state, "webhook_secret_cache", None)
         if cache is None:
             cache = {}
             state.webhook_secret_cache = cache
-        self.cache: dict[tuple[str, str | None, str], tuple[float, list[str]]] = cache
+        self.cache: dict[tuple[str, str, str], dict[str, str]] = cache
 
     async def stored(self, integration: str, connection: str | None, field: str) -> list[str]:
-        key = (integration, connection, field)
-        hit = self.cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < SECRET_CACHE_SECONDS:
-            return hit[1]
         if self.secrets is None:
-            values: list[str] = []
-        else:
-            values = await anyio.to_thread.run_sync(self._read, integration, connection, field)
+            return []
+        values = await blocking(self.clock, self._read, integration, connection, field)
         self.host.redactor.add(*values)
-        self.cache[key] = (time.monotonic(), values)
         return values
 
     def _read(self, integration: str, connection: str | None, field: str) -> list[str]:
-        snapshot = self.secrets._snapshot()
-        rows = snapshot["connections"]
+        cred = credentials.c
+        query = sa.select(connections.c.name.label("connection"), connections.c.integration,
+                          cred.name, cred.fields, cred.key_id, cred.secret).join(
+            credentials, cred.name == connections.c.credential, isouter=True)
         if connection is not None:
-            row = rows.get(connection)
-            if row is None or row["integration"] != integration:
-                raise WebhookRejected(f"no {integration} connection named {connection!r}",
-                                      status=404)
-            chosen = [row]
+            query = query.where(connections.c.name == connection)
         else:
-            chosen = [r for r in rows.values() if r["integration"] == integration]
+            query = query.where(connections.c.integration == integration)
+        with self.secrets.store.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(connections.c.name))
+                    .mappings()]
+        if connection is not None and (not rows or rows[0]["integration"] != integration):
+            raise WebhookRejected(f"no {integration} connection named {connection!r}",
+                                  status=404)
         values = []
-        for row in chosen:
-            cred = snapshot["credentials"].get(row["credential"]) if row["credential"] else None
-            if cred is None or field not in (cred["fields"] or ()):
+        for row in rows:
+            if row["secret"] is None or field not in (row["fields"] or ()):
                 continue
-            value = self.secrets._decrypt(cred, f"credential {row['credential']!r}").get(field)
+            value = self._decrypted(row).get(field)
             if value and value not in values:
                 values.append(value)
         return values
+
+    def _decrypted(self, row: dict[str, Any]) -> dict[str, str]:
+        key = (row["name"], str(row["key_id"]), str(row["secret"]))
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.secrets._decrypt(row, f"credential {row['name']!r}")
+            if len(self.cache) >= MAX_DECRYPTED:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
 
 
 def _env_name(integration: str) -> str:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from .._errors import OrchestraError
 from . import schema
+from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
+from ._sqlite import sqlite_engine
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -40,15 +41,6 @@ def default_url(db: str | None = None) -> str:
         home = Path(os.environ.get("ORCHESTRA_HOME", "."))
         value = str(home / "orchestra.db")
     return f"sqlite:///{Path(value).expanduser().resolve()}"
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -72,17 +64,24 @@ class Store:
         self.url = engine.url.render_as_string(hide_password=True)
 
     @classmethod
-    def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
-        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`."""
+    def open(cls, db: str | None = None, *, migrate: bool = True,
+             read_only: bool = False) -> Store:
+        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`.
+
+        A SQLite file is created only in an existing directory (the default location's is
+        created). With *read_only*, a SQLite file this process may not write is opened
+        read-only, without migrating (for commands that only read).
+        """
         url = default_url(db)
         try:
             if url.startswith("sqlite"):
+                engine, read_only = sqlite_engine(
+                    url, default_location=not (db or os.environ.get("ORCHESTRA_DB")),
+                    read_only=read_only)
+                migrate = migrate and not read_only
                 path = sa.engine.make_url(url).database
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                             "timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
+                if path and path != ":memory:" and not read_only:
+                    create_private(path)  # 0600, like the key file
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -91,8 +90,8 @@ class Store:
             if migrate:
                 store.migrate()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise StoreError(hide_password(url, f"cannot open the store at {hide_password(url)}: "
+                             f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
         return store
 
     def migrate(self) -> None:
@@ -209,6 +208,8 @@ class Store:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run record (with its pipeline's name and client), by id or unique id prefix."""
+        if not run_id or not run_id.strip():
+            raise StoreError("a run id (or a unique prefix of one) is required")
         with self.engine.connect() as conn:
             query = (sa.select(pipeline_runs, pipelines.c.name.label("pipeline"),
                                clients.c.name.label("client"))

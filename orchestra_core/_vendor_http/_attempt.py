@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from .._redaction import Redactor, masked_excerpt
 from ._errors import request_id_of
 from ._retry import parse_retry_after
 
@@ -41,8 +42,10 @@ class AttemptFailure:
 
 async def send_once(client: httpx.AsyncClient, auth: httpx.Auth | None, method: str, url: str,
                     params: Any, json: Any, headers: dict[str, str], raw: bool,
-                    accept: Collection[int], clock: Any) -> tuple[AttemptFailure | None, Any]:
-    """Send once through *client*; return ``(None, result)`` or ``(failure, None)``."""
+                    accept: Collection[int], clock: Any,
+                    redactor: Redactor | None = None) -> tuple[AttemptFailure | None, Any]:
+    """Send once through *client*; return ``(None, result)`` or ``(failure, None)``. The
+    body of an error answer is masked with *redactor* before any excerpt of it is cut."""
     try:
         response = await client.request(method, url, params=params, json=json,
                                         headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT)
@@ -66,9 +69,10 @@ async def send_once(client: httpx.AsyncClient, auth: httpx.Auth | None, method: 
             return None, jsonlib.loads(response.content)
         except ValueError:
             return AttemptFailure("malformed", f"HTTP {status} with a body that is not JSON",
-                            processed=True, status=status, body=_text(response),
+                            processed=True, status=status,
+                            body=redactor.mask(_text(response)) if redactor else _text(response),
                             request_id=rid), None
-    text = _text(response)
+    text = redactor.mask(_text(response)) if redactor is not None else _text(response)
     message = f"HTTP {status}{_vendor_message(text)}"
     if status == 429:
         after = parse_retry_after(response.headers.get("retry-after"), clock.now())
@@ -97,11 +101,12 @@ def _text(response: httpx.Response) -> str:
 
 
 def _vendor_message(text: str) -> str:
-    """``": <the vendor's own error message>"`` from a JSON error body, when there is one."""
+    """``": <the vendor's own error message>"`` from a JSON error body, when there is one
+    (*text* is already masked: excerpts are cut only after masking)."""
     try:
         data = jsonlib.loads(text)
     except ValueError:
-        excerpt = " ".join(text.split())[:200]
+        excerpt = masked_excerpt(" ".join(text.split()), 200, marker="")
         return f": {excerpt}" if excerpt else ""
     candidates: list[Any] = []
     if isinstance(data, Mapping):
@@ -120,9 +125,9 @@ def _vendor_message(text: str) -> str:
     found = next((str(c) for c in candidates if isinstance(c, str | int) and str(c).strip()),
                  None)
     if found is None:
-        excerpt = " ".join(text.split())[:200]
+        excerpt = masked_excerpt(" ".join(text.split()), 200, marker="")
         return f": {excerpt}" if excerpt else ""
-    found = found[:300]
+    found = masked_excerpt(found, 300, marker="")
     return f": {code}: {found}" if isinstance(code, str) and code and code != found \
         else f": {found}"
 

@@ -217,7 +217,8 @@ class VendorClient:
                 await self.limiter.acquire(clock)
             sends += 1
             failure, result = await send_once(self.http(), self.auth, method, url, params, json,
-                                              request_headers, raw, accept, clock)
+                                              request_headers, raw, accept, clock,
+                                              self.redactor)
             if failure is None:
                 return result
             if failure.kind == "status" and failure.status == 404:

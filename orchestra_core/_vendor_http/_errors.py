@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import TaskFailed
-from .._redaction import Redactor
+from .._redaction import Redactor, masked_excerpt
 
 __all__ = ("VendorHTTPError",)
 
@@ -63,7 +63,7 @@ class VendorHTTPError(TaskFailed):
         self.method = method
         self.path = mask(path)
         self.status = status
-        self.body = mask(_truncate(body))
+        self.body = masked_excerpt((body or "").strip(), BODY_LIMIT, redactor)
         self.request_id = request_id
         self.kind = kind
         self.attempts = attempts
@@ -80,11 +80,6 @@ class VendorHTTPError(TaskFailed):
 
 def _unmasked(text: str) -> str:
     return text
-
-
-def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def request_id_of(headers: Any) -> str | None:

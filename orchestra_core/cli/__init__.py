@@ -11,6 +11,7 @@ import click
 from .. import __version__
 from .._errors import OrchestraError
 from .._redaction import Redactor
+from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
@@ -55,6 +56,8 @@ cli.add_command(connections)
 cli.add_command(queue)
 cli.add_command(notifications)
 cli.add_command(simulate)
+cli.add_command(tokens)
+cli.add_command(audit)
 cli.add_command(webhooks)
 
 

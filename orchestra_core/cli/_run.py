@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store, redactor_of
+from ._graceful import GRACE_OPTION, SIGTERM_EXIT, until_sigterm
 
 __all__ = ("logs", "plugins", "run", "runs", "validate")
 
@@ -114,14 +115,16 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
+@GRACE_OPTION
 @DB_OPTION
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         progress: str, max_concurrency: int, limits: tuple[str, ...], simulate: bool,
-        simulate_duration: float, db: str | None) -> None:
+        simulate_duration: float, grace: float, db: str | None) -> None:
     """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
 
-    Exits 0 when the run succeeds, 1 when it fails or is cancelled.
+    Exits 0 when the run succeeds, 1 when it fails or is cancelled (Ctrl-C cancels it).
+    SIGTERM stops gracefully (see --grace) and leaves the run to be resumed: exit 143.
     """
     import contextlib
 
@@ -131,6 +134,9 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    if resume is not None and not resume.strip():
+        raise click.BadParameter("give the id of the run to resume (or a unique prefix of "
+                                 "it); `orchestra runs list` shows them", param_hint="--resume")
     if simulate and resume is not None:
         raise click.UsageError("--simulate starts fresh simulators: it cannot resume a run")
     integration_limits = {}
@@ -163,16 +169,26 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
     reporter: Any = (TableProgress(task_ids) if mode == "table" else PlainProgress()
                      if mode == "plain" else None)
 
+    current: list[str] = [resume] if resume is not None else []
+
     def created(run_id: str) -> None:
+        current.append(run_id)
         click.echo(f"run {run_id} started (store: {store.url})")
         sys.stdout.flush()
 
-    async def go() -> Any:
+    async def execute() -> Any:
         if resume is not None:
             click.echo(f"resuming run {resume} (store: {store.url})")
             return await engine.resume(resume, on_transition=reporter)
         return await engine.run(pipeline, run_type=run_type, on_transition=reporter,
                                 on_created=created)
+
+    def stopping() -> None:
+        click.echo(f"received SIGTERM: no new task starts; waiting up to {grace:g} s for "
+                   "running processes", err=True)
+
+    async def go() -> Any:
+        return await until_sigterm(engine, execute, grace, stopping)
 
     with contextlib.ExitStack() as stack:
         env: Mapping[str, str] | None = None  # the process environment
@@ -189,9 +205,14 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         if reporter is not None:
             stack.enter_context(reporter)
         result = anyio.run(go)
+    db_opt = f" --db {db}" if db else ""
+    if result is None:  # SIGTERM: drained, then left to be resumed
+        left = current[0] if current else "(not created)"
+        click.echo(f"run {left} stopped by SIGTERM; resume it with: orchestra run --resume "
+                   f"{left}{db_opt}")
+        ctx.exit(SIGTERM_EXIT)
     click.echo(f"run {result.run_id} {result.state}"
                + (f": {host.redactor.mask(result.error)}" if result.error else ""))
-    db_opt = f" --db {db}" if db else ""
     click.echo(f"details: orchestra runs show {result.run_id}{db_opt}")
     if simulate:
         click.echo(f"run records are in {store.url}; see them with: orchestra runs show "
@@ -213,7 +234,8 @@ def runs() -> None:
 def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool,
               db: str | None) -> None:
     """Recent runs, newest first."""
-    found = open_store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    found = open_store(db, read_only=True).list_runs(pipeline=pipeline, state=state,
+                                                     limit=limit)
     redactor = redactor_of()
     if as_json:
         click.echo(json.dumps(redactor.mask_obj(found), indent=2, default=str))
@@ -230,7 +252,7 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
 @DB_OPTION
 def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     """A run and each of its task runs (state, attempt, external id, times, error)."""
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     redactor = redactor_of()
     run = store.get_run(run_id)
     tasks = store.task_runs(run["id"])
@@ -285,7 +307,7 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
     """Log lines of runs, oldest first, filtered by time, level, pipeline, run and task."""
     from datetime import UTC
 
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     found = store.logs(since=since.replace(tzinfo=UTC) if since else None,
                        until=until.replace(tzinfo=UTC) if until else None, level=level,
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,

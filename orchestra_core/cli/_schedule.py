@@ -11,6 +11,7 @@ import click
 
 from .._errors import ConfigError
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
+from ._graceful import GRACE_OPTION
 
 __all__ = ("pipelines", "serve", "triggers")
 
@@ -262,12 +263,19 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     import yaml
 
     from .._config import structure
+    from .._document_limits import string_problems, too_large, yaml_problem
     from .._triggers.model import Trigger
 
+    limit = too_large(spec, None) or yaml_problem(spec, None)
+    if limit is not None:
+        raise click.BadParameter(limit.format(), param_hint="SPEC")
     try:
         raw = yaml.safe_load(spec)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise click.BadParameter(f"not YAML or JSON: {exc}", param_hint="SPEC") from None
+    bad = string_problems(raw)
+    if bad:
+        raise ConfigError(bad, summary="SPEC: invalid trigger")
     trigger, problems = structure(raw, Trigger, "trigger")
     if problems:
         raise ConfigError(problems, summary="SPEC: invalid trigger")
@@ -306,14 +314,17 @@ def triggers_delete(trigger: str, db: str | None) -> None:
               help="Tasks executing at once, across runs.")
 @click.option("--no-scheduler", is_flag=True,
               help="Only execute runs (another process schedules them).")
+@click.option("--max-requests", type=click.IntRange(min=1), default=64, show_default=True,
+              help="HTTP requests handled at once; more are answered 503.")
+@GRACE_OPTION
 @click.pass_context
 def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers: int,
-          max_concurrency: int, no_scheduler: bool) -> None:
+          max_concurrency: int, no_scheduler: bool, max_requests: int, grace: float) -> None:
     """Run the service: the scheduler, a worker pool and the HTTP server, until SIGTERM.
 
     Registered pipelines run on their triggers; pending runs are executed; runs interrupted
-    by a crash are resumed. SIGTERM or Ctrl-C stops it gracefully, leaving running runs to
-    be resumed by the next start.
+    by a crash are resumed. SIGTERM or Ctrl-C stops it gracefully (see --grace), leaving
+    running runs to be resumed by the next start.
     """
     import logging
 
@@ -328,5 +339,5 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
     store = open_store(db)
     service = Service(host, store, http_host=http_host, port=port, workers=workers,
                       max_concurrency=max_concurrency, scheduler=not no_scheduler,
-                      signals=True)
+                      signals=True, grace=grace, max_requests=max_requests)
     anyio.run(service.run)

@@ -30,7 +30,9 @@ class WebhookHandlerContract:
                 return json.dumps({...a job.run.completed delivery...}).encode()
 
     The secret is given to the handler through the environment variable *secret_env*
-    (read by :func:`orchestra_core.webhook_secrets`, or by the plugin).
+    (read by :func:`orchestra_core.webhook_secrets`, or by the plugin). Where the vendor
+    signs a timestamp (``WebhookEvent.signed_at``), ``valid_body`` must carry a current one:
+    the server refuses deliveries signed outside its replay window.
     """
 
     plugin: ClassVar[Any]

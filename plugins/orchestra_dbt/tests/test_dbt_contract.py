@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import orchestra_dbt.plugin
 from orchestra_dbt.testing import FAILING_JOB, SUCCEEDING_JOB, DbtCloudSimulator
@@ -60,7 +61,8 @@ class TestDbtWebhooks(WebhookHandlerContract):
     def valid_body(self):
         return json.dumps({
             "accountId": 1, "webhooksID": "wsu_1", "eventId": "wev_contract",
-            "timestamp": "2026-01-31T19:29:35.789265936Z", "eventType": "job.run.completed",
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f123Z"),
+            "eventType": "job.run.completed",
             "webhookName": "orchestra",
             "data": {"jobId": str(SUCCEEDING_JOB), "runId": "70403194297680",
                      "runStatus": "Success", "runStatusCode": 10}}).encode()

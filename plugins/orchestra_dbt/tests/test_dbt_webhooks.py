@@ -2,6 +2,7 @@
 endpoint (accepted, rejected, replayed, waking a waiting task)."""
 
 import json
+from datetime import UTC, datetime
 
 import anyio
 import httpx
@@ -131,7 +132,8 @@ def client(app):
 async def test_endpoint_accepts_rejects_and_ignores_replays(store, monkeypatch):
     monkeypatch.setenv(ENV_SECRET, SECRET)
     host = make_host(orchestra_dbt.plugin)
-    engine = Engine(host, store, clock=FakeClock())
+    # the clock at the payload's signed timestamp (older deliveries are refused as replays)
+    engine = Engine(host, store, clock=FakeClock(datetime(2026, 1, 31, 19, 30, tzinfo=UTC)))
     body = raw(payload())
     async with client(create_app(host, engine)) as http:
         first = await http.post("/webhooks/dbt", content=body,

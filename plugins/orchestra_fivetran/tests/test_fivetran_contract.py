@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import orchestra_fivetran.plugin
 from orchestra_fivetran.testing import FivetranSimulator
@@ -58,7 +59,7 @@ class TestFivetranWebhooks(WebhookHandlerContract):
 
     def valid_body(self):
         return json.dumps({
-            "event": "sync_end", "created": "2026-05-22T00:06:08.638Z",
+            "event": "sync_end", "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "connector_type": "postgres", "connector_id": CID, "connector_name": "pg_prod",
             "sync_id": "b4703f73-6315-4e22-8d7a-3bfb18b2fed2",
             "destination_group_id": "projected_sickle", "data": {"status": "SUCCESSFUL"},

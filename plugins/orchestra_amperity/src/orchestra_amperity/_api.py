@@ -281,7 +281,8 @@ class AmperityAPI:
                                    find_existing=find_existing)
         if not isinstance(found, Mapping):
             raise TaskFailed(f"Amperity answered POST /workflow/runs without a workflow run: "
-                             f"{found!r}"[:300], retryable=None)
+                             f"{self.host.redactor.excerpt(repr(found), 200)}",
+                             retryable=None)
         return found
 
     async def run(self, run_id: str) -> Mapping[str, Any]:

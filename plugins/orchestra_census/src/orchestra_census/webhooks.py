@@ -132,6 +132,8 @@ def parse(body: bytes) -> list[WebhookEvent]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookRejected(f"census webhook body is not JSON: {exc}", status=400) from exc
+    except RecursionError as exc:
+        raise WebhookRejected("census webhook body is nested too deeply", status=400) from exc
     if not isinstance(payload, dict):
         raise WebhookRejected("census webhook body must be a JSON object", status=400)
     kind = payload.get("event")

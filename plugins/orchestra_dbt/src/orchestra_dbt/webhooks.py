@@ -1,7 +1,9 @@
 """dbt Cloud webhooks: signature check and parsing into Orchestra events.
 
 dbt Cloud signs each delivery with the subscription's ``hmac_secret``: the ``Authorization``
-header holds the lowercase hex HMAC-SHA256 of the raw request body, with no scheme word.
+header holds the lowercase hex HMAC-SHA256 of the raw request body, with no scheme word. The
+body's ``timestamp`` is covered by it and becomes the event's ``signed_at`` (the server
+refuses an old delivery replayed).
 Events ``job.run.started``, ``job.run.completed`` and ``job.run.errored`` become
 :class:`~orchestra_core.WebhookEvent` objects keyed ``dbt:<run id>``, the key the runner
 waits on (see :func:`event_key`).
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from orchestra_core import JobState, WebhookEvent, WebhookRejected, WebhookRequest
@@ -30,6 +33,23 @@ EVENT_TYPES = ("job.run.started", "job.run.completed", "job.run.errored")
 _STATUS_WORDS = {"success": JobState.SUCCEEDED, "succeeded": JobState.SUCCEEDED,
                  "error": JobState.FAILED, "errored": JobState.FAILED,
                  "cancelled": JobState.CANCELLED, "canceled": JobState.CANCELLED}
+
+
+def _signed_at(value: Any) -> datetime | None:
+    """The delivery's ``timestamp`` (RFC 3339, nanoseconds allowed; covered by the
+    signature), or ``None`` when it has none."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # at most 6 fractional digits for fromisoformat
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 def event_key(run_id: Any) -> str:
@@ -103,6 +123,8 @@ class DbtWebhookHandler:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookRejected(f"dbt Cloud webhook: the body is not JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise WebhookRejected("dbt Cloud webhook: the body is nested too deeply") from exc
         if not isinstance(payload, dict):
             raise WebhookRejected("dbt Cloud webhook: the body is not a JSON object")
         kind = payload.get("eventType")
@@ -119,6 +141,7 @@ class DbtWebhookHandler:
         return [WebhookEvent(
             integration="dbt", kind=kind, key=event_key(data["runId"]),
             event_id=f"dbt:{event_id}", state=_outcome(kind, data), payload=payload,
+            signed_at=_signed_at(payload.get("timestamp")),
         )]
 
     async def handle(self, request: WebhookRequest) -> Sequence[WebhookEvent]:

@@ -2,8 +2,10 @@
 ``sync_end`` deliveries into events that wake the waiting ``fivetran_sync_all`` tasks.
 
 Fivetran signs a delivery with the webhook's secret: the header carries the hex HMAC-SHA256
-of the raw request body (no prefix, no timestamp; Fivetran sends it in upper case, so it is
-compared case-insensitively). Events are keyed ``fivetran:<connection id>`` (Fivetran has no
+of the raw request body (no prefix, no timestamp header; Fivetran sends it in upper case, so
+it is compared case-insensitively). The body's ``created`` time is covered by the signature:
+it becomes the event's ``signed_at``, so the server refuses an old delivery replayed.
+Events are keyed ``fivetran:<connection id>`` (Fivetran has no
 run id) and deduplicated on ``(connection id, sync_id, event)``: deliveries are at least once.
 """
 
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from orchestra_core import JobState, WebhookEvent, WebhookRejected, WebhookRequest
@@ -85,8 +88,11 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
     """
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # a number too long is a ValueError too
         raise WebhookRejected(f"the Fivetran webhook body is not JSON: {exc}", status=400) from exc
+    except RecursionError as exc:
+        raise WebhookRejected("the Fivetran webhook body is nested too deeply",
+                              status=400) from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
         raise WebhookRejected("the Fivetran webhook body has no 'event' field", status=400)
     kind = payload["event"]
@@ -111,7 +117,19 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
         event_id=f"fivetran:{connection}:{sync_id}:{kind}",
         state=state,
         payload=payload,
+        signed_at=_signed_at(payload.get("created")),
     )]
+
+
+def _signed_at(value: Any) -> datetime | None:
+    """The ``created`` time of a delivery (ISO 8601, ``Z``), or ``None`` if it has none."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 class FivetranWebhookHandler:

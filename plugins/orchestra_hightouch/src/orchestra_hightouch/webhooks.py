@@ -109,6 +109,8 @@ def alert_events(body: bytes, integration: str = "hightouch") -> list[WebhookEve
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise WebhookRejected(f"the alert body is not JSON: {exc}", status=400) from exc
+    except RecursionError as exc:
+        raise WebhookRejected("the alert body is nested too deeply", status=400) from exc
     if not isinstance(payload, Mapping):
         raise WebhookRejected("the alert body is not a JSON object", status=400)
     sync_id = _find(payload, _SYNC_FIELDS, _SYNC_OBJECTS)

@@ -2,14 +2,14 @@
 across every worker of the store.
 
 Revision ID: rules
-Revises: intent
+Revises: api
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "rules"
-down_revision = "intent"
+down_revision = "api"
 branch_labels = None
 depends_on = None
 
