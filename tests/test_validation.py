@@ -120,8 +120,9 @@ def test_unknown_pipeline_key_suggests(host):
 def test_unknown_task_key_names_task_keys_and_parameters(host):
     assert data_problems(host, pipe(noop("a", sleeep=1))) == [
         "$.tasks[0].sleeep: unknown key 'sleeep' (did you mean 'sleep'?); a task accepts "
-        "async, condition, depends_on, description, id, integration, integration_job, name, "
-        "outputs, parameters, phase, retries, secondary_configuration_id, tags, timeout, "
+        "alert_after, async, condition, depends_on, description, id, integration, "
+        "integration_job, name, outputs, parameters, phase, resource, retries, "
+        "secondary_configuration_id, tags, timeout, "
         "treat_failure_as_warning and the parameters of noop_run: sleep, fail, fail_times, message"
     ]
 
@@ -185,7 +186,7 @@ def test_unknown_integration_lists_installed_and_hints_install(host):
                                      "integration_job": "hightouch_sync",
                                      "syncid": "1"})) == [
         "$.tasks[0].integration: unknown integration 'hightouch'; installed integrations: "
-        "http, noop, process. If a plugin provides it, install it: pip install "
+        "files, http, noop, process. If a plugin provides it, install it: pip install "
         "orchestra-hightouch"
     ]
 
