@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from click.testing import CliRunner
+from orchestra_census.testing import DEFAULT_TOKEN, CensusSimulator
 from orchestra_dbt.testing import DbtCloudSimulator
 from orchestra_fivetran.testing import FivetranSimulator
 
@@ -102,12 +103,36 @@ def test_register_dbt_cloud_subscription_through_the_cli(home):
     assert secret not in out
 
 
+def test_register_census_webhook_through_the_cli(home):
+    db = str(home / "o.db")
+    sim = CensusSimulator()
+    with sim.serve() as url:
+        ok("credentials", "set", "census", "--field", "token", "--stdin", "--db", db,
+           input=DEFAULT_TOKEN + "\n")
+        ok("connections", "add", "census-prod", "--integration", "census", "--base-url", url,
+           "--credential", "census", "--db", db)
+        out = ok("webhooks", "register", "census", "--connection", "census-prod", "--url",
+                 "http://127.0.0.1:8080", "--db", db)
+        again = invoke("webhooks", "register", "census", "--connection", "census-prod",
+                       "--url", "http://127.0.0.1:8080", "--db", db)
+        replaced = ok("webhooks", "register", "census", "--connection", "census-prod",
+                      "--url", "http://127.0.0.1:8080", "--replace", "--db", db)
+    target = "http://127.0.0.1:8080/webhooks/census/census-prod"
+    assert f"-> {target} (sync.triggered, sync.started, sync.completed)" in out
+    assert again.exit_code == 1 and "exists already" in again.output
+    assert replaced.startswith("replaced census webhook ")
+    [hook] = sim.census_webhooks()
+    secret = stored(db, "census-prod").secrets["webhook_secret"]
+    assert hook.secret == secret and hook.url == target
+    assert secret not in out + replaced
+
+
 def test_integrations_without_webhook_registration_are_named(home):
     result = invoke("webhooks", "register", "noop", "--connection", "x", "--url",
                     "https://o.example.com")
     assert result.exit_code == 2
     assert "integration 'noop' has no API to register webhooks with; integrations that " \
-           "can register theirs: dbt, fivetran" in result.output
+           "can register theirs: census, dbt, fivetran" in result.output
     missing = invoke("webhooks", "register", "fivetran", "--connection", "nope", "--url",
                      "https://o.example.com", "--db", str(home / "o.db"))
     assert missing.exit_code == 1 and "connection 'nope' does not exist" in missing.output
