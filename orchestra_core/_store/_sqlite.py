@@ -22,19 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-__all__ = ("damaged_message", "sqlite_engine", "sqlite_pragmas")
+__all__ = ("damaged_message", "sqlite_engine")
 
 _DAMAGED = ("malformed", "not a database", "file is encrypted")
-
-
-def sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    """The pragmas of every read-write connection: WAL, full sync, foreign keys, waits."""
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
 
 
 def _read_only_pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -83,9 +73,9 @@ def sqlite_engine(url: str, *, default_location: bool, read_only: bool) -> tuple
             connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _read_only_pragmas)
     else:
+        # the read-write pragmas (WAL, the durability's synchronous) are the Store's own
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                      "timeout": 30})
-        event.listen(engine, "connect", sqlite_pragmas)
     if path is not None:
         event.listen(engine, "handle_error", _damaged_file(str(path)))
     return engine, opened_read_only

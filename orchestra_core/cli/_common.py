@@ -115,11 +115,12 @@ def host_of(ctx: click.Context) -> Any:
     return obj["host"]
 
 
-def open_store(db: str | None, *, read_only: bool = False) -> Any:
-    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``; a command that only
-    reads passes *read_only*, so a store file it may not write is opened read-only); from now
-    on the output of this command line (:func:`redactor_of`) masks every credential the
-    configured keys can decrypt."""
+def open_store(db: str | None, *, read_only: bool = False,
+               durability: str | None = None) -> Any:
+    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``, and there
+    *durability*; a command that only reads passes *read_only*, so a store file it may not
+    write is opened read-only); from now on the output of this command line
+    (:func:`redactor_of`) masks every credential the configured keys can decrypt."""
     from sqlalchemy.engine import make_url
 
     from .._secrets import Secrets, register_stored_secrets
@@ -129,7 +130,7 @@ def open_store(db: str | None, *, read_only: bool = False) -> Any:
     # that does not parse: Store.open says why)
     with contextlib.suppress(Exception):
         redactor_of().add(make_url(default_url(db)).password)
-    store = Store.open(db, read_only=read_only)
+    store = Store.open(db, read_only=read_only, durability=durability)
     register_stored_secrets(Secrets(store), redactor_of())
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # where the command line's change is recorded (orchestra audit)

@@ -115,12 +115,18 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
+@click.option("--durability", type=click.Choice(["full", "normal"]), default=None,
+              help="How a SQLite store commits. full: every commit reaches the disk, a "
+              "power cut loses nothing committed. normal: faster; a killed process loses "
+              "nothing, a power cut may lose the last commits. Default: the pipeline "
+              "file's durability, else ORCHESTRA_DURABILITY, else full.")
 @GRACE_OPTION
 @DB_OPTION
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         progress: str, max_concurrency: int, limits: tuple[str, ...], simulate: bool,
-        simulate_duration: float, grace: float, db: str | None) -> None:
+        simulate_duration: float, durability: str | None, grace: float,
+        db: str | None) -> None:
     """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
 
     Exits 0 when the run succeeds, 1 when it fails or is cancelled (Ctrl-C cancels it).
@@ -154,9 +160,11 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                 f"unknown integration {name!r}; installed: {', '.join(host.integrations.names())}",
                 param_hint="--limit")
         integration_limits[spec.name] = integration_limits.pop(name)
-    store = open_store(db)
+    store = open_store(db, durability=durability)
     if file is not None:
         pipeline = host.load_pipeline(file, store=store)
+        if durability is None and pipeline.durability is not None:
+            store.set_durability(pipeline.durability.value)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
     else:
         rows = store.task_runs(store.get_run(resume)["id"])

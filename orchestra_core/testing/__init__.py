@@ -25,6 +25,7 @@ from ._context import StubContext as StubContext
 
 __all__ = (
     "DeliveryRecord",
+    "DestinationContract",
     "Failure",
     "FakeClock",
     "Injection",
@@ -49,7 +50,8 @@ __all__ = (
 _SIMULATOR = ("DeliveryRecord", "Failure", "Injection", "RecordedRequest", "Simulator",
               "SimulatorTransport", "WebhookTarget", "basic_credentials", "bearer_token",
               "hmac_sha256", "is_loopback")
-_CONTRACTS = ("IntegrationJobContract", "VendorRunnerContract", "WebhookHandlerContract")
+_CONTRACTS = ("DestinationContract", "IntegrationJobContract", "VendorRunnerContract",
+              "WebhookHandlerContract")
 _LAZY = {**dict.fromkeys(_SIMULATOR, "_simulator"), **dict.fromkeys(_CONTRACTS, "_contracts")}
 
 

@@ -2,14 +2,14 @@
 across every worker of the store.
 
 Revision ID: rules
-Revises: api
+Revises: delivery
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "rules"
-down_revision = "api"
+down_revision = "delivery"
 branch_labels = None
 depends_on = None
 
