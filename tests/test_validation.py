@@ -187,8 +187,8 @@ def test_unknown_integration_lists_installed_and_hints_install(host):
                                      "integration_job": "hightouch_sync",
                                      "syncid": "1"})) == [
         "$.tasks[0].integration: unknown integration 'hightouch'; installed integrations: "
-        "files, http, noop, orchestration, process. If a plugin provides it, install it: pip install "
-        "orchestra-hightouch"
+        "files, http, noop, orchestration, process. If a plugin provides it, install it: "
+        "pip install orchestra-hightouch"
     ]
 
 
