@@ -125,6 +125,17 @@ class Defaults:
     timeout: float | None = None
 
 
+def _resource_name(value: str | None) -> None:
+    if value is not None and not (0 < len(value.strip()) == len(value) <= 100):
+        raise ValueError(f"resource must be a name of 1 to 100 characters without leading or "
+                         f"trailing spaces, got {value!r}")
+
+
+def _positive_duration(value: float | None) -> None:
+    if value is not None and not 0 < value < float("inf"):
+        raise ValueError(f"alert_after must be a duration > 0, got {value!r}")
+
+
 @frozen(kw_only=True)
 class Task:
     """One atomic unit of work: an integration job with its parameters.
@@ -149,6 +160,12 @@ class Task:
     tags: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     treat_failure_as_warning: bool = False
+    #: a named resource held while the task runs: a mutex across every worker of the store
+    resource: str | None = field(default=None, validator=lambda _i, _a, v: _resource_name(v))
+    #: notify (``alerts.on_task_runtime_exceeded``) once the task has been running this many
+    #: seconds (``45m``, ``2h`` in files), without stopping it (seed 001's duration thresholds)
+    alert_after: float | None = field(default=None,
+                                      validator=lambda _i, _a, v: _positive_duration(v))
 
 
 @frozen(kw_only=True)

@@ -88,6 +88,11 @@ class TaskContext(Protocol):
     async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
         """The next webhook event for *key*, or ``None`` after *timeout* seconds."""
 
+    async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
+        """Raise the pipeline alert *kind* (e.g. ``files.missing``) about this task through
+        the channels the pipeline's ``alerts:`` section names for it; once per run and task.
+        Returns the channels that took it; a channel failing is logged, never raised."""
+
 
 @runtime_checkable
 class JobRunner(Protocol):

@@ -272,8 +272,8 @@ MESSAGES = [
      "$.stages[1].tasks[0]: task 'a' is already in stage 's'; a task belongs to one stage at "
      "most"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: fivetran\n    integration_job: x\n",
-     "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: http, "
-     "noop, orchestration, process. If a plugin provides it, install it: pip install "
+     "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: files, "
+     "http, noop, orchestration, process. If a plugin provides it, install it: pip install "
      "orchestra-fivetran"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n",
      "$.tasks[0].integration_job: unknown integration job 'noop_go' for integration 'noop' "
@@ -283,8 +283,8 @@ MESSAGES = [
      "    depend_on: [b]\n",
      "$.tasks[0].depend_on: unknown key 'depend_on' (did you mean 'depends_on'?)"),
     ("yaml", "name: x\n" + T + "    slep: 3\n", "$.tasks[0].slep: unknown key 'slep' (did you "
-     "mean 'sleep'?); a task accepts async, condition, depends_on, description, id, "
-     "integration, integration_job, name, outputs, parameters, phase, retries, "
+     "mean 'sleep'?); a task accepts alert_after, async, condition, depends_on, description, "
+     "id, integration, integration_job, name, outputs, parameters, phase, resource, retries, "
      "secondary_configuration_id, tags, timeout, treat_failure_as_warning and the parameters "
      "of noop_run: sleep, fail, fail_times, message"),
     ("yaml", "name: x\n" + T + "    parameters: {slep: 3}\n", "$.tasks[0].parameters.slep: "

@@ -56,6 +56,8 @@ class Child:
         self.released = False
         #: the host's redactor (long output lines are never cut through a secret)
         self.redactor: Any = None
+        #: the host-wide lock the process holds (see ``_host_lock``)
+        self.host_lock: Any = None
 
 
 async def remove_tree(path: str) -> None:

@@ -88,3 +88,12 @@ class RunnerContext:
     async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
         """The next webhook event published for *key*, or ``None`` after *timeout*."""
         return await self.execution.events.next(key, timeout, self.execution.clock)
+
+    async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
+        """Raise the pipeline alert *kind* about this task (once per run and task)."""
+        exe = self.execution
+        return await exe.engine.alerter.fire(
+            exe.pipeline.alerts, kind, pipeline=exe.pipeline.name, run_id=exe.run_id,
+            message=message, data={"task_id": self.task_id, **dict(data or {})},
+            log=lambda text, level="info": exe.log(text, level=level, task_id=self.task_id),
+            subject=self.task_id)

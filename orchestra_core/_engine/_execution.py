@@ -22,6 +22,7 @@ from ._gc import gc_tuned
 from ._result import RunResult
 from ._run_values import run_values
 from ._states import TERMINAL, TaskState, Transition
+from ._task_rules import resource_lease, watch_task_runtimes
 
 if TYPE_CHECKING:
     from ._facade import Engine
@@ -131,6 +132,8 @@ class Execution:
                 self.started_at = self.started_at or now
                 if self.pipeline.alerts.on_runtime_exceeded:
                     outer.start_soon(self.alerts.watch_runtime, runtime_watch)
+                if any(t.alert_after for t in self.pipeline.tasks):
+                    outer.start_soon(watch_task_runtimes, self, runtime_watch)
                 if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
                                                  self.run_id):  # resumed after a request
                     self.log("cancel requested", level="warning")
@@ -262,7 +265,10 @@ class Execution:
         """The capacity limiters an attempt of *task* holds while it executes."""
         engine = self.engine
         limiter = engine.integration_limits.get(task.integration)
-        return [engine.limit] if limiter is None else [engine.limit, limiter]
+        held = [engine.limit] if limiter is None else [engine.limit, limiter]
+        if task.resource:  # a mutex across the store's workers, taken before the slots
+            held.insert(0, resource_lease(self, task))
+        return held
 
     def _find_job(self, task: Task) -> Any:
         key = (task.integration, task.integration_job)

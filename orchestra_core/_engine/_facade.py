@@ -90,7 +90,7 @@ class Engine:
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         #: sends the pipelines' alerts (see orchestra_core._alerts)
-        self.alerter = Alerter(host, store, self.clock)
+        self.alerter = Alerter(host, store, self.clock, secrets=self.secrets)
 
     async def run(self, pipeline: Pipeline, *, run_type: RunType | str = RunType.FULL,
                   trigger: str = "manual",

@@ -325,3 +325,17 @@ audit_log = Table(
     Column("after", JSON),
     Index("ix_audit_log_time", "time"),
 )
+
+#: Named resources held by running tasks (``resource: NAME``): one row per held resource, a
+#: lease that expires unless its holder renews it, so a killed holder blocks no one for long
+#: (migration ``rules``).
+resource_leases = Table(
+    "resource_leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(36), nullable=False),
+    Column("owner", String(200)),
+    Column("run_id", String(36)),
+    Column("task_id", String(200)),
+    Column("acquired_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)

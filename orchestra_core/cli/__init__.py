@@ -20,6 +20,7 @@ from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
 from ._secrets import connections, constants, credentials, init, keys
 from ._simulate import simulate
+from ._webhooks import webhooks
 
 __all__ = ("cli", "main")
 
@@ -64,6 +65,7 @@ cli.add_command(templates)
 cli.add_command(orchestrations)
 cli.add_command(tokens)
 cli.add_command(audit)
+cli.add_command(webhooks)
 
 
 def main(argv: list[str] | None = None) -> None:

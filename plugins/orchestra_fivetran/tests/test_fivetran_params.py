@@ -162,9 +162,10 @@ def test_unknown_parameter(host):
 
 def test_unknown_top_level_key(host):
     assert check(host, **JOB, connectionid="a_b", forse=True) == [
-        "$.tasks[0].forse: unknown key 'forse' (did you mean 'force'?); a task accepts async, "
-        "condition, depends_on, description, id, integration, integration_job, name, outputs, "
-        "parameters, phase, retries, secondary_configuration_id, tags, timeout, "
+        "$.tasks[0].forse: unknown key 'forse' (did you mean 'force'?); a task accepts "
+        "alert_after, async, condition, depends_on, description, id, integration, "
+        "integration_job, name, outputs, parameters, phase, resource, retries, "
+        "secondary_configuration_id, tags, timeout, "
         "treat_failure_as_warning and the parameters of fivetran_sync_all: connectionid, "
         "force, poll_interval, wait_timeout, reschedule_limit, pause_on_cancel, record_tables"
     ]

@@ -183,6 +183,9 @@ class Context:
     async def next_event(self, key: str, timeout: float) -> None:
         await self.clock.sleep(timeout)  # no webhooks in this service: always poll
 
+    async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
+        return []  # this runner raises no alerts
+
 
 def make_runner(station: str = "KSFO", clock: FakeClock | None = None):
     clock = clock or FakeClock(autojump=True)
