@@ -111,7 +111,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--simulate", is_flag=True,
               help="Run against local vendor simulators: each integration of the pipeline "
                    "that ships one gets a simulator on 127.0.0.1, and its quick-start "
-                   "environment variables point at it for this run.")
+                   "environment variables point at it for this run. Every wait of a runner "
+                   "(ctx.sleep: polling, back-off) lasts at most a tenth of "
+                   "--simulate-duration (at least 0.1 s).")
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
@@ -189,6 +191,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     with contextlib.ExitStack() as stack:
         env: Mapping[str, str] | None = None  # the process environment
+        clock: Any = None  # the real one
         if simulate:
             from ..testing._simulated import simulated
 
@@ -197,7 +200,8 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
             for vendor in simulation.vendors:
                 click.echo(f"{vendor.integration} simulator on {vendor.url}")
             env = ChainMap(dict(simulation.env), os.environ)  # os.environ itself is not changed
-        engine = Engine(host, store, max_concurrency=max_concurrency,
+            clock = simulation.clock  # every ctx.sleep shortened: polling keeps up
+        engine = Engine(host, store, clock=clock, max_concurrency=max_concurrency,
                         integration_limits=integration_limits, env=env)
         if reporter is not None:
             stack.enter_context(reporter)
