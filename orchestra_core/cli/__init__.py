@@ -12,6 +12,7 @@ from .. import __version__
 from .._errors import OrchestraError
 from .._redaction import Redactor
 from ._common import ErrorEdgeGroup, echo_error
+from ._plugin import plugin
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
 # every command, by the module that defines it
 cli.add_command(validate)
 cli.add_command(plugins)
+cli.add_command(plugin)
 cli.add_command(run)
 cli.add_command(runs)
 cli.add_command(logs)

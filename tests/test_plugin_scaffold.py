@@ -1,0 +1,121 @@
+"""``orchestra plugin new``: a generated plugin builds as a wheel, installs into a fresh
+virtualenv beside the core, passes its own tests there (the core's contract tests included)
+and runs a pipeline against its simulator. Offline: the build backend (hatchling) comes from
+uv's cache, the core's dependencies are linked from this environment."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestra_core import __version__
+from orchestra_core.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = shutil.which("uv")
+
+
+def sh(*args: str | Path, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT", "PYTEST_", "ORCHESTRA_"))}
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
+                            text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def generate(where: Path, name: str, kind: str = "integration") -> Path:
+    result = CliRunner().invoke(cli, ["plugin", "new", name, "--kind", kind,
+                                      "--directory", str(where)])
+    assert result.exit_code == 0, result.output
+    return where / f"orchestra-{name}"
+
+
+def test_plugin_new_writes_a_package(tmp_path):
+    target = generate(tmp_path, "acme")
+    made = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert made == ["README.md", "pipeline.yaml", "pyproject.toml",
+                    "src/orchestra_acme/__init__.py", "src/orchestra_acme/params.py",
+                    "src/orchestra_acme/plugin.py", "src/orchestra_acme/runner.py",
+                    "src/orchestra_acme/simulator.py", "tests/test_contract.py",
+                    "tests/test_plugin.py"]
+    pyproject = (target / "pyproject.toml").read_text()
+    assert '[project.entry-points.orchestra]\nacme = "orchestra_acme.plugin"' in pyproject
+    major, minor = __version__.split(".")[:2]
+    assert f'"orchestra-core>={major}.{minor},<' in pyproject
+    for source in target.rglob("*.py"):
+        compile(source.read_text(), str(source), "exec")
+
+
+def test_plugin_new_refuses_a_bad_name_or_a_full_directory(tmp_path):
+    bad = CliRunner().invoke(cli, ["plugin", "new", "9lives", "--directory", str(tmp_path)])
+    assert bad.exit_code == 2 and "is not a plugin name" in bad.output
+    generate(tmp_path, "acme")
+    again = CliRunner().invoke(cli, ["plugin", "new", "acme", "--directory", str(tmp_path)])
+    assert again.exit_code == 1 and "exists and is not empty" in again.output
+
+
+def link_dependencies(target: Path) -> None:
+    """Make orchestra-core's locked dependencies and its ``testing`` extra importable in a
+    fresh venv, offline (see tests/test_wheel_install.py)."""
+    exported = sh(UV, "export", "--package", "orchestra-core", "--no-hashes", "--no-dev",
+                  "--extra", "testing", "--no-emit-workspace", "--no-annotate", "--no-header",
+                  "--frozen")
+    names = [line.split("==")[0] for line in exported.stdout.splitlines()
+             if "==" in line and not line.startswith("#")]
+    target.mkdir()
+    for name in names:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:  # another platform's (colorama)
+            continue
+        for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
+            source = Path(dist.locate_file(top))
+            if top not in ("..", "bin") and source.exists() and not (target / top).exists():
+                (target / top).symlink_to(source)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(UV is None, reason="uv is not installed")
+@pytest.mark.parametrize("kind", ["integration"])
+def test_generated_plugin_wheel_installs_passes_its_tests_and_runs(tmp_path, kind):
+    target = generate(tmp_path, "acme", kind)
+    wheels = tmp_path / "wheels"
+    sh(UV, "build", "--wheel", "--offline", "--out-dir", wheels, cwd=target)
+    sh(UV, "build", "--wheel", "--no-build-isolation", "--package", "orchestra-core",
+       "--out-dir", wheels)
+    link_dependencies(tmp_path / "deps")
+    venv = tmp_path / "venv"
+    sh(UV, "venv", "--python", sys.executable, venv)
+    python = venv / "bin" / "python"
+    site = Path(sh(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+                .stdout.strip())
+    (site / "orchestra_test_deps.pth").write_text(str(tmp_path / "deps") + "\n")
+    sh(UV, "pip", "install", "--offline", "--no-deps", "--python", python,
+       *sorted(wheels.glob("*.whl")))
+
+    # its own tests, against the installed wheel (src/ is not on the path)
+    tested = sh(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=target,
+                check=False)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert " passed" in tested.stdout and "failed" not in tested.stdout
+
+    orchestra = venv / "bin" / "orchestra"
+    listed = {p["name"]: p for p in json.loads(sh(orchestra, "plugins", "--json").stdout)}
+    assert listed["acme"]["distribution"] == "orchestra-acme"
+    checked = sh(orchestra, "plugins", "--check", check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    ran = sh(orchestra, "run", "pipeline.yaml", "--simulate", "--simulate-duration", "0.5",
+             "--progress", "plain", "--db", tmp_path / "o.db", cwd=target, check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "acme simulator on http://127.0.0.1:" in ran.stdout
+    assert " succeeded" in ran.stdout
