@@ -33,7 +33,7 @@ def plugin_names(name: str, core_version: str) -> dict[str, str] | None:
     key = key.removeprefix("orchestra_")
     if not _NAME.fullmatch(key):
         return None
-    major, minor = (int(p) for p in (core_version.split(".") + ["0"])[:2])
+    major, minor = (int(p) for p in [*core_version.split("."), "0"][:2])
     words = key.split("_")
     return {
         "name": key,
