@@ -43,7 +43,8 @@ class Misfire(enum.StrEnum):
 
 
 class FrequencyType(enum.StrEnum):
-    """The unit of an interval trigger's ``frequency`` (a file's ``frequency_type``, also spelled ``frequencytypecode``)."""
+    """The unit of an interval trigger's ``frequency`` (a file's
+    ``frequency_type``, also spelled ``frequencytypecode``)."""
 
     MINUTES = "minutes"
     HOURS = "hours"

@@ -33,7 +33,7 @@ def params(host, **task: Any) -> CensusSync:
 
 
 def test_seed_003_example_validates(host):
-    # the documented "Task types" example, with its JSON typos (':' for ',') fixed
+    # the documented "Task types" example, JSON typos (":" for ",") fixed
     task = {"integration": "census", "integration_job": "census_sync", "connectionid": "12345"}
     assert check(host, **task) == []
     assert params(host, **task).syncid == 12345

@@ -32,11 +32,11 @@ def params(host, **task: Any) -> DbtRunJob:
     return obj
 
 
-# -- the documented task example and the accepted spellings--------------------------------------------------------
+# -- the documented task example and the accepted spellings ----------------------------------------
 
 
 def test_seed_003_example_validates(host):
-    # the documented "Task types" example, with its JSON typos (':' for ',') fixed; the job id is a string there
+    # the documented "Task types" example, JSON typos fixed; the job id is a string there
     task = {"integration": "dbt", "integration_job": "dbt_runjob", "connectionid": "123456"}
     assert check(host, **task) == []
     assert params(host, **task).jobid == 123456

@@ -35,7 +35,7 @@ def params(host, **task: Any) -> HightouchSync:
 
 
 def test_seed_003_example_validates(host):
-    # the documented "Task types" example, with its JSON typos (':' for ',') fixed
+    # the documented "Task types" example, JSON typos (":" for ",") fixed
     task = {"integration": "hightouch", "integration_job": "hightouch_sync",
             "connectionid": "12345"}
     assert check(host, **task) == []

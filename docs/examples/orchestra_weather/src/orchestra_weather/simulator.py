@@ -35,6 +35,7 @@ class WeatherSimulator(Simulator):
         self.failing: set[str] = {"XFAIL"}
 
     def routes(self) -> list[Any]:
+        """The service's endpoints."""
         return [
             Route("/v1/stations/{station}/refreshes", self.create, methods=["POST"]),
             Route("/v1/refreshes", self.list, methods=["GET"]),
@@ -43,9 +44,11 @@ class WeatherSimulator(Simulator):
         ]
 
     def authenticate(self, request: Request) -> bool:
+        """A request needs the bearer token."""
         return bearer_token(request) == self.token
 
     def error_response(self, status: int, message: str) -> Response:
+        """Errors as the service words them."""
         return JSONResponse({"error": message}, status_code=status)
 
     def credentials(self) -> dict[str, str]:
@@ -53,6 +56,7 @@ class WeatherSimulator(Simulator):
         return {"token": self.token}
 
     def describe(self) -> dict[str, Any]:
+        """What ``orchestra simulate`` prints."""
         return {"stations": "any code; XFAIL fails", "refreshes": len(self.refreshes)}
 
     def connection(self) -> Connection:
@@ -90,24 +94,28 @@ class WeatherSimulator(Simulator):
         return shown
 
     async def create(self, request: Request) -> Response:
+        """``POST /v1/stations/{station}/refreshes``."""
         body = await request.json()
         units = body.get("units", "metric") if isinstance(body, dict) else "metric"
         return JSONResponse(self.start_refresh(request.path_params["station"], units=units),
                             status_code=201)
 
     async def list(self, request: Request) -> Response:
+        """``GET /v1/refreshes?station=``, newest first."""
         station = request.query_params.get("station")
         found = [self.view(r) for r in self.refreshes.values()
                  if station is None or r["station"] == station]
         return JSONResponse({"data": sorted(found, key=lambda r: -r["id"])})
 
     async def get(self, request: Request) -> Response:
+        """``GET /v1/refreshes/{id}``."""
         refresh = self.refreshes.get(request.path_params["id"])
         if refresh is None:
             return self.error_response(404, "no such refresh")
         return JSONResponse(self.view(refresh))
 
     async def cancel(self, request: Request) -> Response:
+        """``DELETE /v1/refreshes/{id}``: cancels one still running."""
         refresh = self.refreshes.get(request.path_params["id"])
         if refresh is None:
             return self.error_response(404, "no such refresh")
