@@ -130,3 +130,34 @@ def test_generated_plugin_wheel_installs_passes_its_tests_and_runs(core, tmp_pat
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "acme simulator on http://127.0.0.1:" in ran.stdout
     assert " succeeded" in ran.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(UV is None, reason="uv is not installed")
+def test_a_plugin_added_to_a_uv_project_survives_uv_sync(tmp_path):
+    """What writing-a-plugin.md says about uv projects: ``uv add --editable`` keeps a plugin
+    across ``uv sync``; ``uv pip install`` puts it in the environment only, and the next
+    ``uv sync`` removes it (``uv sync --inexact`` leaves it)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "nightly"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["orchestra-core"]\n\n[tool.uv.sources]\n'
+        f'orchestra-core = {{ path = "{ROOT}", editable = true }}\n')
+    acme = generate(tmp_path, "acme")
+    other = generate(tmp_path, "other", "channel")
+    orchestra = project / ".venv" / "bin" / "orchestra"
+
+    def installed() -> set[str]:
+        listed = json.loads(sh(orchestra, "plugins", "--json", cwd=project).stdout)
+        return {p["name"] for p in listed} - {"http", "noop", "process", "notifications"}
+
+    sh(UV, "sync", "--offline", "--python", sys.executable, cwd=project)
+    sh(UV, "add", "--offline", "--editable", acme, cwd=project)
+    sh(UV, "pip", "install", "--offline", "-e", other, cwd=project)
+    assert installed() == {"acme", "other"}
+    sh(UV, "sync", "--offline", "--inexact", cwd=project)
+    assert installed() == {"acme", "other"}
+    sh(UV, "sync", "--offline", cwd=project)
+    assert installed() == {"acme"}  # kept: it is in pyproject.toml and uv.lock
+    assert "orchestra-acme" in (project / "pyproject.toml").read_text()
