@@ -142,7 +142,7 @@ def check_core_ranges(as_json: bool) -> int:
               help="Run against local vendor simulators: each integration of the pipeline "
                    "that ships one gets a simulator on 127.0.0.1, and its quick-start "
                    "environment variables point at it for this run. Every wait of a runner "
-                   "(ctx.sleep: polling, back-off) lasts at most a tenth of "
+                   "(ctx.sleep, ctx.next_event: polling, back-off) lasts at most a tenth of "
                    "--simulate-duration (at least 0.1 s).")
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
@@ -221,7 +221,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     with contextlib.ExitStack() as stack:
         env: Mapping[str, str] | None = None  # the process environment
-        clock: Any = None  # the real one
+        sleep_cap: float | None = None  # runners wait as long as they ask
         if simulate:
             from ..testing._simulated import simulated
 
@@ -230,9 +230,10 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
             for vendor in simulation.vendors:
                 click.echo(f"{vendor.integration} simulator on {vendor.url}")
             env = ChainMap(dict(simulation.env), os.environ)  # os.environ itself is not changed
-            clock = simulation.clock  # every ctx.sleep shortened: polling keeps up
-        engine = Engine(host, store, clock=clock, max_concurrency=max_concurrency,
+            sleep_cap = simulation.sleep_cap  # every ctx.sleep shortened: polling keeps up
+        engine = Engine(host, store, max_concurrency=max_concurrency,
                         integration_limits=integration_limits, env=env)
+        engine.sleep_cap = sleep_cap
         if reporter is not None:
             stack.enter_context(reporter)
         result = anyio.run(go)

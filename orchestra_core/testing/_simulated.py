@@ -18,46 +18,17 @@ from attrs import frozen
 
 from .._errors import PluginError
 
-__all__ = ("SimulatedVendor", "Simulation", "SimulationClock", "build_simulator",
-           "load_simulator", "poll_cap", "simulated")
+__all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "poll_cap",
+           "simulated")
 
 
 def poll_cap(run_duration: float | None) -> float:
-    """The longest a sleep of a simulated run lasts: a tenth of the simulated vendor run's
-    duration (3 s when none is given), at least 0.1 s."""
+    """The longest a runner's ``ctx.sleep`` (or ``ctx.next_event``) waits in a simulated run:
+    a tenth of the simulated vendor run's duration (3 s when none is given), at least 0.1 s.
+    ``orchestra run --simulate`` sets it as the engine's ``sleep_cap``, so a runner polling
+    every 10 s notices a 2 s simulated run end after about 2.2 s, for every plugin alike.
+    The engine's own waits (task timeouts, heartbeats) are not shortened."""
     return max(0.1, (3.0 if run_duration is None else run_duration) / 10)
-
-
-class SimulationClock:
-    """The real clock, except that no sleep lasts longer than *max_sleep* seconds.
-
-    ``orchestra run --simulate`` runs the engine on it, so every wait a runner makes with
-    ``ctx.sleep`` (its poll interval, a retry's back-off, a ``Retry-After``) is shortened for
-    every plugin alike: a runner polling every 10 s notices a 2 s simulated run finish after
-    about 2.2 s, not 10 s.
-    """
-
-    def __init__(self, max_sleep: float, base: Any = None) -> None:
-        from .._clock import SystemClock
-
-        self.max_sleep = max_sleep
-        self._base = base or SystemClock()
-
-    def now(self) -> Any:
-        """The base clock's time."""
-        return self._base.now()
-
-    def monotonic(self) -> float:
-        """The base clock's monotonic counter."""
-        return self._base.monotonic()
-
-    def busy(self, delta: int) -> None:
-        """Passed to the base clock."""
-        self._base.busy(delta)
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep for *seconds*, but at most :attr:`max_sleep`."""
-        await self._base.sleep(min(seconds, self.max_sleep))
 
 
 @frozen
@@ -76,13 +47,13 @@ class Simulation:
     :param vendors: one per integration that ships a simulator, by integration name.
     :param env: every vendor's :attr:`SimulatedVendor.env`, merged: give it to the run as
         its environment (over ``os.environ`` for the variables it does not set).
-    :param clock: the clock to run the engine on (``Engine(clock=...)``): a
-        :class:`SimulationClock` capping every sleep at :func:`poll_cap` of the run duration.
+    :param sleep_cap: the engine's ``sleep_cap`` for the run: :func:`poll_cap` of the run
+        duration.
     """
 
     vendors: tuple[SimulatedVendor, ...]
     env: Mapping[str, str]
-    clock: Any = None
+    sleep_cap: float | None = None
 
 
 def load_simulator(reference: str) -> Any:
@@ -163,4 +134,4 @@ def simulated(host: Any, pipeline: Any, *,
             vendor_env = _env_for(sim, spec, url)
             env.update(vendor_env)
             vendors.append(SimulatedVendor(name, url, vendor_env))
-        yield Simulation(tuple(vendors), env, SimulationClock(poll_cap(run_duration)))
+        yield Simulation(tuple(vendors), env, poll_cap(run_duration))
