@@ -47,6 +47,13 @@ class Phase(enum.StrEnum):
     ACTIVATION = "activation"
 
 
+class Durability(enum.StrEnum):
+    """How a SQLite store commits (``durability:`` of a pipeline file, ``--durability``)."""
+
+    FULL = "full"  #: every commit reaches the disk: a power cut loses nothing committed
+    NORMAL = "normal"  #: faster; a killed process loses nothing, a power cut the last commits
+
+
 class RunType(enum.StrEnum):
     """The scope of a run: which phases it executes (``full``: all; ``refresh``: all but
     activation; ``source``: ingestion only)."""
@@ -182,6 +189,13 @@ class Pipeline:
     tasks: tuple[Task, ...] = ()
     alerts: Alerts = field(factory=Alerts)
     triggers: tuple[Trigger, ...] = ()
+    #: how the SQLite store commits this pipeline's runs; ``None``: the store's setting
+    durability: Durability | None = None
+    #: destinations declared in the file, by name (``{type, options, credential}``); an
+    #: orchestration names one, or a stored one (see docs/delivery.md)
+    destinations: Mapping[str, Any] = field(factory=dict)
+    #: data templates declared in the file, by name
+    data_templates: Mapping[str, Any] = field(factory=dict)
     source: str | None = field(default=None, eq=False, metadata={"internal": True})
 
     def task(self, task_id: str) -> Task:

@@ -179,7 +179,9 @@ class Service:
         limits = {"max_requests": self.max_requests} if self.max_requests else {}
         app = create_app(self.host, self.engine, state=_LiveState(),
                          checks={"scheduler": loop_check("scheduler"),
-                                 "worker": loop_check("worker")}, **limits)
+                                 "worker": loop_check("worker")},
+                         on_runs=lambda ids: anyio.from_thread.run_sync(self.worker.wake),
+                         **limits)
         config = uvicorn.Config(app, host=self.http_host or "127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="off", access_log=False)
         server = _Server(config)

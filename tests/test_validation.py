@@ -58,8 +58,8 @@ tasks:
         "nor a stage of this pipeline",
         "p.yaml:7:9: $.tasks[1].id: duplicate id 'a': already used by the task at $.tasks[0]",
         "p.yaml:8:18: $.tasks[1].integration: unknown integration 'nope' (did you mean "
-        "'noop'?); installed integrations: http, noop, process. If a plugin provides it, "
-        "install it: pip install orchestra-nope",
+        "'noop'?); installed integrations: http, noop, orchestration, process. If a plugin "
+        "provides it, install it: pip install orchestra-nope",
         "p.yaml:13:25: $.tasks[2].parameters.sleep: expected a duration such as 90, '30s', "
         "'5m' or '1h30m', got 'soon'",
     ]
@@ -96,7 +96,8 @@ def test_top_level_must_be_a_mapping(host):
     assert problems(host, "- 1\n- 2\n") == [
         "p.yaml:1:1: $: a pipeline file must hold a mapping, found list"
     ]
-    assert problems(host, "") == ["p.yaml: $: a pipeline file must hold a mapping, found nothing"]
+    assert problems(host, "") == [
+        "p.yaml:1:1: $: a pipeline file must hold a mapping, found nothing"]
 
 
 def test_missing_name_and_tasks(host):
@@ -112,7 +113,8 @@ def test_missing_name_and_tasks(host):
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, alerts, triggers"
+        "description, tags, defaults, stages, tasks, alerts, triggers, durability, "
+        "destinations, data_templates"
     ]
 
 
@@ -184,7 +186,7 @@ def test_unknown_integration_lists_installed_and_hints_install(host):
                                      "integration_job": "hightouch_sync",
                                      "syncid": "1"})) == [
         "$.tasks[0].integration: unknown integration 'hightouch'; installed integrations: "
-        "http, noop, process. If a plugin provides it, install it: pip install "
+        "http, noop, orchestration, process. If a plugin provides it, install it: pip install "
         "orchestra-hightouch"
     ]
 
@@ -305,7 +307,7 @@ def test_retries_and_timeouts(host):
     data = pipe(noop("a", retries={"count": 1, "backoff": 0.5}), noop("b", timeout="forever"),
                 noop("c", retries={"cuont": 2}), noop("d", retries=3, timeout="1h30m"))
     assert data_problems(host, data) == [
-        "$.tasks[0].retries: backoff must be >= 1, got 0.5",
+        "$.tasks[0].retries: backoff must be between 1 and 10, got 0.5",
         "$.tasks[1].timeout: expected a duration such as 90, '30s', '5m' or '1h30m', got "
         "'forever'",
         "$.tasks[2].retries.cuont: unknown key 'cuont' (did you mean 'count'?); accepted: "

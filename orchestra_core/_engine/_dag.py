@@ -16,7 +16,12 @@ from typing import Any
 from .._pipeline import ConditionKind, PartialPolicy, Pipeline, Stage, StageOutcome, Task
 from ._states import BAD, TERMINAL, TaskState
 
-__all__ = ("Graph", "Seen", "Walk")
+__all__ = ("SEEN_AS_SUCCEEDED", "Graph", "Seen", "Walk")
+
+#: The ``error`` of a skipped task that its dependents see as succeeded: outside the run
+#: type, or skipped by a guided resolution (see ``_resolutions``).
+SEEN_AS_SUCCEEDED = ("not in run type",
+                     "skipped by a resolution (dependents run as if it succeeded)")
 
 
 class Seen(enum.Enum):
@@ -78,7 +83,7 @@ class Walk:
             if node in self.graph.stages:
                 self.stage_outcome[node] = StageOutcome(row["outcome"]) if row.get(
                     "outcome") else None
-            elif row.get("error") == "not in run type":
+            elif row.get("error") in SEEN_AS_SUCCEEDED:
                 self.scope_skipped.add(node)
             self._launched.add(node)
             self._unfinished -= 1

@@ -1,4 +1,5 @@
-"""The ASGI application: health, and the routes other modules contribute (webhooks, ...)."""
+"""The ASGI application: health, and the routes other modules contribute (webhooks, the
+REST API at ``/api/v1``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .. import __version__
 from .limits import BODY_TIMEOUT, MAX_BODY, MAX_REQUESTS, EdgeLimits
@@ -23,7 +24,8 @@ def create_app(host: Any, engine: Any = None, *,
                state: Mapping[str, Any] | None = None,
                checks: Mapping[str, Callable[[], str | None]] | None = None,
                max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT,
-               max_requests: int = MAX_REQUESTS) -> Starlette:
+               max_requests: int = MAX_REQUESTS, api: bool = True,
+               on_runs: Any = None) -> Starlette:
     """The ASGI app of *host* (an :class:`~orchestra_core.Orchestra`) whose runs execute on
     *engine* (an :class:`~orchestra_core.Engine`; its event channel receives webhook
     events). *state* is extra information the health endpoint reports, read at each request
@@ -34,6 +36,10 @@ def create_app(host: Any, engine: Any = None, *,
     else the reason; see :mod:`orchestra_core._server.ready`). Every request goes through
     :class:`~orchestra_core._server.limits.EdgeLimits`: at most *max_requests* at once, a
     body of at most *max_body* bytes received within *body_timeout* seconds.
+
+    With an *engine* (and *api*), the REST API is mounted at ``/api/v1`` on the engine's
+    store (see :func:`orchestra_core.create_api` and ``docs/api.md``); *on_runs* is told the
+    runs it queues.
 
     Webhook answers and the server's log lines are masked with *host*'s redactor
     (``host.redactor``), and the webhook secrets the server reads are registered with it.
@@ -46,6 +52,13 @@ def create_app(host: Any, engine: Any = None, *,
     routes = [Route("/health", health, methods=["GET"]),
               Route("/health/ready", readiness(checks), methods=["GET"])]
     routes += webhook_routes()  # POST /webhooks/{integration}[/{connection}]
+    store = getattr(engine, "store", None)
+    if store is not None and api:  # the REST API on the engine's store
+        from .._api import create_api
+
+        routes.append(Mount("/api/v1", create_api(host, store,
+                                                  clock=getattr(engine, "clock", None),
+                                                  on_runs=on_runs)))
     limits = Middleware(EdgeLimits, max_body=max_body, body_timeout=body_timeout,
                         max_requests=max_requests)
     app = Starlette(routes=routes, middleware=[limits])

@@ -68,6 +68,8 @@ pipeline_runs = Table(
     Column("heartbeat_at", TS),
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
     Index("ix_pipeline_runs_state", "state"),  # migration 0003
+    Index("ix_pipeline_runs_created", "created_at", "id"),  # migration "api": run listings
+    Index("ix_pipeline_runs_state_created", "state", "created_at", "id"),  # migration "api"
 )
 
 task_runs = Table(
@@ -134,6 +136,8 @@ notifications = Table(
     Column("run_id", String(36)),
     Column("message", Text, nullable=False),
     Column("data", JSON, nullable=False),
+    Column("acknowledged_at", TS),  # migration "api"
+    Column("acknowledged_by", String(200)),
     Index("ix_notifications_time", "created_at"),
 )
 
@@ -243,4 +247,75 @@ asset_events = Table(
     Column("task_id", String(200)),
     Index("ix_asset_events_asset", "asset", "time"),
     Index("ix_asset_events_time", "time"),
+)
+
+
+# -- data delivery (orchestra_core._delivery; migration 0008_delivery) -------------------------
+
+#: Named destinations (``orchestra destinations add``): a type from a plugin, its options and
+#: the credential whose fields it receives decrypted at delivery time.
+destinations = Table(
+    "destinations", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("credential", String(200)),
+    Column("concurrency", Integer, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: Named data templates (``orchestra templates add``): the shape of what a destination gets.
+data_templates = Table(
+    "data_templates", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: The batches and files a delivery has delivered (acknowledged), so a resumed delivery
+#: skips them: ``delivery`` is ``"{run_id}/{task_id}"``, ``part`` a batch or file key.
+delivery_checkpoints = Table(
+    "delivery_checkpoints", metadata,
+    Column("delivery", String(300), primary_key=True),
+    Column("part", String(300), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("checksum", String(100)),
+    Column("created_at", TS, nullable=False),
+)
+
+
+# -- API tokens and the audit log (orchestra_core._api; migration 0005) --------------------------
+
+#: An API token: only the SHA-256 of the token is stored; the token itself is shown once.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("client", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200)),
+    Column("last_used_at", TS),
+    Column("revoked_at", TS),
+)
+
+#: Every change made through the API or the CLI; rows are only ever inserted.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("client", String(200)),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500)),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_audit_log_time", "time"),
 )

@@ -3,11 +3,15 @@ runner's own results, and a pipeline run against the served simulator."""
 
 from __future__ import annotations
 
+import json
+
 import orchestra_weather.plugin
+import pytest
+from orchestra_weather.destination import ArchiveOptions, WeatherArchive
 from orchestra_weather.simulator import WeatherSimulator
 
 from orchestra_core import JobState
-from orchestra_core.testing import FakeClock, StubContext, make_host
+from orchestra_core.testing import DestinationContract, FakeClock, StubContext, make_host
 
 PIPELINE = """\
 name: weather_daily
@@ -102,3 +106,31 @@ def test_a_pipeline_runs_against_the_served_simulator(tmp_path, monkeypatch):
                                             db=str(tmp_path / "o.db")))
     assert result.succeeded, result.error
     assert {r["station"] for r in sim.refreshes.values()} == {"KSFO", "EGLL"}
+
+
+# -- the destination, through the destination contract ----------------------------------------
+
+
+class TestWeatherArchive(DestinationContract):
+    @pytest.fixture
+    def make_destination(self, tmp_path):
+        def make(case="ok"):
+            if case in ("refused_auth", "unreachable", "full_disk"):
+                pytest.skip("a local directory: no auth, no host, no small disk here")
+            directory = "/sys" if case == "permission_denied" else str(tmp_path)
+            return WeatherArchive(ArchiveOptions(directory=directory))
+        return make
+
+    @pytest.fixture
+    def delivered(self, tmp_path):
+        def rows():
+            path = tmp_path / "observations.jsonl"
+            if not path.exists():
+                return []
+            return [tuple(json.loads(line).values()) for line in path.read_text().splitlines()]
+        return rows
+
+
+def test_the_destination_type_is_registered():
+    host = make_host(orchestra_weather.plugin)
+    assert host.destinations.find("weather_archive").plugin

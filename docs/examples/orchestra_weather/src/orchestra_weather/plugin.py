@@ -1,5 +1,5 @@
-"""Hook implementations: register the ``weather`` integration, and check a pipeline's
-weather tasks against each other."""
+"""Hook implementations: register the ``weather`` integration and the ``weather_archive``
+destination, and check a pipeline's weather tasks against each other."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from orchestra_core import (
     ConnectionSpec,
+    DestinationRegistry,
     IntegrationRegistry,
     JobType,
     Pipeline,
@@ -15,6 +16,7 @@ from orchestra_core import (
     hookimpl,
 )
 
+from .destination import ArchiveOptions, WeatherArchive
 from .params import WeatherRefresh
 from .runner import DEFAULT_BASE_URL, WeatherRunner
 
@@ -45,6 +47,13 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         runner=WeatherRunner,
         phase="ingestion",
     )
+
+
+@hookimpl
+def orchestra_register_destinations(registry: DestinationRegistry) -> None:
+    """Register the ``weather_archive`` destination type."""
+    registry.add("weather_archive", factory=WeatherArchive, options=ArchiveOptions,
+                 description="Every delivered record in one JSON Lines file")
 
 
 @hookimpl

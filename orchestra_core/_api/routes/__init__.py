@@ -1,0 +1,11 @@
+"""The API's routes, one module per area; :data:`ENDPOINTS` lists them all."""
+
+from __future__ import annotations
+
+from . import audit, logs, notifications, pipelines, queues, resolutions, runs, secrets, triggers
+
+__all__ = ("ENDPOINTS",)
+
+ENDPOINTS = [*pipelines.ENDPOINTS, *runs.ENDPOINTS, *resolutions.ENDPOINTS, *logs.ENDPOINTS,
+             *triggers.ENDPOINTS, *queues.ENDPOINTS, *secrets.ENDPOINTS,
+             *notifications.ENDPOINTS, *audit.ENDPOINTS]
