@@ -119,7 +119,12 @@ class DropDestination:
         self.options = options
 
     async def deliver(self, delivery):
-        return DeliveryReceipt(delivered=len(delivery.rows), location=self.options.folder)
+        rows = 0
+        async for batch in delivery.batches():
+            if not await delivery.checkpoints.done(batch.key):
+                rows += len(batch.records())
+                await delivery.checkpoints.mark(batch.key, rows=len(batch.rows))
+        return DeliveryReceipt(delivered=rows, location=self.options.folder)
 
 
 class ListChannel:
@@ -188,3 +193,8 @@ def test_a_plugin_written_against_the_documented_api_keeps_working(tmp_path):
         "    integration_job: count\n    parameters: {n: 101}\n")
     _, problems = host.check_file(str(tmp_path / "bad.yaml"))
     assert [(p.path, p.message) for p in problems] == [("$.tasks[0].parameters.n", "too far")]
+    from orchestra_core.testing._contracts._destination import make_delivery, sample_rows
+
+    drop = host.destinations.find("drop")
+    receipt = anyio.run(drop.factory(drop.options()).deliver, make_delivery(sample_rows(12)))
+    assert receipt.delivered == 12
