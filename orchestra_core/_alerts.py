@@ -1,4 +1,4 @@
-"""The alert model (seed 001): who to tell when a run succeeds, fails, or runs too long.
+"""The alert model: who to tell when a run succeeds, fails, or runs too long.
 
 A pipeline's ``alerts:`` section (:class:`Alerts`) names, per event, the notification channels
 to use. The engine raises an alert when a run ends and when a running run passes its

@@ -56,7 +56,8 @@ class Durability(enum.StrEnum):
 
 
 class RunType(enum.StrEnum):
-    """The scope of a run (seed 001): which phases it executes."""
+    """The scope of a run: which phases it executes (``full``: all; ``refresh``: all but
+    activation; ``source``: ingestion only)."""
 
     FULL = "full"  #: every task
     REFRESH = "refresh"  #: everything except activation tasks (deliveries to destinations)
@@ -170,7 +171,8 @@ class Task:
 
 @frozen(kw_only=True)
 class Stage:
-    """A group of tasks that dependents can depend on as one (seed 003, "Pipeline Stages").
+    """A group of tasks that dependents can depend on as one (a ``stages:`` entry of a
+    pipeline file).
 
     ``core_tasks`` left as ``None`` makes every member core.
     """

@@ -1,4 +1,4 @@
-"""Named durable work queues (seed 002): push elements, claim them one at a time, finish them.
+"""Named durable work queues: push elements, claim them one at a time, finish them.
 
 An element has a ``reference`` (your id for it), JSON ``data``, a ``status`` (``new``,
 ``in_progress``, ``done``, ``failed``), timestamps and who created and claimed it. Elements

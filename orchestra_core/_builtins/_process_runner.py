@@ -1,4 +1,4 @@
-"""The runner of the built-in ``process`` integration (seed 002): local scripts and commands.
+"""The runner of the built-in ``process`` integration: local scripts and commands.
 
 ``start`` spawns the process (after cloning the repository, for ``git: true``) and ``wait``
 streams its output to the run log and waits for its exit code. Processes marked

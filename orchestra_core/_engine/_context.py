@@ -78,8 +78,12 @@ class RunnerContext:
         self.execution.log(message, level=level, task_id=self.task_id)
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep on the engine's clock."""
-        await self.execution.clock.sleep(seconds)
+        """Sleep on the engine's clock (at most the engine's ``sleep_cap``)."""
+        await self.execution.clock.sleep(self._capped(seconds))
+
+    def _capped(self, seconds: float) -> float:
+        cap = getattr(self.execution.engine, "sleep_cap", None)
+        return seconds if cap is None else min(seconds, cap)
 
     def now(self) -> datetime:
         """The engine clock's time."""
@@ -87,7 +91,8 @@ class RunnerContext:
 
     async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
         """The next webhook event published for *key*, or ``None`` after *timeout*."""
-        return await self.execution.events.next(key, timeout, self.execution.clock)
+        return await self.execution.events.next(key, self._capped(timeout),
+                                                 self.execution.clock)
 
     async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
         """Raise the pipeline alert *kind* about this task (once per run and task)."""

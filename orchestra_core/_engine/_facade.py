@@ -87,6 +87,9 @@ class Engine:
         self.detaching = False
         #: set by :meth:`drain`: no new attempt starts (the process is shutting down)
         self.draining = False
+        #: the longest a runner's ``ctx.sleep`` / ``ctx.next_event`` waits (``None``: as
+        #: asked); ``orchestra run --simulate`` sets it so that polling keeps up
+        self.sleep_cap: float | None = None
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         #: sends the pipelines' alerts (see orchestra_core._alerts)

@@ -44,7 +44,8 @@ class Misfire(enum.StrEnum):
 
 
 class FrequencyType(enum.StrEnum):
-    """The unit of an interval trigger's ``frequency`` (seed 003 ``frequencytypecode``)."""
+    """The unit of an interval trigger's ``frequency`` (a file's
+    ``frequency_type``, also spelled ``frequencytypecode``)."""
 
     MINUTES = "minutes"
     HOURS = "hours"
@@ -91,7 +92,8 @@ class CronTrigger(Trigger):
 
 @frozen(kw_only=True)
 class IntervalTrigger(Trigger):
-    """Every ``frequency`` ``frequency_type`` counted from ``start_time`` (seed 003 fields).
+    """Every ``frequency`` ``frequency_type`` counted from ``start_time`` (the
+    file's ``frequency``, ``frequency_type`` and ``start_time`` fields).
 
     ``start_time`` is a time of day (``"06:00"``) or a date and time
     (``"2026-01-05T06:00"``), read in ``timezone``.

@@ -15,6 +15,7 @@ from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
 from ._delivery import destinations, orchestrations, templates
 from ._fire_times import backfill, preview
+from ._plugin import plugin
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
@@ -44,6 +45,7 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
 # every command, by the module that defines it
 cli.add_command(validate)
 cli.add_command(plugins)
+cli.add_command(plugin)
 cli.add_command(run)
 cli.add_command(runs)
 cli.add_command(logs)

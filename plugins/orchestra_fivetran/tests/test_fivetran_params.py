@@ -35,11 +35,11 @@ def params(host, **task: Any) -> FivetranSyncAll:
     return obj
 
 
-# -- seed 003 and the accepted spellings ---------------------------------------------------------
+# -- the documented task example and the accepted spellings ----------------------------------------
 
 
 def test_seed_003_example_validates(host):
-    # seed 003 "Task types", with its JSON typos (':' for ',') fixed
+    # the documented "Task types" example, JSON typos (":" for ",") fixed
     task = {"integration": "fivetran", "integration_job": "fivetran_sync_all",
             "connectionid": "ambush_prettiest"}
     assert check(host, **task) == []
