@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "hookimpl": "._markers",
     "Connection": "._models",
     "Delivery": "._models",
+    "DeliveryFile": "._models",
     "DeliveryReceipt": "._models",
     "ExternalRun": "._models",
     "Intent": "._models",
@@ -37,12 +38,14 @@ _LAZY: dict[str, str] = {
     "JobState": "._models",
     "Notification": "._models",
     "Problem": "._models",
+    "RecordBatch": "._models",
     "WebhookEvent": "._models",
     "WebhookRequest": "._models",
     "Pipeline": "._pipeline",
     "RunType": "._pipeline",
     "Stage": "._pipeline",
     "Task": "._pipeline",
+    "DeliveryCheckpoints": "._protocols",
     "Destination": "._protocols",
     "JobRunner": "._protocols",
     "NotificationChannel": "._protocols",
@@ -79,6 +82,8 @@ _LAZY: dict[str, str] = {
     "PipelineRegistry": "._scheduling.registry",
     "Scheduler": "._scheduling.scheduler",
     "next_fire": "._triggers.times",
+    "FireTime": "._triggers.preview",
+    "preview_fires": "._triggers.preview",
     "Service": "._service",
     "create_app": "._server",
     "create_api": "._api",
@@ -106,6 +111,7 @@ if TYPE_CHECKING:
     from ._markers import hookimpl as hookimpl
     from ._models import Connection as Connection
     from ._models import Delivery as Delivery
+    from ._models import DeliveryFile as DeliveryFile
     from ._models import DeliveryReceipt as DeliveryReceipt
     from ._models import ExternalRun as ExternalRun
     from ._models import Intent as Intent
@@ -113,12 +119,14 @@ if TYPE_CHECKING:
     from ._models import JobState as JobState
     from ._models import Notification as Notification
     from ._models import Problem as Problem
+    from ._models import RecordBatch as RecordBatch
     from ._models import WebhookEvent as WebhookEvent
     from ._models import WebhookRequest as WebhookRequest
     from ._pipeline import Pipeline as Pipeline
     from ._pipeline import RunType as RunType
     from ._pipeline import Stage as Stage
     from ._pipeline import Task as Task
+    from ._protocols import DeliveryCheckpoints as DeliveryCheckpoints
     from ._protocols import Destination as Destination
     from ._protocols import JobRunner as JobRunner
     from ._protocols import NotificationChannel as NotificationChannel
@@ -146,6 +154,8 @@ if TYPE_CHECKING:
     from ._service import Service as Service
     from ._store import Store as Store
     from ._store import StoreError as StoreError
+    from ._triggers.preview import FireTime as FireTime
+    from ._triggers.preview import preview_fires as preview_fires
     from ._triggers.times import next_fire as next_fire
     from ._vendor_http import RateLimit as RateLimit
     from ._vendor_http import ReadFailures as ReadFailures
@@ -175,12 +185,15 @@ __all__ = (
     "Connection",
     "ConnectionSpec",
     "Delivery",
+    "DeliveryCheckpoints",
     "DeliveryFailed",
+    "DeliveryFile",
     "DeliveryReceipt",
     "Destination",
     "DestinationRegistry",
     "Engine",
     "ExternalRun",
+    "FireTime",
     "HttpRetry",
     "IntegrationRegistry",
     "Intent",
@@ -202,6 +215,7 @@ __all__ = (
     "Queues",
     "RateLimit",
     "ReadFailures",
+    "RecordBatch",
     "RecoveringJobRunner",
     "Redactor",
     "RunResult",
@@ -235,6 +249,7 @@ __all__ = (
     "next_fire",
     "parameter",
     "parse_timestamp",
+    "preview_fires",
     "verify_signature",
     "webhook_secrets",
 )

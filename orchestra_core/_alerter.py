@@ -8,6 +8,7 @@ log and never fails the run. The alert model itself is :mod:`orchestra_core._ale
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -33,23 +34,30 @@ class Alerter:
         whose ``redactor`` masks every notification before a channel sees it).
     :param store: the store of the runs (records which alerts were sent, once per run).
     :param clock: the engine's clock.
+    :param secrets: the :class:`~orchestra_core.Secrets` channels read stored connections
+        from (``ChannelContext.connection``); default: the store's, with the default keys.
     """
 
-    def __init__(self, host: Any, store: Any, clock: Any) -> None:
+    def __init__(self, host: Any, store: Any, clock: Any, *, secrets: Any = None) -> None:
         self.host = host
         self.store = store
         self.clock = clock
+        self.secrets = secrets
         self._channels: dict[tuple[str, str], Any] = {}
 
     async def fire(self, alerts: Alerts, kind: str, *, pipeline: str, run_id: str,
                    message: str, data: Mapping[str, Any],
-                   log: Callable[..., None]) -> list[str]:
+                   log: Callable[..., None], subject: str | None = None) -> list[str]:
         """Send the alert *kind* of run *run_id* to its channels, unless it was sent before;
-        return the channels that took it. Failures are logged through *log*, never raised."""
+        return the channels that took it. Failures are logged through *log*, never raised.
+
+        :param subject: what the alert is about within the run (a task id): the alert fires
+            once per run and subject.
+        """
         names = alerts.channels_for(kind)
         if not names:
             return []
-        if not await in_thread(self.clock, self._claim, run_id, kind):
+        if not await in_thread(self.clock, self._claim, run_id, _sent_key(kind, subject)):
             return []  # already sent (before a resume, or by another worker)
         text = f"{alerts.message}\n{message}" if alerts.message else message
         redactor = self.host.redactor
@@ -88,8 +96,27 @@ class Alerter:
         key = (config.type, json.dumps(dict(config.options), sort_keys=True, default=str))
         if key not in self._channels:
             self._channels[key] = build_channel(self.host, config, ChannelContext(
-                host=self.host, store=self.store, clock=self.clock))
+                host=self.host, store=self.store, clock=self.clock,
+                resolver=self._connection))
         return self._channels[key]
+
+    def _connection(self, name: str) -> Any:
+        from ._secrets import Secrets
+        from ._secrets._lookup import stored_connection
+
+        if self.secrets is None:
+            self.secrets = Secrets(self.store, host=self.host)
+        return stored_connection(self.secrets, name)
+
+
+def _sent_key(kind: str, subject: str | None) -> str:
+    """The ``alerts_sent.kind`` of an alert (64 characters at most)."""
+    if subject is None:
+        return kind
+    key = f"{kind}:{subject}"
+    if len(key) > 64:
+        key = f"{kind}:{hashlib.sha256(subject.encode()).hexdigest()[:64 - len(kind) - 1]}"
+    return key
 
 
 def build_channel(host: Any, config: ChannelConfig, context: ChannelContext) -> Any:

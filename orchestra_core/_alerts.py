@@ -1,4 +1,4 @@
-"""The alert model (seed 001): who to tell when a run succeeds, fails, or runs too long.
+"""The alert model: who to tell when a run succeeds, fails, or runs too long.
 
 A pipeline's ``alerts:`` section (:class:`Alerts`) names, per event, the notification channels
 to use. The engine raises an alert when a run ends and when a running run passes its
@@ -22,10 +22,12 @@ from attrs import field, frozen
 
 __all__ = (
     "DEFAULT_CHANNEL",
+    "FILES_MISSING",
     "MAX_MESSAGE",
     "RUN_FAILED",
     "RUN_RUNTIME_EXCEEDED",
     "RUN_SUCCEEDED",
+    "TASK_RUNTIME_EXCEEDED",
     "Alerts",
     "ChannelConfig",
     "ChannelContext",
@@ -37,6 +39,10 @@ __all__ = (
 RUN_SUCCEEDED = "run.succeeded"
 RUN_FAILED = "run.failed"
 RUN_RUNTIME_EXCEEDED = "run.runtime_exceeded"
+#: A task ran longer than its ``alert_after`` (it goes on running).
+TASK_RUNTIME_EXCEEDED = "task.runtime_exceeded"
+#: A file check found no files (or fewer than expected), whatever its policy.
+FILES_MISSING = "files.missing"
 
 #: The channel used where an alert names none.
 DEFAULT_CHANNEL = "stored"
@@ -61,6 +67,10 @@ class Alerts:
     :param on_runtime_exceeded: channels told when a run is still running
         ``runtime_exceeded_hours`` after it started.
     :param runtime_exceeded_hours: the runtime threshold, in hours (``None``: no such alert).
+    :param on_task_runtime_exceeded: channels told when a task with ``alert_after``
+        runs longer than that (default: ``stored``).
+    :param on_missing_files: channels told when a ``files_check`` task finds files missing
+        (default: ``stored``).
     :param message: text put before every notification's message (e.g. who to call).
     :param channels: named channel configurations the lists above can use, besides the
         bare names of channel types that need no options (``stored``).
@@ -70,11 +80,19 @@ class Alerts:
     on_failure: tuple[str, ...] = ()
     on_runtime_exceeded: tuple[str, ...] = ()
     runtime_exceeded_hours: float | None = None
+    on_task_runtime_exceeded: tuple[str, ...] = ()
+    on_missing_files: tuple[str, ...] = ()
     message: str | None = None
     channels: Mapping[str, ChannelConfig] = field(factory=dict)
 
     def channels_for(self, kind: str) -> tuple[str, ...]:
-        """The channel names an alert of *kind* (``run.failed``, ...) goes to."""
+        """The channel names an alert of *kind* (``run.failed``, ...) goes to. The task-level
+        alerts (``task.runtime_exceeded``, ``files.missing``) go to ``stored`` when the
+        section names no channel for them: the task asked for them explicitly."""
+        if kind == TASK_RUNTIME_EXCEEDED:
+            return self.on_task_runtime_exceeded or (DEFAULT_CHANNEL,)
+        if kind == FILES_MISSING:
+            return self.on_missing_files or (DEFAULT_CHANNEL,)
         return {RUN_SUCCEEDED: self.on_success, RUN_FAILED: self.on_failure,
                 RUN_RUNTIME_EXCEEDED: self.on_runtime_exceeded}.get(kind, ())
 
@@ -95,6 +113,20 @@ class ChannelContext:
     host: Any
     store: Any
     clock: Any
+    #: ``name -> Connection``: a stored connection with its credential decrypted (its values
+    #: registered with the host's redactor); ``None`` where no store is at hand
+    resolver: Any = None
+
+    def connection(self, name: str) -> Any:
+        """The stored connection *name* (a :class:`~orchestra_core.Connection` whose
+        ``secrets`` hold its credential's fields): how a channel reads a password or a
+        webhook URL without it being written in the pipeline file.
+
+        :raises LookupError: when connections cannot be read here.
+        """
+        if self.resolver is None:
+            raise LookupError(f"no store to read connection {name!r} from")
+        return self.resolver(name)
 
 
 def run_message(kind: str, pipeline: str, run_id: str, *, error: str | None = None,

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 __all__ = ("parse_alerts",)
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- #]{0,99}$")
-_EVENTS = ("on_success", "on_failure", "on_runtime_exceeded")
+_EVENTS = ("on_success", "on_failure", "on_runtime_exceeded", "on_task_runtime_exceeded",
+           "on_missing_files")
 _KEYS = (*_EVENTS, "runtime_exceeded_hours", "message", "channels")
 #: Orchestra v1 alert statuses and the event each maps to.
 _V1_STATUSES = {"SUCCEEDED": "on_success", "FAILED": "on_failure",

@@ -112,11 +112,44 @@ def parameter(
     """An attrs field for a job parameter model, with accepted *aliases* and *help* text.
 
     ``connectionid = parameter(aliases=("connector_id",), help="The connection id")``
+
+    Aliases match case-insensitively, like every other name in a pipeline file. Other
+    keyword arguments go to :func:`attrs.field`; a ``validator=`` (a callable
+    ``(instance, attribute, value)``, or a list of them) that raises ``ValueError`` or
+    ``TypeError`` is reported as a problem located at the field
+    (``$.tasks[0].parameters.<field>: <its message>``).
     """
     metadata = dict(kwargs.pop("metadata", {}) or {})
     metadata["aliases"] = tuple(aliases)
     metadata["help"] = help
+    if kwargs.get("validator") is not None:
+        kwargs["validator"] = _located(kwargs["validator"])
     return attrs.field(default=default, metadata=metadata, **kwargs)
+
+
+class FieldInvalid(ValueError):
+    """A parameter's validator refused its value; ``field`` names the attribute."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _located(validator: Any) -> Any:
+    """*validator* (or a list of them), raising :class:`FieldInvalid` naming the field."""
+    checks = list(validator) if isinstance(validator, list | tuple) else [validator]
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        for one in checks:
+            try:
+                one(instance, attribute, value)
+            except FieldInvalid:
+                raise
+            except (ValueError, TypeError) as exc:
+                text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+                raise FieldInvalid(text, attribute.name) from exc
+
+    return check
 
 
 def key_name(field: attrs.Attribute) -> str:
@@ -130,13 +163,16 @@ def file_keys(cls: type) -> list[str]:
 
 
 def field_aliases(cls: type) -> dict[str, str]:
-    """Map every accepted key of attrs class *cls*, aliases included, to its canonical key."""
+    """Map every accepted key of attrs class *cls*, aliases included, to its canonical key.
+
+    Keys are given as declared and lower-cased, so a lookup of ``key.lower()`` matches any
+    spelling (``connectionId`` finds the alias ``connectionid``)."""
     names: dict[str, str] = {}
     for f in attrs.fields(cls):
         canonical = key_name(f)
-        names[canonical] = canonical
-        for alias in f.metadata.get("aliases", ()):
-            names[alias] = canonical
+        for name in (canonical, *f.metadata.get("aliases", ())):
+            names.setdefault(name, canonical)
+            names.setdefault(name.lower(), canonical)
     return names
 
 
@@ -205,6 +241,10 @@ def _problems_from(exc: BaseException, path: str, noun: str) -> list[Problem]:
             base, _, name = where.rpartition(".")
             out.append(Problem(path=base or where, message=f"missing required {noun} {name!r}",
                                code="missing-required"))
+            return
+        if isinstance(err, FieldInvalid):
+            out.append(Problem(path=f"{where}.{_KEY_NAMES.get(err.field, err.field)}",
+                               message=_clean(str(err)), code="invalid-value"))
             return
         if isinstance(err, InvalidValue):
             out.append(Problem(path=where, message=str(err), code="invalid-value"))

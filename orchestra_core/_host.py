@@ -31,7 +31,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "orchestra_core._builtins.noop",
     "orchestra_core._builtins.http",
     "orchestra_core._builtins.process",
+    "orchestra_core._builtins.files",
     "orchestra_core._builtins.notifications",
+    "orchestra_core._builtins.delivery",
 )
 
 

@@ -104,7 +104,7 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
     if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
         doc.data = _from_orchestra_v1(doc.data, doc.renames)
     if not doc.problems and isinstance(doc.data, Mapping):
-        doc.data = seed_schedule(doc.data, doc.renames)  # seed 003 frequency/start_time
+        doc.data = seed_schedule(doc.data, doc.renames)  # flat frequency/start_time keys
     return doc
 
 

@@ -104,6 +104,12 @@ class IntegrationSpec:
     :param simulator: ``"module:attribute"`` of the integration's vendor simulator (a
         :class:`~orchestra_core.testing._simulator.Simulator` subclass), for
         ``orchestra simulate NAME``.
+    :param webhooks: ``"module:attribute"`` of an async function that registers the vendor's
+        webhook for Orchestra through the vendor's API, for ``orchestra webhooks register
+        NAME``: ``await fn(host, connection, url, replace=..., store_secret=...)`` returns a
+        mapping (``id``, ``events``, ``replaced``) and hands the signing secret to
+        ``store_secret(secret)`` (kept in the connection's credential as ``webhook_secret``)
+        before the vendor's first delivery needs it.
     """
 
     name: str
@@ -113,6 +119,7 @@ class IntegrationSpec:
     jobs: dict[str, JobType] = field(factory=dict)
     connection: ConnectionSpec | None = None
     simulator: str | None = None
+    webhooks: str | None = None
 
     def find_job(self, name: str) -> JobType | None:
         """The job called *name* (or one of its aliases), case-insensitively."""
@@ -177,9 +184,10 @@ class IntegrationRegistry:
     def integration(
         self, name: str, *, description: str, aliases: tuple[str, ...] = (),
         connection: ConnectionSpec | None = None, simulator: str | None = None,
+        webhooks: str | None = None,
     ) -> IntegrationBuilder:
         """Declare integration *name* (lower-case) and return a builder to add its jobs;
-        *connection* and *simulator* are described in :class:`IntegrationSpec`.
+        *connection*, *simulator* and *webhooks* are described in :class:`IntegrationSpec`.
 
         Declaring an integration another plugin declared adds jobs to it, so one plugin can
         extend another's integration with new jobs.
@@ -200,6 +208,7 @@ class IntegrationRegistry:
                 plugin=self.current_plugin,
                 connection=connection,
                 simulator=simulator,
+                webhooks=webhooks,
             )
             self._integrations[key] = spec
         return IntegrationBuilder(self, spec)

@@ -320,7 +320,8 @@ class _Checker:
         sources = [(f"{path}.parameters", dict(task.parameters)), (path, extra)]
         for base, raw in sources:
             for key, value in raw.items():
-                canonical = names.get(key) if isinstance(key, str) else None
+                canonical = (names.get(key, names.get(key.lower()))
+                             if isinstance(key, str) else None)
                 if canonical is None:
                     if base == path:
                         accepted = sorted(_TASK_KEYS | set(names))

@@ -40,12 +40,17 @@ __all__ = (
 def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     """Register integrations and their jobs.
 
-    Call ``registry.integration(name, description=..., aliases=())`` to get a builder, then
-    ``builder.job(name, parameters=ParamsClass, description=..., runner=factory,
-    phase="processing", aliases=())`` once per job. ``parameters`` is an attrs class whose
-    fields are the job's parameters (field metadata ``aliases`` and ``help`` are honoured by
-    validation); ``runner`` is a callable that receives the host and returns a
-    :class:`~orchestra_core.JobRunner`, or ``None`` for a job that cannot run.
+    Call ``registry.integration(name, description=..., aliases=(), connection=None,
+    simulator=None)`` to get a builder, then ``builder.job(name, parameters=ParamsClass,
+    description=..., runner=factory, phase="processing", aliases=())`` once per job.
+    ``connection`` is a :class:`~orchestra_core.ConnectionSpec` (what ``ctx.connection``
+    holds, and the quick-start environment variables that provide it); ``simulator`` is
+    ``"module:attribute"`` of the vendor simulator ``orchestra simulate`` and ``orchestra run
+    --simulate`` serve. ``parameters`` is an attrs class whose fields are the job's parameters,
+    declared with :func:`~orchestra_core.parameter` (``aliases``, matched case-insensitively,
+    ``help``, and a ``validator`` whose error is reported at the field); ``runner`` is a
+    callable that receives the host and returns a :class:`~orchestra_core.JobRunner`, or
+    ``None`` for a job that cannot run.
 
     :param registry: the host's :class:`~orchestra_core.IntegrationRegistry`.
 

@@ -415,7 +415,8 @@ def test_alerts_section_problems_name_file_line_and_path(host):
         "webhook",
         "p.yaml:4:14: $.alerts.on_sucess: unknown key 'on_sucess' (did you mean "
         "'on_success'?); accepted: on_success, on_failure, on_runtime_exceeded, "
-        "runtime_exceeded_hours, message, channels",
+        "on_task_runtime_exceeded, on_missing_files, runtime_exceeded_hours, message, "
+        "channels",
         "p.yaml:5:27: $.alerts.runtime_exceeded_hours: expected a number of hours > 0, got "
         "'soon'",
         "p.yaml:8:13: $.alerts.channels.ops.type: unknown notification channel type 'webhok' "

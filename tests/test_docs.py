@@ -175,10 +175,10 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
     ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
      "accepted: name, client, version, description, tags, defaults, stages, tasks, alerts, "
-     "triggers, durability"),
+     "triggers, durability, destinations, data_templates, max_active_runs, on_overlap"),
     ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
      "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers, "
-     "durability"),
+     "durability, destinations, data_templates, max_active_runs, on_overlap"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
      "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
      "core_tasks, depends_on, condition, on_failure, on_partial"),
@@ -272,8 +272,9 @@ MESSAGES = [
      "$.stages[1].tasks[0]: task 'a' is already in stage 's'; a task belongs to one stage at "
      "most"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: fivetran\n    integration_job: x\n",
-     "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: http, "
-     "noop, process. If a plugin provides it, install it: pip install orchestra-fivetran"),
+     "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: files, "
+     "http, noop, orchestration, process. If a plugin provides it, install it: pip install "
+     "orchestra-fivetran"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n",
      "$.tasks[0].integration_job: unknown integration job 'noop_go' for integration 'noop' "
      "(did you mean 'noop_run'?); its jobs: noop_run. A newer or another plugin may provide "
@@ -282,8 +283,8 @@ MESSAGES = [
      "    depend_on: [b]\n",
      "$.tasks[0].depend_on: unknown key 'depend_on' (did you mean 'depends_on'?)"),
     ("yaml", "name: x\n" + T + "    slep: 3\n", "$.tasks[0].slep: unknown key 'slep' (did you "
-     "mean 'sleep'?); a task accepts async, condition, depends_on, description, id, "
-     "integration, integration_job, name, outputs, parameters, phase, retries, "
+     "mean 'sleep'?); a task accepts alert_after, async, condition, depends_on, description, "
+     "id, integration, integration_job, name, outputs, parameters, phase, resource, retries, "
      "secondary_configuration_id, tags, timeout, treat_failure_as_warning and the parameters "
      "of noop_run: sleep, fail, fail_times, message"),
     ("yaml", "name: x\n" + T + "    parameters: {slep: 3}\n", "$.tasks[0].parameters.slep: "
@@ -318,7 +319,8 @@ MESSAGES = [
     ("yaml", "version: v1\nname: x\ninputs: {a: {type: string}}\npipeline:\n  g:\n    tasks:\n"
      "      a: {integration: noop, integration_job: noop_run}\n", "$.inputs: unknown key "
      "'inputs'; accepted: name, client, version, description, tags, defaults, stages, tasks, "
-     "alerts, triggers, durability"),
+     "alerts, triggers, durability, destinations, data_templates, max_active_runs, "
+     "on_overlap"),
 ]
 
 

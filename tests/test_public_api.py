@@ -11,14 +11,16 @@ def test_all_is_pinned():
         "WebhookHandler",
         # models
         "Pipeline", "Task", "Stage", "RunType", "TaskRetry", "HttpRetry", "backoff",
-        "Connection", "Delivery", "DeliveryReceipt", "ExternalRun", "Intent", "JobResult",
-        "JobState", "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
+        "Connection", "Delivery", "DeliveryReceipt", "DeliveryFile", "RecordBatch",
+        "DeliveryCheckpoints", "ExternalRun", "Intent", "JobResult", "JobState",
+        "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
         # errors
         "OrchestraError", "ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",
         "DeliveryFailed", "WebhookRejected", "SecretsError", "StoreError", "VendorHTTPError",
         # running, storing, secrets, queues, scheduling, serving
         "Engine", "RunResult", "TaskState", "Transition", "Store", "Secrets", "KeyRing",
         "generate_key", "Queues", "PipelineRegistry", "Scheduler", "next_fire", "Service",
+        "FireTime", "preview_fires",
         "create_app", "create_api", "verify_signature",
         # for plugin authors: vendor APIs and their webhooks
         "VendorClient", "RateLimit", "ReadFailures", "parse_timestamp", "format_timestamp",

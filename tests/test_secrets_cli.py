@@ -80,7 +80,8 @@ def test_init_creates_the_store_and_a_key_file_once(home, orchestra):
     only_env = orchestra("init", env={"ORCHESTRA_SECRET_KEY": key,
                                       "ORCHESTRA_HOME": str(elsewhere)})
     assert "secret key configured" in only_env.output
-    assert sorted(p.name for p in elsewhere.iterdir()) == ["orchestra.db"]  # no key file
+    # the store (and the lock file its creation was made under), no key file
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["orchestra.db", "orchestra.db.lock"]
 
 
 def test_keys_new_prints_a_key_once_or_adds_it_to_the_key_file(home, orchestra):
@@ -204,7 +205,7 @@ def test_connections_commands(home, orchestra):
     orchestra("connections", "add", "jobs", "--integration", "http", "--replace")
     bad = orchestra("connections", "add", "x", "--integration", "fivetran", ok=False)
     assert bad.output.startswith("Error: unknown integration 'fivetran'; installed "
-                                 "integrations: http, noop, process")
+                                 "integrations: files, http, noop, orchestration, process")
     bad_opt = orchestra("connections", "add", "x", "--integration", "http", "--option", "oops",
                         ok=False)
     assert bad_opt.exit_code == 2 and "expected KEY=VALUE, got 'oops'" in bad_opt.output

@@ -58,8 +58,8 @@ tasks:
         "nor a stage of this pipeline",
         "p.yaml:7:9: $.tasks[1].id: duplicate id 'a': already used by the task at $.tasks[0]",
         "p.yaml:8:18: $.tasks[1].integration: unknown integration 'nope' (did you mean "
-        "'noop'?); installed integrations: http, noop, process. If a plugin provides it, "
-        "install it: pip install orchestra-nope",
+        "'noop'?); installed integrations: files, http, noop, orchestration, process. If a "
+        "plugin provides it, install it: pip install orchestra-nope",
         "p.yaml:13:25: $.tasks[2].parameters.sleep: expected a duration such as 90, '30s', "
         "'5m' or '1h30m', got 'soon'",
     ]
@@ -113,15 +113,17 @@ def test_missing_name_and_tasks(host):
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, alerts, triggers, durability"
+        "description, tags, defaults, stages, tasks, alerts, triggers, durability, "
+        "destinations, data_templates, max_active_runs, on_overlap"
     ]
 
 
 def test_unknown_task_key_names_task_keys_and_parameters(host):
     assert data_problems(host, pipe(noop("a", sleeep=1))) == [
         "$.tasks[0].sleeep: unknown key 'sleeep' (did you mean 'sleep'?); a task accepts "
-        "async, condition, depends_on, description, id, integration, integration_job, name, "
-        "outputs, parameters, phase, retries, secondary_configuration_id, tags, timeout, "
+        "alert_after, async, condition, depends_on, description, id, integration, "
+        "integration_job, name, outputs, parameters, phase, resource, retries, "
+        "secondary_configuration_id, tags, timeout, "
         "treat_failure_as_warning and the parameters of noop_run: sleep, fail, fail_times, message"
     ]
 
@@ -185,8 +187,8 @@ def test_unknown_integration_lists_installed_and_hints_install(host):
                                      "integration_job": "hightouch_sync",
                                      "syncid": "1"})) == [
         "$.tasks[0].integration: unknown integration 'hightouch'; installed integrations: "
-        "http, noop, process. If a plugin provides it, install it: pip install "
-        "orchestra-hightouch"
+        "files, http, noop, orchestration, process. If a plugin provides it, install it: "
+        "pip install orchestra-hightouch"
     ]
 
 

@@ -1,10 +1,11 @@
-"""The runner of the built-in ``process`` integration (seed 002): local scripts and commands.
+"""The runner of the built-in ``process`` integration: local scripts and commands.
 
 ``start`` spawns the process (after cloning the repository, for ``git: true``) and ``wait``
 streams its output to the run log and waits for its exit code. Processes marked
-``blocking: true`` run alone: a readers/writer lock per runner instance lets non-blocking
-processes run side by side (shared) while a blocking one holds it exclusively, from before it
-starts until it has exited.
+``blocking: true`` run alone on the host: a readers/writer lock per runner instance, then a
+host-wide one on lock files (``_host_lock``: every worker of the machine), let non-blocking
+processes run side by side (shared) while a blocking one holds them exclusively, from before
+it starts until it has exited.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._models import ExternalRun, JobResult, JobState
+from ._host_lock import HostLock
 from ._process_output import emit_line, pump_output
 from ._process_spawn import (
     POSIX,
@@ -63,8 +65,9 @@ class ProcessRunner:
       directory (relative paths in ``path`` resolve against it);
     - stdout lines go to the run log at level ``info``, stderr lines at ``warning``;
     - exit code 0 succeeds; any other fails, quoting the last lines of stderr;
-    - ``blocking: true`` waits until no other process of this runner runs, and nothing starts
-      beside it until it has exited.
+    - ``blocking: true`` waits until no other process runs on this host (this runner's, or
+      any other Orchestra worker's sharing ``ORCHESTRA_LOCK_DIR``), and nothing starts beside
+      it until it has exited.
 
     ``start`` returns once the process is spawned; ``wait`` must then be called (it reads the
     output, which otherwise fills the pipes, and frees the lock when the process exits) or
@@ -118,6 +121,16 @@ class ProcessRunner:
                     else "waiting for a blocking process to finish"
                 )
             await self._acquire(exclusive)
+            host_lock = HostLock(exclusive)
+            try:
+                if host_lock.would_wait:
+                    ctx.log("blocking process: waiting for the processes of other workers on "
+                            "this host to finish" if exclusive else
+                            "waiting for a blocking process of another worker on this host")
+                await host_lock.acquire()
+            except BaseException:
+                self.lock.release(exclusive)
+                raise
             output = subprocess.DEVNULL if detached else subprocess.PIPE
             try:
                 process = await anyio.open_process(
@@ -130,6 +143,7 @@ class ProcessRunner:
                     start_new_session=POSIX,
                 )
             except BaseException as exc:
+                host_lock.release()
                 self.lock.release(exclusive)
                 if isinstance(exc, OSError):
                     raise spawn_error(exc, argv[1] if len(argv) > 1 and (
@@ -143,6 +157,7 @@ class ProcessRunner:
         child = self._children[token] = Child(
             process, token=token, exclusive=exclusive, clone_dir=clone_dir, detached=detached
         )
+        child.host_lock = host_lock
         child.redactor = getattr(self.host, "redactor", None)
         ctx.log(f"started {shown} (pid {process.pid})" + (" alone (blocking)" if exclusive
                                                         else "")
@@ -252,6 +267,8 @@ class ProcessRunner:
             return
         child.released = True
         self._children.pop(child.token, None)
+        if child.host_lock is not None:
+            child.host_lock.release()
         self.lock.release(child.exclusive)
         if child.clone_dir is not None:
             await remove_tree(child.clone_dir)

@@ -1,4 +1,4 @@
-"""Built-in ``process`` integration (seed 002): run a local script or command, or a git repo's."""
+"""Built-in ``process`` integration: run a local script or command, or a git repo's."""
 
 from __future__ import annotations
 

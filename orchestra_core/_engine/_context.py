@@ -64,6 +64,11 @@ class RunnerContext:
         return self.execution.clock
 
     @property
+    def scheduled_at(self) -> datetime | None:
+        """The time the run stands for (its trigger's fire time), in UTC."""
+        return self.execution.scheduled_at
+
+    @property
     def run_type(self) -> str:
         """The pipeline run's type: ``full``, ``refresh`` or ``source`` (a plain string)."""
         return self.execution.run_type.value
@@ -73,8 +78,12 @@ class RunnerContext:
         self.execution.log(message, level=level, task_id=self.task_id)
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep on the engine's clock."""
-        await self.execution.clock.sleep(seconds)
+        """Sleep on the engine's clock (at most the engine's ``sleep_cap``)."""
+        await self.execution.clock.sleep(self._capped(seconds))
+
+    def _capped(self, seconds: float) -> float:
+        cap = getattr(self.execution.engine, "sleep_cap", None)
+        return seconds if cap is None else min(seconds, cap)
 
     def now(self) -> datetime:
         """The engine clock's time."""
@@ -82,4 +91,14 @@ class RunnerContext:
 
     async def next_event(self, key: str, timeout: float) -> WebhookEvent | None:
         """The next webhook event published for *key*, or ``None`` after *timeout*."""
-        return await self.execution.events.next(key, timeout, self.execution.clock)
+        return await self.execution.events.next(key, self._capped(timeout),
+                                                 self.execution.clock)
+
+    async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
+        """Raise the pipeline alert *kind* about this task (once per run and task)."""
+        exe = self.execution
+        return await exe.engine.alerter.fire(
+            exe.pipeline.alerts, kind, pipeline=exe.pipeline.name, run_id=exe.run_id,
+            message=message, data={"task_id": self.task_id, **dict(data or {})},
+            log=lambda text, level="info": exe.log(text, level=level, task_id=self.task_id),
+            subject=self.task_id)

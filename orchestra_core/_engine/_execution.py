@@ -20,7 +20,9 @@ from ._dag import Graph, Walk
 from ._finish import RunAlerts, finish, internal_error, run_broke
 from ._gc import gc_tuned
 from ._result import RunResult
+from ._run_values import run_values
 from ._states import TERMINAL, TaskState, Transition
+from ._task_rules import resource_lease, watch_task_runtimes
 
 if TYPE_CHECKING:
     from ._facade import Engine
@@ -37,13 +39,16 @@ class Execution:
     def __init__(self, engine: Engine, run_id: str, pipeline: Pipeline, run_type: RunType,
                  rows: dict[str, dict[str, Any]],
                  on_transition: Callable[[Transition], None] | None,
-                 first_started: datetime | None = None) -> None:
+                 first_started: datetime | None = None,
+                 scheduled_at: datetime | None = None) -> None:
         self.engine = engine
         self.clock = engine.clock
         self.events = engine.events
         self.run_id = run_id
         self.pipeline = pipeline
         self.run_type = run_type
+        #: the time the run stands for (its trigger's fire time; its creation by hand)
+        self.scheduled_at = scheduled_at
         self.rows = rows
         self.on_transition = on_transition
         self.committer = Committer(engine.store, engine.clock, engine.redactor)
@@ -127,6 +132,8 @@ class Execution:
                 self.started_at = self.started_at or now
                 if self.pipeline.alerts.on_runtime_exceeded:
                     outer.start_soon(self.alerts.watch_runtime, runtime_watch)
+                if any(t.alert_after for t in self.pipeline.tasks):
+                    outer.start_soon(watch_task_runtimes, self, runtime_watch)
                 if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
                                                  self.run_id):  # resumed after a request
                     self.log("cancel requested", level="warning")
@@ -258,7 +265,10 @@ class Execution:
         """The capacity limiters an attempt of *task* holds while it executes."""
         engine = self.engine
         limiter = engine.integration_limits.get(task.integration)
-        return [engine.limit] if limiter is None else [engine.limit, limiter]
+        held = [engine.limit] if limiter is None else [engine.limit, limiter]
+        if task.resource:  # a mutex across the store's workers, taken before the slots
+            held.insert(0, resource_lease(self, task))
+        return held
 
     def _find_job(self, task: Task) -> Any:
         key = (task.integration, task.integration_job)
@@ -271,7 +281,8 @@ class Execution:
         key: Any = (job.integration, job.name) if not task.parameters else None
         if key is not None and key in self._params:
             return self._params[key]
-        params = self.engine.structure_parameters(job, self.run_secrets.parameters(task))
+        params = self.engine.structure_parameters(
+            job, run_values(self.run_secrets.parameters(task), self.run_id, self.scheduled_at))
         if key is not None:
             self._params[key] = params
         return params

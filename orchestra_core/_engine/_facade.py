@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -86,25 +87,34 @@ class Engine:
         self.detaching = False
         #: set by :meth:`drain`: no new attempt starts (the process is shutting down)
         self.draining = False
+        #: the longest a runner's ``ctx.sleep`` / ``ctx.next_event`` waits (``None``: as
+        #: asked); ``orchestra run --simulate`` sets it so that polling keeps up
+        self.sleep_cap: float | None = None
         self.tune_gc = tune_gc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         #: sends the pipelines' alerts (see orchestra_core._alerts)
-        self.alerter = Alerter(host, store, self.clock)
+        self.alerter = Alerter(host, store, self.clock, secrets=self.secrets)
 
     async def run(self, pipeline: Pipeline, *, run_type: RunType | str = RunType.FULL,
                   trigger: str = "manual",
                   on_transition: Callable[[Transition], None] | None = None,
-                  on_created: Callable[[str], None] | None = None) -> RunResult:
-        """Create a run of *pipeline* and execute it to the end."""
+                  on_created: Callable[[str], None] | None = None,
+                  scheduled_at: datetime | None = None) -> RunResult:
+        """Create a run of *pipeline* and execute it to the end. *scheduled_at* is the time
+        it stands for (a backfill's fire time; default: now), given to its tasks as
+        ``${run.scheduled_at}`` and ``ORCHESTRA_SCHEDULED_AT``."""
         run_type = RunType(run_type)
         # keys first: a broken key file is an error now, not a task failing mid-run
         await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
-        run_id = await in_thread(self.clock, self._create_run, pipeline, run_type, trigger)
+        run_id = await in_thread(self.clock, self._create_run, pipeline, run_type, trigger,
+                                 scheduled_at)
         if on_created is not None:
             on_created(run_id)
-        return await Execution(self, run_id, pipeline, run_type, {}, on_transition).execute()
+        return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
+                               scheduled_at=scheduled_at or self.clock.now()).execute()
 
-    def _create_run(self, pipeline: Pipeline, run_type: RunType, trigger: str) -> str:
+    def _create_run(self, pipeline: Pipeline, run_type: RunType, trigger: str,
+                    scheduled_at: datetime | None) -> str:
         """Store a new run and its nodes. The stored definition and node rows are built
         here, so that they are freed before the run executes (a large pipeline's take
         megabytes)."""
@@ -114,7 +124,8 @@ class Engine:
         return self.store.create_run(
             name=pipeline.name, client=pipeline.client,
             definition=pipeline_to_definition(pipeline), source=pipeline.source,
-            run_type=run_type.value, trigger=trigger, nodes=nodes, owner=self.owner)
+            run_type=run_type.value, trigger=trigger, nodes=nodes, owner=self.owner,
+            scheduled_at=scheduled_at)
 
     async def resume(self, run_id: str,
                      on_transition: Callable[[Transition], None] | None = None) -> RunResult:
@@ -133,7 +144,8 @@ class Engine:
         pipeline = pipeline_from_definition(run["definition"], source=None)
         exe = Execution(self, run_id, pipeline, RunType(run["run_type"]),
                         {r["task_id"]: r for r in rows}, on_transition,
-                        first_started=utc(run["started_at"]) if run["started_at"] else None)
+                        first_started=utc(run["started_at"]) if run["started_at"] else None,
+                        scheduled_at=utc(run["scheduled_at"] or run["created_at"]))
         if run["state"] == "pending" and run["started_at"] is None:
             exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
         else:

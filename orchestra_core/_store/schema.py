@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -48,6 +49,7 @@ pipelines = Table(
     Column("status", String(32), nullable=False),
     Column("error_message", Text),
     Column("active", Boolean, nullable=False),
+    Column("max_active_runs", Integer),  # migration sched
     UniqueConstraint("client_id", "name", name="uq_pipelines_client_name"),
 )
 
@@ -66,6 +68,7 @@ pipeline_runs = Table(
     Column("cancel_requested", Boolean, nullable=False),
     Column("owner", String(200)),
     Column("heartbeat_at", TS),
+    Column("scheduled_at", TS),  # migration sched
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
     Index("ix_pipeline_runs_state", "state"),  # migration 0003
     Index("ix_pipeline_runs_created", "created_at", "id"),  # migration "api": run listings
@@ -123,7 +126,9 @@ queue_elements = Table(
     Column("finished_at", TS),
     Column("created_by", String(200)),
     Column("claimed_by", String(200)),
+    Column("seq", BigInteger),  # commit order, assigned by the store (migration sched)
     Index("ix_queue_elements_claim", "queue", "status", "id"),
+    Index("ix_queue_elements_seq", "queue", "seq"),
     Index("ix_queue_elements_reference", "queue", "reference"),
 )
 
@@ -232,6 +237,7 @@ triggers = Table(
     Column("cursor", TS),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("cursor_seq", BigInteger),  # migration sched
     UniqueConstraint("pipeline_id", "name", name="uq_triggers_pipeline_name"),
     Index("ix_triggers_next_fire", "next_fire_at"),
 )
@@ -247,6 +253,45 @@ asset_events = Table(
     Column("task_id", String(200)),
     Index("ix_asset_events_asset", "asset", "time"),
     Index("ix_asset_events_time", "time"),
+)
+
+
+# -- data delivery (orchestra_core._delivery; migration 0008_delivery) -------------------------
+
+#: Named destinations (``orchestra destinations add``): a type from a plugin, its options and
+#: the credential whose fields it receives decrypted at delivery time.
+destinations = Table(
+    "destinations", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("credential", String(200)),
+    Column("concurrency", Integer, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: Named data templates (``orchestra templates add``): the shape of what a destination gets.
+data_templates = Table(
+    "data_templates", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: The batches and files a delivery has delivered (acknowledged), so a resumed delivery
+#: skips them: ``delivery`` is ``"{run_id}/{task_id}"``, ``part`` a batch or file key.
+delivery_checkpoints = Table(
+    "delivery_checkpoints", metadata,
+    Column("delivery", String(300), primary_key=True),
+    Column("part", String(300), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("checksum", String(100)),
+    Column("created_at", TS, nullable=False),
 )
 
 
@@ -279,4 +324,18 @@ audit_log = Table(
     Column("before", JSON),
     Column("after", JSON),
     Index("ix_audit_log_time", "time"),
+)
+
+#: Named resources held by running tasks (``resource: NAME``): one row per held resource, a
+#: lease that expires unless its holder renews it, so a killed holder blocks no one for long
+#: (migration ``rules``).
+resource_leases = Table(
+    "resource_leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(36), nullable=False),
+    Column("owner", String(200)),
+    Column("run_id", String(36)),
+    Column("task_id", String(200)),
+    Column("acquired_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
 )

@@ -2,7 +2,7 @@
 
 - Orchestra v1 files: ``schedule: [{name, cron, timezone, environment, branch}]`` with Quartz
   cron expressions (seconds first, ``?``, weekdays 1-7 from Sunday, optional year).
-- Seed-style files (seed 003's ``Pipeline`` columns): top-level ``frequency``,
+- Files in the flat style of Orchestra's pipeline table: top-level ``frequency``,
   ``frequency_type`` and ``start_time`` (also spelled ``frequencytypecode``/``starttime``).
 
 Paths are remembered in *renames* so that problems point at what the file says.

@@ -13,11 +13,15 @@ from .._errors import OrchestraError
 from .._redaction import Redactor
 from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
+from ._delivery import destinations, orchestrations, templates
+from ._fire_times import backfill, preview
+from ._plugin import plugin
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
 from ._secrets import connections, constants, credentials, init, keys
 from ._simulate import simulate
+from ._webhooks import webhooks
 
 __all__ = ("cli", "main")
 
@@ -41,12 +45,15 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
 # every command, by the module that defines it
 cli.add_command(validate)
 cli.add_command(plugins)
+cli.add_command(plugin)
 cli.add_command(run)
 cli.add_command(runs)
 cli.add_command(logs)
 cli.add_command(pipelines)
 cli.add_command(triggers)
 cli.add_command(serve)
+triggers.add_command(preview)
+pipelines.add_command(backfill)
 cli.add_command(init)
 cli.add_command(keys)
 cli.add_command(constants)
@@ -55,8 +62,12 @@ cli.add_command(connections)
 cli.add_command(queue)
 cli.add_command(notifications)
 cli.add_command(simulate)
+cli.add_command(destinations)
+cli.add_command(templates)
+cli.add_command(orchestrations)
 cli.add_command(tokens)
 cli.add_command(audit)
+cli.add_command(webhooks)
 
 
 def main(argv: list[str] | None = None) -> None:

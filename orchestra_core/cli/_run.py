@@ -74,9 +74,14 @@ def _n(count: int | None, word: str) -> str:
 
 @click.command()
 @JSON_OPTION
+@click.option("--check", is_flag=True,
+              help="Instead: check that every installed plugin's declared orchestra-core "
+                   "range includes this core; exit 1 naming those that do not.")
 @click.pass_context
-def plugins(ctx: click.Context, as_json: bool) -> None:
+def plugins(ctx: click.Context, as_json: bool, check: bool) -> None:
     """List loaded plugins with their distribution, version, integrations and jobs."""
+    if check:
+        ctx.exit(check_core_ranges(as_json))
     infos = host_of(ctx).plugins()
     if as_json:
         click.echo(json.dumps([{
@@ -92,6 +97,31 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{info.name}: {info.distribution or '-'} {info.version or ''}{origin}".rstrip())
         for name, jobs in info.integrations:
             click.echo(f"  {name}: {', '.join(jobs) if jobs else '(no jobs)'}")
+
+
+def check_core_ranges(as_json: bool) -> int:
+    """``plugins --check``: report plugins whose declared core range excludes this core;
+    the exit status (1 when there are some)."""
+    from .. import __version__
+    from ._compat import check_plugins
+
+    found = list(check_plugins(__version__))
+    bad = [r for r in found if not r.compatible]
+    if as_json:
+        click.echo(json.dumps({"core": __version__, "plugins": [{
+            "distribution": r.distribution, "version": r.version,
+            "entry_points": list(r.entry_points), "requires": r.requirement,
+            "compatible": r.compatible} for r in found]}, indent=2))
+    else:
+        for r in found:
+            wants = f"orchestra-core{r.requirement}" if r.requirement else "any orchestra-core"
+            click.echo(f"{'ok  ' if r.compatible else 'FAIL'} {r.distribution} {r.version}: "
+                       f"declares {wants}")
+        click.echo(f"orchestra-core {__version__}: {len(found) - len(bad)} of {len(found)} "
+                   "installed plugins declare a range that includes it"
+                   + ("" if not bad else "; upgrade or reinstall: "
+                      + ", ".join(r.distribution for r in bad)))
+    return 1 if bad else 0
 
 
 @click.command()
@@ -111,7 +141,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--simulate", is_flag=True,
               help="Run against local vendor simulators: each integration of the pipeline "
                    "that ships one gets a simulator on 127.0.0.1, and its quick-start "
-                   "environment variables point at it for this run.")
+                   "environment variables point at it for this run. Every wait of a runner "
+                   "(ctx.sleep, ctx.next_event: polling, back-off) lasts at most a tenth of "
+                   "--simulate-duration (at least 0.1 s).")
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
@@ -200,6 +232,7 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     with contextlib.ExitStack() as stack:
         env: Mapping[str, str] | None = None  # the process environment
+        sleep_cap: float | None = None  # runners wait as long as they ask
         if simulate:
             from ..testing._simulated import simulated
 
@@ -208,8 +241,10 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
             for vendor in simulation.vendors:
                 click.echo(f"{vendor.integration} simulator on {vendor.url}")
             env = ChainMap(dict(simulation.env), os.environ)  # os.environ itself is not changed
+            sleep_cap = simulation.sleep_cap  # every ctx.sleep shortened: polling keeps up
         engine = Engine(host, store, max_concurrency=max_concurrency,
                         integration_limits=integration_limits, env=env)
+        engine.sleep_cap = sleep_cap
         if reporter is not None:
             stack.enter_context(reporter)
         result = anyio.run(go)

@@ -40,6 +40,8 @@ class StubContext:
         self.clock = clock if clock is not None else FakeClock(autojump=True)
         self.logs: list[tuple[str, str]] = []
         self.sleeps: list[float] = []
+        #: every alert raised through :meth:`notify`: ``(kind, message, data)``
+        self.notifications: list[tuple[str, str, dict[str, Any]]] = []
 
     async def record_intent(self, facts: Any = None) -> Any:
         """Record the intent in memory (``intent``, ``intents``)."""
@@ -66,3 +68,8 @@ class StubContext:
         """No webhooks here: wait out *timeout*, then ``None``."""
         await self.sleep(timeout)
         return None
+
+    async def notify(self, kind: str, message: str, data: Any = None) -> list[str]:
+        """Record the alert (``notifications``); no channels here."""
+        self.notifications.append((kind, message, dict(data or {})))
+        return []

@@ -18,7 +18,17 @@ from attrs import frozen
 
 from .._errors import PluginError
 
-__all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "simulated")
+__all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "poll_cap",
+           "simulated")
+
+
+def poll_cap(run_duration: float | None) -> float:
+    """The longest a runner's ``ctx.sleep`` (or ``ctx.next_event``) waits in a simulated run:
+    a tenth of the simulated vendor run's duration (3 s when none is given), at least 0.1 s.
+    ``orchestra run --simulate`` sets it as the engine's ``sleep_cap``, so a runner polling
+    every 10 s notices a 2 s simulated run end after about 2.2 s, for every plugin alike.
+    The engine's own waits (task timeouts, heartbeats) are not shortened."""
+    return max(0.1, (3.0 if run_duration is None else run_duration) / 10)
 
 
 @frozen
@@ -37,10 +47,13 @@ class Simulation:
     :param vendors: one per integration that ships a simulator, by integration name.
     :param env: every vendor's :attr:`SimulatedVendor.env`, merged: give it to the run as
         its environment (over ``os.environ`` for the variables it does not set).
+    :param sleep_cap: the engine's ``sleep_cap`` for the run: :func:`poll_cap` of the run
+        duration.
     """
 
     vendors: tuple[SimulatedVendor, ...]
     env: Mapping[str, str]
+    sleep_cap: float | None = None
 
 
 def load_simulator(reference: str) -> Any:
@@ -106,7 +119,8 @@ def simulated(host: Any, pipeline: Any, *,
     """Serve a simulator for every integration of *pipeline* that has one until the block
     ends, and yield them with the quick-start settings that point at them. The settings
     only reach a run given them (``Engine(env=...)``); tasks that name a stored connection
-    keep using it."""
+    keep using it. Simulators with an ``auto_create`` attribute create the connectors, jobs
+    and syncs a pipeline names on first use, so any pipeline runs as written."""
     wanted: dict[str, Any] = {}
     for task in pipeline.tasks:
         spec = host.integrations.find(task.integration)
@@ -117,8 +131,10 @@ def simulated(host: Any, pipeline: Any, *,
     with contextlib.ExitStack() as stack:
         for name, spec in sorted(wanted.items()):
             sim = build_simulator(load_simulator(spec.simulator), run_duration)
+            if hasattr(sim, "auto_create"):  # the user's own ids: create them on first use
+                sim.auto_create = True
             url = stack.enter_context(sim.serve())
             vendor_env = _env_for(sim, spec, url)
             env.update(vendor_env)
             vendors.append(SimulatedVendor(name, url, vendor_env))
-        yield Simulation(tuple(vendors), env)
+        yield Simulation(tuple(vendors), env, poll_cap(run_duration))

@@ -33,14 +33,14 @@ def params(host, **task: Any) -> CensusSync:
 
 
 def test_seed_003_example_validates(host):
-    # seed 003 "Task types", with its JSON typos (':' for ',') fixed
+    # the documented "Task types" example, JSON typos (":" for ",") fixed
     task = {"integration": "census", "integration_job": "census_sync", "connectionid": "12345"}
     assert check(host, **task) == []
     assert params(host, **task).syncid == 12345
 
 
 def test_seed_003_runid_spelling(host):
-    # seed 003 names the parameter "runid" in its text
+    # the v1 documentation names the parameter "runid" in its text
     assert params(host, **JOB, runid="12345").syncid == 12345
 
 

@@ -32,18 +32,18 @@ def params(host, **task: Any) -> DbtRunJob:
     return obj
 
 
-# -- seed 003 and the accepted spellings ---------------------------------------------------------
+# -- the documented task example and the accepted spellings ----------------------------------------
 
 
 def test_seed_003_example_validates(host):
-    # seed 003 "Task types", with its JSON typos (':' for ',') fixed; the job id is a string there
+    # the documented "Task types" example, JSON typos fixed; the job id is a string there
     task = {"integration": "dbt", "integration_job": "dbt_runjob", "connectionid": "123456"}
     assert check(host, **task) == []
     assert params(host, **task).jobid == 123456
 
 
 def test_seed_003_runid_spelling(host):
-    # seed 003 names the parameter "runid" in its text
+    # the v1 documentation names the parameter "runid" in its text
     assert check(host, **JOB, runid="123456") == []
     assert params(host, **JOB, runid="123456").jobid == 123456
 

@@ -35,11 +35,11 @@ def params(host, **task: Any) -> FivetranSyncAll:
     return obj
 
 
-# -- seed 003 and the accepted spellings ---------------------------------------------------------
+# -- the documented task example and the accepted spellings ----------------------------------------
 
 
 def test_seed_003_example_validates(host):
-    # seed 003 "Task types", with its JSON typos (':' for ',') fixed
+    # the documented "Task types" example, JSON typos (":" for ",") fixed
     task = {"integration": "fivetran", "integration_job": "fivetran_sync_all",
             "connectionid": "ambush_prettiest"}
     assert check(host, **task) == []
@@ -162,9 +162,10 @@ def test_unknown_parameter(host):
 
 def test_unknown_top_level_key(host):
     assert check(host, **JOB, connectionid="a_b", forse=True) == [
-        "$.tasks[0].forse: unknown key 'forse' (did you mean 'force'?); a task accepts async, "
-        "condition, depends_on, description, id, integration, integration_job, name, outputs, "
-        "parameters, phase, retries, secondary_configuration_id, tags, timeout, "
+        "$.tasks[0].forse: unknown key 'forse' (did you mean 'force'?); a task accepts "
+        "alert_after, async, condition, depends_on, description, id, integration, "
+        "integration_job, name, outputs, parameters, phase, resource, retries, "
+        "secondary_configuration_id, tags, timeout, "
         "treat_failure_as_warning and the parameters of fivetran_sync_all: connectionid, "
         "force, poll_interval, wait_timeout, reschedule_limit, pause_on_cancel, record_tables"
     ]

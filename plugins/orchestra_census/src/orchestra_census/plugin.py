@@ -29,6 +29,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
             env={"token": "CENSUS_API_TOKEN", "base_url": "CENSUS_BASE_URL"},
         ),
         simulator="orchestra_census.testing:CensusSimulator",
+        webhooks="orchestra_census.webhook_api:register_webhook",
     )
     census.job(
         "census_sync",

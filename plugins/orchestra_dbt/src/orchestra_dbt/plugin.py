@@ -37,6 +37,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     dbt = registry.integration(
         "dbt", description="dbt Cloud: run dbt jobs", connection=CONNECTION,
         simulator="orchestra_dbt.testing:DbtCloudSimulator",
+        webhooks="orchestra_dbt.webhook_api:register_webhook",
     )
     dbt.job(
         "dbt_runjob",

@@ -31,6 +31,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         connection=ConnectionSpec(secrets=("api_key", "api_secret"), auth="basic",
                                   base_url=DEFAULT_BASE_URL, env=dict(ENV)),
         simulator="orchestra_fivetran.testing:FivetranSimulator",
+        webhooks="orchestra_fivetran.webhook_api:register_webhook",
     )
     fivetran.job(
         "fivetran_sync_all",

@@ -28,7 +28,8 @@ from orchestra_core import Connection, OrchestraError
 
 from ._api import DEFAULT_BASE_URL, FivetranAPI
 
-__all__ = ("DEFAULT_EVENTS", "WebhookSetup", "create_webhook", "generate_secret")
+__all__ = ("DEFAULT_EVENTS", "WebhookSetup", "create_webhook", "generate_secret",
+           "register_webhook")
 
 #: The events Orchestra acts on.
 DEFAULT_EVENTS = ("sync_start", "sync_end")
@@ -113,3 +114,31 @@ async def create_webhook(url: str, *, connection: Connection | None = None,
         return WebhookSetup(webhook=(body or {}).get("data") or {}, secret=secret)
     finally:
         await api.client.aclose()
+
+
+async def register_webhook(host: Any, connection: Connection, url: str, *, replace: bool,
+                           store_secret: Any) -> dict[str, Any]:
+    """What ``orchestra webhooks register fivetran --connection NAME`` runs: a new secret,
+    stored first (Fivetran test-posts to *url*, signed with it, before it answers), then the
+    account webhook for *url* created (or, with *replace*, given the new secret).
+
+    :param host: the :class:`~orchestra_core.Orchestra` (the secret is registered with its
+        redactor).
+    :param store_secret: ``store_secret(secret)`` keeps the secret in the connection's
+        credential; called again with the previous secret if the creation fails.
+    """
+    previous = connection.secret("webhook_secret")
+    secret = generate_secret()
+    host.redactor.add(secret)
+    store_secret(secret)
+    try:
+        setup = await create_webhook(url, connection=connection, secret=secret,
+                                     replace=replace,
+                                     group_id=(connection.options or {}).get("group_id"))
+    except BaseException:
+        if previous:
+            store_secret(previous)
+        raise
+    hook = setup.webhook
+    return {"id": hook.get("id"), "url": hook.get("url", url), "events": hook.get("events"),
+            "replaced": setup.replaced}

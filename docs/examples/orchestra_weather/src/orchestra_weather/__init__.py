@@ -1,12 +1,15 @@
 """Orchestra plugin ``orchestra-weather``: the ``weather`` integration and its job.
 
-The hook implementations live in :mod:`orchestra_weather.plugin`, the module the ``orchestra``
-entry point names.
+- :mod:`orchestra_weather.plugin`: the hook implementations (the ``orchestra`` entry point);
+- :mod:`orchestra_weather.params`: the job's parameters;
+- :mod:`orchestra_weather.runner`: the runner (start, wait, cancel, recover);
+- :mod:`orchestra_weather.simulator`: a simulator of the weather service, for the tests and
+  ``orchestra run --simulate``.
 """
 
 from .params import WeatherRefresh
 from .runner import WeatherRunner
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ("WeatherRefresh", "WeatherRunner", "__version__")
