@@ -91,6 +91,9 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
     base, acme, _ = served
     page = sign_in(chromium, base, acme)
     shot(page, "login-then-pipelines")
+    tail = page.context.new_page()  # the live tail, open before the run starts
+    tail.goto(f"{base}/logs?live=1&pipeline=api-demo")
+    expect(tail.get_by_label("Live tail")).to_be_checked()
     row = page.locator("tr[data-pipeline='api-demo']")
     expect(row).to_contain_text("active")
     row.get_by_label("Run type").select_option("refresh")
@@ -112,6 +115,10 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
     page.locator("tr.detail summary", has_text="Details of load").click()
     shot(page, "run-succeeded")
 
+    expect(tail.locator("table.logs")).to_contain_text("failing attempt 1 of 1")
+    expect(tail.locator("table.logs")).to_contain_text("load")
+    shot(tail, "logs-live-tail")
+    tail.close()
     page.get_by_role("link", name="Logs", exact=True).click()
     page.get_by_label("Task").fill("load")
     page.get_by_label("Level at least").select_option("error")
