@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .._store.schema import pipeline_runs
 from .graph import layout
 from .sessions import Session
 from .web import api, checked, page, render
@@ -42,6 +44,14 @@ async def runs(request: Request, session: Session) -> Response:
     return render(request, "runs.html", title="Runs", answer=found, filters=filters, **body)
 
 
+def _definition(store: Any, run_id: str) -> dict[str, Any]:
+    """The pipeline definition run *run_id* executes (its tasks and their dependencies)."""
+    with store.engine.connect() as conn:
+        found = conn.execute(sa.select(pipeline_runs.c.definition)
+                             .where(pipeline_runs.c.id == run_id)).scalar()
+    return found or {}
+
+
 async def run_view(request: Request, session: Session, run_id: str) -> dict[str, Any]:
     """What the run page and its live part show: the run, its graph and per-task details."""
     found = checked(await api(request, session, "GET", f"/runs/{run_id}"))
@@ -49,9 +59,9 @@ async def run_view(request: Request, session: Session, run_id: str) -> dict[str,
         return {"answer": found}
     run = found.body
     store = request.app.state.api_context.store  # the run is the client's: the API said so
-    record = await anyio.to_thread.run_sync(store.get_run, run["id"])
+    definition = await anyio.to_thread.run_sync(_definition, store, run["id"])
     states = {t["task_id"]: t["state"] for t in run["tasks"]}
-    graph = layout(record.get("definition") or {}, states)
+    graph = layout(definition, states)
     return {"answer": found, "run": run, "graph": graph, "ended": run["state"] in ENDED}
 
 
