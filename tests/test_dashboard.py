@@ -154,3 +154,18 @@ def test_graph_layout_by_levels():
     assert xs["a"] < xs["b"] == xs["c"] < xs["d"]
     assert len(graph.edges) == 4
     assert {n.id: n.state for n in graph.nodes}["b"] == "pending"
+
+
+def test_a_path_cannot_reach_another_api_route(kit):
+    api, app = kit
+    client, _ = sign_in(app, api, "a-admin")
+    token = csrf_of(client.get("/pipelines").text)
+    # "api-demo?x=" as one name: not the deactivate route of api-demo
+    for path in ("/pipelines/api-demo%3Fx%3D/deactivate",
+                 "/pipelines/api-demo%2Fdeactivate%3Fx%3D/activate"):
+        answer = client.post(path, data={"csrf": token, "next": "/pipelines"})
+        assert answer.status_code == 404 or "error=" in answer.headers["location"], path
+    assert api.call("GET", "/pipelines/api-demo").json()["active"] is True
+    assert client.get("/runs/..%2F..%2Fpipelines").status_code == 404
+    assert client.post("/login", data={"csrf": "x"}).status_code == 403
+    assert client.get("/login?next=//evil.example").headers["location"] == "/pipelines"

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .sessions import Session
-from .web import action, api, back, checked
+from .web import action, api, back, checked, seg
 
 __all__ = ("ACTIONS",)
 
@@ -28,7 +28,7 @@ async def switch_pipeline(request: Request, session: Session, form: dict[str, st
     name, verb = request.path_params["name"], request.path_params["verb"]
     if verb not in VERBS["switch_pipeline"]:
         return back("/pipelines", error=f"no action {verb!r}")
-    found = await api(request, session, "POST", f"/pipelines/{name}/{verb}")
+    found = await api(request, session, "POST", f"/pipelines/{seg(name)}/{verb}")
     return _done(form, found, f"Pipeline {name} {verb}d.", "/pipelines")
 
 
@@ -48,10 +48,11 @@ async def resolve_task(request: Request, session: Session, form: dict[str, str])
     """Retry, skip or rerun from a task of a run."""
     run_id, task, verb = (request.path_params[k] for k in ("run_id", "task_id", "verb"))
     if verb not in RESOLUTIONS:
-        return back(f"/runs/{run_id}", error=f"no resolution {verb!r}")
-    found = checked(await api(request, session, "POST", f"/runs/{run_id}/tasks/{task}/{verb}"))
+        return back(f"/runs/{seg(run_id)}", error=f"no resolution {verb!r}")
+    path = f"/runs/{seg(run_id)}/tasks/{seg(task)}/{verb}"
+    found = checked(await api(request, session, "POST", path))
     if not found.ok:
-        return back(f"/runs/{run_id}", error=found.problem)
+        return back(f"/runs/{seg(run_id)}", error=found.problem)
     target = found.body["run_id"]
     return back(f"/runs/{target}", notice=f"Task {task} {RESOLUTIONS[verb]}.")
 
@@ -61,16 +62,16 @@ async def run_control(request: Request, session: Session, form: dict[str, str]) 
     """Cancel a running run, close a failed one, or resume it."""
     run_id, verb = request.path_params["run_id"], request.path_params["verb"]
     if verb not in VERBS["run_control"]:
-        return back(f"/runs/{run_id}", error=f"no action {verb!r}")
-    found = await api(request, session, "POST", f"/runs/{run_id}/{verb}")
-    return _done({"next": f"/runs/{run_id}"}, found, f"Run {verb} asked.", "/runs")
+        return back(f"/runs/{seg(run_id)}", error=f"no action {verb!r}")
+    found = await api(request, session, "POST", f"/runs/{seg(run_id)}/{verb}")
+    return _done({"next": f"/runs/{seg(run_id)}"}, found, f"Run {verb} asked.", "/runs")
 
 
 @action
 async def acknowledge(request: Request, session: Session, form: dict[str, str]) -> Response:
     """Acknowledge a notification."""
     ident = request.path_params["ident"]
-    found = await api(request, session, "POST", f"/notifications/{ident}/acknowledge")
+    found = await api(request, session, "POST", f"/notifications/{seg(ident)}/acknowledge")
     return _done(form, found, "Notification acknowledged.", "/pipelines")
 
 
@@ -81,7 +82,7 @@ async def set_constant(request: Request, session: Session, form: dict[str, str])
     body = {"value": form.get("value", "")}
     if form.get("description"):
         body["description"] = form["description"]
-    found = await api(request, session, "PUT", f"/constants/{name}", json_body=body)
+    found = await api(request, session, "PUT", f"/constants/{seg(name)}", json_body=body)
     return _done({"next": "/settings"}, found, f"Constant {name} set.", "/settings")
 
 
@@ -93,8 +94,8 @@ async def set_credential(request: Request, session: Session, form: dict[str, str
                if form.get(f"field{i}", "").strip()}
     if not name or not secrets:
         return back("/settings", error="give the credential's name and at least one field")
-    verb, path = ("POST", f"/credentials/{name}/rotate") if form.get("rotate") else (
-        "PUT", f"/credentials/{name}")
+    verb, path = ("POST", f"/credentials/{seg(name)}/rotate") if form.get("rotate") else (
+        "PUT", f"/credentials/{seg(name)}")
     found = await api(request, session, verb, path, json_body={"secrets": secrets})
     return _done({"next": "/settings"}, found, f"Credential {name} set.", "/settings")
 

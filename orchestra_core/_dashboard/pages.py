@@ -13,7 +13,7 @@ from starlette.responses import Response
 from .._store.schema import pipeline_runs
 from .graph import layout
 from .sessions import Session
-from .web import api, checked, page, render
+from .web import api, checked, page, render, seg
 
 __all__ = ("PAGES",)
 
@@ -54,7 +54,7 @@ def _definition(store: Any, run_id: str) -> dict[str, Any]:
 
 async def run_view(request: Request, session: Session, run_id: str) -> dict[str, Any]:
     """What the run page and its live part show: the run, its graph and per-task details."""
-    found = checked(await api(request, session, "GET", f"/runs/{run_id}"))
+    found = checked(await api(request, session, "GET", f"/runs/{seg(run_id)}"))
     if not found.ok:
         return {"answer": found}
     run = found.body
@@ -127,7 +127,7 @@ async def triggers(request: Request, session: Session) -> Response:
     for t in rows:
         t["preview"] = []
         if t["kind"] in SCHEDULES and t["active"]:
-            ahead = await api(request, session, "GET", f"/triggers/{t['id']}/preview",
+            ahead = await api(request, session, "GET", f"/triggers/{seg(t['id'])}/preview",
                               params={"count": 5})
             t["preview"] = ahead.body["times"] if ahead.ok else []
     return render(request, "triggers.html", title="Triggers", answer=found, triggers=rows)
@@ -140,7 +140,7 @@ async def queues(request: Request, session: Session) -> Response:
     name = request.query_params.get("queue", "")
     elements = None
     if name:
-        listed = await api(request, session, "GET", f"/queues/{name}/elements",
+        listed = await api(request, session, "GET", f"/queues/{seg(name)}/elements",
                            params={"limit": 100})
         elements = listed.body if listed.ok else []
     return render(request, "queues.html", title="Queues", answer=found,

@@ -31,6 +31,12 @@ HEADERS = {
 MAX_FORM = 256 * 1024
 
 
+def seg(value: str) -> str:
+    """*value* as one URL path segment (a ``/``, ``?`` or ``#`` in it cannot reach
+    another API route)."""
+    return quote(str(value), safe="")
+
+
 def session_of(request: Request) -> Session | None:
     """The signed-in session of *request*, or ``None``."""
     return request.app.state.sessions.get(request.cookies.get(COOKIE))
@@ -149,7 +155,7 @@ def checked(answer: ApiAnswer) -> ApiAnswer:
     return answer
 
 
-__all__ += ("HEADERS", "SignedOut", "checked", "read_form", "safe_next", "same_origin")
+__all__ += ("HEADERS", "SignedOut", "checked", "read_form", "safe_next", "same_origin", "seg")
 
 URL_KEYS = ("url", "run_url", "html_url", "web_url", "dashboard_url", "link")
 
