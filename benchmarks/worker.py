@@ -1,6 +1,9 @@
 """One measurement, in a fresh process (so its peak RSS is its own); prints one JSON line.
 
     python benchmarks/worker.py {engine|floor} {W1|W2|W3} --n N --db PATH [--url URL]
+        [--durability full|normal]
+
+The floor imports neither Orchestra nor SQLAlchemy (its peak RSS is plain anyio + sqlite3).
 
 ``benchmarks/run.py`` starts it; run it by hand to look at one workload (or to profile it:
 ``uv run --with py-spy py-spy record -o w1.svg -- python benchmarks/worker.py engine W1
@@ -22,11 +25,7 @@ from typing import Any
 
 import anyio
 import floor
-import sqlalchemy as sa
 import workloads
-
-from orchestra_core._store import Store
-from orchestra_core._store.schema import events
 
 
 def peak_rss_mb() -> float:
@@ -38,7 +37,7 @@ def peak_rss_mb() -> float:
 class CountingStore:
     """Counts the transactions (``Store.apply`` calls) and writes that go through *store*."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Any) -> None:
         self.commits = 0
         self.writes = 0
         inner = store.apply
@@ -51,7 +50,7 @@ class CountingStore:
         store.apply = apply  # type: ignore[method-assign]
 
 
-def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.Stopwatch,
+def run_engine(data: dict[str, Any], store: Any, backend: str, clock: floor.Stopwatch,
                out: dict[str, Any]) -> str:
     from orchestra_core import Orchestra
     from orchestra_core._engine import Engine
@@ -81,25 +80,38 @@ def run_engine(data: dict[str, Any], store: Store, backend: str, clock: floor.St
 @contextlib.contextmanager
 def engine_gc(mode: str, out: dict[str, Any]) -> Iterator[None]:
     """For the floor: the garbage collector's thresholds the engine sets while it runs
-    (``mode="engine"``), or Python's defaults (``"default"``); records them in *out*."""
-    from orchestra_core._engine._gc import gc_tuned as tuned
-    cm = tuned(True) if mode == "engine" else contextlib.nullcontext()
-    with cm:
+    (``mode="engine"``, the values of ``orchestra_core._engine._gc``), or Python's defaults
+    (``"default"``); records them in *out*."""
+    saved = gc.get_threshold()
+    if mode == "engine":
+        gc.set_threshold(50_000, max(saved[1], 50), max(saved[2], 100))
+    try:
         out["gc_threshold"] = list(gc.get_threshold())
         yield
+    finally:
+        gc.set_threshold(*saved)
 
 
-def run_floor(data: dict[str, Any], store: Store, backend: str, workload: str,
+def run_floor(data: dict[str, Any], db: str, durability: str, backend: str, workload: str,
               url: str | None, clock: floor.Stopwatch, pools: int, gc_mode: str,
-              out: dict[str, Any]) -> str:
+              out: dict[str, Any]) -> None:
+    rec = floor.Recorder(db, durability)
     out["rss_before_run_mb"] = round(peak_rss_mb(), 1)
     with engine_gc(gc_mode, out):
-        return anyio.run(floor.run, store, data, workload, url, clock, pools, backend=backend)
+        run_id = anyio.run(floor.run, rec, data, workload, url, clock, pools, backend=backend)
+    out["commits"] = rec.commits
+    out["writes"] = rec.writes
+    out.update(floor.check(rec, run_id, data, workload))
+    rec.close()
 
 
-def check(store: Store, run_id: str, data: dict[str, Any], workload: str,
+def check(store: Any, run_id: str, data: dict[str, Any], workload: str,
           out: dict[str, Any]) -> None:
     """After the clock stopped: every task succeeded (and, for W3, has its external id)."""
+    import sqlalchemy as sa
+
+    from orchestra_core._store.schema import events
+
     rows = store.task_runs(run_id)
     tasks = [r for r in rows if r["kind"] == "task"]
     out["succeeded"] = sum(r["state"] == "succeeded" for r in tasks)
@@ -119,6 +131,19 @@ def check(store: Store, run_id: str, data: dict[str, Any], workload: str,
         raise SystemExit("check failed: " + "; ".join(problems))
 
 
+def pg_schema(url: str, *, create: bool = False, drop: str | None = None) -> str:
+    """Create a fresh schema in the PostgreSQL database at *url* (return its name), or drop
+    the schema *drop*."""
+    import uuid
+
+    import psycopg
+
+    name = drop or f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE" if drop else f"CREATE SCHEMA {name}")
+    return name
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one benchmark measurement")
     parser.add_argument("impl", choices=["engine", "floor"])
@@ -132,30 +157,46 @@ def main(argv: list[str] | None = None) -> None:
                         help="floor: run with the GC thresholds the engine sets during its "
                         "runs (default) or with Python's")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--postgres", metavar="URL",
+                        help="engine: run on a fresh schema of this PostgreSQL database "
+                        "instead of the SQLite file (the schema is dropped after)")
+    parser.add_argument("--durability", default="full", choices=["full", "normal"],
+                        help="SQLite synchronous=FULL or NORMAL (engine's store and floor)")
     args = parser.parse_args(argv)
 
     data = workloads.build(args.workload, args.n, args.url)
     if Path(args.db).exists():
         raise SystemExit(f"{args.db} exists: every measurement needs a fresh store")
-    store = Store.open(args.db)
-    counter = CountingStore(store)
     out: dict[str, Any] = {"impl": args.impl, "workload": args.workload, "n": args.n,
-                           "tasks": len(data["tasks"]), "backend": args.backend}
+                           "tasks": len(data["tasks"]), "backend": args.backend,
+                           "durability": args.durability}
     clock = floor.Stopwatch()
     if args.impl == "engine":
+        from orchestra_core._store import Store
+
+        if args.postgres:
+            schema = pg_schema(args.postgres, create=True)
+            out["store"] = "postgresql"
+            store = Store.open(f"{args.postgres}?options=-csearch_path%3D{schema}")
+        else:
+            store = Store.open(args.db, durability=args.durability)
+        counter = CountingStore(store)
         run_id = run_engine(data, store, args.backend, clock, out)
+        out["commits"] = counter.commits
+        out["writes"] = counter.writes
     else:
-        run_id = run_floor(data, store, args.backend, args.workload, args.url, clock,
-                           args.pools, args.gc, out)
+        run_floor(data, args.db, args.durability, args.backend, args.workload, args.url,
+                  clock, args.pools, args.gc, out)
         out["pools"] = args.pools
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     out["wall_s"] = round(clock.wall, 4)
     out["cpu_s"] = round(clock.cpu, 4)
     out["tasks_per_s"] = round(len(data["tasks"]) / clock.wall, 1)
-    out["commits"] = counter.commits
-    out["writes"] = counter.writes
-    check(store, run_id, data, args.workload, out)
-    store.close()
+    if args.impl == "engine":
+        check(store, run_id, data, args.workload, out)
+        store.close()
+        if args.postgres:
+            pg_schema(args.postgres, drop=schema)
     print(json.dumps(out), flush=True)
 
 

@@ -4,9 +4,9 @@ Everything public is exported here and listed in ``__all__`` (pinned by
 ``tests/test_public_api.py``); every other module of the package is private. The test kit is
 :mod:`orchestra_core.testing`, the hooks are documented in :mod:`orchestra_core.hookspecs`.
 
-The models, errors and protocols load with the package; the rest (the host, the engine, the
+The errors load with the package; everything else (the models, the host, the engine, the
 store, the vendor HTTP client, ...) is imported the first time one of its names is used, so
-``import orchestra_core`` stays light.
+``import orchestra_core`` stays light and ``orchestra --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -21,37 +21,38 @@ from ._errors import OrchestraError as OrchestraError
 from ._errors import PluginError as PluginError
 from ._errors import TaskFailed as TaskFailed
 from ._errors import WebhookRejected as WebhookRejected
-from ._markers import hookimpl as hookimpl
-from ._models import Connection as Connection
-from ._models import Delivery as Delivery
-from ._models import DeliveryReceipt as DeliveryReceipt
-from ._models import ExternalRun as ExternalRun
-from ._models import Intent as Intent
-from ._models import JobResult as JobResult
-from ._models import JobState as JobState
-from ._models import Notification as Notification
-from ._models import Problem as Problem
-from ._models import WebhookEvent as WebhookEvent
-from ._models import WebhookRequest as WebhookRequest
-from ._pipeline import Pipeline as Pipeline
-from ._pipeline import RunType as RunType
-from ._pipeline import Stage as Stage
-from ._pipeline import Task as Task
-from ._protocols import Destination as Destination
-from ._protocols import JobRunner as JobRunner
-from ._protocols import NotificationChannel as NotificationChannel
-from ._protocols import RecoveringJobRunner as RecoveringJobRunner
-from ._protocols import TaskContext as TaskContext
-from ._protocols import WebhookHandler as WebhookHandler
-from ._redaction import Redactor as Redactor
-from ._retry import HttpRetry as HttpRetry
-from ._retry import TaskRetry as TaskRetry
-from ._retry import backoff as backoff
 
 __version__ = "0.1.0"
 
 #: Public names loaded on first use, and the private module each comes from.
 _LAZY: dict[str, str] = {
+    # the plugin marker, models, protocols (light, but they import pluggy and attrs)
+    "hookimpl": "._markers",
+    "Connection": "._models",
+    "Delivery": "._models",
+    "DeliveryReceipt": "._models",
+    "ExternalRun": "._models",
+    "Intent": "._models",
+    "JobResult": "._models",
+    "JobState": "._models",
+    "Notification": "._models",
+    "Problem": "._models",
+    "WebhookEvent": "._models",
+    "WebhookRequest": "._models",
+    "Pipeline": "._pipeline",
+    "RunType": "._pipeline",
+    "Stage": "._pipeline",
+    "Task": "._pipeline",
+    "Destination": "._protocols",
+    "JobRunner": "._protocols",
+    "NotificationChannel": "._protocols",
+    "RecoveringJobRunner": "._protocols",
+    "TaskContext": "._protocols",
+    "WebhookHandler": "._protocols",
+    "Redactor": "._redaction",
+    "HttpRetry": "._retry",
+    "TaskRetry": "._retry",
+    "backoff": "._retry",
     # the host and the plugin contract
     "Orchestra": "._host",
     "PluginInfo": "._host",
@@ -102,12 +103,38 @@ if TYPE_CHECKING:
     from ._engine import Transition as Transition
     from ._host import Orchestra as Orchestra
     from ._host import PluginInfo as PluginInfo
+    from ._markers import hookimpl as hookimpl
+    from ._models import Connection as Connection
+    from ._models import Delivery as Delivery
+    from ._models import DeliveryReceipt as DeliveryReceipt
+    from ._models import ExternalRun as ExternalRun
+    from ._models import Intent as Intent
+    from ._models import JobResult as JobResult
+    from ._models import JobState as JobState
+    from ._models import Notification as Notification
+    from ._models import Problem as Problem
+    from ._models import WebhookEvent as WebhookEvent
+    from ._models import WebhookRequest as WebhookRequest
+    from ._pipeline import Pipeline as Pipeline
+    from ._pipeline import RunType as RunType
+    from ._pipeline import Stage as Stage
+    from ._pipeline import Task as Task
+    from ._protocols import Destination as Destination
+    from ._protocols import JobRunner as JobRunner
+    from ._protocols import NotificationChannel as NotificationChannel
+    from ._protocols import RecoveringJobRunner as RecoveringJobRunner
+    from ._protocols import TaskContext as TaskContext
+    from ._protocols import WebhookHandler as WebhookHandler
     from ._queues import Queues as Queues
+    from ._redaction import Redactor as Redactor
     from ._registry import ChannelRegistry as ChannelRegistry
     from ._registry import ConnectionSpec as ConnectionSpec
     from ._registry import DestinationRegistry as DestinationRegistry
     from ._registry import IntegrationRegistry as IntegrationRegistry
     from ._registry import JobType as JobType
+    from ._retry import HttpRetry as HttpRetry
+    from ._retry import TaskRetry as TaskRetry
+    from ._retry import backoff as backoff
     from ._scheduling.registry import PipelineRegistry as PipelineRegistry
     from ._scheduling.scheduler import Scheduler as Scheduler
     from ._secrets import KeyRing as KeyRing

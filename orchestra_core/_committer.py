@@ -59,7 +59,9 @@ class Committer:
         self.clock = clock
         self.redactor = redactor
         self._pending: list[Write] = []
-        self._waiters: list[anyio.Event] = []
+        #: set once the batch now being collected has committed (one event per batch: the
+        #: writers of a batch all wait on it)
+        self._batch_done = anyio.Event()
         self._wake = anyio.Event()
         self._error: BaseException | None = None
         self._closed = False
@@ -69,11 +71,10 @@ class Committer:
         """Queue *writes* and return once they are committed."""
         if self._error is not None:
             raise self._error
-        done = anyio.Event()
         if self.redactor:
             writes = tuple(_masked(w, self.redactor) for w in writes)
         self._pending.extend(writes)
-        self._waiters.append(done)
+        done = self._batch_done
         self._wake.set()
         await done.wait()
         if self._error is not None:
@@ -100,19 +101,17 @@ class Committer:
                 if self._closed:
                     return
                 continue
-            batch, waiters = self._pending, self._waiters
-            self._pending, self._waiters = [], []
+            batch, done = self._pending, self._batch_done
+            self._pending, self._batch_done = [], anyio.Event()
             try:
                 await in_thread(self.clock, self.store.apply, batch)
                 self.batches += 1
             except Exception as exc:
                 self._error = exc
             finally:
-                for event in waiters:
-                    event.set()
+                done.set()
             if self._error is not None:
-                for event in self._waiters:
-                    event.set()
+                self._batch_done.set()  # writers queued meanwhile learn of the error
                 return
             if self._closed and not self._pending:
                 return  # closed while this batch was queued: nobody will wake us again

@@ -75,16 +75,35 @@ def _str(value: Any, typ: Any) -> Any:
     raise InvalidValue(f"expected a string, got {describe(value)}")
 
 
+#: The range of every integer in a file (the integers a JSON number holds exactly).
+MAX_INT = 2**53 - 1
+#: The largest number (a float: a duration in seconds, a fraction...) in a file: ~31 years.
+MAX_NUMBER = 1e9
+#: The most retries a task may have, and the largest retry ``backoff``.
+MAX_RETRIES = 100
+MAX_BACKOFF = 10.0
+#: The longest wait between two attempts of a task, in seconds (a day).
+MAX_RETRY_DELAY = 86400.0
+
+
 def _int(value: Any, _: Any) -> int:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,30}\s*", value):
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise InvalidValue(f"expected an integer between {-MAX_INT} and {MAX_INT}, got "
+                               f"{_short(value)}")
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise InvalidValue(f"expected an integer, got {describe(value)}")
+    raise InvalidValue(f"expected an integer, got {_short(describe(value))}")
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _float(value: Any, _: Any) -> float:
-    return parse_duration(value) if isinstance(value, str) else _number(value)
+    return _number(parse_duration(value)) if isinstance(value, str) else _number(value)
 
 
 def _number(value: Any) -> float:
@@ -92,7 +111,10 @@ def _number(value: Any) -> float:
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidValue(f"expected a finite number, got {value!r}")
         if value < 0:
-            raise InvalidValue(f"expected a number >= 0, got {value!r}")
+            raise InvalidValue(f"expected a number >= 0, got {_short(value)}")
+        if value > MAX_NUMBER:
+            raise InvalidValue(f"expected a number at most {MAX_NUMBER:.0f} (durations: about "
+                               f"31 years in seconds), got {_short(value)}")
         return float(value)
     raise InvalidValue(f"expected a number, got {describe(value)}")
 
@@ -183,17 +205,22 @@ def _condition(value: Any, _: Any) -> Condition:
 
 def _retry(value: Any, structure_fn: Any) -> TaskRetry:
     """``retries: 3`` or a mapping, structured by *structure_fn* (the generated attrs hook)."""
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,30}\s*", value):
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"count": value}
     if not isinstance(value, Mapping):
         raise InvalidValue(f"expected a retry count or a mapping, got {describe(value)}")
     policy = structure_fn(value, TaskRetry)
-    if policy.count < 0:
-        raise InvalidValue(f"count must be >= 0, got {policy.count}")
-    if policy.backoff < 1:
-        raise InvalidValue(f"backoff must be >= 1, got {policy.backoff}")
+    if not 0 <= policy.count <= MAX_RETRIES:
+        raise InvalidValue(f"count must be between 0 and {MAX_RETRIES}, got {policy.count}")
+    if not 1 <= policy.backoff <= MAX_BACKOFF:
+        raise InvalidValue(f"backoff must be between 1 and {MAX_BACKOFF:g}, got "
+                           f"{policy.backoff:g}")
+    for name in ("delay", "max_delay"):
+        if getattr(policy, name) > MAX_RETRY_DELAY:
+            raise InvalidValue(f"{name} must be at most {MAX_RETRY_DELAY:.0f} seconds (a day), "
+                               f"got {getattr(policy, name):g}")
     if not 0 <= policy.jitter <= 1:
         raise InvalidValue(f"jitter must be between 0 and 1, got {policy.jitter}")
     return policy

@@ -317,20 +317,22 @@ class Orchestra:
             pipeline = self.load_pipeline(pipeline)
         on_transition = options.pop("on_transition", None)
         on_created = options.pop("on_created", None)
-        async with self._store_for(store, db) as opened:
+        async with self._store_for(store, db, pipeline.durability) as opened:
             return await self.engine(store=opened, **options).run(
                 pipeline, run_type=run_type, on_transition=on_transition, on_created=on_created)
 
     @contextlib.asynccontextmanager
-    async def _store_for(self, store: Any, db: str | None) -> AsyncIterator[Any]:
-        """*store*, or the store at *db* opened for one call (its connections released after;
-        it reconnects if a result's task records are read later)."""
+    async def _store_for(self, store: Any, db: str | None,
+                         durability: str | None = None) -> AsyncIterator[Any]:
+        """*store*, or the store at *db* opened for one call with *durability* (its
+        connections released after; it reconnects if a result's task records are read
+        later)."""
         from ._store import Store
 
         if store is not None:
             yield store
             return
-        opened = Store.open(db)
+        opened = Store.open(db, durability=durability)
         try:
             yield opened
         finally:

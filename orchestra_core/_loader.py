@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from attrs import define, field
 
+from . import _document_limits as _limits
 from ._models import Problem
 from ._triggers._formats import seed_schedule, v1_schedule
 from ._values import key_path
@@ -75,17 +76,21 @@ def read_document(path: str | Path) -> Document:
     """Read and parse the pipeline file at *path*; problems are kept, never raised."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(_limits.MAX_BYTES + 1)
     except FileNotFoundError:
         return Document(None, source, problems=[
             Problem(path="$", message="file not found", file=source, code="file-not-found")
         ])
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return Document(None, source, problems=[
             Problem(path="$", message=f"cannot read file: {reason}", file=source,
                     code="unreadable")
         ])
+    text, problem = _limits.decode(raw, source)
+    if text is None:
+        return Document(None, source, problems=[problem] if problem else [])
     fmt = "json" if source.lower().endswith(".json") else "yaml"
     return parse_document(text, source=source, fmt=fmt)
 
@@ -93,43 +98,9 @@ def read_document(path: str | Path) -> Document:
 def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -> Document:
     """Parse *text* (``fmt`` is ``"yaml"`` or ``"json"``) into a :class:`Document`."""
     doc = Document(None, source)
-    if fmt == "json":
-        try:
-            doc.data = json.loads(text, object_pairs_hook=_json_pairs(doc))
-        except json.JSONDecodeError as exc:
-            doc.problems.append(Problem(path="$", message=f"invalid JSON: {exc.msg}",
-                                        file=source, line=exc.lineno, column=exc.colno,
-                                        code="syntax"))
-            return doc
-        except RecursionError:
-            doc.problems.append(Problem(path="$", message="invalid JSON: nested too deeply",
-                                        file=source, code="syntax"))
-            return doc
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except (yaml.YAMLError, RecursionError):
-            node = None
-        if node is not None:
-            _walk(node, "$", doc.lines, None)
-    else:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            if node is not None:
-                _walk(node, "$", doc.lines, doc.problems)
-                doc.data = yaml.load(text, Loader=_Loader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            message = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
-            doc.problems.append(Problem(
-                path="$", message=f"invalid YAML: {message}", file=source,
-                line=mark.line + 1 if mark else None,
-                column=mark.column + 1 if mark else None, code="syntax"))
-            return doc
-        except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
-            doc.problems.append(Problem(path="$", message=f"invalid YAML: {exc}",
-                                        file=source, code="syntax"))
-            return doc
-        doc.problems[:] = [doc.locate(p) for p in doc.problems]
+    _parse_into(doc, text, fmt)
+    doc.lines.setdefault("$", (1, 1))  # a problem of the whole file is at its start
+    doc.problems[:] = [doc.locate(p) for p in doc.problems]
     if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
         doc.data = _from_orchestra_v1(doc.data, doc.renames)
     if not doc.problems and isinstance(doc.data, Mapping):
@@ -137,7 +108,103 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
     return doc
 
 
-class _Loader(yaml.SafeLoader):
+def _parse_into(doc: Document, text: str, fmt: str) -> None:
+    """Check *text* against the limits, parse it into *doc*, check its strings."""
+    limit = _limits.too_large(text, doc.source) or (
+        _limits.json_problem(text, doc.source) if fmt == "json" else
+        _limits.yaml_problem(text, doc.source))
+    if limit is not None:
+        doc.problems.append(limit)
+        return
+    if fmt == "json":
+        _parse_json(text, doc)
+    else:
+        _parse_yaml(text, doc)
+    if not doc.problems:
+        doc.problems.extend(_limits.string_problems(doc.data))
+
+
+def _parse_json(text: str, doc: Document) -> None:
+    duplicates: list[Problem] = []
+    try:
+        doc.data = json.loads(text, object_pairs_hook=_json_pairs(duplicates))
+    except json.JSONDecodeError as exc:
+        doc.problems.append(Problem(path="$", message=f"invalid JSON: {exc.msg}",
+                                    file=doc.source, line=exc.lineno, column=exc.colno,
+                                    code="syntax"))
+        return
+    except (RecursionError, ValueError) as exc:  # within the limits checked before: unlikely
+        doc.problems.append(Problem(path="$", message=f"invalid JSON: {exc}",
+                                    file=doc.source, code="syntax"))
+        return
+    located: list[Problem] = []
+    node = None
+    for loader in dict.fromkeys((_FastLoader, yaml.SafeLoader)):  # libyaml refuses "\ud800"
+        try:  # JSON is YAML: its node tree gives every value's line (and duplicates' places)
+            node = yaml.compose(text, Loader=loader)
+            break
+        except (yaml.YAMLError, RecursionError):
+            continue
+    if node is not None:
+        _walk(node, "$", doc.lines, located)
+    if duplicates:
+        doc.problems.extend(doc.locate(p) for p in (located or duplicates))
+
+
+def _parse_yaml(text: str, doc: Document) -> None:
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _walk(node, "$", doc.lines, doc.problems)
+                doc.data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        exc = _python_error(text) or exc  # PyYAML's own words are clearer than libyaml's
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+        doc.problems.append(Problem(
+            path="$", message=f"invalid YAML: {message}", file=doc.source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None, code="syntax"))
+        return
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        before = text.encode("utf-8", "surrogatepass")[:exc.position] if _C else \
+            text[:exc.position].encode("utf-8", "surrogatepass")  # libyaml counts bytes
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        doc.problems.append(Problem(
+            path="$", message=f"invalid YAML: the character {char!r} is not allowed",
+            file=doc.source, line=line, column=column, code="syntax"))
+        return
+    except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
+        doc.problems.append(Problem(path="$", message=f"invalid YAML: {exc}",
+                                    file=doc.source, code="syntax"))
+        return
+    doc.problems[:] = [doc.locate(p) for p in doc.problems]
+
+
+def _python_error(text: str) -> yaml.MarkedYAMLError | None:
+    """The syntax error the pure-Python parser reports in *text* (within the limits)."""
+    if not _C:
+        return None
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return exc
+    except (yaml.YAMLError, RecursionError):
+        return None
+    return None
+
+
+_C = hasattr(yaml, "CSafeLoader")  # libyaml: fast, and no recursion in its parser
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_FastLoader):  # type: ignore[misc, valid-type]
     """The safe loader, with timestamps left as strings (they are parsed where needed)."""
 
 
@@ -146,13 +213,13 @@ _Loader.yaml_constructors["tag:yaml.org,2002:timestamp"] = \
     yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:str"]
 
 
-def _json_pairs(doc: Document) -> Any:
+def _json_pairs(problems: list[Problem]) -> Any:
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in pairs:
             if key in out:
-                doc.problems.append(Problem(path="$", message=f"duplicate key {key!r}",
-                                            file=doc.source, code="duplicate-key"))
+                problems.append(Problem(path="$", message=f"duplicate key {key!r}",
+                                        code="duplicate-key"))
             out[key] = value
         return out
 

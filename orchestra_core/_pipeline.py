@@ -47,6 +47,13 @@ class Phase(enum.StrEnum):
     ACTIVATION = "activation"
 
 
+class Durability(enum.StrEnum):
+    """How a SQLite store commits (``durability:`` of a pipeline file, ``--durability``)."""
+
+    FULL = "full"  #: every commit reaches the disk: a power cut loses nothing committed
+    NORMAL = "normal"  #: faster; a killed process loses nothing, a power cut the last commits
+
+
 class RunType(enum.StrEnum):
     """The scope of a run (seed 001): which phases it executes."""
 
@@ -180,6 +187,8 @@ class Pipeline:
     tasks: tuple[Task, ...] = ()
     alerts: Alerts = field(factory=Alerts)
     triggers: tuple[Trigger, ...] = ()
+    #: how the SQLite store commits this pipeline's runs; ``None``: the store's setting
+    durability: Durability | None = None
     source: str | None = field(default=None, eq=False, metadata={"internal": True})
 
     def task(self, task_id: str) -> Task:

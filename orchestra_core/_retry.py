@@ -37,6 +37,8 @@ def backoff(retry: int, *, delay: float, backoff: float, max_delay: float, jitte
     :param rng: the random source (seed one for repeatable waits in tests).
     """
     exponent = max(0, retry - 1)
+    if delay <= 0:  # no delay grows into one (0 * 2**1024 is 0, not max_delay)
+        return 0.0
     try:
         base = min(delay * float(backoff) ** exponent, max_delay)
     except OverflowError:

@@ -175,9 +175,10 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
     ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
      "accepted: name, client, version, description, tags, defaults, stages, tasks, alerts, "
-     "triggers"),
+     "triggers, durability"),
     ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
-     "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers"),
+     "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers, "
+     "durability"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
      "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
      "core_tasks, depends_on, condition, on_failure, on_partial"),
@@ -200,6 +201,26 @@ MESSAGES = [
      "duration such as 90, '30s', '5m' or '1h30m', got '5 minutes'"),
     ("yaml", "name: x\n" + T + "    timeout: -5\n",
      "$.tasks[0].timeout: expected a number >= 0, got -5"),
+    ("yaml", "name: x\n" + T + "    timeout: 100000000000000d\n",
+     "$.tasks[0].timeout: expected a number at most 1000000000 (durations: about 31 years in "
+     "seconds), got 8.64e+18"),
+    ("yaml", "name: x\nversion: 1000000000000000000000000000000\n" + T,
+     "$.version: expected an integer between -9007199254740991 and 9007199254740991, got "
+     "1000000000000000000000000000000"),
+    ("json", '{"name": "x", "version": ' + "9" * 5000 + "}",
+     "$: number too long (5000 digits; at most 100)"),
+    ("json", '{"name": "sur\\ud800rogate", "tasks": []}',
+     "$.name: the string holds a lone surrogate character (\\ud800), which is not text"),
+    ("yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+     "$: aliases expand to too many values (more than 100000 in this file)"),
+    ("yaml", "a: " + "[" * 70 + "]" * 70 + "\n",
+     "$: nested too deeply (more than 64 levels of mappings and lists)"),
+    ("yaml", "name: x\n" + T + "    retries: {count: 1, delay: 2d}\n",
+     "$.tasks[0].retries: delay must be at most 86400 seconds (a day), got 172800"),
     ("yaml", "name: x\n" + T + "    async: maybe\n",
      "$.tasks[0].async: expected true or false (or yes/no), got the string 'maybe'"),
     ("yaml", "name: x\n" + T + "    phase: ingest\n", "$.tasks[0].phase: expected one of "
@@ -209,9 +230,9 @@ MESSAGES = [
     ("yaml", "name: x\n" + T + "    retries: lots\n",
      "$.tasks[0].retries: expected a retry count or a mapping, got the string 'lots'"),
     ("yaml", "name: x\n" + T + "    retries: -1\n",
-     "$.tasks[0].retries: count must be >= 0, got -1"),
+     "$.tasks[0].retries: count must be between 0 and 100, got -1"),
     ("yaml", "name: x\n" + T + "    retries: {count: 1, backoff: 0.5}\n",
-     "$.tasks[0].retries: backoff must be >= 1, got 0.5"),
+     "$.tasks[0].retries: backoff must be between 1 and 10, got 0.5"),
     ("yaml", "name: x\n" + T + "    retries: {count: 1, jitter: 2}\n",
      "$.tasks[0].retries: jitter must be between 0 and 1, got 2.0"),
     ("yaml", "name: x\n" + T + "    condition: on_sucess\n", "$.tasks[0].condition: expected one "
@@ -297,7 +318,7 @@ MESSAGES = [
     ("yaml", "version: v1\nname: x\ninputs: {a: {type: string}}\npipeline:\n  g:\n    tasks:\n"
      "      a: {integration: noop, integration_job: noop_run}\n", "$.inputs: unknown key "
      "'inputs'; accepted: name, client, version, description, tags, defaults, stages, tasks, "
-     "alerts, triggers"),
+     "alerts, triggers, durability"),
 ]
 
 
@@ -589,7 +610,8 @@ def test_running_md_matches_the_defaults_it_states():
     assert engine["max_concurrency"].default == 1000
     assert engine["cancel_poll"].default == 1.0
     assert inspect.signature(ProcessRunner).parameters["kill_after"].default == 5.0
-    store = (ROOT / "orchestra_core" / "_store" / "__init__.py").read_text(encoding="utf-8")
+    store = "".join(p.read_text(encoding="utf-8")
+                    for p in sorted((ROOT / "orchestra_core" / "_store").glob("*.py")))
     assert "journal_mode=WAL" in store and "synchronous=FULL" in store
     text = re.sub(r"\s+", " ", read("running.md"))
     assert "default 1,000" in text and "every second (`cancel_poll`)" in text

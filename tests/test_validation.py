@@ -96,7 +96,8 @@ def test_top_level_must_be_a_mapping(host):
     assert problems(host, "- 1\n- 2\n") == [
         "p.yaml:1:1: $: a pipeline file must hold a mapping, found list"
     ]
-    assert problems(host, "") == ["p.yaml: $: a pipeline file must hold a mapping, found nothing"]
+    assert problems(host, "") == [
+        "p.yaml:1:1: $: a pipeline file must hold a mapping, found nothing"]
 
 
 def test_missing_name_and_tasks(host):
@@ -112,7 +113,7 @@ def test_missing_name_and_tasks(host):
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, alerts, triggers"
+        "description, tags, defaults, stages, tasks, alerts, triggers, durability"
     ]
 
 
@@ -305,7 +306,7 @@ def test_retries_and_timeouts(host):
     data = pipe(noop("a", retries={"count": 1, "backoff": 0.5}), noop("b", timeout="forever"),
                 noop("c", retries={"cuont": 2}), noop("d", retries=3, timeout="1h30m"))
     assert data_problems(host, data) == [
-        "$.tasks[0].retries: backoff must be >= 1, got 0.5",
+        "$.tasks[0].retries: backoff must be between 1 and 10, got 0.5",
         "$.tasks[1].timeout: expected a duration such as 90, '30s', '5m' or '1h30m', got "
         "'forever'",
         "$.tasks[2].retries.cuont: unknown key 'cuont' (did you mean 'count'?); accepted: "

@@ -13,7 +13,6 @@ from .._markers import hookimpl
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
-from ._http_runner import HttpRunner
 
 __all__ = ("HttpParameters", "HttpPoll")
 
@@ -51,6 +50,14 @@ class HttpParameters:
     poll: HttpPoll | None = parameter(default=None, help="poll a status URL until done")
 
 
+def _http_runner(host: Any) -> Any:
+    """The ``http_request`` runner of *host* (httpx is imported when a host first needs it,
+    not when the integration is registered)."""
+    from ._http_runner import HttpRunner
+
+    return HttpRunner(host)
+
+
 @hookimpl
 def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     """Register the ``http`` integration (alias ``sdk``) and its ``http_request`` job."""
@@ -61,7 +68,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "http_request",
         parameters=HttpParameters,
         description="Send one HTTP request; optionally poll a status URL until done",
-        runner=HttpRunner,
+        runner=_http_runner,
         aliases=("request", "sdk_request"),
     )
 

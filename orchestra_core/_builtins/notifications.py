@@ -21,10 +21,9 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from attrs import frozen
 
 from .. import __version__
@@ -34,6 +33,9 @@ from .._markers import hookimpl
 from .._models import Notification
 from .._redaction import Redactor
 from .._registry import ChannelRegistry
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = (
     "StoredChannel",
@@ -181,6 +183,8 @@ class WebhookChannel:
 
         :raises DeliveryFailed: when every attempt failed or the receiver refused (4xx).
         """
+        import httpx  # here, not at import: a host that sends nothing never loads it
+
         body, headers = self.request(notification)
         delay = self.options.retry_delay
         problem = ""

@@ -17,7 +17,7 @@ from .._secrets import RunSecrets
 from .._store import LogLine, RunUpdate, TaskUpdate, Write
 from ._attempt import Attempts, Resumed
 from ._dag import Graph, Walk
-from ._finish import RunAlerts, finish
+from ._finish import RunAlerts, finish, internal_error, run_broke
 from ._gc import gc_tuned
 from ._result import RunResult
 from ._states import TERMINAL, TaskState, Transition
@@ -52,6 +52,8 @@ class Execution:
         #: the first start of the run (kept across resumes), for the runtime alert
         self.started_at: datetime | None = first_started
         self.stop_reason: str | None = None
+        #: the first unexpected exception of a task (its run ends failed)
+        self.internal_error: str | None = None
         self.cancelled = False
         self.alerts = RunAlerts(self)
         self._scope: anyio.CancelScope | None = None
@@ -98,6 +100,9 @@ class Execution:
                 with anyio.CancelScope(shield=True):
                     await in_thread(self.clock, self.engine.store.apply, self._interrupted())
                 raise
+            except Exception as exc:  # the run cannot go on (a bug): failed, never stuck
+                with anyio.CancelScope(shield=True):
+                    raise await run_broke(self, exc) from exc
 
     def _interrupted(self) -> list[Write]:
         now = self.clock.now()
@@ -201,7 +206,10 @@ class Execution:
 
     async def _run_task(self, task: Task) -> None:
         try:
-            await self._task(task)
+            try:
+                await self._task(task)
+            except Exception as exc:  # a bug (ours or a plugin's): fail, never a stuck run
+                await internal_error(self, task.id, exc)
         finally:
             if self.walk.state.get(task.id) in TERMINAL:
                 self._node_done(task.id)

@@ -15,7 +15,7 @@ from .._committer import in_thread
 from .._errors import OrchestraError
 from .._pipeline import Pipeline, RunType
 from .._scheduling.lease import HEARTBEAT_INTERVAL, claim_for_resume
-from .._secrets import KeyRing, Secrets
+from .._secrets import KeyRing, Secrets, check_keys_for
 from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import Store, utc
 from ._events import EventChannel
@@ -97,6 +97,8 @@ class Engine:
                   on_created: Callable[[str], None] | None = None) -> RunResult:
         """Create a run of *pipeline* and execute it to the end."""
         run_type = RunType(run_type)
+        # keys first: a broken key file is an error now, not a task failing mid-run
+        await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
         definition = pipeline_to_definition(pipeline)
         nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
                   "job": t.integration_job} for t in pipeline.tasks]

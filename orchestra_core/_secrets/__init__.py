@@ -34,6 +34,7 @@ from ._records import KeyUsage as KeyUsage
 from ._records import RotationReport as RotationReport
 from ._resolve import Catalog as Catalog
 from ._resolve import RunSecrets as RunSecrets
+from ._resolve import check_keys_for as check_keys_for
 from ._resolve import connection_from_env as connection_from_env
 from ._resolve import register_secret_values as register_secret_values
 from ._resolve import register_stored_secrets as register_stored_secrets
@@ -58,6 +59,7 @@ __all__ = (
     "RunSecrets",
     "Secrets",
     "SecretsError",
+    "check_keys_for",
     "connection_from_env",
     "default_key_file",
     "generate_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from .._document_limits import bad_text
 from .._store.schema import constants
 from ._errors import SecretsError
 from ._namespace import Namespace, utc_now
@@ -20,6 +21,9 @@ class Constants(Namespace):
         check_name("constant", name)
         if not isinstance(value, str):
             raise SecretsError(f"constant {name!r}: the value must be text")
+        why = bad_text(value) or (bad_text(description) if description else None)
+        if why:
+            raise SecretsError(f"constant {name!r}: the value {why}")
         now = utc_now()
         with self._engine.begin() as conn:
             found = conn.execute(sa.select(constants.c.created_at)

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._document_limits import bad_text
 from .._redaction import MIN_SECRET_LENGTH
 from .._store.schema import connections, credentials
 from ._errors import SecretsError
@@ -44,6 +45,13 @@ class Credentials(Namespace):
                 raise SecretsError(
                     f"credential {name!r}: field {field_name!r} must be at least "
                     f"{MIN_SECRET_LENGTH} characters (shorter values cannot be masked in logs)")
+            why = bad_text(value)
+            if why:  # e.g. bytes that are not UTF-8, read from a terminal or a pipe
+                raise SecretsError(f"credential {name!r}: field {field_name!r} {why}")
+        for what, text in (("username", username), ("description", description)):
+            why = bad_text(text) if text else None
+            if why:
+                raise SecretsError(f"credential {name!r}: the {what} {why}")
         plain = json.dumps(dict(secrets), sort_keys=True).encode("utf-8")
         key_id, token = self._owner.keyring.encrypt(plain, credential_aad(name))
         now = utc_now()

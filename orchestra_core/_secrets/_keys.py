@@ -152,6 +152,10 @@ class KeyRing:
             raise SecretsError(f"key file {path} does not exist") from None
         except OSError as exc:
             raise SecretsError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise SecretsError(f"key file {path} is not text: byte {exc.start + 1} cannot be "
+                               "decoded as UTF-8 (it holds keys as `orchestra keys new` "
+                               "prints them)") from None
         ring = cls([Key.parse(word, f"key file {path}") for word in _split(text)],
                    key_file=path)
         return ring

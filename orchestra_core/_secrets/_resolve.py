@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = (
     "Catalog",
     "RunSecrets",
+    "check_keys_for",
     "connection_from_env",
     "find_placeholders",
     "register_secret_values",
@@ -338,6 +339,14 @@ class Catalog:
                     f"credential {cred!r} has no field {field_name!r} (its fields: "
                     f"{', '.join(sorted(self.credentials[cred]))})")))
         return problems
+
+
+def check_keys_for(secrets: Secrets, tasks: Iterable[Task]) -> None:
+    """Load the keys now when any of *tasks* uses stored connections, constants or credentials,
+    so an unreadable or invalid key file is a :class:`SecretsError` before a run is recorded
+    (not a task failing in the middle of one)."""
+    if any(t.secondary_configuration_id or _has_placeholder(t.parameters) for t in tasks):
+        _ = secrets.keyring
 
 
 def register_stored_secrets(secrets: Secrets, redactor: Redactor) -> int:

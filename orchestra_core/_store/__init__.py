@@ -21,6 +21,9 @@ from .._errors import OrchestraError
 from . import schema
 from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
+from ._schema_version import ensure_schema
+from ._sqlite import sqlite_engine
+from ._sqlite_writes import SQLiteWriter
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -43,13 +46,8 @@ def default_url(db: str | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+#: The ``durability`` settings of a SQLite store and the ``synchronous`` pragma of each.
+DURABILITY = {"full": "FULL", "normal": "NORMAL"}
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -68,45 +66,78 @@ class Store:
     """A connection to the state store. Thread-safe; methods are synchronous (the engine
     calls them from a worker thread)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, durability: str = "full") -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        #: ``full`` or ``normal`` (SQLite); see :meth:`open`
+        self.durability = durability
+        self._sqlite_writer = SQLiteWriter(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
-    def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
-        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`."""
+    def open(cls, db: str | None = None, *, migrate: bool = True,
+             durability: str | None = None, read_only: bool = False) -> Store:
+        """Open (creating and migrating when needed) the store at *db*; see :func:`default_url`.
+
+        A SQLite file is created only in an existing directory (the default location's is
+        created). With *read_only*, a SQLite file this process may not write is opened
+        read-only, without migrating (for commands that only read).
+
+        *durability* (SQLite; default ``ORCHESTRA_DURABILITY``, else ``full``): ``full``
+        syncs every commit to the disk (WAL, ``synchronous=FULL``): neither a killed process
+        nor a power cut loses a committed transition. ``normal`` (WAL,
+        ``synchronous=NORMAL``) commits faster: a killed process still loses nothing, but a
+        power cut or an operating-system crash may lose the last commits. PostgreSQL's
+        durability is the server's own (``synchronous_commit``)."""
         url = default_url(db)
+        durability = durability or os.environ.get("ORCHESTRA_DURABILITY") or "full"
+        if durability not in DURABILITY:
+            raise StoreError(f"durability must be one of {', '.join(DURABILITY)}, "
+                             f"not {durability!r}")
         try:
             if url.startswith("sqlite"):
+                engine, read_only = sqlite_engine(
+                    url, default_location=not (db or os.environ.get("ORCHESTRA_DB")),
+                    read_only=read_only)
+                migrate = migrate and not read_only
                 path = sa.engine.make_url(url).database
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if path and path != ":memory:" and not read_only:
                     create_private(path)  # 0600, like the key file
-                engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                             "timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
                 engine = sa.create_engine(url, pool_pre_ping=True)
-            store = cls(engine)
+            store = cls(engine, durability)
+            if engine.dialect.name == "sqlite" and not read_only:
+                event.listen(engine, "connect", store._sqlite_pragmas)
             if migrate:
-                store.migrate()
+                ensure_schema(engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(hide_password(url, f"cannot open the store at {hide_password(url)}: "
                              f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
         return store
 
     def migrate(self) -> None:
-        """Apply every pending migration (Alembic ``upgrade head``)."""
-        from alembic import command
-        from alembic.config import Config
+        """Apply every pending migration (Alembic ``upgrade head``), under a lock so that
+        processes opening a new store together create its tables once."""
+        ensure_schema(self.engine)
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    def set_durability(self, durability: str) -> None:
+        """Switch a SQLite store to *durability* (``full`` or ``normal``, see :meth:`open`)
+        for the connections made from now on."""
+        if durability not in DURABILITY:
+            raise StoreError(f"durability must be one of {', '.join(DURABILITY)}, "
+                             f"not {durability!r}")
+        if durability != self.durability:
+            self.durability = durability
+            self.engine.dispose()  # pooled connections carry the old setting
+
+    def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
 
     def close(self) -> None:
         """Release every connection."""
@@ -139,6 +170,20 @@ class Store:
                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
                    owner: str | None = None) -> str:
         """Record a new pipeline run and a pending task run per node; return the run id."""
+        for tries_left in (2, 1, 0):
+            try:
+                return self._create_run(name, client, definition, source, run_type, trigger,
+                                        nodes, owner)
+            except sa.exc.IntegrityError:
+                # another process created the same client or pipeline record meanwhile:
+                # the next try finds it
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create_run(self, name: str, client: str, definition: dict, source: str | None,
+                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                    owner: str | None) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:
@@ -156,6 +201,9 @@ class Store:
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.apply(writes)
+            return
         groups: dict[tuple, list[dict]] = {}
         inserts: list[dict] = []
         assets: list[dict] = []
@@ -211,6 +259,8 @@ class Store:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run record (with its pipeline's name and client), by id or unique id prefix."""
+        if not run_id or not run_id.strip():
+            raise StoreError("a run id (or a unique prefix of one) is required")
         with self.engine.connect() as conn:
             query = (sa.select(pipeline_runs, pipelines.c.name.label("pipeline"),
                                clients.c.name.label("client"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from cattrs import Converter
@@ -64,6 +65,18 @@ class TriggerProblem(ValueError):
 # -- checking -----------------------------------------------------------------------------------
 
 
+def _never_fires(text: str, seconds_first: bool) -> bool:
+    """Whether croniter finds no time at all for the cron expression *text*."""
+    from croniter import croniter
+    from croniter.croniter import CroniterBadDateError
+
+    try:
+        croniter(text, datetime(2026, 1, 1), second_at_beginning=seconds_first).get_next(datetime)
+    except CroniterBadDateError:
+        return True
+    return False
+
+
 def check_trigger(trigger: Trigger) -> list[TriggerProblem]:
     """Problems of a structured trigger, each naming its field."""
     out: list[TriggerProblem] = []
@@ -86,9 +99,13 @@ def check_trigger(trigger: Trigger) -> list[TriggerProblem]:
     cron = getattr(trigger, "cron", None)
     if cron is not None:
         try:
-            parse_cron(cron)
+            never = _never_fires(*parse_cron(cron))
         except ValueError as exc:
             bad("cron", str(exc))
+        else:
+            if never:
+                bad("cron", f"the cron expression {cron!r} never fires (no date matches it, "
+                    "e.g. the 30th of February)")
     if isinstance(trigger, IntervalTrigger):
         if trigger.frequency < 1:
             bad("frequency", f"expected a whole number >= 1, got {trigger.frequency}")

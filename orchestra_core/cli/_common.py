@@ -10,11 +10,13 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from typing import Any
 
 import click
 
+from .._document_limits import bad_text
 from .._errors import OrchestraError
 from .._redaction import Redactor
 
@@ -53,9 +55,20 @@ def redactor_of(ctx: click.Context | None = None) -> Redactor:
 class ErrorEdgeGroup(click.Group):
     """Turns library errors into one clear message and exit code 1, never a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse arguments that are not text (bytes that are not UTF-8), then parse."""
+        bad = next((a for a in args if isinstance(a, str) and bad_text(a)), None)
+        if bad is not None:
+            click.echo(f"Error: the argument {bad!r} is not UTF-8 text (or holds a NUL "
+                       "character): give UTF-8 text", err=True)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, turning an :class:`OrchestraError` into exit code 1; a change
-        that succeeded is recorded in the audit log (``orchestra audit``)."""
+        """Run the command, turning an :class:`OrchestraError` into exit code 1, and any
+        other unexpected exception into one line too (``ORCHESTRA_TRACEBACK=1`` shows its
+        traceback): whatever a user types, the CLI prints no traceback. A change that
+        succeeded is recorded in the audit log (``orchestra audit``)."""
         with warnings.catch_warnings():  # click 8.2 deprecates protected_args (9.0: in args)
             warnings.simplefilter("ignore", DeprecationWarning)
             args = [*ctx.protected_args, *ctx.args]
@@ -69,6 +82,16 @@ class ErrorEdgeGroup(click.Group):
             if done.exit_code == 0 or args[:1] == ["run"] or args[:2] == ["pipelines", "run"]:
                 _record(ctx, args, done.exit_code)
             raise
+        except (click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("ORCHESTRA_TRACEBACK"):
+                raise
+            text = redactor_of(ctx).mask(f"{type(exc).__name__}: {exc}")
+            click.echo(f"Error: unexpected {text} (if the input was valid this is a bug: run "
+                       "again with ORCHESTRA_TRACEBACK=1 for the traceback and report it)",
+                       err=True)
+            ctx.exit(1)
         _record(ctx, args)
         return result
 
@@ -92,10 +115,12 @@ def host_of(ctx: click.Context) -> Any:
     return obj["host"]
 
 
-def open_store(db: str | None) -> Any:
-    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``); from now on the
-    output of this command line (:func:`redactor_of`) masks every credential the configured
-    keys can decrypt."""
+def open_store(db: str | None, *, read_only: bool = False,
+               durability: str | None = None) -> Any:
+    """The :class:`~orchestra_core.Store` at *db* (see ``Store.open``, and there
+    *durability*; a command that only reads passes *read_only*, so a store file it may not
+    write is opened read-only); from now on the output of this command line
+    (:func:`redactor_of`) masks every credential the configured keys can decrypt."""
     from sqlalchemy.engine import make_url
 
     from .._secrets import Secrets, register_stored_secrets
@@ -105,7 +130,7 @@ def open_store(db: str | None) -> Any:
     # that does not parse: Store.open says why)
     with contextlib.suppress(Exception):
         redactor_of().add(make_url(default_url(db)).password)
-    store = Store.open(db)
+    store = Store.open(db, read_only=read_only, durability=durability)
     register_stored_secrets(Secrets(store), redactor_of())
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # where the command line's change is recorded (orchestra audit)

@@ -76,8 +76,16 @@ def queue_push(name: str, data: str | None, reference: str | None, data_file: An
     text = data_file.read() if data_file is not None else data
     value: Any = None
     if text is not None:
+        from .._document_limits import json_problem, string_problems, too_large
+
+        limit = too_large(text, None) or json_problem(text, None)
+        if limit is not None:
+            raise click.BadParameter(limit.format(), param_hint="DATA")
         try:
             value = json.loads(text)
+            bad = string_problems(value)
+            if bad:
+                raise click.BadParameter(bad[0].format(), param_hint="DATA")
         except json.JSONDecodeError as exc:
             if data_file is not None or text.strip()[:1] in "{[\"":
                 raise click.BadParameter(f"invalid JSON: {exc.msg} (line {exc.lineno}, column "
@@ -194,7 +202,7 @@ def notifications(pipeline: str | None, run_id: str | None, kind: str | None, si
 
     from .._notifications import NotificationLog
 
-    found = NotificationLog(open_store(db)).list(
+    found = NotificationLog(open_store(db, read_only=True)).list(
         pipeline=pipeline, run_id=run_id, kind=kind,
         since=since.replace(tzinfo=UTC) if since else None, limit=limit)
     redactor = redactor_of()

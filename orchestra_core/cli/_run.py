@@ -115,12 +115,18 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, metavar="SECONDS",
               help="With --simulate: how long each simulated vendor run takes.")
+@click.option("--durability", type=click.Choice(["full", "normal"]), default=None,
+              help="How a SQLite store commits. full: every commit reaches the disk, a "
+              "power cut loses nothing committed. normal: faster; a killed process loses "
+              "nothing, a power cut may lose the last commits. Default: the pipeline "
+              "file's durability, else ORCHESTRA_DURABILITY, else full.")
 @GRACE_OPTION
 @DB_OPTION
 @click.pass_context
 def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
         progress: str, max_concurrency: int, limits: tuple[str, ...], simulate: bool,
-        simulate_duration: float, grace: float, db: str | None) -> None:
+        simulate_duration: float, durability: str | None, grace: float,
+        db: str | None) -> None:
     """Run the pipeline in FILE (or resume RUN_ID) and wait for it to finish.
 
     Exits 0 when the run succeeds, 1 when it fails or is cancelled (Ctrl-C cancels it).
@@ -134,6 +140,9 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
 
     if (file is None) == (resume is None):
         raise click.UsageError("give a pipeline FILE, or --resume RUN_ID (not both)")
+    if resume is not None and not resume.strip():
+        raise click.BadParameter("give the id of the run to resume (or a unique prefix of "
+                                 "it); `orchestra runs list` shows them", param_hint="--resume")
     if simulate and resume is not None:
         raise click.UsageError("--simulate starts fresh simulators: it cannot resume a run")
     integration_limits = {}
@@ -151,9 +160,11 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                 f"unknown integration {name!r}; installed: {', '.join(host.integrations.names())}",
                 param_hint="--limit")
         integration_limits[spec.name] = integration_limits.pop(name)
-    store = open_store(db)
+    store = open_store(db, durability=durability)
     if file is not None:
         pipeline = host.load_pipeline(file, store=store)
+        if durability is None and pipeline.durability is not None:
+            store.set_durability(pipeline.durability.value)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
     else:
         rows = store.task_runs(store.get_run(resume)["id"])
@@ -231,7 +242,8 @@ def runs() -> None:
 def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool,
               db: str | None) -> None:
     """Recent runs, newest first."""
-    found = open_store(db).list_runs(pipeline=pipeline, state=state, limit=limit)
+    found = open_store(db, read_only=True).list_runs(pipeline=pipeline, state=state,
+                                                     limit=limit)
     redactor = redactor_of()
     if as_json:
         click.echo(json.dumps(redactor.mask_obj(found), indent=2, default=str))
@@ -248,7 +260,7 @@ def runs_list(pipeline: str | None, state: str | None, limit: int, as_json: bool
 @DB_OPTION
 def runs_show(run_id: str, as_json: bool, db: str | None) -> None:
     """A run and each of its task runs (state, attempt, external id, times, error)."""
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     redactor = redactor_of()
     run = store.get_run(run_id)
     tasks = store.task_runs(run["id"])
@@ -303,7 +315,7 @@ def logs(since: Any, until: Any, level: str | None, pipeline: str | None, run_id
     """Log lines of runs, oldest first, filtered by time, level, pipeline, run and task."""
     from datetime import UTC
 
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     found = store.logs(since=since.replace(tzinfo=UTC) if since else None,
                        until=until.replace(tzinfo=UTC) if until else None, level=level,
                        pipeline=pipeline, run_id=store.get_run(run_id)["id"] if run_id else None,

@@ -263,12 +263,19 @@ def triggers_add(pipeline: str, spec: str, client: str, db: str | None) -> None:
     import yaml
 
     from .._config import structure
+    from .._document_limits import string_problems, too_large, yaml_problem
     from .._triggers.model import Trigger
 
+    limit = too_large(spec, None) or yaml_problem(spec, None)
+    if limit is not None:
+        raise click.BadParameter(limit.format(), param_hint="SPEC")
     try:
         raw = yaml.safe_load(spec)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise click.BadParameter(f"not YAML or JSON: {exc}", param_hint="SPEC") from None
+    bad = string_problems(raw)
+    if bad:
+        raise ConfigError(bad, summary="SPEC: invalid trigger")
     trigger, problems = structure(raw, Trigger, "trigger")
     if problems:
         raise ConfigError(problems, summary="SPEC: invalid trigger")

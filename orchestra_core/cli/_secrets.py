@@ -247,8 +247,11 @@ def credentials_set(name: str, username: str | None, fields: tuple[str, ...],
         values[field_name] = value
     rest = [f for f in wanted if f not in values]
     if use_stdin and rest:
-        lines = sys.stdin.read().splitlines() if len(rest) > 1 else \
-            [sys.stdin.read().rstrip("\r\n")]
+        try:
+            lines = sys.stdin.read().splitlines() if len(rest) > 1 else \
+                [sys.stdin.read().rstrip("\r\n")]
+        except UnicodeDecodeError:
+            raise click.UsageError("--stdin: the input is not UTF-8 text") from None
         if len(lines) < len(rest):
             raise click.UsageError(f"--stdin: expected {len(rest)} line(s) ({', '.join(rest)}), "
                                    f"got {len(lines)}")

@@ -9,7 +9,6 @@ import threading
 import click
 
 from .._errors import PluginError
-from ..testing._simulated import build_simulator, load_simulator
 from ._common import host_of
 
 __all__ = ("simulate",)
@@ -63,6 +62,8 @@ def simulate(ctx: click.Context, name: str | None, list_them: bool, port: int,
         known = ", ".join(s.name for s in host.integrations if s.simulator) or "none"
         raise PluginError(f"unknown integration {name!r} (integrations with a simulator: "
                           f"{known})")
+    from ..testing._simulated import build_simulator, load_simulator
+
     cls = load_simulator(reference)
     if not callable(getattr(cls, "serve", None)):
         raise PluginError(f"{reference} is not a simulator: it has no serve() method")

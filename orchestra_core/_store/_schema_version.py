@@ -1,0 +1,118 @@
+"""Bringing a store's schema up to date: cheap when it already is, safe when many processes
+open a never-used store at once.
+
+Opening a store reads the schema version with one query; Alembic is imported and run only
+when that version is not :data:`HEAD_REVISION` (a new, empty database is created from
+``schema.py`` and stamped with the head revision: what the migrations build, checked by a
+test). The migration itself runs under a lock (a
+file lock beside a SQLite file, an advisory lock on PostgreSQL), and the version is read
+again once the lock is held, so of several processes starting together exactly one creates
+the tables and the others find them made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+__all__ = ("HEAD_REVISION", "create_at_head", "current_revision", "ensure_schema", "upgrade")
+
+#: The newest Alembic revision in ``migrations/versions``. A migration added there must
+#: update this constant too (``tests/test_store_open.py`` checks that they agree): a store
+#: at this revision is opened without loading Alembic.
+HEAD_REVISION = "api"
+
+#: The PostgreSQL advisory lock key held while migrating (any constant; "orch" in ASCII).
+_PG_LOCK_KEY = 0x6F726368
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The schema revision recorded in the store, or ``None`` for a store never migrated."""
+    inspector_sql = (
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+        if conn.dialect.name == "sqlite"
+        else "SELECT to_regclass('alembic_version')::text")
+    if conn.execute(sa.text(inspector_sql)).scalar() is None:
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Apply every pending migration on *conn* (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Bring the schema of *engine*'s database to :data:`HEAD_REVISION`; one query when it is
+    there already."""
+    with engine.connect() as conn:
+        if current_revision(conn) == HEAD_REVISION:
+            return
+    with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        revision = current_revision(conn)  # another process may have migrated meanwhile
+        if revision is None and not _has_tables(conn):
+            create_at_head(conn)
+        elif revision != HEAD_REVISION:
+            upgrade(conn)
+
+
+def _has_tables(conn: sa.Connection) -> bool:
+    return bool(sa.inspect(conn).get_table_names())
+
+
+def create_at_head(conn: sa.Connection) -> None:
+    """Create the tables of a new, empty database from ``schema.py`` and record
+    :data:`HEAD_REVISION`, as Alembic's ``upgrade head`` would leave them (a test checks
+    that the two agree) without loading Alembic."""
+    from .schema import metadata
+
+    metadata.create_all(conn)
+    conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                         "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+    conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                 {"v": HEAD_REVISION})
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """Hold an exclusive file lock beside a SQLite database file (PostgreSQL locks inside
+    the transaction instead; an in-memory database needs none)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _lock(fd)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        import time
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after about 10 s: keep waiting
+                time.sleep(0.05)
+    fcntl.flock(fd, fcntl.LOCK_EX)
