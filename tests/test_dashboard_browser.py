@@ -57,6 +57,10 @@ def served(tmp_path_factory):
         applied = httpx.put(f"{base}/api/v1/pipelines/api-demo", content=PIPELINE,
                             headers={"Authorization": f"Bearer {acme}"})
         assert applied.status_code == 200, applied.text
+        pushed = httpx.post(f"{base}/api/v1/queues/invoices/elements",
+                            json={"reference": "INV-1", "data": {"amount": 12}},
+                            headers={"Authorization": f"Bearer {acme}"})
+        assert pushed.status_code == 201, pushed.text
         yield base, acme, beta
         portal.call(svc.stop)
         future.result(timeout=20)
@@ -113,7 +117,14 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
             "data-state", "succeeded")
     expect(page.locator("#run-live")).to_have_attribute("data-state", "succeeded")
     page.locator("tr.detail summary", has_text="Details of load").click()
+    expect(page.locator("tr.detail pre.tasklog").nth(1)).to_contain_text("failing attempt 1")
     shot(page, "run-succeeded")
+    first_run = page.url
+    page.get_by_role("button", name="Rerun from report").click()  # a new run
+    expect(page.get_by_role("status")).to_contain_text("Task report rerun from here")
+    assert page.url.split("?")[0] != first_run
+    expect(page.locator("#run-live")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator(".runline")).to_contain_text("rerun:")
 
     expect(tail.locator("table.logs")).to_contain_text("failing attempt 1 of 1")
     expect(tail.locator("table.logs")).to_contain_text("load")
@@ -136,6 +147,14 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
     note.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status")).to_contain_text("Notification acknowledged")
     expect(pane).to_contain_text("Nothing new")
+
+    page.goto(base + "/settings")
+    page.get_by_label("Name", exact=True).fill("region")
+    page.get_by_label("Value", exact=True).fill("eu-west-secret-9")
+    page.get_by_role("button", name="Set constant").click()
+    expect(page.get_by_role("status")).to_contain_text("Constant region set")
+    expect(page.locator("li[data-constant='region']")).to_be_visible()
+    assert "eu-west-secret-9" not in page.content()
 
     for path, heading in (("/triggers", "Triggers"), ("/queues", "Queues"),
                           ("/settings", "Constants and credentials"),

@@ -19,6 +19,8 @@ __all__ = ("PAGES",)
 
 ENDED = ("succeeded", "failed", "cancelled")
 SCHEDULES = ("cron", "interval", "single")
+#: Log lines of each task shown on the run page (the newest).
+TASK_LINES = 20
 LOG_FILTERS = ("since", "until", "level", "pipeline", "run_id", "task")
 
 
@@ -62,7 +64,13 @@ async def run_view(request: Request, session: Session, run_id: str) -> dict[str,
     definition = await anyio.to_thread.run_sync(_definition, store, run["id"])
     states = {t["task_id"]: t["state"] for t in run["tasks"]}
     graph = layout(definition, states)
-    return {"answer": found, "run": run, "graph": graph, "ended": run["state"] in ENDED}
+    lines = await api(request, session, "GET", "/logs",
+                      params={"run_id": run["id"], "limit": 1000})
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for line in lines.body if lines.ok else []:
+        by_task.setdefault(line["task_id"] or "", []).append(line)
+    return {"answer": found, "run": run, "graph": graph, "ended": run["state"] in ENDED,
+            "task_logs": {k: v[-TASK_LINES:] for k, v in by_task.items()}}
 
 
 @page
