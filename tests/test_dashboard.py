@@ -169,3 +169,16 @@ def test_a_path_cannot_reach_another_api_route(kit):
     assert client.get("/runs/..%2F..%2Fpipelines").status_code == 404
     assert client.post("/login", data={"csrf": "x"}).status_code == 403
     assert client.get("/login?next=//evil.example").headers["location"] == "/pipelines"
+
+
+def test_a_revoked_token_ends_its_session(kit):
+    from orchestra_core._api.tokens import ApiTokens
+
+    api, app = kit
+    client, _ = sign_in(app, api, "a-run")
+    assert client.get("/pipelines").status_code == 200
+    ApiTokens(api.store).revoke("a-run")
+    api.app.state.api._tokens.clear()  # the API remembers a verification for 5 s
+    answer = client.get("/pipelines")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    assert client.get("/runs").headers["location"].startswith("/login")  # session gone
