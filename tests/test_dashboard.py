@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from orchestra_core._dashboard import create_dashboard
+from orchestra_core._dashboard import PagesMount, create_dashboard
 from orchestra_core._dashboard.graph import layout
 
 from ._api_kit import Api
@@ -25,7 +25,7 @@ with warnings.catch_warnings():
 def kit(tmp_path):
     api = Api(tmp_path)
     assert api.apply().status_code == 200
-    app = Starlette(routes=[Mount("/api/v1", api.app), Mount("", create_dashboard(api.app))])
+    app = Starlette(routes=[Mount("/api/v1", api.app), PagesMount(create_dashboard(api.app))])
     return api, app
 
 

@@ -5,6 +5,6 @@ unchanged. :func:`create_dashboard` builds the ASGI app."""
 
 from __future__ import annotations
 
-from .app import create_dashboard
+from .app import PagesMount, create_dashboard
 
-__all__ = ("create_dashboard",)
+__all__ = ("PagesMount", "create_dashboard")

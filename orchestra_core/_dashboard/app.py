@@ -7,8 +7,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from .actions import ACTIONS
 from .apicall import ApiCaller
@@ -17,7 +18,7 @@ from .pages import PAGES
 from .sessions import Sessions
 from .web import HEADERS, HERE, render
 
-__all__ = ("create_dashboard",)
+__all__ = ("PagesMount", "create_dashboard")
 
 
 def create_dashboard(api_app: Any) -> Starlette:
@@ -45,3 +46,22 @@ def create_dashboard(api_app: Any) -> Starlette:
     app.state.api_call = ApiCaller(api_app)
     app.state.headers = HEADERS
     return app
+
+
+class PagesMount(Mount):
+    """The dashboard mounted at ``/`` that claims only the paths it has a page for, so the
+    routes beside it (``/health``, ``/webhooks/...``, ``/api/v1``) keep their own answers
+    (a wrong method there is still their 405)."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__("", app=app)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A full match only when one of the dashboard's routes matches the path."""
+        match, child = super().matches(scope)
+        if match is Match.NONE:
+            return match, child
+        inner = {**scope, **child}
+        if any(route.matches(inner)[0] is not Match.NONE for route in self.app.routes):
+            return match, child
+        return Match.NONE, {}

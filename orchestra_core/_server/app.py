@@ -59,9 +59,9 @@ def create_app(host: Any, engine: Any = None, *,
         api_app = create_api(host, store, clock=getattr(engine, "clock", None),
                              on_runs=on_runs)
         routes.append(Mount("/api/v1", api_app))
-        from .._dashboard import create_dashboard  # the pages, on top of the API, at /
+        from .._dashboard import PagesMount, create_dashboard  # the pages, on top of the API
 
-        routes.append(Mount("", create_dashboard(api_app)))
+        routes.append(PagesMount(create_dashboard(api_app)))
     limits = Middleware(EdgeLimits, max_body=max_body, body_timeout=body_timeout,
                         max_requests=max_requests)
     app = Starlette(routes=routes, middleware=[limits])
