@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "hookimpl": "._markers",
     "Connection": "._models",
     "Delivery": "._models",
+    "DeliveryFile": "._models",
     "DeliveryReceipt": "._models",
     "ExternalRun": "._models",
     "Intent": "._models",
@@ -37,12 +38,14 @@ _LAZY: dict[str, str] = {
     "JobState": "._models",
     "Notification": "._models",
     "Problem": "._models",
+    "RecordBatch": "._models",
     "WebhookEvent": "._models",
     "WebhookRequest": "._models",
     "Pipeline": "._pipeline",
     "RunType": "._pipeline",
     "Stage": "._pipeline",
     "Task": "._pipeline",
+    "DeliveryCheckpoints": "._protocols",
     "Destination": "._protocols",
     "JobRunner": "._protocols",
     "NotificationChannel": "._protocols",
@@ -106,6 +109,7 @@ if TYPE_CHECKING:
     from ._markers import hookimpl as hookimpl
     from ._models import Connection as Connection
     from ._models import Delivery as Delivery
+    from ._models import DeliveryFile as DeliveryFile
     from ._models import DeliveryReceipt as DeliveryReceipt
     from ._models import ExternalRun as ExternalRun
     from ._models import Intent as Intent
@@ -113,12 +117,14 @@ if TYPE_CHECKING:
     from ._models import JobState as JobState
     from ._models import Notification as Notification
     from ._models import Problem as Problem
+    from ._models import RecordBatch as RecordBatch
     from ._models import WebhookEvent as WebhookEvent
     from ._models import WebhookRequest as WebhookRequest
     from ._pipeline import Pipeline as Pipeline
     from ._pipeline import RunType as RunType
     from ._pipeline import Stage as Stage
     from ._pipeline import Task as Task
+    from ._protocols import DeliveryCheckpoints as DeliveryCheckpoints
     from ._protocols import Destination as Destination
     from ._protocols import JobRunner as JobRunner
     from ._protocols import NotificationChannel as NotificationChannel
@@ -175,7 +181,9 @@ __all__ = (
     "Connection",
     "ConnectionSpec",
     "Delivery",
+    "DeliveryCheckpoints",
     "DeliveryFailed",
+    "DeliveryFile",
     "DeliveryReceipt",
     "Destination",
     "DestinationRegistry",
@@ -202,6 +210,7 @@ __all__ = (
     "Queues",
     "RateLimit",
     "ReadFailures",
+    "RecordBatch",
     "RecoveringJobRunner",
     "Redactor",
     "RunResult",

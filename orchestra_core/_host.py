@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "orchestra_core._builtins.http",
     "orchestra_core._builtins.process",
     "orchestra_core._builtins.notifications",
+    "orchestra_core._builtins.delivery",
 )
 
 

@@ -6,7 +6,7 @@ All are ``attrs`` frozen classes; plugins construct them and the core stores the
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from attrs import field, frozen
 __all__ = (
     "Connection",
     "Delivery",
+    "DeliveryFile",
     "DeliveryReceipt",
     "ExternalRun",
     "Intent",
@@ -22,6 +23,7 @@ __all__ = (
     "JobState",
     "Notification",
     "Problem",
+    "RecordBatch",
     "WebhookEvent",
     "WebhookRequest",
 )
@@ -192,27 +194,125 @@ class WebhookEvent:
 
 
 @frozen(kw_only=True)
-class Delivery:
-    """Rows (or a file) to hand to a destination.
+class RecordBatch:
+    """One batch of rows handed to a record destination (a REST API, a table).
 
-    :param destination: the registered destination type name.
-    :param options: the destination's configuration.
-    :param rows: the data, as mappings.
-    :param name: a label for logs and file names.
+    :param index: the batch's position in its delivery (0, 1, 2, ...).
+    :param key: stable for this batch across a crash and resume
+        (``"{delivery.key}/batch-{index}"``): send it as an idempotency key, checkpoint it.
+    :param columns: the column names, in order (what the data template chose and renamed).
+    :param rows: the rows, one tuple of values per row, in ``columns`` order.
+    """
+
+    index: int
+    key: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as mappings of column name to value."""
+        cols = self.columns
+        return [dict(zip(cols, row, strict=True)) for row in self.rows]
+
+
+@frozen(kw_only=True, eq=False)
+class DeliveryFile:
+    """One file handed to a file destination (a file drop, SFTP, object storage).
+
+    Read its bytes with ``async for chunk in file.chunks`` before asking for the next file;
+    a file is never held in memory whole.
+
+    :param index: the file's position in its delivery.
+    :param key: stable across a crash and resume (``"{delivery.key}/file-{index}"``).
+    :param name: the file name the data template made (``orders_20260103_0001.csv.gz``).
+    :param chunks: the file's bytes, in order.
+    :param kind: ``data``, ``manifest`` or ``done`` (the marker a receiver waits for).
+    :param stats: filled in once ``chunks`` is exhausted: ``rows``, ``bytes`` and
+        ``sha256`` of the file.
+    """
+
+    index: int
+    key: str
+    name: str
+    chunks: AsyncIterator[bytes]
+    kind: str = "data"
+    stats: dict[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True, eq=False)
+class Delivery:
+    """What a destination delivers: a stream of record batches or of files, never the whole
+    data set in memory.
+
+    A destination calls **one** of :meth:`batches` (records: REST APIs, tables) or
+    :meth:`files` (formatted files: file drops, SFTP, object storage), once, and iterates it.
+
+    :param destination: the destination's name (a stored destination, or its type).
+    :param options: the destination's structured options.
+    :param name: the orchestration's name, for logs and file names.
+    :param key: stable for one task run across a crash and resume
+        (``"{run_id}/{task_id}"``); batch and file keys derive from it.
+    :param columns: the column names the data template produces, in order.
+    :param secrets: the decrypted fields of the destination's credential (never logged).
+    :param checkpoints: what the destination has already delivered for this key (see
+        :class:`~orchestra_core.DeliveryCheckpoints`); skip those batches on a resume.
+    :param source_batches: a callable returning the async iterator of :class:`RecordBatch`.
+    :param source_files: a callable returning the async iterator of :class:`DeliveryFile`.
+    :param log: writes a line to the run log.
+    :param source_copy: see :meth:`copy`.
+    :param copy_types: the PostgreSQL type of each column, with :meth:`copy`.
     """
 
     destination: str
-    options: Mapping[str, Any]
-    rows: tuple[Mapping[str, Any], ...] = ()
-    name: str = "delivery"
+    options: Any
+    name: str
+    key: str
+    columns: tuple[str, ...]
+    source_batches: Callable[[], AsyncIterator[RecordBatch]]
+    source_files: Callable[[], AsyncIterator[DeliveryFile]]
+    secrets: Mapping[str, str] = field(factory=dict, repr=False)
+    checkpoints: Any = None
+    log: Callable[..., None] = field(default=lambda message, **_: None, repr=False)
+    source_copy: Callable[[], AsyncIterator[bytes]] | None = None
+    copy_types: tuple[str, ...] = ()
+
+    def batches(self) -> AsyncIterator[RecordBatch]:
+        """The rows, as :class:`RecordBatch` objects, read from the source as you iterate."""
+        return self.source_batches()
+
+    def copy(self) -> AsyncIterator[bytes] | None:
+        """The rows as PostgreSQL ``COPY`` text-format data, or ``None``.
+
+        Offered when the source is PostgreSQL and the data template keeps every column as
+        it is, so a PostgreSQL destination can bulk-load without building Python rows;
+        :attr:`copy_types` then gives each column's PostgreSQL type. A destination that
+        uses it calls neither :meth:`batches` nor :meth:`files`.
+        """
+        return self.source_copy() if self.source_copy is not None else None
+
+    def files(self) -> AsyncIterator[DeliveryFile]:
+        """The data formatted as files (the data template's format, compression, names and
+        row limit per file; then the manifest or done file, if any)."""
+        return self.source_files()
 
 
 @frozen(kw_only=True)
 class DeliveryReceipt:
-    """What a destination reports after delivering."""
+    """What a destination reports after delivering.
+
+    :param delivered: rows delivered (accepted by the receiver).
+    :param location: where they went (a directory, a URL, a table).
+    :param files: names of the files written, in order.
+    :param bytes: bytes sent.
+    :param rejected: rows the receiver refused (reported, not retried).
+    :param metadata: other JSON-serialisable details (checksums, batch counts).
+    """
 
     delivered: int
     location: str | None = None
+    files: tuple[str, ...] = ()
+    bytes: int = 0
+    rejected: int = 0
     metadata: Mapping[str, Any] = field(factory=dict)
 
 

@@ -189,6 +189,11 @@ class Pipeline:
     triggers: tuple[Trigger, ...] = ()
     #: how the SQLite store commits this pipeline's runs; ``None``: the store's setting
     durability: Durability | None = None
+    #: destinations declared in the file, by name (``{type, options, credential}``); an
+    #: orchestration names one, or a stored one (see docs/delivery.md)
+    destinations: Mapping[str, Any] = field(factory=dict)
+    #: data templates declared in the file, by name
+    data_templates: Mapping[str, Any] = field(factory=dict)
     source: str | None = field(default=None, eq=False, metadata={"internal": True})
 
     def task(self, task_id: str) -> Task:

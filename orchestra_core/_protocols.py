@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = (
+    "DeliveryCheckpoints",
     "Destination",
     "JobRunner",
     "NotificationChannel",
@@ -133,10 +134,36 @@ class RecoveringJobRunner(JobRunner, Protocol):
 
 @runtime_checkable
 class Destination(Protocol):
-    """Delivers rows or files somewhere (a file drop, a REST API, a table, a vendor API)."""
+    """Delivers a stream of rows or files somewhere (a file drop, a REST API, a table).
+
+    ``deliver`` receives a :class:`~orchestra_core.Delivery` and pulls the data from it as an
+    async iterator, ``delivery.batches()`` (record batches) or ``delivery.files()`` (formatted
+    files in chunks), never the whole data set at once. It must deliver each batch or file
+    exactly once across a crash and resume: write files under a temporary name and rename
+    them when complete, skip batches ``delivery.checkpoints`` holds and record each one it
+    delivers there (send ``batch.key`` as an idempotency key), or deliver everything in one
+    transaction. Optionally ``async check()`` tests reachability and permissions without
+    delivering anything (``orchestra destinations test``).
+    """
 
     async def deliver(self, delivery: Delivery) -> DeliveryReceipt:
-        """Deliver *delivery*; raise :class:`~orchestra_core.DeliveryFailed` on failure."""
+        """Deliver *delivery*; raise :class:`~orchestra_core.DeliveryFailed` naming the
+        destination on failure (refused auth, unreachable host, permission denied, full
+        disk), leaving nothing half-written where a receiver can see it."""
+
+
+@runtime_checkable
+class DeliveryCheckpoints(Protocol):
+    """The batches and files of one delivery already delivered, kept in the store, so a
+    resumed delivery skips them. Keys are :attr:`RecordBatch.key` / :attr:`DeliveryFile.key`.
+    """
+
+    async def done(self, key: str) -> bool:
+        """Whether the batch or file *key* was delivered (and recorded) before."""
+
+    async def mark(self, key: str, *, rows: int = 0, size: int = 0,
+                   checksum: str | None = None) -> None:
+        """Record that *key* was delivered (acknowledged by the receiver)."""
 
 
 @runtime_checkable

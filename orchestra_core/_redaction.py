@@ -43,6 +43,8 @@ class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        #: the same alternatives in a lookahead: matches at every start, overlapping ones too
+        self._starts: re.Pattern[str] = re.compile("(?!)")
         self._bytes_pattern: re.Pattern[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -55,8 +57,10 @@ class Redactor:
         with self._lock:
             self._values |= fresh
             ordered = sorted(self._values, key=len, reverse=True)  # longest match first
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            alternatives = "|".join(re.escape(v) for v in ordered)
+            self._starts = re.compile(f"(?=({alternatives}))")
             self._bytes_pattern = re.compile(b"|".join(re.escape(v.encode()) for v in ordered))
+            self._pattern = re.compile(alternatives)
 
     def extend(self, values: Iterable[str | None]) -> None:
         """Register every value of *values*."""
@@ -78,11 +82,29 @@ class Redactor:
         return len(self._values)
 
     def mask(self, text: str) -> str:
-        """*text* with every registered secret replaced by :data:`MASK`."""
+        """*text* with every registered secret replaced by :data:`MASK`.
+
+        Where secrets overlap (``abcd`` and ``cdef`` in ``abcdef``), the whole stretch they
+        cover is masked, so no part of either is left in clear.
+        """
         pattern = self._pattern
-        if pattern is None or not text:
+        if pattern is None or not text or pattern.search(text) is None:
             return text
-        return pattern.sub(MASK, text)
+        spans: list[list[int]] = []
+        for found in self._starts.finditer(text):  # every position where a secret starts
+            start, end = found.start(1), found.end(1)
+            if spans and start < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        out: list[str] = []
+        last = 0
+        for start, end in spans:
+            out.append(text[last:start])
+            out.append(MASK)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
 
     def excerpt(self, text: str, limit: int, *, marker: str = "...") -> str:
         """*text* masked, **then** cut to *limit* characters (*marker* marks a cut).

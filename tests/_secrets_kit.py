@@ -4,7 +4,6 @@ ConnectionSpec, and a JobServer that checks (and can echo) the Authorization hea
 from __future__ import annotations
 
 import json
-import os
 import secrets as pysecrets
 import uuid
 from pathlib import Path
@@ -25,17 +24,12 @@ from orchestra_core import (
 from orchestra_core._store import Store
 from orchestra_core.testing.jobserver import JobServer, _Handler
 
-PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from ._postgres import PG, skip_reason
 
 
 def pg_available() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG}: {exc}"
+    """Why to skip the PostgreSQL tests, or ``None``; fails when PostgreSQL is expected."""
+    return skip_reason()
 
 
 def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:

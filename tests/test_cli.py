@@ -93,8 +93,8 @@ def test_plugins_json_and_blocking():
 
 def test_no_plugins_env(tmp_path):
     result = run("plugins", "--json", env={"ORCHESTRA_DISABLE_PLUGIN_AUTOLOAD": "1"})
-    assert {p["name"] for p in json.loads(result.output)} == {"http", "noop", "notifications",
-                                                              "process"}
+    assert {p["name"] for p in json.loads(result.output)} == {"delivery", "http", "noop",
+                                                              "notifications", "process"}
     result = run("plugins", "--json", env={"ORCHESTRA_BLOCK_PLUGINS": "dbt, census"})
     names = {p["name"] for p in json.loads(result.output)}
     assert not names & {"dbt", "census"}

@@ -133,6 +133,7 @@ def test_limit_option(workdir):
 def test_limit_names_an_installed_integration(workdir):
     bad = invoke("--no-plugins", "run", "examples/quickstart.yaml", "--limit", "nosuch=1")
     assert bad.exit_code == 2
-    assert "unknown integration 'nosuch'; installed: http, noop, process" in bad.output
+    assert ("unknown integration 'nosuch'; installed: http, noop, orchestration, process"
+            in bad.output)
     ok = invoke("run", "examples/quickstart.yaml", "--limit", "SDK=2", "--progress", "none")
     assert ok.exit_code == 0

@@ -175,10 +175,10 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
     ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
      "accepted: name, client, version, description, tags, defaults, stages, tasks, alerts, "
-     "triggers, durability"),
+     "triggers, durability, destinations, data_templates"),
     ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
      "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers, "
-     "durability"),
+     "durability, destinations, data_templates"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
      "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
      "core_tasks, depends_on, condition, on_failure, on_partial"),
@@ -273,7 +273,8 @@ MESSAGES = [
      "most"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: fivetran\n    integration_job: x\n",
      "$.tasks[0].integration: unknown integration 'fivetran'; installed integrations: http, "
-     "noop, process. If a plugin provides it, install it: pip install orchestra-fivetran"),
+     "noop, orchestration, process. If a plugin provides it, install it: pip install "
+     "orchestra-fivetran"),
     ("yaml", "name: x\ntasks:\n  - id: a\n    integration: noop\n    integration_job: noop_go\n",
      "$.tasks[0].integration_job: unknown integration job 'noop_go' for integration 'noop' "
      "(did you mean 'noop_run'?); its jobs: noop_run. A newer or another plugin may provide "
@@ -318,7 +319,7 @@ MESSAGES = [
     ("yaml", "version: v1\nname: x\ninputs: {a: {type: string}}\npipeline:\n  g:\n    tasks:\n"
      "      a: {integration: noop, integration_job: noop_run}\n", "$.inputs: unknown key "
      "'inputs'; accepted: name, client, version, description, tags, defaults, stages, tasks, "
-     "alerts, triggers, durability"),
+     "alerts, triggers, durability, destinations, data_templates"),
 ]
 
 

@@ -3,7 +3,6 @@ PostgreSQL, under asyncio and trio."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -14,18 +13,12 @@ from orchestra_core._store import Store, TaskUpdate
 from orchestra_core.testing import FakeClock
 
 from ._engine_kit import FakeParams, FakePlugin, task
-
-PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from ._postgres import PG, skip_reason
 
 
 def _pg_available() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG}: {exc}"
+    """Why to skip the PostgreSQL tests, or ``None``; fails when PostgreSQL is expected."""
+    return skip_reason()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -147,6 +140,25 @@ async def test_stage_core_tasks_and_partial(store):
                               "on_partial": "succeeded", "s": "succeeded"}
     assert result.tasks["s"]["outcome"] == "partial"
     assert result.state == "succeeded"  # a non-core failure in a continuing stage is tolerated
+
+
+@pytest.mark.parametrize("failing", ["core1", "core2"])
+async def test_one_of_two_core_tasks_failing_fails_the_stage(store, failing):
+    """Any failed core task fails the stage, not only when every core task failed."""
+    host, engine, clock = make(store)
+    p = pipeline(host, task("core1", fail=failing == "core1"),
+                 task("core2", fail=failing == "core2"), task("extra"),
+                 task("after", depends_on="s"),
+                 task("on_failed", depends_on="s", condition={"stage": "s", "outcome": "failed"}),
+                 stages=[{"id": "s", "tasks": ["core1", "core2", "extra"],
+                          "core_tasks": ["core1", "core2"]}])
+    result = await run(engine, clock, p)
+    assert states(result) == {"core1": "failed" if failing == "core1" else "succeeded",
+                              "core2": "failed" if failing == "core2" else "succeeded",
+                              "extra": "succeeded", "s": "failed", "after": "skipped",
+                              "on_failed": "succeeded"}
+    assert result.tasks["s"]["outcome"] == "failed"
+    assert result.state == "failed"
 
 
 async def test_stage_core_failure_blocks_and_stop_pipeline(store):
@@ -337,6 +349,88 @@ async def test_queued_attempt_keeps_its_number_on_resume(store):
     assert result.tasks["a"]["attempt"] == 2  # attempt 1 ran, then its one retry
     runner = host.runner(host.find_job("fake", "fake_job"))
     assert runner.starts == [f"{run_id}/a/1", f"{run_id}/a/2"]
+
+
+@pytest.mark.parametrize("due_in", [100, -5])
+async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(store, due_in):
+    """A task found up_for_retry waits until its recorded next attempt (no longer, no less),
+    then runs attempt 2; one already due runs at once."""
+    from datetime import timedelta
+
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a", fail_times=1, duration=1, retries={"count": 1, "delay": 300}))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([TaskUpdate(run_id, "a", {
+        "state": "up_for_retry", "attempt": 1, "started_at": clock.now(),
+        "next_attempt_at": clock.now() + timedelta(seconds=due_in)})])
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    began = []
+    start = runner.start
+
+    async def recording_start(ctx):
+        began.append(ctx.started_at)
+        return await start(ctx)
+
+    runner.start = recording_start
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.state == "succeeded"
+    assert result.tasks["a"]["attempt"] == 2
+    assert runner.starts == [f"{run_id}/a/2"]
+    assert clock.monotonic() == pytest.approx(max(due_in, 0) + 1, abs=0.5)
+    # attempt 2 is a new attempt: its start time is its own, not the interrupted one's
+    assert began == [clock.now() - timedelta(seconds=1)]
+
+
+async def test_a_task_queued_before_its_first_attempt_starts_attempt_1_on_resume(store):
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    store.apply([TaskUpdate(run_id, "a", {"state": "queued", "attempt": 0})])
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.tasks["a"]["attempt"] == 1
+    assert host.runner(host.find_job("fake", "fake_job")).starts == [f"{run_id}/a/1"]
+
+
+async def test_a_recovering_attempt_sees_when_the_interrupted_attempt_began(store):
+    """recover() is asked with the interrupted attempt's number and start time (a plugin
+    adopts only a vendor run begun after it); nothing found: started once, same attempt."""
+    from datetime import timedelta
+
+    from orchestra_core._serialize import pipeline_to_definition
+
+    host, engine, clock = make(store)
+    p = pipeline(host, task("a"))
+    run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
+                              source=None, run_type="full", trigger="manual",
+                              nodes=[{"task_id": "a", "kind": "task"}])
+    began = clock.now() - timedelta(seconds=42)
+    store.apply([TaskUpdate(run_id, "a", {"state": "running", "attempt": 1,
+                                          "started_at": began})])
+    runner = host.runner(host.find_job("fake", "fake_job"))
+    asked = []
+
+    async def recover(ctx):
+        asked.append((ctx.attempt, ctx.started_at))
+
+    runner.recover = recover
+    async with clock.driving():
+        result = await engine.resume(run_id)
+    assert result.state == "succeeded"
+    assert asked == [(1, began)]
+    assert runner.starts == [f"{run_id}/a/1"]
+    asked.clear()
+    result = await run(engine, clock, p)  # a fresh run: nothing to recover, never asked
+    assert result.state == "succeeded" and asked == []
 
 
 async def test_resume_after_a_cancel_request_starts_nothing(store):

@@ -112,6 +112,23 @@ def test_a_core_failure_fails_the_stage_and_the_run():
     assert walk.failed_tasks() == ["x"]
 
 
+def test_one_failed_core_task_of_two_fails_the_stage():
+    stage = Stage(id="s", tasks=("c1", "c2", "extra"), core_tasks=("c1", "c2"),
+                  on_partial=PartialPolicy.CONTINUE, on_failure=FailurePolicy.BLOCK)
+    for failing in ("c1", "c2"):
+        walk = walk_of(t("c1"), t("c2"), t("extra"), t("next", "s"), stages=(stage,))
+        walk.ready()
+        for member in ("c1", "c2", "extra"):
+            finish(walk, member, TaskState.FAILED if member == failing else TaskState.SUCCEEDED)
+        assert walk.stage_result(stage) == (StageOutcome.FAILED, TaskState.FAILED)
+    walk = walk_of(t("c1"), t("c2"), t("extra"), stages=(stage,))
+    walk.ready()
+    for member, state in (("c1", TaskState.SUCCEEDED), ("c2", TaskState.SUCCEEDED),
+                          ("extra", TaskState.FAILED)):
+        finish(walk, member, state)
+    assert walk.stage_result(stage) == (StageOutcome.PARTIAL, TaskState.SUCCEEDED)
+
+
 def test_a_stage_whose_members_were_all_skipped_is_skipped():
     walk, stage = stage_pipeline()
     walk.ready()

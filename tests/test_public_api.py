@@ -11,8 +11,9 @@ def test_all_is_pinned():
         "WebhookHandler",
         # models
         "Pipeline", "Task", "Stage", "RunType", "TaskRetry", "HttpRetry", "backoff",
-        "Connection", "Delivery", "DeliveryReceipt", "ExternalRun", "Intent", "JobResult",
-        "JobState", "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
+        "Connection", "Delivery", "DeliveryReceipt", "DeliveryFile", "RecordBatch",
+        "DeliveryCheckpoints", "ExternalRun", "Intent", "JobResult", "JobState",
+        "Notification", "Problem", "WebhookEvent", "WebhookRequest", "Redactor",
         # errors
         "OrchestraError", "ConfigError", "PluginError", "JobNotExecutable", "TaskFailed",
         "DeliveryFailed", "WebhookRejected", "SecretsError", "StoreError", "VendorHTTPError",

@@ -3,7 +3,6 @@ count_new, and atomic claims under many concurrent claimers."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,17 +13,12 @@ from orchestra_core._queues import ElementStatus, QueueError, Queues
 from orchestra_core._store import Store
 from orchestra_core.testing import FakeClock
 
-PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from ._postgres import PG, skip_reason
 
 
 def _pg_reason() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), connect_timeout=2):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG}: {exc}"
+    """Why to skip the PostgreSQL tests, or ``None``; fails when PostgreSQL is expected."""
+    return skip_reason()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

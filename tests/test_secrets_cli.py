@@ -204,7 +204,7 @@ def test_connections_commands(home, orchestra):
     orchestra("connections", "add", "jobs", "--integration", "http", "--replace")
     bad = orchestra("connections", "add", "x", "--integration", "fivetran", ok=False)
     assert bad.output.startswith("Error: unknown integration 'fivetran'; installed "
-                                 "integrations: http, noop, process")
+                                 "integrations: http, noop, orchestration, process")
     bad_opt = orchestra("connections", "add", "x", "--integration", "http", "--option", "oops",
                         ok=False)
     assert bad_opt.exit_code == 2 and "expected KEY=VALUE, got 'oops'" in bad_opt.output

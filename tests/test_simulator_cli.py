@@ -47,12 +47,15 @@ def test_list_shows_integrations_with_a_simulator():
     assert "acme             tests._acme:AcmeSimulator" in result.output
     assert "http" not in result.output
     as_json = invoke("simulate", "--list", "--json")
-    assert json.loads(as_json.output) == [{"integration": "acme",
-                                           "simulator": "tests._acme:AcmeSimulator"}]
+    assert json.loads(as_json.output) == [
+        {"integration": "acme", "simulator": "tests._acme:AcmeSimulator"},
+        {"integration": "orchestration",
+         "simulator": "orchestra_core.testing._simulator._receiver:DeliverySimulator"}]
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("simulate", "nope"), "unknown integration 'nope' (integrations with a simulator: acme)"),
+    (("simulate", "nope"),
+     "unknown integration 'nope' (integrations with a simulator: acme, orchestration)"),
     (("simulate", "http"), "integration 'http' has no simulator"),
     (("simulate", "no.such.module:Sim"), "cannot import simulator module 'no.such.module'"),
     (("simulate", "tests._acme:Nope"), "module 'tests._acme' has no simulator 'Nope'"),

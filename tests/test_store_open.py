@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from orchestra_core import Store, StoreError
 from orchestra_core._store._schema_version import HEAD_REVISION, MIGRATIONS, current_revision
 
-PG = os.environ.get("ORCHESTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from ._postgres import PG, skip_reason
 
 
 def test_head_revision_constant_is_alembics_head():
@@ -110,13 +109,9 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
 
 
 def test_processes_opening_a_new_postgres_store_at_once_all_succeed(tmp_path):
-    try:
-        import psycopg
-
-        with psycopg.connect(PG, connect_timeout=2):
-            pass
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
+    reason = skip_reason()  # fails instead when ORCHESTRA_TEST_POSTGRES_URL is set
+    if reason:
+        pytest.skip(reason)
     admin = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
     for _ in range(1):
         schema = f"t_{uuid.uuid4().hex[:10]}"

@@ -58,8 +58,8 @@ tasks:
         "nor a stage of this pipeline",
         "p.yaml:7:9: $.tasks[1].id: duplicate id 'a': already used by the task at $.tasks[0]",
         "p.yaml:8:18: $.tasks[1].integration: unknown integration 'nope' (did you mean "
-        "'noop'?); installed integrations: http, noop, process. If a plugin provides it, "
-        "install it: pip install orchestra-nope",
+        "'noop'?); installed integrations: http, noop, orchestration, process. If a plugin "
+        "provides it, install it: pip install orchestra-nope",
         "p.yaml:13:25: $.tasks[2].parameters.sleep: expected a duration such as 90, '30s', "
         "'5m' or '1h30m', got 'soon'",
     ]
@@ -113,7 +113,8 @@ def test_missing_name_and_tasks(host):
 def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
-        "description, tags, defaults, stages, tasks, alerts, triggers, durability"
+        "description, tags, defaults, stages, tasks, alerts, triggers, durability, "
+        "destinations, data_templates"
     ]
 
 
@@ -185,7 +186,7 @@ def test_unknown_integration_lists_installed_and_hints_install(host):
                                      "integration_job": "hightouch_sync",
                                      "syncid": "1"})) == [
         "$.tasks[0].integration: unknown integration 'hightouch'; installed integrations: "
-        "http, noop, process. If a plugin provides it, install it: pip install "
+        "http, noop, orchestration, process. If a plugin provides it, install it: pip install "
         "orchestra-hightouch"
     ]
 

@@ -149,7 +149,7 @@ def test_uninstalled_plugin_gives_the_install_hint(venv, tmp_path):
     assert result.returncode == 1
     assert result.stdout == (
         f"{pipeline}:4:18: $.tasks[0].integration: unknown integration 'fivetran'; installed "
-        "integrations: http, noop, process. If a plugin provides it, install it: "
+        "integrations: http, noop, orchestration, process. If a plugin provides it, install it: "
         "pip install orchestra-fivetran\n"
     )
 

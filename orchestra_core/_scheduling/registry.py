@@ -17,6 +17,7 @@ import attrs
 import sqlalchemy as sa
 from attrs import frozen
 
+from .._delivery.listing import added_notifications
 from .._errors import OrchestraError
 from .._pipeline import Pipeline
 from .._serialize import pipeline_from_definition, pipeline_to_definition
@@ -88,6 +89,8 @@ class PipelineRegistry:
             conn.execute(pipeline_versions.insert().values(
                 pipeline_id=pipeline_id, version=version, definition=definition,
                 source=pipeline.source, created_at=now))
+            added_notifications(conn, pipeline.name, latest.definition if latest else None,
+                                definition, now)
             active = bool(conn.execute(sa.select(pipelines.c.active)
                                        .where(pipelines.c.id == pipeline_id)).scalar())
             added, changed, removed = sync_file_triggers(conn, pipeline_id, pipeline, active, now)

@@ -250,6 +250,45 @@ asset_events = Table(
 )
 
 
+# -- data delivery (orchestra_core._delivery; migration 0008_delivery) -------------------------
+
+#: Named destinations (``orchestra destinations add``): a type from a plugin, its options and
+#: the credential whose fields it receives decrypted at delivery time.
+destinations = Table(
+    "destinations", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("credential", String(200)),
+    Column("concurrency", Integer, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: Named data templates (``orchestra templates add``): the shape of what a destination gets.
+data_templates = Table(
+    "data_templates", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+#: The batches and files a delivery has delivered (acknowledged), so a resumed delivery
+#: skips them: ``delivery`` is ``"{run_id}/{task_id}"``, ``part`` a batch or file key.
+delivery_checkpoints = Table(
+    "delivery_checkpoints", metadata,
+    Column("delivery", String(300), primary_key=True),
+    Column("part", String(300), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("checksum", String(100)),
+    Column("created_at", TS, nullable=False),
+)
+
+
 # -- API tokens and the audit log (orchestra_core._api; migration 0005) --------------------------
 
 #: An API token: only the SHA-256 of the token is stored; the token itself is shown once.

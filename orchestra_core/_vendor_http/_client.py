@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +19,7 @@ from ._credentials import Auth, register_credentials
 from ._errors import VendorHTTPError
 from ._limits import RateLimit, RateLimiter, RateLimiters
 
-__all__ = ("VendorClient",)
+__all__ = ("Credentials", "VendorClient")
 
 logger = logging.getLogger("orchestra_core._vendor_http")
 
@@ -33,6 +33,17 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 DEFAULT_SHARDS = 128
 
 FindExisting = Callable[[], Awaitable[Any]]
+
+
+class Credentials(Protocol):
+    """Headers a request takes after waiting for its rate-limit slot (an access token that
+    may expire during a long wait): ``VendorClient.request(..., credentials=...)``."""
+
+    def cached(self) -> Mapping[str, str] | None:
+        """The headers to send now, or ``None`` when they must be fetched first."""
+
+    async def fetch(self) -> Mapping[str, str]:
+        """Fetch fresh headers (e.g. a new token) and return them."""
 
 
 class VendorClient:
@@ -171,6 +182,7 @@ class VendorClient:
         json: Any = None, headers: Mapping[str, str] | None = None, ctx: Any = None,
         idempotent: bool | None = None, find_existing: FindExisting | None = None,
         ok_404_within: float | None = None, raw: bool = False, accept: Collection[int] = (),
+        credentials: Credentials | None = None,
     ) -> Any:
         """Send a request, retrying as the policy allows; return the decoded JSON body.
 
@@ -195,6 +207,10 @@ class VendorClient:
             3xx answer is then returned too (redirects are not followed).
         :param accept: statuses besides 2xx that are an answer, returned like a 2xx (never
             retried nor raised): for callers to whom e.g. a 404 or a 500 means something.
+        :param credentials: headers taken only once the request has its rate-limit slot
+            (a short-lived access token): an object with ``cached()``, the headers to send
+            now or ``None`` when they must be fetched, and ``async fetch()``, which fetches
+            them (it may send requests of its own) and returns them.
         :return: the decoded JSON body, ``None`` for an empty body; or what *find_existing*
             returned.
         :raises VendorHTTPError: on a non-retryable status, a request that cannot be sent
@@ -213,12 +229,10 @@ class VendorClient:
         request_headers = _merge_headers(self.headers, headers)
         attempts = self.retry.count + 1
         while True:
-            if self.limiter is not None:
-                await self.limiter.acquire(clock)
+            sent_headers = await self._take_slot(clock, request_headers, credentials)
             sends += 1
-            failure, result = await send_once(self.http(), self.auth, method, url, params, json,
-                                              request_headers, raw, accept, clock,
-                                              self.redactor)
+            failure, result = await self._send(clock, method, url, params, json, sent_headers,
+                                               raw, accept)
             if failure is None:
                 return result
             if failure.kind == "status" and failure.status == 404:
@@ -261,6 +275,39 @@ class VendorClient:
             self._log(ctx, f"{self.vendor} {method} {where}: {failure.message}; retrying in "
                            f"{delay:.1f} s (attempt {sends + 1} of {attempts})")
             await sleep(delay)
+
+    async def _take_slot(self, clock: Any, headers: dict[str, str],
+                         credentials: Credentials | None) -> dict[str, str]:
+        """Wait for a slot of the rate limit, then add *credentials*' headers: taken after
+        the wait, so a token cannot expire while its request waits. A credential that must be
+        fetched first gives the slot back while it is fetched (the fetch may need a slot)."""
+        fresh: Mapping[str, str] | None = None
+        while True:
+            if self.limiter is not None:
+                await self.limiter.acquire(clock)
+            if credentials is None:
+                return headers
+            current = credentials.cached() or fresh
+            if current is not None:
+                return _merge_headers(headers, current)
+            if self.limiter is not None:
+                self.limiter.release(clock, sent=False)
+            fresh = await credentials.fetch()
+
+    async def _send(self, clock: Any, method: str, url: str, params: Any, json: Any,
+                    headers: dict[str, str], raw: bool, accept: Collection[int],
+                    ) -> tuple[AttemptFailure | None, Any]:
+        """Send once; the rate limit's slot is released when the answer (or the error) came."""
+        sent = True
+        try:
+            failure, result = await send_once(self.http(), self.auth, method, url, params,
+                                              json, headers, raw, accept, clock, self.redactor)
+            # nothing reached the server when no connection was made (or the URL was bad)
+            sent = failure is None or failure.status is not None or failure.processed
+            return failure, result
+        finally:
+            if self.limiter is not None:
+                self.limiter.release(clock, sent=sent)
 
     def _error(self, method: str, where: str, failure: AttemptFailure, sends: int, *,
                retryable: bool | None) -> VendorHTTPError:

@@ -10,7 +10,10 @@ from attrs import field, frozen
 
 from .._clock import SystemClock
 
-__all__ = ("RateLimit", "RateLimiter", "RateLimiters")
+__all__ = ("MARGIN", "RateLimit", "RateLimiter", "RateLimiters")
+
+#: A finished request holds its slot for the window plus this share of it (1 %).
+MARGIN = 0.01
 
 
 def _positive_int(_: Any, attribute: Any, value: int) -> None:
@@ -45,8 +48,19 @@ def _time_base(clock: Any) -> object:
 
 
 class RateLimiter:
-    """A sliding-window limiter: never more than ``limit.requests`` requests were let through
-    in any ``limit.per`` seconds of the clock passed to :meth:`acquire`.
+    """A sliding-window limiter that counts requests the way the vendor's server does: never
+    more than ``limit.requests`` requests may have *arrived* at the server in any
+    ``limit.per`` seconds.
+
+    A request's arrival is not visible to the client: it happens some time after the request
+    took its slot (connecting, queueing, sending) and before its answer came back. So a slot is
+    held from :meth:`acquire` until :meth:`release` (the answer, or the error that ended the
+    request), and then for ``limit.per`` seconds more, plus a margin of :data:`MARGIN` of the
+    window (a server that counts its window's edges differently). Whatever the latency, every
+    request the server counts in any window of its own still holds a slot here, so the server
+    never sees more than ``limit.requests`` (a 429 retry is one more arrival, and takes one
+    more slot). A request that failed before anything was sent (no connection) gives its slot
+    back (``release(clock, sent=False)``).
 
     Works across event loops and threads (no loop-bound primitives). Waiting uses the
     caller's clock, so a :class:`~orchestra_core.testing.FakeClock` drives it in tests; when a
@@ -55,37 +69,74 @@ class RateLimiter:
 
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
-        self._sent: deque[float] = deque()
+        #: when each finished request's answer came (oldest first)
+        self._done: deque[float] = deque()
+        #: requests that took a slot and have not been released yet
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._base: object = None
         #: total seconds callers waited for a slot (for logs and benchmarks)
         self.waited = 0.0
 
+    @property
+    def hold(self) -> float:
+        """Seconds a finished request keeps its slot: the window and its margin."""
+        return self.limit.per * (1.0 + MARGIN)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests that took a slot and have not been released."""
+        return self._in_flight
+
+    def _rebase(self, clock: Any) -> None:
+        base = _time_base(clock)
+        if base is not self._base:
+            self._base = base
+            self._done.clear()
+            self._in_flight = 0
+
     def _try(self, clock: Any) -> float:
         """Take a slot now (0.0) or say how long to wait before trying again."""
         now = clock.monotonic()
         with self._lock:
-            base = _time_base(clock)
-            if base is not self._base:
-                self._base = base
-                self._sent.clear()
-            horizon = now - self.limit.per
-            sent = self._sent
-            while sent and sent[0] <= horizon:
-                sent.popleft()
-            if len(sent) < self.limit.requests:
-                sent.append(now)
+            self._rebase(clock)
+            hold = self.hold
+            horizon = now - hold
+            done = self._done
+            while done and done[0] <= horizon:
+                done.popleft()
+            if self._in_flight + len(done) < self.limit.requests:
+                self._in_flight += 1
                 return 0.0
-            return max(sent[0] - horizon, 1e-6)
+            if done:
+                return max(done[0] - horizon, 1e-6)
+            # every slot is in flight: none frees before its answer plus the window, unless a
+            # request gives its slot back unsent (no connection): look again now and then
+            return min(hold, max(1.0, self.limit.per / 100))
 
     async def acquire(self, clock: Any) -> float:
-        """Wait (on *clock*) until a request may be sent; return the seconds waited."""
+        """Wait (on *clock*) until a request may be sent; return the seconds waited.
+
+        The caller must :meth:`release` the slot when the request has ended.
+        """
         waited = 0.0
         while (delay := self._try(clock)) > 0:
             await clock.sleep(delay)
             waited += delay
         self.waited += waited
         return waited
+
+    def release(self, clock: Any, *, sent: bool = True) -> None:
+        """End a request that :meth:`acquire` let through: it keeps its slot for the window
+        from now on (*sent*), or gives it back when nothing reached the server."""
+        now = clock.monotonic()
+        with self._lock:
+            if _time_base(clock) is not self._base or self._in_flight <= 0:
+                return  # the window restarted on another clock meanwhile
+            self._in_flight -= 1
+            if sent:
+                done = self._done
+                done.append(max(now, done[-1]) if done else now)
 
 
 class RateLimiters:

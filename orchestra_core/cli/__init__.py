@@ -13,6 +13,7 @@ from .._errors import OrchestraError
 from .._redaction import Redactor
 from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
+from ._delivery import destinations, orchestrations, templates
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
@@ -55,6 +56,9 @@ cli.add_command(connections)
 cli.add_command(queue)
 cli.add_command(notifications)
 cli.add_command(simulate)
+cli.add_command(destinations)
+cli.add_command(templates)
+cli.add_command(orchestrations)
 cli.add_command(tokens)
 cli.add_command(audit)
 

@@ -9,6 +9,9 @@
 - :class:`Simulator`, :class:`Failure`, :class:`WebhookTarget` and the helpers
   (:func:`bearer_token`, :func:`basic_credentials`, :func:`hmac_sha256`, :func:`is_loopback`):
   the kit for vendor simulators.
+- :class:`RateWindowServer` and :class:`ScaledClock`: a real HTTP server that counts
+  arrivals in a sliding window and answers 429 past a limit, on a clock faster than real
+  time, to prove a client's rate limit over real HTTP.
 - :class:`IntegrationJobContract`, :class:`VendorRunnerContract`,
   :class:`WebhookHandlerContract`: the standard tests every plugin inherits.
 
@@ -25,11 +28,14 @@ from ._context import StubContext as StubContext
 
 __all__ = (
     "DeliveryRecord",
+    "DestinationContract",
     "Failure",
     "FakeClock",
     "Injection",
     "IntegrationJobContract",
+    "RateWindowServer",
     "RecordedRequest",
+    "ScaledClock",
     "Simulator",
     "SimulatorTransport",
     "StubContext",
@@ -49,8 +55,11 @@ __all__ = (
 _SIMULATOR = ("DeliveryRecord", "Failure", "Injection", "RecordedRequest", "Simulator",
               "SimulatorTransport", "WebhookTarget", "basic_credentials", "bearer_token",
               "hmac_sha256", "is_loopback")
-_CONTRACTS = ("IntegrationJobContract", "VendorRunnerContract", "WebhookHandlerContract")
-_LAZY = {**dict.fromkeys(_SIMULATOR, "_simulator"), **dict.fromkeys(_CONTRACTS, "_contracts")}
+_CONTRACTS = ("DestinationContract", "IntegrationJobContract", "VendorRunnerContract",
+              "WebhookHandlerContract")
+_RATE = ("RateWindowServer", "ScaledClock")
+_LAZY = {**dict.fromkeys(_SIMULATOR, "_simulator"), **dict.fromkeys(_CONTRACTS, "_contracts"),
+         **dict.fromkeys(_RATE, "_rate_server")}
 
 
 def __getattr__(name: str) -> Any:

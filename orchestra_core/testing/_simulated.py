@@ -106,7 +106,8 @@ def simulated(host: Any, pipeline: Any, *,
     """Serve a simulator for every integration of *pipeline* that has one until the block
     ends, and yield them with the quick-start settings that point at them. The settings
     only reach a run given them (``Engine(env=...)``); tasks that name a stored connection
-    keep using it."""
+    keep using it. Simulators with an ``auto_create`` attribute create the connectors, jobs
+    and syncs a pipeline names on first use, so any pipeline runs as written."""
     wanted: dict[str, Any] = {}
     for task in pipeline.tasks:
         spec = host.integrations.find(task.integration)
@@ -117,6 +118,8 @@ def simulated(host: Any, pipeline: Any, *,
     with contextlib.ExitStack() as stack:
         for name, spec in sorted(wanted.items()):
             sim = build_simulator(load_simulator(spec.simulator), run_duration)
+            if hasattr(sim, "auto_create"):  # the user's own ids: create them on first use
+                sim.auto_create = True
             url = stack.enter_context(sim.serve())
             vendor_env = _env_for(sim, spec, url)
             env.update(vendor_env)

@@ -22,8 +22,10 @@ Overriding an inherited test is refused unless the override is marked
 ``@pytest.mark.xfail(reason=...)`` (``test_no_overrides_DO_NOT_OVERRIDE``).
 """
 
+from ._destination import DestinationContract as DestinationContract
 from ._integration_job import IntegrationJobContract as IntegrationJobContract
 from ._vendor_runner import VendorRunnerContract as VendorRunnerContract
 from ._webhook_handler import WebhookHandlerContract as WebhookHandlerContract
 
-__all__ = ("IntegrationJobContract", "VendorRunnerContract", "WebhookHandlerContract")
+__all__ = ("DestinationContract", "IntegrationJobContract", "VendorRunnerContract",
+           "WebhookHandlerContract")

@@ -116,3 +116,47 @@ async def test_the_simulator_refuses_the_201st_request_without_retry_after():
         clock.advance(10)
         assert (await client.get("/syncs/1001", headers=headers)).status_code == 200
     assert sim.rate_limited == 1 and sim.peak_rate == 200
+
+
+# -- over real HTTP: the server counts requests when they arrive ------------------------------
+
+
+async def _hammer(limit_server, tasks: int, requests_each: int):
+    """*tasks* concurrent tasks, each sending *requests_each* requests through the plugin's
+    own client (its rate limit) to *limit_server* over real HTTP."""
+    from orchestra_hightouch._api import HightouchAPI
+
+    host = make_host(orchestra_hightouch.plugin)
+    conn = Connection(name="ht", integration="hightouch", base_url=limit_server.url,
+                      auth="bearer", secrets={"token": "ht-token"})
+    contexts = [StubContext(None, clock=limit_server.clock, connection=conn, task_id=f"t{i}")
+                for i in range(tasks)]
+    apis = [HightouchAPI(host, ctx) for ctx in contexts]
+    assert apis[0].client.limiter is apis[-1].client.limiter  # one budget for the workspace
+
+    async def one(api, ctx):
+        for _ in range(requests_each):
+            await api.client.get("/syncs/1", ctx=ctx)
+
+    async with anyio.create_task_group() as tg:
+        for api, ctx in zip(apis, contexts, strict=True):
+            tg.start_soon(one, api, ctx)
+    await apis[0].client.aclose()
+    return apis[0].client.limiter
+
+
+@pytest.mark.parametrize(("tasks", "requests_each"), [(200, 2), (500, 1)])
+async def test_no_429_over_real_http_from_a_server_counting_arrivals(tasks, requests_each):
+    """Hightouch counts 200 requests per sliding 10 s when they arrive: latency between the
+    limiter's slot and the arrival must not let the next burst overlap the last one."""
+    from orchestra_hightouch._api import RATE_LIMIT_REQUESTS, RATE_LIMIT_SECONDS
+
+    from orchestra_core.testing import RateWindowServer, ScaledClock
+
+    clock = ScaledClock(speed=10)  # 10 s windows pass in 1 s of real time
+    with RateWindowServer(RATE_LIMIT_REQUESTS, RATE_LIMIT_SECONDS, clock=clock) as server:
+        limiter = await _hammer(server, tasks, requests_each)
+    assert server.refused == 0
+    assert len(server.arrivals) == tasks * requests_each
+    assert server.peak <= RATE_LIMIT_REQUESTS
+    assert limiter.waited > 0  # the budget ran out: tasks waited for slots

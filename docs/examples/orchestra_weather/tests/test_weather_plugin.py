@@ -267,3 +267,35 @@ async def test_an_outage_is_retryable():
     with pytest.raises(TaskFailed, match="answered 503") as caught:
         await runner.start(ctx)
     assert caught.value.retryable is True
+
+
+# -- the destination, through the destination contract ----------------------------------------
+
+from orchestra_weather.destination import ArchiveOptions, WeatherArchive  # noqa: E402
+
+from orchestra_core.testing import DestinationContract  # noqa: E402
+
+
+class TestWeatherArchive(DestinationContract):
+    @pytest.fixture
+    def make_destination(self, tmp_path):
+        def make(case="ok"):
+            if case in ("refused_auth", "unreachable", "full_disk"):
+                pytest.skip("a local directory: no auth, no host, no small disk here")
+            directory = "/sys" if case == "permission_denied" else str(tmp_path)
+            return WeatherArchive(ArchiveOptions(directory=directory))
+        return make
+
+    @pytest.fixture
+    def delivered(self, tmp_path):
+        def rows():
+            path = tmp_path / "observations.jsonl"
+            if not path.exists():
+                return []
+            return [tuple(json.loads(line).values()) for line in path.read_text().splitlines()]
+        return rows
+
+
+def test_the_destination_type_is_registered():
+    host = make_host(orchestra_weather.plugin)
+    assert host.destinations.find("weather_archive").plugin

@@ -97,6 +97,10 @@ class AccessTokens:
         """Drop every cached token (a rotated client secret)."""
         self._tokens.clear()
 
+    def discard(self, key: tuple[str, str, str]) -> None:
+        """Drop the token of *key*, if any."""
+        self._tokens.pop(key, None)
+
     def __len__(self) -> int:
         """How many tokens are cached."""
         return len(self._tokens)
@@ -204,6 +208,23 @@ class AmperityAPI:
         digest = hashlib.sha256(f"{self.client_id}\0{self.client_secret}".encode()).hexdigest()
         return (self.base_url, self.tenant, digest[:24])
 
+    def cached_token(self) -> str | None:
+        """The static token, or the cached OAuth token while it is not due for refresh;
+        ``None`` when one must be fetched."""
+        if self.token is not None:
+            return self.token
+        cached = self.tokens.get(self._token_key())
+        if cached is not None and self.ctx.now() < cached.refresh_at:
+            return cached.value
+        return None
+
+    def forget_token(self, value: str) -> None:
+        """Drop the cached OAuth token if it is *value* (Amperity rejected it)."""
+        key = self._token_key()
+        cached = self.tokens.get(key)
+        if cached is not None and cached.value == value:
+            self.tokens.discard(key)
+
     async def access_token(self, *, rejected: str | None = None) -> str:
         """The bearer token to send: the static one, or a valid OAuth access token (fetched
         when none is cached, when it is due for refresh, or when it is the *rejected* one)."""
@@ -255,23 +276,23 @@ class AmperityAPI:
     # -- requests -------------------------------------------------------------------------------
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request with the bearer token; with OAuth, a 401 renews the token and
-        sends once more."""
-        token = await self.access_token()
+        """Send a request with the bearer token, taken once the request has its slot of the
+        rate limit (a token fetched before a long wait could expire while it waits); with
+        OAuth, a 401 renews the token and sends once more."""
+        bearer = _Bearer(self)
         try:
-            return await self.client.request(
-                method, path, headers={"Authorization": f"Bearer {token}"}, ctx=self.ctx,
-                **kwargs)
+            return await self.client.request(method, path, credentials=bearer, ctx=self.ctx,
+                                             **kwargs)
         except VendorHTTPError as exc:
             if exc.status != 401 or not self.uses_oauth:
                 raise _auth_hint(exc, self) from exc
             self.ctx.log("Amperity rejected the access token (401); getting a new one",
                          level="warning")
-            token = await self.access_token(rejected=token)
+            if bearer.sent is not None:
+                self.forget_token(bearer.sent)
         try:
-            return await self.client.request(
-                method, path, headers={"Authorization": f"Bearer {token}"}, ctx=self.ctx,
-                **kwargs)
+            return await self.client.request(method, path, credentials=_Bearer(self),
+                                             ctx=self.ctx, **kwargs)
         except VendorHTTPError as exc:
             raise _auth_hint(exc, self) from exc
 
@@ -324,6 +345,29 @@ class AmperityAPI:
                 and ((created := parse_time(r.get("created_at"))) is None or created >= after)]
         return sorted(kept, key=lambda r: (parse_time(r.get("created_at")) or since,
                                            str(r.get("id"))))
+
+
+class _Bearer:
+    """The ``Authorization`` header of one request, for ``VendorClient.request(credentials=)``:
+    the client asks for it after the request's rate-limit slot was granted."""
+
+    def __init__(self, api: AmperityAPI) -> None:
+        self.api = api
+        #: the token last handed out (the one a 401 rejects)
+        self.sent: str | None = None
+
+    def _header(self, token: str) -> dict[str, str]:
+        self.sent = token
+        return {"Authorization": f"Bearer {token}"}
+
+    def cached(self) -> dict[str, str] | None:
+        """The header with a token valid now, or ``None`` when one must be fetched."""
+        token = self.api.cached_token()
+        return None if token is None else self._header(token)
+
+    async def fetch(self) -> dict[str, str]:
+        """Fetch a token (once for concurrent tasks) and return the header."""
+        return self._header(await self.api.access_token())
 
 
 def _auth_hint(exc: VendorHTTPError, api: AmperityAPI) -> VendorHTTPError:

@@ -9,10 +9,12 @@
   id and everything ``wait`` needs in a later process.
 - ``wait`` reads ``GET /api/workflow/runs/{id}?view=verbose`` every ``poll_interval`` seconds
   until ``state`` is final. States are normalised (:func:`~.states.normalise_state`); an
-  unknown one is an error (the raw run, redacted, is in the run log). ``running-with-failures``
-  is logged as a warning. A failed workflow whose ``error.attribution`` is ``platform``
-  (usually transient) fails the task as retryable; ``customer`` (a configuration to fix) is
-  not retried. Amperity has no webhooks: polling is the only way to learn the state.
+  unknown one is an error (the raw run, redacted, is in the run log) and the workflow is
+  stopped (``POST /api/workflow/runs/{id}/stop``), so it does not run on unsupervised.
+  ``running-with-failures`` is logged as a warning. A failed workflow whose
+  ``error.attribution`` is ``platform`` (usually transient) fails the task as retryable;
+  ``customer`` (a configuration to fix) is not retried. Amperity has no webhooks: polling is
+  the only way to learn the state.
 - ``cancel`` sends ``POST /api/workflow/runs/{id}/stop``.
 - Before the POST, ``start`` records its intent (``ctx.record_intent``). ``recover`` (after
   a crash between the POST and its recording) adopts the one workflow of the job's type that
@@ -279,7 +281,9 @@ class AmperityWorkflowRunner:
             state = data.get("state")
             klass = classify(state)
             if klass is None:
-                raise self._unknown(ctx, run, data)
+                error = self._unknown(ctx, run, data)
+                await self._stop_unknown(ctx, api, run_id)
+                raise error
             normal = normalise_state(state)
             if klass is WorkflowClass.DEGRADED and not warned:
                 warned = True
@@ -295,6 +299,20 @@ class AmperityWorkflowRunner:
                 ctx.log(f"Amperity workflow {run_id} is {normal}")
                 last = normal
             await ctx.sleep(interval)
+
+    async def _stop_unknown(self, ctx: TaskContext, api: AmperityAPI, run_id: str) -> None:
+        """Stop a workflow whose state the plugin cannot read: the task is reported failed,
+        so the workflow must not go on in Amperity unsupervised (a retry starts a new one)."""
+        try:
+            found = await api.stop(run_id)
+        except (VendorHTTPError, TaskFailed) as exc:
+            ctx.log(f"could not stop Amperity workflow {run_id}, whose state is unknown: "
+                    f"{exc}; stop it in Amperity's Workflows page", level="error")
+            return
+        state = found.get("state") if isinstance(found, Mapping) else None
+        ctx.log(f"stopped Amperity workflow {run_id}, whose state is unknown, so that it does "
+                "not go on unsupervised" + (f" (it is now {state})" if state else ""),
+                level="warning")
 
     def _unknown(self, ctx: TaskContext, run: ExternalRun,
                  data: Mapping[str, Any]) -> UnknownWorkflowState:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orchestra_core import IntegrationRegistry, JobType, Problem, hookimpl
+from orchestra_core import DestinationRegistry, IntegrationRegistry, JobType, Problem, hookimpl
 
+from .destination import ArchiveOptions, WeatherArchive
 from .params import UNITS, WeatherRefresh
 from .runner import WeatherRunner
 
@@ -22,6 +23,13 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         runner=WeatherRunner,
         phase="ingestion",
     )
+
+
+@hookimpl
+def orchestra_register_destinations(registry: DestinationRegistry) -> None:
+    """Register the ``weather_archive`` destination type."""
+    registry.add("weather_archive", factory=WeatherArchive, options=ArchiveOptions,
+                 description="Every delivered record in one JSON Lines file")
 
 
 @hookimpl

@@ -83,7 +83,9 @@ class CensusSimulator(Simulator):
 
     def __init__(self, *, clock: Any = None, run_duration: float | None = None,
                  tokens: Iterable[str] = (DEFAULT_TOKEN,), syncs: Iterable[int] | None = None,
-                 allow_http_webhooks: bool = True) -> None:
+                 allow_http_webhooks: bool = True, auto_create: bool = False) -> None:
+        #: create a sync asked for by an unknown id (``orchestra run --simulate``)
+        self.auto_create = auto_create
         self.workspace = Workspace()
         self.tokens = set(tokens)
         self.allow_http_webhooks = allow_http_webhooks

@@ -68,7 +68,13 @@ def census_routes(sim: CensusSimulator) -> list[Route]:
 
     def sync_of(request: Request) -> Any:
         sync_id = _int(request.path_params["sync_id"])
-        return ws.syncs.get(sync_id) if sync_id is not None else None
+        if sync_id is None:
+            return None
+        sync = ws.syncs.get(sync_id)
+        if sync is None and sim.auto_create:
+            with sim.lock:
+                sync = ws.syncs.get(sync_id) or sim.add_sync(sync_id)
+        return sync
 
     def run_of(request: Request) -> Any:
         run_id = _int(request.path_params["run_id"])

@@ -69,8 +69,11 @@ class HightouchSimulator(Simulator):
 
     def __init__(self, *, clock: Any = None, run_duration: float | None = None,
                  token: str = "ht-sim-token-0001", rate_limit: int = 200,
-                 rate_window: float = 10.0, seed: bool = True) -> None:
+                 rate_window: float = 10.0, seed: bool = True,
+                 auto_create: bool = False) -> None:
         super().__init__(clock=clock, run_duration=run_duration)
+        #: create a sync asked for by an unknown id or slug (``orchestra run --simulate``)
+        self.auto_create = auto_create
         self.token = token
         self.state = SimState(self.clock.now, self.clock.monotonic,
                               rate_limit=rate_limit, rate_window=rate_window)
@@ -97,6 +100,18 @@ class HightouchSimulator(Simulator):
         with self.lock:
             return self.state.add_sync((workspace or self.workspace).id, slug=slug,
                                        sync_id=sync_id, **settings)
+
+    def _sync_by_id(self, workspace: SimWorkspace, sync_id: str) -> SimSync | None:
+        sync = self.state.sync_by_id(workspace.id, sync_id)
+        if sync is None and self.auto_create and str(sync_id).isdigit():
+            sync = self.add_sync(sync_id=str(sync_id), workspace=workspace)
+        return sync
+
+    def _sync_by_slug(self, workspace: SimWorkspace, slug: str) -> SimSync | None:
+        sync = self.state.sync_by_slug(workspace.id, slug)
+        if sync is None and self.auto_create:
+            sync = self.add_sync(slug=slug, workspace=workspace)
+        return sync
 
     def add_workspace(self, token: str, slug: str = "other") -> SimWorkspace:
         """Another workspace, reached with API key *token* (with its own rate limit)."""
@@ -228,7 +243,7 @@ class HightouchSimulator(Simulator):
 
     async def _get_sync(self, request: Request, workspace: SimWorkspace) -> Response:
         with self.lock:
-            sync = self.state.sync_by_id(workspace.id, request.path_params["sync_id"])
+            sync = self._sync_by_id(workspace, request.path_params["sync_id"])
             if sync is None:
                 return JSONResponse({"message": "Not found"}, status_code=404)
             return JSONResponse(sync.to_json(self.state.last_run_at(sync.id)))
@@ -238,7 +253,7 @@ class HightouchSimulator(Simulator):
         if isinstance(body, Response):
             return body
         with self.lock:
-            sync = self.state.sync_by_id(workspace.id, request.path_params["sync_id"])
+            sync = self._sync_by_id(workspace, request.path_params["sync_id"])
             if sync is None:
                 return JSONResponse({"message": "Not found"}, status_code=404)
             return self._start(sync, body)
@@ -250,10 +265,10 @@ class HightouchSimulator(Simulator):
         sync_id, slug = body.get("syncId"), body.get("syncSlug")
         with self.lock:
             if isinstance(sync_id, str) and sync_id.isdigit():
-                sync = self.state.sync_by_id(workspace.id, sync_id)
+                sync = self._sync_by_id(workspace, sync_id)
                 where = "syncId"
             elif isinstance(slug, str) and slug:
-                sync = self.state.sync_by_slug(workspace.id, slug)
+                sync = self._sync_by_slug(workspace, slug)
                 where = "syncSlug"
             else:
                 return _invalid("body", "give syncId (a string of digits) or syncSlug")
@@ -264,7 +279,7 @@ class HightouchSimulator(Simulator):
     async def _list_runs(self, request: Request, workspace: SimWorkspace) -> Response:
         query = request.query_params
         with self.lock:
-            sync = self.state.sync_by_id(workspace.id, request.path_params["sync_id"])
+            sync = self._sync_by_id(workspace, request.path_params["sync_id"])
             if sync is None:
                 return JSONResponse({"message": "Not found"}, status_code=404)
             runs = self.state.runs_of(sync.id)

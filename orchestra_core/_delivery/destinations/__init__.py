@@ -1,0 +1,1 @@
+"""The destination types of the core: ``filedrop``, ``http`` and ``sql``."""
