@@ -138,7 +138,7 @@ def test_pages_render_and_secrets_are_never_shown(kit, monkeypatch):
     triggers = client.get("/triggers")
     assert triggers.status_code == 200 and triggers.text.count("<li>") >= 5  # next fire times
     for path in ("/runs", "/logs?level=error&live=1", "/queues", "/audit?action=constant.",
-                 "/notifications"):
+                 "/notifications", "/destinations"):
         assert client.get(path).status_code == 200, path
     assert "constant.set" in client.get("/audit?action=constant.").text
     assert client.get("/static/htmx.min.js").status_code == 200

@@ -37,11 +37,32 @@ pytestmark = [
 ]
 
 PIPELINE = pipeline_text(fails=1) + "alerts:\n  on_failure: true\n"
+DELIVERY = """\
+name: deliver-demo
+tasks:
+  - id: orders_out
+    integration: orchestration
+    integration_job: orchestration_run
+    parameters:
+      source: {url: "sqlite:///SRC", query: "SELECT id, amount FROM orders ORDER BY id"}
+      destination: {type: filedrop, options: {directory: "OUT", create: true}}
+"""
+
+
+def delivery_pipeline(folder: Path) -> str:
+    """A pipeline delivering a 3-row table of a SQLite file in *folder* to a file drop."""
+    import sqlite3
+
+    with sqlite3.connect(folder / "src.db") as db:
+        db.execute("CREATE TABLE orders (id INTEGER, amount REAL)")
+        db.executemany("INSERT INTO orders VALUES (?, ?)", [(1, 9.5), (2, 12.0), (3, 3.25)])
+    return DELIVERY.replace("SRC", str(folder / "src.db")).replace("OUT", str(folder / "out"))
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    store = Store.open(str(tmp_path_factory.mktemp("dash") / "dash.db"))
+    folder = tmp_path_factory.mktemp("dash")
+    store = Store.open(str(folder / "dash.db"))
     tokens = ApiTokens(store)
     acme = tokens.create("ops", client="acme", scope="admin")[0]
     beta = tokens.create("other", client="beta", scope="admin")[0]
@@ -57,6 +78,17 @@ def served(tmp_path_factory):
         applied = httpx.put(f"{base}/api/v1/pipelines/api-demo", content=PIPELINE,
                             headers={"Authorization": f"Bearer {acme}"})
         assert applied.status_code == 200, applied.text
+        auth = {"Authorization": f"Bearer {acme}"}
+        delivery = httpx.put(f"{base}/api/v1/pipelines/deliver-demo",
+                             content=delivery_pipeline(folder), headers=auth)
+        assert delivery.status_code == 200, delivery.text
+        run_id = httpx.post(f"{base}/api/v1/runs", json={"pipeline": "deliver-demo"},
+                            headers=auth).json()["id"]
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{base}/api/v1/runs/{run_id}", headers=auth).json()["state"] in (
+                "pending", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         pushed = httpx.post(f"{base}/api/v1/queues/invoices/elements",
                             json={"reference": "INV-1", "data": {"amount": 12}},
                             headers={"Authorization": f"Bearer {acme}"})
@@ -141,12 +173,13 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
     shot(page, "logs-filtered")
 
     pane = page.get_by_role("complementary", name="Notifications")
-    note = pane.locator(".notification").first
-    expect(note).to_contain_text("run.failed")
+    note = pane.locator(".notification", has_text="run.failed")
+    expect(note).to_have_count(1)
     expect(note).to_contain_text("api-demo")
     note.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status")).to_contain_text("Notification acknowledged")
-    expect(pane).to_contain_text("Nothing new")
+    expect(pane.locator(".notification", has_text="run.failed")).to_have_count(0)
+    expect(pane).to_contain_text("orchestration.added")  # the delivery pipeline's
 
     page.goto(base + "/settings")
     page.get_by_label("Name", exact=True).fill("region")
@@ -155,6 +188,13 @@ def test_journey_run_retry_logs_notification_sign_out(served, chromium):
     expect(page.get_by_role("status")).to_contain_text("Constant region set")
     expect(page.locator("li[data-constant='region']")).to_be_visible()
     assert "eu-west-secret-9" not in page.content()
+
+    page.goto(base + "/destinations")
+    delivered = page.locator("tr[data-orchestration='orders_out']")
+    expect(delivered).to_contain_text("filedrop")
+    expect(delivered).to_contain_text("succeeded")
+    expect(delivered).to_contain_text("3")
+    shot(page, "destinations")
 
     for path, heading in (("/triggers", "Triggers"), ("/queues", "Queues"),
                           ("/settings", "Constants and credentials"),
@@ -179,9 +219,10 @@ def test_another_clients_token_sees_none_of_it(served, chromium):
     run_id = runs.json()["runs"][0]["id"]
     page = sign_in(chromium, base, beta)
     expect(page.locator("main")).to_contain_text("No pipelines yet")
-    for path in ("/runs", "/logs", "/triggers", "/audit"):
+    for path in ("/runs", "/logs", "/triggers", "/audit", "/destinations"):
         page.goto(base + path)
         expect(page.locator("main")).not_to_contain_text("api-demo")
+        expect(page.locator("main")).not_to_contain_text("deliver-demo")
     expect(page.get_by_role("complementary", name="Notifications")).to_contain_text(
         "Nothing new")
     answer = page.goto(f"{base}/runs/{run_id}")
