@@ -82,6 +82,8 @@ _LAZY: dict[str, str] = {
     "PipelineRegistry": "._scheduling.registry",
     "Scheduler": "._scheduling.scheduler",
     "next_fire": "._triggers.times",
+    "FireTime": "._triggers.preview",
+    "preview_fires": "._triggers.preview",
     "Service": "._service",
     "create_app": "._server",
     "create_api": "._api",
@@ -152,6 +154,8 @@ if TYPE_CHECKING:
     from ._service import Service as Service
     from ._store import Store as Store
     from ._store import StoreError as StoreError
+    from ._triggers.preview import FireTime as FireTime
+    from ._triggers.preview import preview_fires as preview_fires
     from ._triggers.times import next_fire as next_fire
     from ._vendor_http import RateLimit as RateLimit
     from ._vendor_http import ReadFailures as ReadFailures
@@ -189,6 +193,7 @@ __all__ = (
     "DestinationRegistry",
     "Engine",
     "ExternalRun",
+    "FireTime",
     "HttpRetry",
     "IntegrationRegistry",
     "Intent",
@@ -244,6 +249,7 @@ __all__ = (
     "next_fire",
     "parameter",
     "parse_timestamp",
+    "preview_fires",
     "verify_signature",
     "webhook_secrets",
 )

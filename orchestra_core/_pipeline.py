@@ -28,6 +28,7 @@ __all__ = (
     "ConditionKind",
     "Defaults",
     "FailurePolicy",
+    "Overlap",
     "PartialPolicy",
     "Phase",
     "Pipeline",
@@ -173,9 +174,33 @@ class Stage:
         return self.tasks if self.core_tasks is None else self.core_tasks
 
 
+class Overlap(enum.StrEnum):
+    """What a trigger does when its pipeline already has ``max_active_runs`` active runs."""
+
+    ALLOW = "allow"  #: no limit: every fire starts a run
+    SKIP = "skip"  #: no run for this fire
+    QUEUE = "queue"  #: the run waits until an active run ends
+    CANCEL_PREVIOUS = "cancel_previous"  #: cancel the active runs; the new run starts next
+
+
+def _overlap_rule(pipeline: Pipeline) -> None:
+    if pipeline.max_active_runs is not None and pipeline.max_active_runs < 1:
+        raise ValueError(f"max_active_runs: expected a whole number >= 1, got "
+                         f"{pipeline.max_active_runs}")
+    if pipeline.on_overlap is Overlap.ALLOW and pipeline.max_active_runs is not None:
+        raise ValueError("max_active_runs limits runs, but on_overlap: allow puts no limit: "
+                         "choose on_overlap: skip, queue or cancel_previous (or leave "
+                         "on_overlap out: with max_active_runs it defaults to queue)")
+
+
 @frozen(kw_only=True)
 class Pipeline:
-    """A named DAG of tasks and stages, unique by ``name`` within its ``client``."""
+    """A named DAG of tasks and stages, unique by ``name`` within its ``client``.
+
+    ``max_active_runs`` and ``on_overlap`` control overlapping runs started by triggers (see
+    :class:`Overlap`): with ``on_overlap`` other than ``allow`` at most ``max_active_runs``
+    (default 1) runs are active at once.
+    """
 
     name: str
     client: str = "default"
@@ -194,7 +219,27 @@ class Pipeline:
     destinations: Mapping[str, Any] = field(factory=dict)
     #: data templates declared in the file, by name
     data_templates: Mapping[str, Any] = field(factory=dict)
+    max_active_runs: int | None = None
+    on_overlap: Overlap | None = None
     source: str | None = field(default=None, eq=False, metadata={"internal": True})
+
+    def __attrs_post_init__(self) -> None:
+        _overlap_rule(self)
+
+    @property
+    def overlap(self) -> Overlap:
+        """``on_overlap``, or its default: ``queue`` with ``max_active_runs``, else
+        ``allow``."""
+        if self.on_overlap is not None:
+            return self.on_overlap
+        return Overlap.QUEUE if self.max_active_runs is not None else Overlap.ALLOW
+
+    @property
+    def active_limit(self) -> int | None:
+        """How many runs of this pipeline may be active at once (``None``: no limit)."""
+        if self.overlap is Overlap.ALLOW:
+            return None
+        return self.max_active_runs or 1
 
     def task(self, task_id: str) -> Task:
         """The task with id *task_id*; ``KeyError`` if there is none."""

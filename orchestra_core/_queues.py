@@ -39,6 +39,7 @@ __all__ = (
     "QueueSummary",
     "Queues",
     "default_identity",
+    "number_in_commit_order",
 )
 
 #: Longest queue name and reference.
@@ -123,6 +124,22 @@ def default_identity() -> str:
 
 
 
+def number_in_commit_order(conn: sa.Connection, name: str) -> None:
+    """Number this transaction's new elements of queue *name* (``seq``) after every element
+    committed before, as the last step before the commit: on PostgreSQL under a lock per
+    queue held until the commit (so numbers follow commit order); SQLite has one writer at a
+    time anyway. Queue triggers count elements by this number, never by time stamps."""
+    q = queue_elements.c
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                     {"key": f"orchestra.queue:{name}"})
+    base = conn.execute(sa.select(sa.func.coalesce(sa.func.max(q.seq), 0))
+                        .where(q.queue == name)).scalar() or 0
+    mine = (sa.select(q.id, (sa.func.row_number().over(order_by=q.id) + base).label("n"))
+            .where(q.queue == name, q.seq.is_(None)).subquery())
+    conn.execute(queue_elements.update().where(q.id == mine.c.id).values(seq=mine.c.n))
+
+
 def _element(row: Mapping[str, Any]) -> QueueElement:
     return QueueElement(
         id=row["id"], queue=row["queue"], status=ElementStatus(row["status"]),
@@ -204,6 +221,7 @@ class Queues:
                 out.append(QueueElement(id=new_id, queue=name, status=ElementStatus.NEW,
                                         created_at=now, reference=row["reference"],
                                         data=row["data"], created_by=row["created_by"]))
+            number_in_commit_order(conn, name)
         return out
 
     def claim(self, name: str, *, claimed_by: str | None = None) -> QueueElement | None:

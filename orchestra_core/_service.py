@@ -45,6 +45,8 @@ class Service:
     :param port: the port (0 picks a free one; see :attr:`port` once started).
     :param workers: runs executing at once.
     :param max_concurrency: tasks executing at once, across runs.
+    :param integration_limits: tasks of one integration executing at once, across runs,
+        e.g. ``{"fivetran": 20}`` (``orchestra serve --limit fivetran=20``).
     :param scheduler: run the scheduler (``False`` for a worker-only process).
     :param signals: shut down on SIGTERM/SIGINT.
     :param grace: on shutdown, seconds running processes get to finish before they are
@@ -57,10 +59,12 @@ class Service:
                  http_host: str | None = "127.0.0.1", port: int = 8080, workers: int = 16,
                  max_concurrency: int = 1000, scheduler: bool = True, signals: bool = False,
                  poll: float = 2.0, reread: float = 5.0, grace: float = DEFAULT_GRACE,
-                 max_requests: int | None = None) -> None:
+                 max_requests: int | None = None,
+                 integration_limits: dict[str, int] | None = None) -> None:
         self.host = host
         self.store = store
-        self.engine = Engine(host, store, clock=clock, max_concurrency=max_concurrency)
+        self.engine = Engine(host, store, clock=clock, max_concurrency=max_concurrency,
+                             integration_limits=integration_limits)
         self.clock = self.engine.clock
         self.worker = RunWorker(self.engine, slots=workers, poll=poll)
         self.scheduler = Scheduler(store, clock=self.clock, reread=reread,
@@ -115,8 +119,10 @@ class Service:
                     worker_done.set()
 
             tg.start_soon(worker)
-            log.info("worker pool started: %d run slot(s), at most %d task(s) at once",
-                     self.worker.slots, self.engine.limit.total_tokens)
+            log.info("worker pool started: %d run slot(s), at most %d task(s) at once%s",
+                     self.worker.slots, self.engine.limit.total_tokens,
+                     "".join(f", {name} at most {lim.total_tokens}" for name, lim in
+                             sorted(self.engine.integration_limits.items())))
             self._update_state()
             task_status.started()
             await self._stop.wait()

@@ -175,10 +175,10 @@ MESSAGES = [
     ("yaml", "name: x\ntasks: [3]\n", "$.tasks[0]: a task must be a mapping"),
     ("yaml", "name: x\nnmae: y\n" + T, "$.nmae: unknown key 'nmae' (did you mean 'name'?); "
      "accepted: name, client, version, description, tags, defaults, stages, tasks, alerts, "
-     "triggers, durability, destinations, data_templates"),
+     "triggers, durability, destinations, data_templates, max_active_runs, on_overlap"),
     ("yaml", "name: x\nsource: x.yaml\n" + T, "$.source: unknown key 'source'; accepted: "
      "name, client, version, description, tags, defaults, stages, tasks, alerts, triggers, "
-     "durability, destinations, data_templates"),
+     "durability, destinations, data_templates, max_active_runs, on_overlap"),
     ("yaml", "name: x\nstages: [{id: s, tasks: [a], core: [a]}]\n" + T,
      "$.stages[0].core: unknown key 'core'; accepted: id, tasks, name, description, "
      "core_tasks, depends_on, condition, on_failure, on_partial"),
@@ -319,7 +319,8 @@ MESSAGES = [
     ("yaml", "version: v1\nname: x\ninputs: {a: {type: string}}\npipeline:\n  g:\n    tasks:\n"
      "      a: {integration: noop, integration_job: noop_run}\n", "$.inputs: unknown key "
      "'inputs'; accepted: name, client, version, description, tags, defaults, stages, tasks, "
-     "alerts, triggers, durability, destinations, data_templates"),
+     "alerts, triggers, durability, destinations, data_templates, max_active_runs, "
+     "on_overlap"),
 ]
 
 

@@ -20,6 +20,7 @@ def test_all_is_pinned():
         # running, storing, secrets, queues, scheduling, serving
         "Engine", "RunResult", "TaskState", "Transition", "Store", "Secrets", "KeyRing",
         "generate_key", "Queues", "PipelineRegistry", "Scheduler", "next_fire", "Service",
+        "FireTime", "preview_fires",
         "create_app", "create_api", "verify_signature",
         # for plugin authors: vendor APIs and their webhooks
         "VendorClient", "RateLimit", "ReadFailures", "parse_timestamp", "format_timestamp",

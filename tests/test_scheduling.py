@@ -231,14 +231,15 @@ def test_dst_daily_cron_fires_once_per_local_day_around_every_change(zone, clock
 # -- interval and single -------------------------------------------------------------------------
 
 
-async def test_interval_trigger_repeats_from_its_start_time_in_local_time(sqlite_store):
+async def test_interval_trigger_counts_elapsed_time_from_its_start_time(sqlite_store):
     s = Sched(sqlite_store, start=_at("2026-03-28T12:00"))
     s.apply({"kind": "interval", "frequency": 6, "frequency_type": "hours",
              "start_time": "06:00", "timezone": "Europe/London"})
     await s.run_until(_at("2026-03-30T00:00"))  # clocks go forward on March 29 at 01:00
+    # exactly 6 hours apart: after the change the clock times are an hour later
     assert fires(s.runs(), "Europe/London") == [
-        "03-28 18:00 GMT", "03-29 00:00 GMT", "03-29 06:00 BST", "03-29 12:00 BST",
-        "03-29 18:00 BST", "03-30 00:00 BST"]
+        "03-28 18:00 GMT", "03-29 00:00 GMT", "03-29 07:00 BST", "03-29 13:00 BST",
+        "03-29 19:00 BST", "03-30 01:00 BST"]
 
 
 async def test_seed_style_schedule_fields_become_an_interval_trigger(sqlite_store, tmp_path):

@@ -114,7 +114,7 @@ def test_unknown_pipeline_key_suggests(host):
     assert data_problems(host, pipe(noop("a"), tgas=["x"])) == [
         "$.tgas: unknown key 'tgas' (did you mean 'tags'?); accepted: name, client, version, "
         "description, tags, defaults, stages, tasks, alerts, triggers, durability, "
-        "destinations, data_templates"
+        "destinations, data_templates, max_active_runs, on_overlap"
     ]
 
 

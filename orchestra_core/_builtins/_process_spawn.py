@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from datetime import UTC
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +67,13 @@ async def remove_tree(path: str) -> None:
 def orchestra_env(ctx: TaskContext) -> dict[str, str]:
     """What tells a child process which run it belongs to, and where the store is (so it can
     use ``orchestra queue claim`` or ``Queues.from_env()``): ``ORCHESTRA_DB``,
-    ``ORCHESTRA_RUN_ID``, ``ORCHESTRA_TASK_ID``, ``ORCHESTRA_PIPELINE``, ``ORCHESTRA_ATTEMPT``."""
+    ``ORCHESTRA_RUN_ID``, ``ORCHESTRA_TASK_ID``, ``ORCHESTRA_PIPELINE``, ``ORCHESTRA_ATTEMPT``,
+    and ``ORCHESTRA_SCHEDULED_AT`` (the time the run stands for, ISO 8601 UTC)."""
     env = {"ORCHESTRA_RUN_ID": str(ctx.run_id), "ORCHESTRA_TASK_ID": str(ctx.task_id),
            "ORCHESTRA_PIPELINE": str(ctx.pipeline), "ORCHESTRA_ATTEMPT": str(ctx.attempt)}
+    scheduled = getattr(ctx, "scheduled_at", None)
+    if scheduled is not None:
+        env["ORCHESTRA_SCHEDULED_AT"] = scheduled.astimezone(UTC).isoformat()
     # the engine's context carries its store; other contexts (test stubs) may not
     store = getattr(ctx, "store", None)  # the engine's store (not part of TaskContext)
     url = getattr(getattr(store, "engine", None), "url", None)

@@ -64,6 +64,11 @@ class RunnerContext:
         return self.execution.clock
 
     @property
+    def scheduled_at(self) -> datetime | None:
+        """The time the run stands for (its trigger's fire time), in UTC."""
+        return self.execution.scheduled_at
+
+    @property
     def run_type(self) -> str:
         """The pipeline run's type: ``full``, ``refresh`` or ``source`` (a plain string)."""
         return self.execution.run_type.value

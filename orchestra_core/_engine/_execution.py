@@ -20,6 +20,7 @@ from ._dag import Graph, Walk
 from ._finish import RunAlerts, finish, internal_error, run_broke
 from ._gc import gc_tuned
 from ._result import RunResult
+from ._run_values import run_values
 from ._states import TERMINAL, TaskState, Transition
 
 if TYPE_CHECKING:
@@ -37,13 +38,16 @@ class Execution:
     def __init__(self, engine: Engine, run_id: str, pipeline: Pipeline, run_type: RunType,
                  rows: dict[str, dict[str, Any]],
                  on_transition: Callable[[Transition], None] | None,
-                 first_started: datetime | None = None) -> None:
+                 first_started: datetime | None = None,
+                 scheduled_at: datetime | None = None) -> None:
         self.engine = engine
         self.clock = engine.clock
         self.events = engine.events
         self.run_id = run_id
         self.pipeline = pipeline
         self.run_type = run_type
+        #: the time the run stands for (its trigger's fire time; its creation by hand)
+        self.scheduled_at = scheduled_at
         self.rows = rows
         self.on_transition = on_transition
         self.committer = Committer(engine.store, engine.clock, engine.redactor)
@@ -271,7 +275,8 @@ class Execution:
         key: Any = (job.integration, job.name) if not task.parameters else None
         if key is not None and key in self._params:
             return self._params[key]
-        params = self.engine.structure_parameters(job, self.run_secrets.parameters(task))
+        params = self.engine.structure_parameters(
+            job, run_values(self.run_secrets.parameters(task), self.run_id, self.scheduled_at))
         if key is not None:
             self._params[key] = params
         return params

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -94,8 +95,11 @@ class Engine:
     async def run(self, pipeline: Pipeline, *, run_type: RunType | str = RunType.FULL,
                   trigger: str = "manual",
                   on_transition: Callable[[Transition], None] | None = None,
-                  on_created: Callable[[str], None] | None = None) -> RunResult:
-        """Create a run of *pipeline* and execute it to the end."""
+                  on_created: Callable[[str], None] | None = None,
+                  scheduled_at: datetime | None = None) -> RunResult:
+        """Create a run of *pipeline* and execute it to the end. *scheduled_at* is the time
+        it stands for (a backfill's fire time; default: now), given to its tasks as
+        ``${run.scheduled_at}`` and ``ORCHESTRA_SCHEDULED_AT``."""
         run_type = RunType(run_type)
         # keys first: a broken key file is an error now, not a task failing mid-run
         await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
@@ -106,10 +110,11 @@ class Engine:
         run_id = await in_thread(self.clock, lambda: self.store.create_run(
             name=pipeline.name, client=pipeline.client, definition=definition,
             source=pipeline.source, run_type=run_type.value, trigger=trigger, nodes=nodes,
-            owner=self.owner))
+            owner=self.owner, scheduled_at=scheduled_at))
         if on_created is not None:
             on_created(run_id)
-        return await Execution(self, run_id, pipeline, run_type, {}, on_transition).execute()
+        return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
+                               scheduled_at=scheduled_at or self.clock.now()).execute()
 
     async def resume(self, run_id: str,
                      on_transition: Callable[[Transition], None] | None = None) -> RunResult:
@@ -128,7 +133,8 @@ class Engine:
         pipeline = pipeline_from_definition(run["definition"], source=None)
         exe = Execution(self, run_id, pipeline, RunType(run["run_type"]),
                         {r["task_id"]: r for r in rows}, on_transition,
-                        first_started=utc(run["started_at"]) if run["started_at"] else None)
+                        first_started=utc(run["started_at"]) if run["started_at"] else None,
+                        scheduled_at=utc(run["scheduled_at"] or run["created_at"]))
         if run["state"] == "pending" and run["started_at"] is None:
             exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
         else:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from .._store.schema import pipeline_runs, task_runs
 
-__all__ = ("insert_pending_runs", "run_nodes")
+__all__ = ("PendingRun", "insert_pending_runs", "run_nodes")
 
 
 def run_nodes(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -23,19 +23,24 @@ def run_nodes(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
-def insert_pending_runs(conn: sa.Connection,
-                        runs: list[tuple[str, Mapping[str, Any], str, str]],
+#: A pending run to insert: ``(pipeline_id, definition, run_type, trigger label, scheduled
+#: time or None)``.
+PendingRun = tuple[str, Mapping[str, Any], str, str, datetime | None]
+
+
+def insert_pending_runs(conn: sa.Connection, runs: list[PendingRun],
                         now: datetime) -> list[str]:
-    """Insert pending runs ``(pipeline_id, definition, run_type, trigger label)`` and their
-    task runs in *conn*'s transaction; return their ids."""
+    """Insert pending runs and their task runs in *conn*'s transaction; return their ids.
+    A run without a scheduled time is scheduled at *now*."""
     ids, run_rows, task_rows = [], [], []
     cache: dict[int, list[dict[str, Any]]] = {}  # by definition object, alive in *runs*
-    for pipeline_id, definition, run_type, label in runs:
+    for pipeline_id, definition, run_type, label, scheduled_at in runs:
         run_id = str(uuid.uuid4())
         ids.append(run_id)
         run_rows.append(dict(id=run_id, pipeline_id=pipeline_id, run_type=run_type,
                              trigger=label[:64], state="pending", definition=definition,
-                             created_at=now, cancel_requested=False, owner=None))
+                             created_at=now, cancel_requested=False, owner=None,
+                             scheduled_at=scheduled_at or now))
         key = id(definition)
         if key not in cache:
             cache[key] = run_nodes(definition)

@@ -24,6 +24,7 @@ from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import utc
 from .._store.schema import clients, pipeline_runs, pipeline_versions, pipelines, triggers
 from .._triggers.model import Trigger, trigger_to_raw
+from .._triggers.preview import FireTime, preview_fires
 from .._values import suggest
 from .pending_runs import insert_pending_runs
 from .trigger_rows import first_fire, schedule_columns, sync_file_triggers, trigger_from_row
@@ -235,6 +236,18 @@ class PipelineRegistry:
                 r[key] = utc(r[key])
         return rows
 
+    def preview(self, name: str, client: str = "default", *, start: datetime | None = None,
+                count: int = 10) -> list[FireTime]:
+        """The next *count* fire times after *start* (default: now) of registered pipeline
+        *name*'s scheduled triggers (those of its file and those added by hand), in UTC and
+        local time, DST-affected ones marked (see :func:`~orchestra_core.preview_fires`)."""
+        rows = self.list_triggers(pipeline=name, client=client)
+        if not rows:
+            with self.store.engine.connect() as conn:
+                self._registered(conn, name, client)  # raises for an unknown pipeline
+        return preview_fires([trigger_from_row(r) for r in rows], start=start or self._now(),
+                             count=count)
+
     def add_trigger(self, name: str, trigger: Trigger, client: str = "default"
                     ) -> dict[str, Any]:
         """Add *trigger* to registered pipeline *name* (kept across ``apply``)."""
@@ -292,9 +305,10 @@ class PipelineRegistry:
     # -- runs ----------------------------------------------------------------------------------
 
     def queue_run(self, name: str, client: str = "default", *, run_type: str = "full",
-                  trigger: str = "manual") -> str:
+                  trigger: str = "manual", scheduled_at: datetime | None = None) -> str:
         """Create a pending run of registered pipeline *name* (latest version), for a worker
-        (``orchestra serve``) to execute; works whether the pipeline is active or not."""
+        (``orchestra serve``) to execute; works whether the pipeline is active or not.
+        *scheduled_at* is the time it stands for (default: now)."""
         now = self._now()
         with self.store.engine.begin() as conn:
             row = self._registered(conn, name, client)
@@ -302,5 +316,5 @@ class PipelineRegistry:
                 sa.select(pipeline_versions.c.definition)
                 .where(pipeline_versions.c.pipeline_id == row["id"])
                 .order_by(pipeline_versions.c.version.desc()).limit(1)).scalar()
-            return insert_pending_runs(conn, [(row["id"], definition, run_type, trigger)],
-                                       now)[0]
+            return insert_pending_runs(
+                conn, [(row["id"], definition, run_type, trigger, scheduled_at)], now)[0]

@@ -16,8 +16,8 @@ never polls faster than that.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -26,19 +26,14 @@ from attrs import frozen
 
 from .._committer import in_thread
 from .._store import utc
-from .._store.schema import (
-    asset_events,
-    clients,
-    pipeline_runs,
-    pipeline_versions,
-    pipelines,
-    task_runs,
-    triggers,
-)
-from .._triggers.model import AfterTrigger, ChangesTrigger, Misfire, QueueTrigger
+from .._store.schema import clients, pipeline_versions, pipelines, triggers
+from .._triggers.model import AfterTrigger, ChangesTrigger, QueueTrigger
 from .._triggers.times import next_fire
 from .._waiting import sleep_until_set
-from .pending_runs import insert_pending_runs
+from . import misfires
+from .conditions import after_completions, changes_since, queue_count
+from .overlap import admit
+from .pending_runs import PendingRun, insert_pending_runs
 from .trigger_rows import trigger_from_row
 
 __all__ = ("Fired", "Scheduler")
@@ -64,11 +59,6 @@ class _Contended(Exception):
     """Another scheduler changed a trigger this pass was firing (the pass is rolled back)."""
 
 
-
-
-def _like(pattern: str) -> str:
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
 
 
 class Scheduler:
@@ -135,29 +125,35 @@ class Scheduler:
                 # take SQLite's write lock first: the due rows read next stay ours
                 conn.execute(triggers.update().where(t.id == "").values(updated_at=now))
             rows = conn.execute(query).mappings().all()
-            runs: list[tuple[str, Mapping[str, Any], str, str]] = []
+            runs: list[PendingRun] = []
             labels: list[tuple[dict[str, Any], datetime]] = []
             definitions: dict[str, Any] = {}
+            created: dict[str, int] = {}
             updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
-                fire, nxt, values = self._decide(conn, dict(row), now)
+                times, nxt, values = self._decide(conn, dict(row), now)
+                pid = row["pipeline_id"]
+                if times and pid not in definitions:
+                    definitions[pid] = conn.execute(
+                        sa.select(pipeline_versions.c.definition)
+                        .where(pipeline_versions.c.pipeline_id == pid)
+                        .order_by(pipeline_versions.c.version.desc()).limit(1)).scalar()
+                definition = definitions.get(pid)
+                if times and definition is not None:
+                    times, note = admit(conn, pid, definition, times, created.get(pid, 0), now)
+                    values["last_result"] += note
+                    if not times:
+                        values.pop("last_fire_at", None)
+                    created[pid] = created.get(pid, 0) + len(times)
+                    run_type = trigger_from_row(row).run_type
+                    for when in times:
+                        runs.append((pid, definition, run_type, f"{row['kind']}:{row['name']}",
+                                     when))
+                        labels.append((dict(row), when))
                 values = {"next_fire_at": nxt, "updated_at": now, **values}
                 updates.setdefault(tuple(sorted(values)), []).append(
                     {"b_id": row["id"], "b_due": row["next_fire_at"],
                      **{f"v_{k}": v for k, v in values.items()}})
-                if not fire:
-                    continue
-                if row["pipeline_id"] not in definitions:
-                    definitions[row["pipeline_id"]] = conn.execute(
-                        sa.select(pipeline_versions.c.definition)
-                        .where(pipeline_versions.c.pipeline_id == row["pipeline_id"])
-                        .order_by(pipeline_versions.c.version.desc()).limit(1)).scalar()
-                definition = definitions[row["pipeline_id"]]
-                if definition is None:
-                    continue
-                runs.append((row["pipeline_id"], definition,
-                             trigger_from_row(row).run_type, f"{row['kind']}:{row['name']}"))
-                labels.append((dict(row), utc(row["next_fire_at"])))
             for keys, params in updates.items():
                 # conditional on the due time read: a row another scheduler moved is an error
                 # (the transaction rolls back) rather than a second run
@@ -168,11 +164,11 @@ class Scheduler:
                 if changed != len(params):
                     raise _Contended(f"{len(params) - changed} trigger(s) changed under us")
             ids = insert_pending_runs(conn, runs, now)
-            if ids:
+            last = {row["id"]: run_id for (row, _), run_id in zip(labels, ids, strict=True)}
+            if last:
                 conn.execute(triggers.update().where(t.id == sa.bindparam("b_id")).values(
                     last_run_id=sa.bindparam("b_run")),
-                    [{"b_id": row["id"], "b_run": run_id}
-                     for (row, _), run_id in zip(labels, ids, strict=True)])
+                    [{"b_id": k, "b_run": v} for k, v in last.items()])
             for (row, due), run_id in zip(labels, ids, strict=True):
                 fired.append(Fired(row["pipeline"], row["name"], row["kind"], due, run_id, now))
         for f in fired:
@@ -181,115 +177,41 @@ class Scheduler:
         return fired, len(rows) >= self.batch
 
     def _decide(self, conn: sa.Connection, row: dict[str, Any], now: datetime
-                ) -> tuple[bool, datetime | None, dict[str, Any]]:
-        """``(fire?, next fire time, other columns to set)`` for a due trigger row."""
+                ) -> tuple[list[datetime], datetime | None, dict[str, Any]]:
+        """``(scheduled times of the runs to create, next fire time, other columns to set)``
+        for a due trigger row."""
         trigger = trigger_from_row(row)
         due = utc(row["next_fire_at"])
         assert due is not None
         values: dict[str, Any] = {}
+        times: list[datetime] = []
+        nxt = next_fire(trigger, now)
         scheduled = row["kind"] in _TIMED or (isinstance(trigger, ChangesTrigger)
                                              and trigger.cron is not None)
         if scheduled:
-            nxt = next_fire(trigger, now)
-            late = (now - due).total_seconds()
-            fire, result = True, "fired"
-            if late > trigger.misfire_grace:
-                if trigger.misfire is Misfire.SKIP:
-                    fire, result = False, (f"skipped the time(s) missed while no scheduler "
-                                           f"ran (due {due:%Y-%m-%d %H:%M:%S}Z; misfire: skip)")
-                else:
-                    result = (f"fired {late:.0f} s late for the time(s) missed while no "
-                              f"scheduler ran (misfire: run_once)")
-            if fire and isinstance(trigger, ChangesTrigger):
-                fire, result = self._changes(conn, trigger, row, due, now)
+            times, result = misfires.missed_times(trigger, due, now)
+            if len(times) >= misfires.MAX_RUN_ALL:  # the rest of the missed times in the next pass
+                nxt = next_fire(trigger, times[-1])
+            if times and isinstance(trigger, ChangesTrigger):
+                fire, result = changes_since(conn, trigger, row, due, now)
+                times = times if fire else []
+        elif isinstance(trigger, QueueTrigger):
+            fire, result, seq = queue_count(conn, trigger, row)
+            if fire:
+                times, values["cursor_seq"] = [now], seq
+        elif isinstance(trigger, AfterTrigger):
+            times, result = after_completions(conn, trigger, row)
+            if times:
+                values["cursor"] = times[-1]
+        elif isinstance(trigger, ChangesTrigger):
+            fire, result = changes_since(conn, trigger, row, None, now)
+            times = [now] if fire else []
         else:
-            nxt = next_fire(trigger, now)
-            if isinstance(trigger, QueueTrigger):
-                fire, result = self._queue(conn, trigger, row)
-            elif isinstance(trigger, AfterTrigger):
-                fire, result, cursor = self._after(conn, trigger, row)
-                if cursor is not None:
-                    values["cursor"] = cursor
-            elif isinstance(trigger, ChangesTrigger):
-                fire, result = self._changes(conn, trigger, row, None, now)
-            else:
-                fire, result = False, "never fires by itself"
+            result = "never fires by itself"
         values["last_result"] = result
-        if fire:
+        if times:
             values["last_fire_at"] = now
-        return fire, nxt, values
-
-    # -- conditions ------------------------------------------------------------------------------
-
-    def _queue(self, conn: sa.Connection, trigger: QueueTrigger, row: dict[str, Any]
-               ) -> tuple[bool, str]:
-        if row["last_run_id"]:
-            state = conn.execute(sa.select(pipeline_runs.c.state).where(
-                pipeline_runs.c.id == row["last_run_id"])).scalar()
-            if state in ("pending", "running"):
-                return False, f"waiting for its run {row['last_run_id']} to finish"
-        if self._queues is None:
-            try:
-                from .._queues import Queues
-            except ImportError:
-                return False, "queues are not available in this installation"
-            self._queues = Queues(self.store, clock=self.clock)
-        count = self._queues.count_new(trigger.queue, since=utc(row["last_fire_at"]))
-        if count >= trigger.min_elements:
-            return True, f"fired: {count} new element(s) in queue {trigger.queue!r}"
-        return False, (f"{count} new element(s) in queue {trigger.queue!r}, waiting for "
-                       f"{trigger.min_elements}")
-
-    def _after(self, conn: sa.Connection, trigger: AfterTrigger, row: dict[str, Any]
-               ) -> tuple[bool, str, datetime | None]:
-        client = trigger.client or row["client"]
-        upstream = conn.execute(sa.select(pipelines.c.id).join(
-            clients, clients.c.id == pipelines.c.client_id).where(
-            pipelines.c.name == trigger.pipeline, clients.c.name == client)).scalar()
-        if upstream is None:
-            return False, f"pipeline {trigger.pipeline!r} has not run yet", None
-        cursor = utc(row["cursor"])
-        r = pipeline_runs.c
-        if trigger.stage:
-            query = (sa.select(sa.func.count(), sa.func.max(task_runs.c.ended_at))
-                     .select_from(task_runs.join(pipeline_runs, r.id == task_runs.c.run_id))
-                     .where(r.pipeline_id == upstream, task_runs.c.kind == "stage",
-                            task_runs.c.task_id == trigger.stage,
-                            task_runs.c.outcome.in_(trigger.outcome)))
-            if cursor is not None:
-                query = query.where(task_runs.c.ended_at > cursor)
-            what = f"stage {trigger.stage!r} of {trigger.pipeline!r}"
-        else:
-            query = sa.select(sa.func.count(), sa.func.max(r.ended_at)).where(
-                r.pipeline_id == upstream, r.state.in_(trigger.outcome), r.ended_at.is_not(None))
-            if cursor is not None:
-                query = query.where(r.ended_at > cursor)
-            what = f"pipeline {trigger.pipeline!r}"
-        count, latest = conn.execute(query).first() or (0, None)
-        if not count:
-            return False, f"waiting for {what} to end {'/'.join(trigger.outcome)}", None
-        return True, f"fired: {what} ended {'/'.join(trigger.outcome)}", utc(latest)
-
-    def _changes(self, conn: sa.Connection, trigger: ChangesTrigger, row: dict[str, Any],
-                 due: datetime | None, now: datetime) -> tuple[bool, str]:
-        e = asset_events.c
-        last_run = conn.execute(sa.select(sa.func.max(pipeline_runs.c.created_at)).where(
-            pipeline_runs.c.pipeline_id == row["pipeline_id"])).scalar()
-        query = sa.select(sa.func.count()).select_from(asset_events).where(
-            sa.or_(e.pipeline.is_(None), e.pipeline != row["pipeline"]), e.time <= now)
-        if trigger.assets:
-            query = query.where(sa.or_(*(e.asset.like(_like(p), escape="\\")
-                                         for p in trigger.assets)))
-        if trigger.pipeline:
-            query = query.where(e.pipeline == trigger.pipeline)
-        if last_run is not None:
-            query = query.where(e.time > utc(last_run))
-        if trigger.offset is not None and due is not None:
-            query = query.where(e.time >= due - timedelta(seconds=trigger.offset))
-        count = conn.execute(query).scalar() or 0
-        if count:
-            return True, f"fired: {count} asset update(s) since the pipeline last ran"
-        return False, "no asset updates since the pipeline last ran"
+        return times, nxt, values
 
     # -- the loop --------------------------------------------------------------------------------
 

@@ -87,12 +87,14 @@ def sync_file_triggers(conn: sa.Connection, pipeline_id: str, pipeline: Pipeline
 
 
 def schedule_columns(pipeline: Pipeline) -> dict[str, Any]:
-    """The seed-003 schedule columns of the pipeline record, from its interval trigger."""
+    """The seed-003 schedule columns of the pipeline record, from its interval trigger, and
+    its active-run limit."""
     interval = next((t for t in pipeline.triggers if isinstance(t, IntervalTrigger)), None)
     timed = any(t.kind in ("cron", "interval", "single") for t in pipeline.triggers)
     if interval is None:
         return {"schedule_type": 1 if timed else 0, "frequency": None, "frequency_type": None,
-                "start_time": None}
-    return {"schedule_type": 1, "frequency": interval.frequency,
+                "start_time": None, "max_active_runs": pipeline.active_limit}
+    return {"max_active_runs": pipeline.active_limit,
+            "schedule_type": 1, "frequency": interval.frequency,
             "frequency_type": _FREQUENCY_CODES[interval.frequency_type],
             "start_time": interval.start_time[:32]}

@@ -18,9 +18,10 @@ import anyio
 import sqlalchemy as sa
 
 from .._committer import in_thread
-from .._store.schema import pipeline_runs
+from .._store.schema import pipeline_runs, pipelines
 from .._waiting import sleep_until_set
 from .lease import RunOwned, owner_alive, try_claim
+from .overlap import room_to_start
 
 __all__ = ("RunWorker",)
 
@@ -64,10 +65,14 @@ class RunWorker:
         me = self.engine.owner
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(r.id, r.owner, r.heartbeat_at, r.state, r.started_at, r.created_at)
+                sa.select(r.id, r.owner, r.heartbeat_at, r.state, r.started_at, r.created_at,
+                          r.pipeline_id)
                 .where(r.state.in_(("pending", "running")),
                        sa.or_(r.owner.is_(None), r.owner != me))
                 .order_by(r.created_at).limit(max(limit * 4, 50))).mappings().all()
+            limited = set(conn.execute(sa.select(pipelines.c.id).where(
+                pipelines.c.id.in_({row["pipeline_id"] for row in rows}),
+                pipelines.c.max_active_runs.is_not(None))).scalars()) if rows else set()
         out: list[tuple[str, str]] = []
         for row in rows:
             if len(out) >= limit:
@@ -77,7 +82,13 @@ class RunWorker:
             beat = row["heartbeat_at"] or row["created_at"]
             if row["owner"] is not None and owner_alive(row["owner"], beat, now):
                 continue
+            fresh = row["owner"] is None and row["started_at"] is None and \
+                row["pipeline_id"] in limited
+            if fresh and not self._room(row, me, claimed=False):
+                continue  # the pipeline's max_active_runs: it waits for an active run to end
             if not try_claim(self.store, dict(row), me, now):
+                continue
+            if fresh and not self._room(row, me, claimed=True):
                 continue
             if row["owner"] is None and row["started_at"] is None:
                 why = "pending"
@@ -85,6 +96,20 @@ class RunWorker:
                 why = f"interrupted (owner {row['owner'] or 'none'} is gone)"
             out.append((row["id"], why))
         return out
+
+    def _room(self, row: Any, me: str, *, claimed: bool) -> bool:
+        """Whether the pending run *row* may start under its pipeline's active-run limit;
+        a run claimed by a worker that finds no room after all is released again (two
+        workers claiming at once: the older run starts first)."""
+        with self.store.engine.begin() as conn:
+            if room_to_start(conn, row["pipeline_id"], row["id"]):
+                return True
+            if claimed:
+                conn.execute(pipeline_runs.update().where(
+                    pipeline_runs.c.id == row["id"], pipeline_runs.c.owner == me,
+                    pipeline_runs.c.started_at.is_(None)).values(owner=None,
+                                                                 heartbeat_at=None))
+        return False
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Pick up and execute runs until :meth:`stop` (or cancellation)."""

@@ -168,12 +168,13 @@ class Store:
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
-                   owner: str | None = None) -> str:
-        """Record a new pipeline run and a pending task run per node; return the run id."""
+                   owner: str | None = None, scheduled_at: datetime | None = None) -> str:
+        """Record a new pipeline run and a pending task run per node; return the run id.
+        *scheduled_at* is the time it was due (default: now)."""
         for tries_left in (2, 1, 0):
             try:
                 return self._create_run(name, client, definition, source, run_type, trigger,
-                                        nodes, owner)
+                                        nodes, owner, scheduled_at)
             except sa.exc.IntegrityError:
                 # another process created the same client or pipeline record meanwhile:
                 # the next try finds it
@@ -183,7 +184,7 @@ class Store:
 
     def _create_run(self, name: str, client: str, definition: dict, source: str | None,
                     run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
-                    owner: str | None) -> str:
+                    owner: str | None, scheduled_at: datetime | None = None) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:
@@ -191,7 +192,7 @@ class Store:
             conn.execute(pipeline_runs.insert().values(
                 id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
                 state="pending", definition=definition, created_at=now, cancel_requested=False,
-                owner=owner))
+                owner=owner, scheduled_at=scheduled_at or now))
             rows = [dict(run_id=run_id, task_id=n["task_id"], kind=n["kind"],
                          integration=n.get("integration"), job=n.get("job"), state="pending",
                          attempt=0, updated_at=now) for n in nodes]
@@ -297,7 +298,8 @@ class Store:
         query = (sa.select(pipeline_runs.c.id, pipeline_runs.c.state, pipeline_runs.c.run_type,
                            pipeline_runs.c.trigger, pipeline_runs.c.created_at,
                            pipeline_runs.c.started_at, pipeline_runs.c.ended_at,
-                           pipeline_runs.c.error, pipelines.c.name.label("pipeline"))
+                           pipeline_runs.c.error, pipeline_runs.c.scheduled_at,
+                           pipelines.c.name.label("pipeline"))
                  .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
                  .order_by(pipeline_runs.c.created_at.desc()).limit(limit))
         if pipeline:

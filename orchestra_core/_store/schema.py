@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -48,6 +49,7 @@ pipelines = Table(
     Column("status", String(32), nullable=False),
     Column("error_message", Text),
     Column("active", Boolean, nullable=False),
+    Column("max_active_runs", Integer),  # migration sched
     UniqueConstraint("client_id", "name", name="uq_pipelines_client_name"),
 )
 
@@ -66,6 +68,7 @@ pipeline_runs = Table(
     Column("cancel_requested", Boolean, nullable=False),
     Column("owner", String(200)),
     Column("heartbeat_at", TS),
+    Column("scheduled_at", TS),  # migration sched
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
     Index("ix_pipeline_runs_state", "state"),  # migration 0003
     Index("ix_pipeline_runs_created", "created_at", "id"),  # migration "api": run listings
@@ -123,7 +126,9 @@ queue_elements = Table(
     Column("finished_at", TS),
     Column("created_by", String(200)),
     Column("claimed_by", String(200)),
+    Column("seq", BigInteger),  # commit order, assigned by the store (migration sched)
     Index("ix_queue_elements_claim", "queue", "status", "id"),
+    Index("ix_queue_elements_seq", "queue", "seq"),
     Index("ix_queue_elements_reference", "queue", "reference"),
 )
 
@@ -230,6 +235,7 @@ triggers = Table(
     Column("last_run_id", String(36)),
     Column("last_result", Text),
     Column("cursor", TS),
+    Column("cursor_seq", BigInteger),  # migration sched
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("pipeline_id", "name", name="uq_triggers_pipeline_name"),

@@ -23,7 +23,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
-from .._values import InvalidValue, suggest
+from .._values import InvalidValue, parse_duration, suggest
 from .model import (
     TRIGGER_KINDS,
     AfterTrigger,
@@ -112,8 +112,8 @@ def check_trigger(trigger: Trigger) -> list[TriggerProblem]:
         limit = {FrequencyType.MINUTES: 1440, FrequencyType.HOURS: 24}.get(
             trigger.frequency_type)
         if limit is not None and trigger.frequency > limit:
-            bad("frequency", f"at most {limit} {trigger.frequency_type.value} (the schedule "
-                "repeats within each day); use frequency_type: days for longer intervals")
+            bad("frequency", f"at most {limit} {trigger.frequency_type.value}; use "
+                "frequency_type: days for longer intervals")
         if tz is not None:
             try:
                 parse_start(trigger.start_time, tz)
@@ -145,6 +145,13 @@ def check_trigger(trigger: Trigger) -> list[TriggerProblem]:
         if trigger.offset is not None and trigger.cron is None:
             bad("offset", "'offset' is the look-back window of a scheduled check: give 'cron' "
                 "too, or leave 'offset' out")
+    if isinstance(trigger.misfire_grace, str):
+        share = float(trigger.misfire_grace[:-1])
+        if not 0 < share <= 100:
+            bad("misfire_grace", f"a share of the period is more than 0% and at most 100%, got "
+                f"{trigger.misfire_grace!r}")
+    elif trigger.misfire_grace < 0:
+        bad("misfire_grace", f"expected seconds >= 0, got {trigger.misfire_grace:g}")
     for name in ("check_every",):
         value = getattr(trigger, name, None)
         if value is not None and value < 1:
@@ -162,6 +169,22 @@ def register_trigger_hooks(converter: Converter) -> None:
         lambda t: t is Trigger, lambda raw, _: structure_trigger(raw, converter))
     converter.register_structure_hook_func(
         lambda t: t == tuple[Trigger, ...], lambda raw, _: structure_triggers(raw, converter))
+    converter.register_structure_hook_func(lambda t: t == float | str, _grace)
+
+
+def _grace(raw: Any, _: Any) -> float | str:
+    """``misfire_grace``: a duration (``90``, ``"2m"``) or a share of the period (``"50%"``)."""
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            share = float(raw.strip()[:-1])
+        except ValueError:
+            raise InvalidValue(f"expected a duration such as '2m' or a share of the period "
+                               f"such as '50%', got {raw!r}") from None
+        return f"{share:g}%"
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise InvalidValue(f"expected a duration such as '2m' or a share of the period such "
+                           f"as '50%', got {raw!r}")
+    return parse_duration(raw) if isinstance(raw, str) else float(raw)
 
 
 def _kind_of(raw: Mapping[str, Any]) -> str:

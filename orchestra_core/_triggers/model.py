@@ -38,7 +38,8 @@ __all__ = (
 class Misfire(enum.StrEnum):
     """What a trigger does about fire times missed while no scheduler was running."""
 
-    RUN_ONCE = "run_once"  #: one run for all the missed times
+    RUN_ONCE = "run_once"  #: one run for all the missed times (the latest)
+    RUN_ALL = "run_all"  #: one run per missed time, each with its scheduled time
     SKIP = "skip"  #: no run for missed times; wait for the next one
 
 
@@ -57,15 +58,16 @@ class Trigger:
 
     ``id`` names the trigger within its pipeline (default: its kind, numbered when a
     pipeline has several of one kind); ``run_type`` is the scope of the runs it creates;
-    ``misfire`` applies after downtime (:class:`Misfire`); ``misfire_grace`` is how late (in
-    seconds) a fire may be and still count as on time.
+    ``misfire`` applies after downtime (:class:`Misfire`); ``misfire_grace`` is how late a
+    fire may be and still count as on time: seconds, or a share of the trigger's period as
+    text such as ``"50%"`` (half the time to the next fire).
     """
 
     kind: ClassVar[str] = ""
     id: str | None = None
     run_type: str = "full"
     misfire: Misfire = Misfire.RUN_ONCE
-    misfire_grace: float = 60.0
+    misfire_grace: float | str = 60.0
 
 
 @frozen(kw_only=True)

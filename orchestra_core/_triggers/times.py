@@ -7,15 +7,19 @@ time, in the trigger's timezone). Two kinds of wall times need a rule:
 - a time that does not exist (the hour skipped when clocks go forward);
 - a time that happens twice (the hour repeated when clocks go back).
 
-The rule depends on how often the schedule fires:
+The rule depends on the schedule:
 
-- **at particular hours** (cron with a fixed hour field, intervals of 2 hours or more,
-  days, weeks): the job runs exactly once per matching day. A skipped time runs at the
-  moment the clocks go forward (02:30 on the spring day in New York runs at 03:00 EDT); a
-  repeated time runs at its first occurrence.
-- **every hour or more often** (cron with ``*`` as the hour, intervals in minutes or of one
-  hour): the schedule follows real time. Skipped times are skipped (they never happen), and
-  repeated times run in both occurrences, so there is never a one-hour hole.
+- **at particular hours** (cron whose hour field is literally one hour or a list of hours,
+  such as ``2`` or ``6,18``; intervals of days or weeks): the job runs exactly once per
+  matching day. A skipped time runs at the moment the clocks go forward (02:30 on the spring
+  day in New York runs at 03:00 EDT); a repeated time runs at its first occurrence.
+- **every other cron** (hour field ``*``, a range such as ``0-23`` or a step such as
+  ``*/1``): the schedule follows real time. Skipped times are skipped (they never happen),
+  and repeated times run in both occurrences, so there is never a hole.
+- **intervals in minutes or hours** count elapsed time: fires are exactly the interval apart.
+
+Cost does not depend on the date: a zone's offset changes are found once per year and kept
+(:mod:`._offsets`), and each span of constant offset needs one wall-time search.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import functools
 import re
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from .._values import suggest
+from ._offsets import previous_transition, segment
 from .model import (
     ChangesTrigger,
     CronTrigger,
@@ -38,6 +43,9 @@ from .model import (
 )
 
 __all__ = (
+    "cron_follows_real_time",
+    "grace_seconds",
+    "interval_anchor",
     "local_to_utc",
     "next_cron",
     "next_fire",
@@ -49,8 +57,6 @@ __all__ = (
     "zone",
 )
 
-_H3 = timedelta(hours=3)
-_FIXED = {"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Universal", "Zulu", "Etc/Zulu", "Etc/Universal"}
 #: Monday 2000-01-03: intervals given as a time of day count days and weeks from here.
 EPOCH = date(2000, 1, 3)
 
@@ -122,6 +128,9 @@ def parse_at(value: str, tz: zoneinfo.ZoneInfo) -> datetime:
 
 # -- next fire times ----------------------------------------------------------------------------
 
+#: The first matching wall time after a wall time (or at it, when the flag says inclusive).
+WallSearch = Callable[[datetime, bool], "datetime | None"]
+
 
 def _utc(wall: datetime, tz: tzinfo, fold: int) -> datetime:
     return wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
@@ -137,18 +146,11 @@ def wall_instants(wall: datetime, tz: tzinfo, *, hourly: bool = False) -> list[d
             second.astimezone(tz).replace(tzinfo=None) == wall:  # repeated hour
         early, late = sorted((first, second))
         return [early, late] if hourly else [early]
-    # skipped hour: fold=0 reads it with the offset before the change, fold=1 after
+    # skipped hour: the clocks go forward between the two readings
     if hourly:
         return []
-    lo, hi = sorted((first, second))
-    after_offset = hi.astimezone(tz).utcoffset()
-    while hi - lo > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).utcoffset() == after_offset:
-            hi = mid
-        else:
-            lo = mid
-    return [hi.replace(microsecond=0)]
+    lo = min(first, second)
+    return [segment(tz, lo)[1]]
 
 
 def local_to_utc(wall: datetime, tz: tzinfo) -> datetime:
@@ -157,66 +159,63 @@ def local_to_utc(wall: datetime, tz: tzinfo) -> datetime:
     return wall_instants(wall, tz)[0]
 
 
-def _stable(tz: tzinfo, start: datetime, end: datetime) -> bool:
-    """Whether *tz* keeps one UTC offset from *start* to *end* (checked every 6 hours; no
-    zone changes its offset twice within 6 hours)."""
-    if getattr(tz, "key", None) in _FIXED:
-        return True
-    offset = start.astimezone(tz).utcoffset()
-    t = start
-    while t < end:
-        t = min(t + timedelta(hours=6), end)
-        if t.astimezone(tz).utcoffset() != offset:
-            return False
-    return True
-
-
-def _next_from(walls: Callable[[datetime], Iterator[datetime]], tz: tzinfo, after: datetime,
-               hourly: bool) -> datetime | None:
-    """The first instant after *after* of the wall times *walls(start)* yields (increasing,
-    all later than *start*)."""
-    after = after.astimezone(UTC)
+def _next_fixed(first_wall: WallSearch, tz: tzinfo, after: datetime) -> datetime | None:
+    """The first fire after *after* of a schedule at particular hours: each matching wall
+    time happens once (skipped: when the clocks jump; repeated: its first occurrence), so
+    instants follow wall times in order and one wall-time search finds it."""
     local = after.astimezone(tz)
-    w0 = local.replace(tzinfo=None)
-    first = next(walls(w0), None)
-    if first is None:
-        return None
-    offset = local.utcoffset()
-    assert offset is not None
-    estimate = (first - offset).replace(tzinfo=UTC)
-    if _stable(tz, after - _H3, estimate + _H3):
-        return estimate
-    best: datetime | None = None
-    best_wall: datetime | None = None
-    for n, wall in enumerate(walls(w0 - _H3)):
-        if best_wall is not None and wall > best_wall + _H3:
-            break
-        if n > 200_000:
-            break
-        for instant in wall_instants(wall, tz, hourly=hourly):
-            if instant > after and (best is None or instant < best):
-                best, best_wall = instant, wall
-    return best
+    w0, inclusive = local.replace(tzinfo=None), False
+    if local.fold:  # in the second occurrence of a repeated hour: its first one is past
+        change = previous_transition(tz, after)
+        if change is not None:
+            before = (change - timedelta(seconds=1)).astimezone(tz).utcoffset()
+            assert before is not None
+            repeat_end = (change + before).replace(tzinfo=None)
+            if repeat_end > w0:
+                w0, inclusive = repeat_end, True
+    wall = first_wall(w0, inclusive)
+    return None if wall is None else local_to_utc(wall, tz)
+
+
+def _next_real(first_wall: WallSearch, tz: tzinfo, after: datetime) -> datetime | None:
+    """The first fire after *after* of a schedule that follows real time: the first instant
+    whose local wall time matches. One wall-time search per span of constant UTC offset."""
+    t, inclusive = after.astimezone(UTC), False
+    for _ in range(1000):
+        offset, end = segment(tz, t)
+        wall = first_wall((t + offset).replace(tzinfo=None), inclusive)
+        if wall is None:
+            return None
+        candidate = (wall - offset).replace(tzinfo=UTC)
+        if candidate < end:
+            return candidate
+        t, inclusive = end, True
+    return None
 
 
 #: Parsed croniter objects per thread (parsing is half the cost of a next time).
 _CRONS = threading.local()
+_FIXED_HOURS = re.compile(r"\d+(,\d+)*")
 
 
 @functools.lru_cache(maxsize=4096)
 def _cron(expr: str) -> tuple[str, bool, bool]:
     text, seconds_first = parse_cron(expr)
     hour = text.split()[2 if seconds_first else 1]
-    return text, seconds_first, hour == "*"
+    return text, seconds_first, _FIXED_HOURS.fullmatch(hour) is None
 
 
-def next_cron(expr: str, tz: tzinfo | str, after: datetime) -> datetime:
-    """The first time after *after* (aware) that cron *expr* matches in *tz*, in UTC."""
+def cron_follows_real_time(expr: str) -> bool:
+    """Whether cron *expr* follows real time across DST changes (its hour field is not a
+    literal hour or list of hours: ``*``, a range or a step), rather than firing once per
+    matching day."""
+    return _cron(expr)[2]
+
+
+def _cron_walls(expr: str) -> tuple[WallSearch, bool]:
     from croniter import croniter
 
-    tz = zone(tz) if isinstance(tz, str) else tz
     text, seconds_first, hourly = _cron(expr)
-
     cache = _CRONS.__dict__
     key = (text, seconds_first)
     if key not in cache:
@@ -225,64 +224,80 @@ def next_cron(expr: str, tz: tzinfo | str, after: datetime) -> datetime:
         cache[key] = croniter(text, datetime(2000, 1, 1), second_at_beginning=seconds_first)
     it = cache[key]
 
-    def walls(start: datetime) -> Iterator[datetime]:
-        it.set_current(start, force=True)
-        while True:
-            yield it.get_next(datetime)
+    def first_wall(start: datetime, inclusive: bool) -> datetime:
+        it.set_current(start - timedelta(seconds=1) if inclusive else start, force=True)
+        found: datetime = it.get_next(datetime)
+        return found
 
-    found = _next_from(walls, tz, after, hourly)
+    return first_wall, hourly
+
+
+def next_cron(expr: str, tz: tzinfo | str, after: datetime) -> datetime:
+    """The first time after *after* (aware) that cron *expr* matches in *tz*, in UTC."""
+    tz = zone(tz) if isinstance(tz, str) else tz
+    first_wall, hourly = _cron_walls(expr)
+    found = (_next_real if hourly else _next_fixed)(first_wall, tz, after)
     assert found is not None
     return found
+
+
+def interval_anchor(trigger: IntervalTrigger) -> tuple[datetime, bool]:
+    """``(first instant, dated)``: where an interval trigger's elapsed-time count starts
+    (``start_time`` in its zone; a time of day is taken on Monday 2000-01-03), and whether
+    ``start_time`` has a date (nothing fires before it then)."""
+    tz = zone(trigger.timezone)
+    anchor, tod = parse_start(trigger.start_time, tz)
+    if anchor is not None:
+        return anchor.astimezone(UTC), True
+    return local_to_utc(datetime.combine(EPOCH, tod), tz), False
 
 
 def next_interval(trigger: IntervalTrigger, after: datetime) -> datetime:
     """The first fire time of an interval trigger after *after*, in UTC.
 
-    Minutes and hours repeat from ``start_time`` within each local day (every 6 hours from
-    06:00 is 00:00, 06:00, 12:00, 18:00); days and weeks count from ``start_time``'s date
-    (or from Monday 2000-01-03 when it is a time of day). Nothing fires before a
+    Minutes and hours count elapsed time from ``start_time``: fires are exactly the interval
+    apart, also across daylight-saving changes. Days and weeks count calendar days from
+    ``start_time``'s date (or from Monday 2000-01-03 when it is a time of day) and fire at
+    its local time of day (the rules for particular hours). Nothing fires before a
     ``start_time`` that has a date.
     """
     tz = zone(trigger.timezone)
-    anchor, tod = parse_start(trigger.start_time, tz)
-    if anchor is not None:
-        after = max(after, anchor - timedelta(microseconds=1))
+    start, dated = interval_anchor(trigger)
+    after = after.astimezone(UTC)
+    if dated and after < start:
+        return start
     n = trigger.frequency
     unit = trigger.frequency_type
     if unit in (FrequencyType.MINUTES, FrequencyType.HOURS):
         step = timedelta(minutes=n) if unit is FrequencyType.MINUTES else timedelta(hours=n)
-        hourly = step <= timedelta(hours=1)
-        base = datetime.combine(EPOCH, tod)
+        return start + step * ((after - start) // step + 1)
+    days = n * (7 if unit is FrequencyType.WEEKS else 1)
+    origin = start.astimezone(tz).replace(tzinfo=None) if dated else datetime.combine(
+        EPOCH, parse_start(trigger.start_time, tz)[1])
 
-        def walls(start: datetime) -> Iterator[datetime]:
-            day = start.date()
-            while True:
-                midnight = datetime.combine(day, datetime.min.time())
-                first = base.replace(year=day.year, month=day.month, day=day.day)
-                first -= step * ((first - midnight) // step)
-                t = first
-                while t.date() == day:
-                    if t > start:
-                        yield t
-                    t += step
-                day += timedelta(days=1)
-    else:
-        days = n * (7 if unit is FrequencyType.WEEKS else 1)
-        hourly = False
-        origin = anchor.astimezone(tz).replace(tzinfo=None) if anchor is not None \
-            else datetime.combine(EPOCH, tod)
+    def first_wall(w: datetime, inclusive: bool) -> datetime:
+        k = max(0, (w - origin).days // days - 1)
+        while True:
+            t = origin + timedelta(days=k * days)
+            if t > w or (inclusive and t == w):
+                return t
+            k += 1
 
-        def walls(start: datetime) -> Iterator[datetime]:
-            k = max(0, (start - origin).days // days - 1)
-            while True:
-                t = origin + timedelta(days=k * days)
-                if t > start:
-                    yield t
-                k += 1
-
-    found = _next_from(walls, tz, after, hourly)
+    found = _next_fixed(first_wall, tz, after)
     assert found is not None
     return found
+
+
+def grace_seconds(trigger: Trigger, due: datetime) -> float:
+    """How late (seconds) a fire due at *due* may be and still count as on time: the
+    trigger's ``misfire_grace``, or its share of the period from *due* to the next fire."""
+    grace = trigger.misfire_grace
+    if not isinstance(grace, str):
+        return float(grace)
+    following = next_fire(trigger, due)
+    if following is None:  # a single trigger has no period: the default grace
+        return 60.0
+    return (following - due).total_seconds() * float(grace[:-1]) / 100
 
 
 def next_fire(trigger: Trigger, after: datetime) -> datetime | None:

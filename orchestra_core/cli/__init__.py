@@ -14,6 +14,7 @@ from .._redaction import Redactor
 from ._api import audit, tokens
 from ._common import ErrorEdgeGroup, echo_error
 from ._delivery import destinations, orchestrations, templates
+from ._fire_times import backfill, preview
 from ._queues import notifications, queue
 from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
@@ -48,6 +49,8 @@ cli.add_command(logs)
 cli.add_command(pipelines)
 cli.add_command(triggers)
 cli.add_command(serve)
+triggers.add_command(preview)
+pipelines.add_command(backfill)
 cli.add_command(init)
 cli.add_command(keys)
 cli.add_command(constants)

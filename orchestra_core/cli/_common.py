@@ -21,7 +21,7 @@ from .._errors import OrchestraError
 from .._redaction import Redactor
 
 __all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
-           "open_store", "redactor_of")
+           "open_store", "parse_limits", "redactor_of")
 
 #: ``--db URL_OR_PATH`` (also ``ORCHESTRA_DB``): the state store a command reads and writes.
 DB_OPTION = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
@@ -145,3 +145,21 @@ def format_ts(value: Any) -> str:
         return "-"
     text = value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
     return text.replace("+00:00", "Z")
+
+
+def parse_limits(host: Any, items: tuple[str, ...]) -> dict[str, int]:
+    """``--limit INTEGRATION=N`` options as ``{integration: N}`` (names as the host knows
+    them); a usage error naming the option for a malformed item or an unknown integration."""
+    limits: dict[str, int] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise click.BadParameter(f"expected INTEGRATION=N with N >= 1, got {item!r}",
+                                     param_hint="--limit")
+        spec = host.integrations.find(name.strip().lower())
+        if spec is None:
+            raise click.BadParameter(f"unknown integration {name.strip()!r}; installed: "
+                                     f"{', '.join(host.integrations.names())}",
+                                     param_hint="--limit")
+        limits[spec.name] = int(value)
+    return limits

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .._errors import ConfigError
-from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
+from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store, parse_limits
 from ._graceful import GRACE_OPTION
 
 __all__ = ("pipelines", "serve", "triggers")
@@ -312,6 +312,9 @@ def triggers_delete(trigger: str, db: str | None) -> None:
               help="Runs executing at once.")
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Tasks executing at once, across runs.")
+@click.option("--limit", "limits", multiple=True, metavar="INTEGRATION=N",
+              help="At most N tasks of INTEGRATION at once, across runs (repeatable), e.g. "
+                   "fivetran=20.")
 @click.option("--no-scheduler", is_flag=True,
               help="Only execute runs (another process schedules them).")
 @click.option("--max-requests", type=click.IntRange(min=1), default=64, show_default=True,
@@ -319,7 +322,8 @@ def triggers_delete(trigger: str, db: str | None) -> None:
 @GRACE_OPTION
 @click.pass_context
 def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers: int,
-          max_concurrency: int, no_scheduler: bool, max_requests: int, grace: float) -> None:
+          max_concurrency: int, limits: tuple[str, ...], no_scheduler: bool,
+          max_requests: int, grace: float) -> None:
     """Run the service: the scheduler, a worker pool and the HTTP server, until SIGTERM.
 
     Registered pipelines run on their triggers; pending runs are executed; runs interrupted
@@ -337,8 +341,10 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     host = host_of(ctx)
+    integration_limits = parse_limits(host, limits)
     store = open_store(db)
     service = Service(host, store, http_host=http_host, port=port, workers=workers,
                       max_concurrency=max_concurrency, scheduler=not no_scheduler,
-                      signals=True, grace=grace, max_requests=max_requests)
+                      signals=True, grace=grace, max_requests=max_requests,
+                      integration_limits=integration_limits)
     anyio.run(service.run)
