@@ -153,3 +153,13 @@ def test_uninstalled_plugin_gives_the_install_hint(venv, tmp_path):
         "install it: "
         "pip install orchestra-fivetran\n"
     )
+
+
+def test_core_wheel_carries_the_dashboards_templates_and_static_files(wheels):
+    import zipfile
+
+    wheel = next(wheels.glob("orchestra_core-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("templates/base.html", "templates/run_live.html", "static/htmx.min.js",
+                 "static/htmx-LICENSE.txt", "static/dashboard.css"):
+        assert f"orchestra_core/_dashboard/{name}" in names, name

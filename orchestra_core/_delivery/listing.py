@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .._store.schema import notifications, pipeline_runs, pipelines, task_runs
+from .._store.schema import clients, notifications, pipeline_runs, pipelines, task_runs
 
 __all__ = ("added_notifications", "orchestrations")
 
@@ -18,8 +18,9 @@ def _run_mode(definition: dict[str, Any]) -> str:
     return ", ".join(k for k in kinds if k) or "manual"
 
 
-def orchestrations(store: Any) -> list[dict[str, Any]]:
-    """One row per orchestration task of every pipeline that ran one, its latest run."""
+def orchestrations(store: Any, client: str | None = None) -> list[dict[str, Any]]:
+    """One row per orchestration task of every pipeline (of *client*) that ran one, its
+    latest run."""
     query = (sa.select(task_runs.c.task_id, task_runs.c.state, task_runs.c.meta,
                        task_runs.c.ended_at, task_runs.c.error, pipeline_runs.c.id,
                        pipeline_runs.c.created_at, pipeline_runs.c.definition,
@@ -28,6 +29,9 @@ def orchestrations(store: Any) -> list[dict[str, Any]]:
              .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
              .where(task_runs.c.integration == "orchestration")
              .order_by(pipeline_runs.c.created_at.desc()))
+    if client is not None:
+        query = (query.join(clients, clients.c.id == pipelines.c.client_id)
+                 .where(clients.c.name == client))
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for r in conn.execute(query).mappings():

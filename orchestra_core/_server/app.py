@@ -56,9 +56,12 @@ def create_app(host: Any, engine: Any = None, *,
     if store is not None and api:  # the REST API on the engine's store
         from .._api import create_api
 
-        routes.append(Mount("/api/v1", create_api(host, store,
-                                                  clock=getattr(engine, "clock", None),
-                                                  on_runs=on_runs)))
+        api_app = create_api(host, store, clock=getattr(engine, "clock", None),
+                             on_runs=on_runs)
+        routes.append(Mount("/api/v1", api_app))
+        from .._dashboard import PagesMount, create_dashboard  # the pages, on top of the API
+
+        routes.append(PagesMount(create_dashboard(api_app)))
     limits = Middleware(EdgeLimits, max_body=max_body, body_timeout=body_timeout,
                         max_requests=max_requests)
     app = Starlette(routes=routes, middleware=[limits])

@@ -328,7 +328,8 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
 
     Registered pipelines run on their triggers; pending runs are executed; runs interrupted
     by a crash are resumed. SIGTERM or Ctrl-C stops it gracefully (see --grace), leaving
-    running runs to be resumed by the next start.
+    running runs to be resumed by the next start. The HTTP server answers the REST API at
+    /api/v1 and the web dashboard at / (sign in with a token: orchestra tokens create).
     """
     import logging
 

@@ -163,7 +163,7 @@ def start_run(call: Call) -> dict[str, Any]:
             definition = _override(definition, parameters)
             _check_parameters(call, definition, list(parameters))
         run_id = insert_pending_runs(conn, [(row.id, definition, run_type,
-                                             f"api:{call.token.name}")], now)[0]
+                                             f"api:{call.token.name}", None)], now)[0]
         call.audit("run.start", run_id, None, {"pipeline": name, "run_type": run_type,
                                                 "parameters": parameters}, conn=conn)
     call.api.queued(run_id)
