@@ -9,9 +9,8 @@ from typing import Any
 from .._config import structure
 from .._delivery.destinations.filedrop import FileDrop, FileDropOptions
 from .._delivery.destinations.http import HttpDestination, HttpOptions
-from .._delivery.destinations.sql import SqlDestination, SqlOptions
+from .._delivery.destinations.sql_options import SqlOptions
 from .._delivery.model import InlineDestination, OrchestrationParameters
-from .._delivery.runner import OrchestrationRunner
 from .._delivery.templates import TemplateSpec, normalize_template
 from .._markers import hookimpl
 from .._models import Problem
@@ -33,8 +32,15 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
     orchestration.job(
         "orchestration_run", parameters=OrchestrationParameters,
         description="Send a source through a data template to a destination",
-        runner=OrchestrationRunner, phase=Phase.ACTIVATION,
+        runner=_orchestration_runner, phase=Phase.ACTIVATION,
         aliases=("deliver", "orchestration"))
+
+
+def _orchestration_runner(host: Any) -> Any:
+    # the runner imports the secrets and the store: loaded when a delivery first runs
+    from .._delivery.runner import OrchestrationRunner
+
+    return OrchestrationRunner(host)
 
 
 @hookimpl
@@ -44,8 +50,15 @@ def orchestra_register_destinations(registry: DestinationRegistry) -> None:
                  description="Files in a local or mounted directory (atomic renames)")
     registry.add("http", factory=HttpDestination, options=HttpOptions,
                  description="JSON record batches POSTed to a REST API")
-    registry.add("sql", factory=SqlDestination, options=SqlOptions,
+    registry.add("sql", factory=_sql_destination, options=SqlOptions,
                  description="Rows into a table of a SQL database (SQLite, PostgreSQL)")
+
+
+def _sql_destination(options: SqlOptions, context: Any = None) -> Any:
+    # SQLAlchemy is imported when a sql destination is made, not when it is registered
+    from .._delivery.destinations.sql import SqlDestination
+
+    return SqlDestination(options, context=context)
 
 
 @hookimpl

@@ -13,15 +13,17 @@ import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import sqlalchemy as sa
 from attrs import frozen
 
 from .._config import parameter
 from .._errors import TaskFailed
 from .values import RunValues
+
+if TYPE_CHECKING:  # imported where used: validating a pipeline does not load SQLAlchemy
+    import sqlalchemy as sa
 
 __all__ = ("ExportTable", "SourcePart", "SourceSpec", "copy_part", "describe", "engine_for",
            "read_part")
@@ -84,6 +86,8 @@ def parts(spec: SourceSpec, run: RunValues, default_name: str) -> list[SourcePar
 
 def engine_for(url: str) -> sa.Engine:
     """An engine for *url* usable from worker threads (SQLite's same-thread check off)."""
+    import sqlalchemy as sa
+
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -101,6 +105,8 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def _bound(statement: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    import sqlalchemy as sa
+
     clause = sa.text(statement)
     names = set(clause._bindparams)
     missing = sorted(names - set(values))
@@ -114,6 +120,8 @@ def _rows(engine: sa.Engine, part: SourcePart, batch_size: int
           ) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
     """The batches of *part*, read with the driver's own cursor (plain tuples, no row
     objects): a server-side (named) cursor on PostgreSQL, ``fetchmany`` elsewhere."""
+    import sqlalchemy as sa
+
     clause, values = _bound(part.statement, part.parameters)
     compiled = clause.compile(dialect=engine.dialect)
     params: Any = compiled.construct_params(values)
@@ -153,6 +161,8 @@ async def read_part(engine: sa.Engine, part: SourcePart, batch_size: int
     """``(columns, rows)`` batches of *part*; the first batch may be empty (a result without
     rows still has its columns). A reader thread fetches the next batch while the caller
     works on this one; at most two batches wait, so memory stays flat."""
+    import sqlalchemy as sa
+
     reader = _Reader(_rows(engine, part, batch_size))
     reader.start()
     try:

@@ -1,17 +1,15 @@
-"""``orchestra destinations``, ``orchestra templates`` and ``orchestra orchestrations``."""
+"""``orchestra destinations``, ``orchestra templates`` and ``orchestra orchestrations``.
+
+The delivery machinery (the store's tables, YAML, the event loop) is imported inside each
+command, so that ``orchestra --help`` does not load it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import anyio
 import click
-import yaml
 
-from .._delivery.catalog import Destinations, Templates
-from .._delivery.listing import orchestrations as list_orchestrations
-from .._delivery.runner import resolve_destination
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store
 
 __all__ = ("destinations", "orchestrations", "templates")
@@ -19,6 +17,8 @@ __all__ = ("destinations", "orchestrations", "templates")
 
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; values read as YAML scalars (``true``, ``500``, ``[a, b]``)."""
+    import yaml
+
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -54,6 +54,8 @@ def destinations_add(ctx: click.Context, name: str, dtype: str, options: tuple[s
                      credential: str | None, concurrency: int, description: str | None,
                      replace: bool, db: str | None) -> None:
     """Store destination NAME of type --type."""
+    from .._delivery.catalog import Destinations
+
     info = Destinations(open_store(db), host_of(ctx)).add(
         name, type=dtype, options=_options(options), credential=credential,
         concurrency=concurrency, description=description, replace=replace)
@@ -66,6 +68,8 @@ def destinations_add(ctx: click.Context, name: str, dtype: str, options: tuple[s
 @DB_OPTION
 def destinations_list(as_json: bool, db: str | None) -> None:
     """Every destination: type, credential, options."""
+    from .._delivery.catalog import Destinations
+
     found = Destinations(open_store(db)).list()
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in found], indent=2))
@@ -82,6 +86,8 @@ def destinations_list(as_json: bool, db: str | None) -> None:
 @DB_OPTION
 def destinations_delete(name: str, db: str | None) -> None:
     """Delete destination NAME (orchestrations naming it then fail)."""
+    from .._delivery.catalog import Destinations
+
     Destinations(open_store(db)).delete(name)
     click.echo(f"destination {name!r} deleted")
 
@@ -92,6 +98,10 @@ def destinations_delete(name: str, db: str | None) -> None:
 @click.pass_context
 def destinations_test(ctx: click.Context, name: str, db: str | None) -> None:
     """Check that destination NAME is reachable and writable, delivering nothing."""
+    import anyio
+
+    from .._delivery.runner import resolve_destination
+
     host = host_of(ctx)
     store = open_store(db)
     _, destination, _ = resolve_destination(host, store, name, env=None)
@@ -119,6 +129,10 @@ def templates() -> None:
 def templates_set(name: str, options: tuple[str, ...], path: str | None,
                   description: str | None, db: str | None) -> None:
     """Create or replace data template NAME."""
+    import yaml
+
+    from .._delivery.catalog import Templates
+
     definition: dict[str, Any] = {}
     if path:
         with open(path, encoding="utf-8") as fh:
@@ -132,6 +146,8 @@ def templates_set(name: str, options: tuple[str, ...], path: str | None,
 @DB_OPTION
 def templates_list(db: str | None) -> None:
     """Every data template's name."""
+    from .._delivery.catalog import Templates
+
     for name in Templates(open_store(db)).names():
         click.echo(name)
 
@@ -146,6 +162,8 @@ def orchestrations() -> None:
 @DB_OPTION
 def orchestrations_list(as_json: bool, db: str | None) -> None:
     """Each orchestration's destination, template, run mode, last run, status and rows."""
+    from .._delivery.listing import orchestrations as list_orchestrations
+
     rows = list_orchestrations(open_store(db))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))

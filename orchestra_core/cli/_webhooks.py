@@ -6,7 +6,6 @@ import importlib
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
 import click
 
 from .._errors import OrchestraError
@@ -93,6 +92,8 @@ def register(ctx: click.Context, integration: str, connection_name: str, url: st
         async def go() -> Any:
             return await register_webhook(host, connection, target, replace=replace,
                                           store_secret=store_secret)
+
+        import anyio  # here: orchestra --help does not load the event loop
 
         result = anyio.run(go)
     finally:

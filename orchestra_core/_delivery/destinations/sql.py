@@ -17,28 +17,16 @@ from typing import Any
 
 import anyio
 import sqlalchemy as sa
-from attrs import frozen
 
-from ..._config import parameter
 from ..._errors import DeliveryFailed, TaskFailed
 from ..._models import Delivery, DeliveryReceipt
 from ..sources import engine_for
+from .sql_options import SqlOptions
 
 __all__ = ("SqlDestination", "SqlOptions")
 
 MODES = ("create", "append", "replace", "upsert")
 MARKERS = "_orchestra_deliveries"
-
-
-@frozen(kw_only=True)
-class SqlOptions:
-    """Options of a ``sql`` destination."""
-
-    url: str = parameter(help="SQLAlchemy URL of the database, e.g. postgresql://h/db")
-    table: str = parameter(help="the table (schema.table allowed); {table} is the source name")
-    mode: str = parameter(default="append", help="create, append, replace or upsert")
-    key_columns: tuple[str, ...] = parameter(default=(), aliases=("keys",),
-                                             help="the columns upsert matches rows on")
 
 
 def _type_of(value: Any) -> Any:

@@ -8,24 +8,10 @@ import uuid
 from typing import Any
 
 import asyncssh
-from attrs import frozen
 
-from orchestra_core import Delivery, DeliveryFailed, DeliveryReceipt, parameter
+from orchestra_core import Delivery, DeliveryFailed, DeliveryReceipt
 
-
-@frozen(kw_only=True)
-class SftpOptions:
-    """Options of an ``sftp`` destination."""
-
-    host: str = parameter(help="the SFTP server")
-    directory: str = parameter(help="the directory files are written to")
-    port: int = parameter(default=22, help="the SSH port")
-    username: str | None = parameter(default=None, help="login (default: the credential's)")
-    known_hosts: str | None = parameter(default=None, help="a known_hosts file to verify the "
-                                        "server's host key against")
-    host_key: str | None = parameter(default=None, help="the server's public host key")
-    create: bool = parameter(default=False, help="create the directory if it is missing")
-    timeout: float = parameter(default=30.0, help="seconds to connect")
+from .options import SftpOptions
 
 
 class SftpDestination:
