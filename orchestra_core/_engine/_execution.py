@@ -214,15 +214,18 @@ class Execution:
     async def _run_task(self, task: Task) -> None:
         try:
             try:
-                await self._task(task)
+                attempts = await self._prepare(task)
+                if attempts is not None:  # this frame is all that stays while it runs
+                    await attempts.run()
             except Exception as exc:  # a bug (ours or a plugin's): fail, never a stuck run
                 await internal_error(self, task.id, exc)
         finally:
             if self.walk.state.get(task.id) in TERMINAL:
                 self._node_done(task.id)
 
-    async def _task(self, task: Task) -> None:
-        """Skip the task, fail it (it cannot be prepared), or run its attempts."""
+    async def _prepare(self, task: Task) -> Attempts | None:
+        """Skip the task or fail it (it cannot be prepared): ``None``; else its attempts,
+        ready to run."""
         resumed = Resumed.from_row(self.rows.get(task.id))
         attempt = resumed.attempt if resumed else 0
         now = self.clock.now
@@ -231,7 +234,7 @@ class Execution:
             await self.transition(task.id, TaskState.SKIPPED, attempt, error=why,
                                   ended_at=now(), message=why)
             self.log(f"skipped: {why}", task_id=task.id)
-            return
+            return None
         job = self._find_job(task)
         phase = task.phase or (job.phase if job else Phase.PROCESSING)
         if not self.run_type.includes(phase):
@@ -239,7 +242,7 @@ class Execution:
             await self.transition(task.id, TaskState.SKIPPED, attempt, error="not in run type",
                                   ended_at=now(),
                                   message=f"{phase.value} task, not in a {self.run_type} run")
-            return
+            return None
         try:
             if job is None:
                 raise OrchestraError(
@@ -254,12 +257,11 @@ class Execution:
             await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
                                   ended_at=now(), message=str(exc))
             self.log(f"failed: {exc}", level="error", task_id=task.id)
-            return
+            return None
         defaults = self.pipeline.defaults
         policy = task.retries or defaults.retries
         timeout = task.timeout if task.timeout is not None else defaults.timeout
-        await Attempts(self, task, runner, params, connection, policy, timeout,
-                       resumed).run()
+        return Attempts(self, task, runner, params, connection, policy, timeout, resumed)
 
     def limiters_for(self, task: Task) -> list[Any]:
         """The capacity limiters an attempt of *task* holds while it executes."""
