@@ -193,8 +193,16 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                 param_hint="--limit")
         integration_limits[spec.name] = integration_limits.pop(name)
     store = open_store(db, durability=durability)
-    if file is not None:
+    if file is not None and simulate:  # a connection the store lacks: the simulator's
+        from ..testing._simulated import load_simulated_pipeline
+
+        pipeline, served = load_simulated_pipeline(host, file, store)
+        for found in served:
+            click.echo(f"task {found.task}: connection {found.connection!r} is not in the "
+                       f"store; simulated by the {found.integration} simulator")
+    elif file is not None:
         pipeline = host.load_pipeline(file, store=store)
+    if file is not None:
         if durability is None and pipeline.durability is not None:
             store.set_durability(pipeline.durability.value)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]
