@@ -141,7 +141,9 @@ def check_core_ranges(as_json: bool) -> int:
 @click.option("--simulate", is_flag=True,
               help="Run against local vendor simulators: each integration of the pipeline "
                    "that ships one gets a simulator on 127.0.0.1, and its quick-start "
-                   "environment variables point at it for this run. Every wait of a runner "
+                   "environment variables point at it for this run. Unknown connector, "
+                   "job and sync ids are created on first use; a connection the store lacks "
+                   "is served by the simulator. Every wait of a runner "
                    "(ctx.sleep, ctx.next_event: polling, back-off) lasts at most a tenth of "
                    "--simulate-duration (at least 0.1 s).")
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
