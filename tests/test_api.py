@@ -292,6 +292,24 @@ def test_trigger_preview(api):
     is_problem(api.call("GET", f"/triggers/{trigger['id']}/preview", "b-admin"), 404)
 
 
+def test_trigger_preview_marks_fires_a_dst_change_moves(api):
+    """02:30 Berlin does not exist on 2026-03-29: that fire moves to when the clocks jump,
+    and the preview says so in local time and UTC."""
+    api.apply(pipeline_text().replace('{kind: cron, cron: "0 6 * * *", timezone: UTC}',
+                                      '{kind: cron, cron: "30 2 * * *", '
+                                      'timezone: Europe/Berlin}'))
+    trigger = api.call("GET", "/triggers", "a-read").json()[0]
+    fires = api.call("GET", f"/triggers/{trigger['id']}/preview", "a-read",
+                     params={"count": 3, "after": "2026-03-28T00:00:00Z"}).json()["fires"]
+    assert [f["at"] for f in fires] == ["2026-03-28T01:30:00+00:00",
+                                       "2026-03-29T01:00:00+00:00",
+                                       "2026-03-30T00:30:00+00:00"]
+    assert [f["local"][:16] for f in fires] == ["2026-03-28T02:30", "2026-03-29T03:00",
+                                               "2026-03-30T02:30"]
+    assert fires[0]["dst"] is None and fires[1]["dst"] and fires[2]["timezone"] == (
+        "Europe/Berlin")
+
+
 def test_openapi_document_lists_every_route(api):
     doc = api.client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..._scheduling.trigger_rows import trigger_from_row
-from ..._triggers.times import next_fire
+from ..._triggers.preview import preview_fires
 from ..endpoint import Call, Endpoint, path_param, query
 from ..problems import ApiError
-from ..schema import INT, TIME, arr, nullable, obj, ref
+from ..schema import INT, STR, TIME, arr, nullable, obj, ref
 from .pipelines import trigger_out
 
 __all__ = ("ENDPOINTS",)
@@ -27,22 +27,18 @@ def list_triggers(call: Call) -> list[dict[str, Any]]:
 
 def preview_trigger(call: Call) -> dict[str, Any]:
     """The next ``count`` times a schedule trigger (cron, interval, single) fires, from
-    ``after`` (default: now). Condition triggers (queue, after, changes) have no times."""
+    ``after`` (default: now): ``times`` in UTC, and ``fires`` with each time's local time
+    and what a daylight-saving change does to it (``dst``). Condition triggers (queue,
+    after, changes) have no times."""
     ref_ = call["trigger_id"]
     found = [t for t in _mine(call) if t["id"] == ref_]
     if not found:
         raise ApiError(404, f"no trigger {ref_!r} (give its id, from GET /triggers)")
     row = found[0]
-    trigger = trigger_from_row(row)
-    times: list[str] = []
-    moment = call["after"] or call.api.now()
-    while len(times) < call["count"]:
-        nxt = next_fire(trigger, moment)
-        if nxt is None or nxt <= moment:
-            break
-        times.append(nxt.isoformat())
-        moment = nxt
-    return {"trigger": trigger_out(row), "times": times}
+    fires = preview_fires([trigger_from_row(row)], start=call["after"] or call.api.now(),
+                          count=call["count"])
+    return {"trigger": trigger_out(row), "times": [f.at.isoformat() for f in fires],
+            "fires": [f.to_dict() for f in fires]}
 
 
 T = "triggers"
@@ -55,6 +51,7 @@ ENDPOINTS = [
              (path_param("trigger_id", "The trigger's id."),
               query("count", {**INT, "minimum": 1, "maximum": 100, "default": 10}),
               query("after", TIME, "From this time (default: now).")),
-             response=obj(trigger=ref("Trigger"), times=arr(TIME)), errors=(404,)),
+             response=obj(trigger=ref("Trigger"), times=arr(TIME), fires=arr(obj(
+                 trigger=STR, at=TIME, local=TIME, timezone=STR, dst=nullable(STR)))),
+             errors=(404,)),
 ]
-_ = nullable
