@@ -25,7 +25,7 @@ class EchoPlugin:
 def test_builtins_register_as_ordinary_plugins():
     host = Orchestra(load_entrypoints=False)
     infos = {i.name: i for i in host.plugins()}
-    assert set(infos) == {"delivery", "http", "noop", "notifications", "process"}
+    assert set(infos) == {"delivery", "files", "http", "noop", "notifications", "process"}
     assert infos["http"].builtin
     assert infos["http"].distribution == "orchestra-core"
     assert infos["http"].integrations == (("http", ("http_request",)),)
