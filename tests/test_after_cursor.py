@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from orchestra_core._store._completions import number_completions
 from orchestra_core._store._records import RunUpdate, TaskUpdate
-from orchestra_core._store.schema import pipeline_runs, task_runs
+from orchestra_core._store.schema import pipeline_runs, task_runs, triggers
 
 from .test_schedule_runs import scheduled
 from .test_scheduling import (  # noqa: F401 (fixtures)
@@ -135,3 +135,22 @@ async def test_an_after_trigger_added_later_ignores_earlier_completions(sqlite_s
     _end(s, _new_run(s), _at("2026-01-01T00:00"))  # same stamp, but committed now
     await s.run_until(_at("2026-01-01T00:03"))
     assert len(scheduled(sqlite_store, "down")) == 1
+
+
+async def test_a_trigger_from_before_the_numbering_starts_from_its_time_cursor(sqlite_store):
+    """A trigger migrated from a store without ``cursor_seq`` fires for the completions
+    after its time cursor once, then keeps a number."""
+    s = Sched(sqlite_store)
+    _upstream(s)
+    old, new = _new_run(s), _new_run(s)
+    _end(s, old, _at("2025-12-31T23:00"))
+    _end(s, new, _at("2026-01-01T00:00:30"))
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(triggers.update().where(triggers.c.name == "after").values(
+            cursor_seq=None, cursor=_at("2026-01-01T00:00")))
+    await s.run_until(_at("2026-01-01T00:01"))
+    assert [t for t, _ in scheduled(sqlite_store, "down")] == [_at("2026-01-01T00:00:30")]
+    assert s.trigger("after", "down")["cursor_seq"] is not None
+    _end(s, _new_run(s), _at("2025-12-31T22:00"))
+    await s.run_until(_at("2026-01-01T00:02"))
+    assert len(scheduled(sqlite_store, "down")) == 2
