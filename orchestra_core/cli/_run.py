@@ -141,7 +141,9 @@ def check_core_ranges(as_json: bool) -> int:
 @click.option("--simulate", is_flag=True,
               help="Run against local vendor simulators: each integration of the pipeline "
                    "that ships one gets a simulator on 127.0.0.1, and its quick-start "
-                   "environment variables point at it for this run. Every wait of a runner "
+                   "environment variables point at it for this run. Unknown connector, "
+                   "job and sync ids are created on first use; a connection the store lacks "
+                   "is served by the simulator. Every wait of a runner "
                    "(ctx.sleep, ctx.next_event: polling, back-off) lasts at most a tenth of "
                    "--simulate-duration (at least 0.1 s).")
 @click.option("--simulate-duration", type=click.FloatRange(min=0.1), default=3.0,
@@ -193,8 +195,16 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                 param_hint="--limit")
         integration_limits[spec.name] = integration_limits.pop(name)
     store = open_store(db, durability=durability)
-    if file is not None:
+    if file is not None and simulate:  # a connection the store lacks: the simulator's
+        from ..testing._simulated import load_simulated_pipeline
+
+        pipeline, served = load_simulated_pipeline(host, file, store)
+        for found in served:
+            click.echo(f"task {found.task}: connection {found.connection!r} is not in the "
+                       f"store; simulated by the {found.integration} simulator")
+    elif file is not None:
         pipeline = host.load_pipeline(file, store=store)
+    if file is not None:
         if durability is None and pipeline.durability is not None:
             store.set_durability(pipeline.durability.value)
         task_ids = [t.id for t in pipeline.tasks] + [s.id for s in pipeline.stages]

@@ -11,15 +11,22 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
-from .._errors import PluginError
+from .._errors import ConfigError, PluginError
+from .._loader import read_document
+from .._pipeline import Pipeline
+from .._secrets import Catalog
+from .._validation import check_document
 
-__all__ = ("SimulatedVendor", "Simulation", "build_simulator", "load_simulator", "poll_cap",
-           "simulated")
+__all__ = ("SimulatedConnection", "SimulatedVendor", "Simulation", "build_simulator",
+           "load_simulated_pipeline", "load_simulator", "poll_cap", "simulated")
 
 
 def poll_cap(run_duration: float | None) -> float:
@@ -38,6 +45,16 @@ class SimulatedVendor:
     integration: str
     url: str
     env: Mapping[str, str]
+
+
+@frozen
+class SimulatedConnection:
+    """A connection a task names that the store does not have, served by the task's
+    integration simulator instead (``orchestra run --simulate``)."""
+
+    task: str
+    connection: str
+    integration: str
 
 
 @frozen
@@ -111,6 +128,42 @@ def _env_for(sim: Any, spec: Any, url: str) -> dict[str, str]:
                           "ConnectionSpec, so it cannot be pointed at its simulator")
     env[declared["base_url"]] = url
     return env
+
+
+def load_simulated_pipeline(host: Any, path: str | os.PathLike[str], store: Any
+                            ) -> tuple[Pipeline, tuple[SimulatedConnection, ...]]:
+    """Read and validate the pipeline file *path* against *store*, as ``host.load_pipeline``
+    does, except that a connection a task names which *store* does not hold is no problem
+    when the task's integration ships a simulator: the task runs without it (so it gets the
+    environment connection, which ``--simulate`` points at the simulator). Returns the
+    pipeline and the connections so replaced. Connections the store holds keep being used;
+    every other problem (a connection of another integration, an unknown constant, ...)
+    is reported as ``host.load_pipeline`` reports it.
+
+    :raises ConfigError: listing every other problem, located.
+    """
+    draft, _ = host.check_file(path)  # the tasks as written, before the store is asked
+    if draft is None:
+        return host.load_pipeline(path, store=store), ()
+    catalog = Catalog.from_store(store)
+    served: dict[str, SimulatedConnection] = {}
+    for task in draft.tasks:
+        name = task.secondary_configuration_id
+        spec = host.integrations.find(task.integration)
+        if name and name not in catalog.connections and spec is not None and spec.simulator:
+            served[task.id] = SimulatedConnection(task.id, name, spec.name)
+    if not served:
+        return host.load_pipeline(path, store=store), ()
+    for task in draft.tasks:  # validate as if they were stored, of the task's integration
+        if task.id in served:
+            catalog.connections[served[task.id].connection] = task.integration
+    pipeline, problems = check_document(host, read_document(Path(path)), catalog=catalog)
+    if problems or pipeline is None:
+        raise ConfigError(problems, summary=f"{path}: {len(problems)} problem"
+                          f"{'s' if len(problems) != 1 else ''}")
+    tasks = tuple(attrs.evolve(t, secondary_configuration_id=None) if t.id in served else t
+                  for t in pipeline.tasks)
+    return attrs.evolve(pipeline, tasks=tasks), tuple(served.values())
 
 
 @contextlib.contextmanager

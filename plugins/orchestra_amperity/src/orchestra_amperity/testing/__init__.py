@@ -124,6 +124,9 @@ class AmperitySimulator(Simulator):
     :param rate_limit: requests per second each tenant may send (``None``: unlimited).
     :param state_style: how multi-word states are spelled: ``hyphen``, ``underscore``,
         ``display``.
+    :param auto_create: create an unknown config (``cg-``, ``og-`` or ``cc-``, succeeding
+        after *run_duration*) when a workflow of it is first started, instead of answering
+        404 (``orchestra run --simulate`` turns it on, so any config a pipeline names runs).
     """
 
     name: ClassVar[str] = "amperity"
@@ -136,7 +139,8 @@ class AmperitySimulator(Simulator):
                  tokens: Mapping[str, str] | None = None,
                  clients: Mapping[str, tuple[str, str]] | None = None,
                  token_lifetime: float = 3600.0, rate_limit: float | None = 10.0,
-                 state_style: str = "hyphen", seed: int = 7) -> None:
+                 state_style: str = "hyphen", seed: int = 7,
+                 auto_create: bool = False) -> None:
         if state_style not in ("hyphen", "underscore", "display"):
             raise ValueError(f"state_style must be hyphen, underscore or display, not "
                              f"{state_style!r}")
@@ -150,6 +154,7 @@ class AmperitySimulator(Simulator):
         self.issued: dict[str, tuple[str, float]] = {}
         self.rate_limit = rate_limit
         self.state_style = state_style
+        self.auto_create = auto_create
         self.rejected_by_rate_limit = 0
         self._rng = random.Random(seed)
         self._rid = 0
@@ -375,6 +380,8 @@ class AmperitySimulator(Simulator):
         if not isinstance(config_id, str) or not config_id:
             return self._err(400, "config_id is required")
         config = tenant.configs.get(config_id)
+        if config is None and self.auto_create and config_id[:3] in KIND_TYPES:
+            config = self.add_config(config_id, tenant=tenant.id)
         if config is None:
             return self._err(404, f"No config {config_id!r} in tenant {tenant.id!r}")
         courier = config.prefix == "cg-"

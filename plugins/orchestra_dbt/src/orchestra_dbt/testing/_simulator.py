@@ -84,6 +84,9 @@ class DbtCloudSimulator(Simulator):
         the API go through (in-process receivers), instead of the network.
     :param allow_remote_webhooks: accept subscription URLs that are not on this machine
         (they are still only delivered through *webhook_transport*).
+    :param auto_create: create an unknown job (a succeeding one, *run_duration* long) or
+        account when a request first names it, instead of answering 404 (``orchestra run
+        --simulate`` turns it on, so any job id a pipeline names runs).
     """
 
     name: ClassVar[str] = "dbt"
@@ -96,7 +99,8 @@ class DbtCloudSimulator(Simulator):
                  run_visible_after: float = 0.0, completed_delay: float = 2.0,
                  require_cause: bool = True,
                  webhook_transport: httpx.AsyncBaseTransport | None = None,
-                 allow_remote_webhooks: bool = False, **kwargs: Any) -> None:
+                 allow_remote_webhooks: bool = False, auto_create: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.token = token
         self.account_id = account_id
@@ -105,6 +109,7 @@ class DbtCloudSimulator(Simulator):
         self.require_cause = require_cause
         self.webhook_transport = webhook_transport
         self.allow_remote_webhooks = allow_remote_webhooks
+        self.auto_create = auto_create
         self.state = SimState(lambda: self.base_url)
         self.accounts = {account_id}
         self._event_ids = itertools.count(1)
@@ -213,9 +218,21 @@ class DbtCloudSimulator(Simulator):
 
     def _account(self, request: Request) -> int | Response:
         account = request.path_params["account_id"]
+        if account not in self.accounts and self.auto_create:
+            with self.lock:
+                self.accounts.add(account)
         if account not in self.accounts:
             return _error(404, f"Account {account} not found.")
         return account
+
+    def _job(self, account: int, job_id: int) -> SimJob | None:
+        """Job *job_id* of *account*; with :attr:`auto_create`, a new succeeding job when
+        there is none."""
+        job = self.state.jobs.get((account, job_id))
+        if job is None and self.auto_create:
+            job = self.add_job(job_id, account_id=account, name=f"Job {job_id}",
+                               duration=self.run_duration)
+        return job
 
     def _find_run(self, request: Request) -> SimRun | Response:
         account = self._account(request)
@@ -230,7 +247,7 @@ class DbtCloudSimulator(Simulator):
         account = self._account(request)
         if isinstance(account, Response):
             return account
-        job = self.state.jobs.get((account, request.path_params["job_id"]))
+        job = self._job(account, request.path_params["job_id"])
         if job is None:
             return _error(404, f"Job {request.path_params['job_id']} not found.")
         raw = await request.body()
@@ -259,7 +276,7 @@ class DbtCloudSimulator(Simulator):
         account = self._account(request)
         if isinstance(account, Response):
             return account
-        job = self.state.jobs.get((account, request.path_params["job_id"]))
+        job = self._job(account, request.path_params["job_id"])
         if job is None:
             return _error(404, f"Job {request.path_params['job_id']} not found.")
         return _envelope(self.state.job_json(job))
