@@ -325,17 +325,6 @@ class Queues:
         with self.store.engine.connect() as conn:
             return [_element(r) for r in conn.execute(query).mappings()]
 
-    def count_new(self, name: str, since: datetime | None = None) -> int:
-        """How many ``new`` elements queue *name* holds that were created after *since*
-        (all of them when ``None``)."""
-        query = (sa.select(sa.func.count()).select_from(queue_elements)
-                 .where(queue_elements.c.queue == name, queue_elements.c.status == "new"))
-        if since is not None:
-            since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
-            query = query.where(queue_elements.c.created_at > since)
-        with self.store.engine.connect() as conn:
-            return int(conn.execute(query).scalar() or 0)
-
     def summary(self) -> list[QueueSummary]:
         """Every queue with its element count per status, by name."""
         query = (sa.select(queue_elements.c.queue, queue_elements.c.status, sa.func.count())

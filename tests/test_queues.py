@@ -1,11 +1,11 @@
 """Queues through the Python API, on SQLite and PostgreSQL: push, list, claim, complete, fail,
-count_new, and atomic claims under many concurrent claimers."""
+and atomic claims under many concurrent claimers."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -97,28 +97,6 @@ def test_finishing_an_element_that_is_not_in_progress_is_refused(store):
         q.push("", {})
     with pytest.raises(QueueError, match="unknown status 'open'"):
         q.list("jobs", status="open")
-
-
-def test_count_new_counts_new_elements_created_after_since(store):
-    clock = FakeClock()
-    q = Queues(store, clock=clock)
-    q.push("files", {"f": "a"})
-    mark = clock.now()
-    clock.advance(10)
-    q.push("files", {"f": "b"})
-    q.push("files", {"f": "c"})
-    q.push("elsewhere", {})
-    assert q.count_new("files") == 3
-    assert q.count_new("files", since=None) == 3
-    assert q.count_new("files", since=mark) == 2
-    assert q.count_new("files", since=clock.now()) == 0
-    # a naive datetime is taken as UTC; other time zones are converted
-    assert q.count_new("files", since=mark.replace(tzinfo=None)) == 2
-    cet = mark.astimezone(timezone(timedelta(hours=1)))
-    assert q.count_new("files", since=cet) == 2
-    q.claim("files")  # claimed elements are no longer new
-    assert q.count_new("files") == 2
-    assert q.count_new("nothing") == 0
 
 
 def test_concurrent_claimers_never_get_the_same_element(store):

@@ -36,7 +36,8 @@ SKIPPED_BY_RESOLUTION = SEEN_AS_SUCCEEDED[1]
 RESOLUTIONS = ("retry", "skip", "cancel", "rerun_from")
 _ENDED = ("succeeded", "failed", "cancelled")
 _RESET = dict(state="pending", external_id=None, external=None, started_at=None,
-              ended_at=None, next_attempt_at=None, error=None, outcome=None, intent=None)
+              ended_at=None, next_attempt_at=None, error=None, outcome=None, intent=None,
+              end_seq=None)
 
 
 class ResolutionRefused(OrchestraError):
@@ -106,8 +107,8 @@ def resolve(store: Any, run: dict[str, Any], action: str, task_id: str | None,
         for node in reset:
             _update(conn, run_id, node, {**_RESET, "updated_at": now})
         conn.execute(pipeline_runs.update().where(pipeline_runs.c.id == run_id).values(
-            state="pending", ended_at=None, error=None, cancel_requested=False, owner=None,
-            heartbeat_at=None))
+            state="pending", ended_at=None, end_seq=None, error=None, cancel_requested=False,
+            owner=None, heartbeat_at=None))
     detail = (f"task {task_id!r} will be tried again" if action == "retry" else
               f"task {task_id!r} is skipped; its dependents run as if it had succeeded")
     return {"run_id": run_id, "state": "pending",
@@ -173,6 +174,6 @@ def reopen(store: Any, run: dict[str, Any], now: datetime) -> list[str]:
         for node in reset:
             _update(conn, run["id"], node, {**_RESET, "updated_at": now})
         conn.execute(pipeline_runs.update().where(pipeline_runs.c.id == run["id"]).values(
-            state="pending", ended_at=None, error=None, cancel_requested=False, owner=None,
-            heartbeat_at=None))
+            state="pending", ended_at=None, end_seq=None, error=None, cancel_requested=False,
+            owner=None, heartbeat_at=None))
     return reset

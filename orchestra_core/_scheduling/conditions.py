@@ -4,8 +4,11 @@
   commits (``queue_elements.seq``, in commit order), never by time stamps: elements pushed
   in a long transaction, or from a machine whose clock is behind, are counted when they
   become visible. The trigger keeps the last number it counted (``triggers.cursor_seq``).
-- **after**: one run per upstream completion, in order (two completions while no scheduler
-  ran give two runs); each run's scheduled time is the completion's time.
+- **after**: one run per upstream completion, in commit order (two completions while no
+  scheduler ran give two runs); completions are found by the number the store gives them
+  when they commit (``end_seq``, see ``_store/_completions.py``), never by end times, and
+  the trigger keeps the last number it saw (``triggers.cursor_seq``). Each run's scheduled
+  time is the completion's end time.
 - **changes**: asset updates since the pipeline last ran.
 """
 
@@ -61,37 +64,40 @@ def queue_count(conn: sa.Connection, trigger: QueueTrigger, row: dict[str, Any]
 
 
 def after_completions(conn: sa.Connection, trigger: AfterTrigger, row: dict[str, Any]
-                      ) -> tuple[list[datetime], str]:
-    """The end times of the upstream completions after the trigger's cursor, oldest first
-    (one run each), and the result text."""
+                      ) -> tuple[list[datetime], str, int | None]:
+    """The end times of the upstream completions numbered after the trigger's cursor, in
+    commit order (one run each), the result text and the new cursor (the last number)."""
     client = trigger.client or row["client"]
     upstream = conn.execute(sa.select(pipelines.c.id).join(
         clients, clients.c.id == pipelines.c.client_id).where(
         pipelines.c.name == trigger.pipeline, clients.c.name == client)).scalar()
     if upstream is None:
-        return [], f"pipeline {trigger.pipeline!r} has not run yet"
-    cursor = utc(row["cursor"])
+        return [], f"pipeline {trigger.pipeline!r} has not run yet", None
     r = pipeline_runs.c
     if trigger.stage:
-        ended = task_runs.c.ended_at
-        query = (sa.select(ended)
+        ended, seq = task_runs.c.ended_at, task_runs.c.end_seq
+        query = (sa.select(ended, seq)
                  .select_from(task_runs.join(pipeline_runs, r.id == task_runs.c.run_id))
                  .where(r.pipeline_id == upstream, task_runs.c.kind == "stage",
                         task_runs.c.task_id == trigger.stage,
-                        task_runs.c.outcome.in_(trigger.outcome), ended.is_not(None)))
+                        task_runs.c.outcome.in_(trigger.outcome)))
         what = f"stage {trigger.stage!r} of {trigger.pipeline!r}"
     else:
-        ended = r.ended_at
-        query = sa.select(ended).where(r.pipeline_id == upstream, r.state.in_(trigger.outcome),
-                                       ended.is_not(None))
+        ended, seq = r.ended_at, r.end_seq
+        query = sa.select(ended, seq).where(r.pipeline_id == upstream,
+                                            r.state.in_(trigger.outcome))
         what = f"pipeline {trigger.pipeline!r}"
-    if cursor is not None:
-        query = query.where(ended > cursor)
-    times = [utc(t) for t in conn.execute(query.order_by(ended).limit(MAX_AFTER_RUNS)).scalars()]
-    if not times:
-        return [], f"waiting for {what} to end {'/'.join(trigger.outcome)}"
+    query = query.where(ended.is_not(None), seq.is_not(None))
+    if row.get("cursor_seq") is not None:
+        query = query.where(seq > row["cursor_seq"])
+    elif row["cursor"] is not None:  # a trigger from before the numbering: its time cursor
+        query = query.where(ended > utc(row["cursor"]))
+    found = conn.execute(query.order_by(seq).limit(MAX_AFTER_RUNS)).all()
+    if not found:
+        return [], f"waiting for {what} to end {'/'.join(trigger.outcome)}", None
+    times = [utc(t) for t, _ in found]
     return times, (f"fired: {what} ended {'/'.join(trigger.outcome)}"
-                   + (f" ({len(times)} times)" if len(times) > 1 else ""))
+                   + (f" ({len(times)} times)" if len(times) > 1 else "")), found[-1][1]
 
 
 def changes_since(conn: sa.Connection, trigger: ChangesTrigger, row: dict[str, Any],

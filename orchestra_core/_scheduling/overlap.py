@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._pipeline import Overlap
+from .._store._completions import number_completions
 from .._store.schema import pipeline_runs, pipelines, task_runs
 
 __all__ = ("admit", "overlap_of", "room_to_start")
@@ -66,6 +67,7 @@ def admit(conn: sa.Connection, pipeline_id: str, definition: Mapping[str, Any],
             state="cancelled", ended_at=now, cancel_requested=True,
             error="cancelled before it started: a newer run replaced it "
                   "(on_overlap: cancel_previous)"))
+        number_completions(conn, waiting, ())  # a cancelled run is a completion too
         conn.execute(task_runs.update().where(task_runs.c.run_id.in_(waiting),
                                               task_runs.c.state == "pending")
                      .values(state="cancelled", updated_at=now))

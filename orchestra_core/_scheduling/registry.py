@@ -27,7 +27,13 @@ from .._triggers.model import Trigger, trigger_to_raw
 from .._triggers.preview import FireTime, preview_fires
 from .._values import suggest
 from .pending_runs import insert_pending_runs
-from .trigger_rows import first_fire, schedule_columns, sync_file_triggers, trigger_from_row
+from .trigger_rows import (
+    first_fire,
+    schedule_columns,
+    start_seq,
+    sync_file_triggers,
+    trigger_from_row,
+)
 
 __all__ = ("ApplyResult", "PipelineNotRegistered", "PipelineRegistry", "TriggerNotFound")
 
@@ -214,7 +220,9 @@ class PipelineRegistry:
                 nxt = first_fire(trigger_from_row(trig), now) if active else None
                 conn.execute(triggers.update().where(triggers.c.id == trig["id"]).values(
                     active=active, next_fire_at=nxt, updated_at=now,
-                    cursor=now if active else trig["cursor"]))
+                    cursor=now if active else trig["cursor"],
+                    cursor_seq=(start_seq(conn, trig["kind"]) if active and trig["kind"] == "after"
+                                else trig["cursor_seq"])))
         return True
 
     # -- triggers ------------------------------------------------------------------------------
@@ -275,7 +283,7 @@ class PipelineRegistry:
                 id=new_id, pipeline_id=row["id"], name=trigger_id, kind=trigger.kind,
                 spec=spec, origin="api", active=active,
                 next_fire_at=first_fire(trigger, now) if active else None, cursor=now,
-                created_at=now, updated_at=now))
+                cursor_seq=start_seq(conn, trigger.kind), created_at=now, updated_at=now))
         return next(t for t in self.list_triggers(pipeline=name, client=client)
                     if t["id"] == new_id)
 

@@ -200,9 +200,9 @@ class Scheduler:
             if fire:
                 times, values["cursor_seq"] = [now], seq
         elif isinstance(trigger, AfterTrigger):
-            times, result = after_completions(conn, trigger, row)
+            times, result, seq = after_completions(conn, trigger, row)
             if times:
-                values["cursor"] = times[-1]
+                values["cursor"], values["cursor_seq"] = times[-1], seq
         elif isinstance(trigger, ChangesTrigger):
             fire, result = changes_since(conn, trigger, row, None, now)
             times = [now] if fire else []

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from .._pipeline import Pipeline
 from .._serialize import trigger_from_definition
+from .._store._completions import completion_mark
 from .._store.schema import triggers
 from .._triggers.model import (
     FrequencyType,
@@ -26,7 +27,8 @@ from .._triggers.model import (
 )
 from .._triggers.times import next_fire, parse_at, zone
 
-__all__ = ("first_fire", "schedule_columns", "sync_file_triggers", "trigger_from_row")
+__all__ = ("first_fire", "schedule_columns", "start_seq", "sync_file_triggers",
+           "trigger_from_row")
 
 _FREQUENCY_CODES = {FrequencyType.MINUTES: 1, FrequencyType.HOURS: 2, FrequencyType.DAYS: 3,
                     FrequencyType.WEEKS: 4}
@@ -53,6 +55,13 @@ def first_fire(trigger: Trigger, now: datetime) -> datetime | None:
     return next_fire(trigger, now)
 
 
+def start_seq(conn: sa.Connection, kind: str) -> int | None:
+    """The ``cursor_seq`` of a trigger of *kind* created (or re-activated) now: an after
+    trigger fires for completions committed from now on; a queue trigger counts every
+    ``new`` element (``None``)."""
+    return completion_mark(conn) if kind == "after" else None
+
+
 def sync_file_triggers(conn: sa.Connection, pipeline_id: str, pipeline: Pipeline,
                        active: bool, now: datetime) -> tuple[tuple[str, ...], ...]:
     """Create, update and remove the stored file triggers of *pipeline* to match its
@@ -71,12 +80,15 @@ def sync_file_triggers(conn: sa.Connection, pipeline_id: str, pipeline: Pipeline
             conn.execute(triggers.insert().values(
                 id=str(uuid.uuid4()), pipeline_id=pipeline_id, name=trigger.id,
                 kind=trigger.kind, spec=spec, origin="file", active=active,
-                next_fire_at=nxt, cursor=now, created_at=now, updated_at=now))
+                next_fire_at=nxt, cursor=now, created_at=now, updated_at=now,
+                cursor_seq=start_seq(conn, trigger.kind)))
             added.append(trigger.id)
         elif row["spec"] != spec or row["origin"] != "file":
+            restart = ({"cursor": now, "cursor_seq": start_seq(conn, trigger.kind)}
+                       if row["kind"] != trigger.kind else {})  # the cursor counted else
             conn.execute(triggers.update().where(triggers.c.id == row["id"]).values(
                 kind=trigger.kind, spec=spec, origin="file", next_fire_at=nxt,
-                updated_at=now))
+                updated_at=now, **restart))
             changed.append(trigger.id)
     names = {t.id for t in wanted}
     removed = [n for n, r in rows.items() if r["origin"] == "file" and n not in names]

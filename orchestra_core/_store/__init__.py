@@ -19,6 +19,7 @@ from sqlalchemy import event
 
 from .._errors import OrchestraError
 from . import schema
+from ._completions import number_completions
 from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
@@ -211,8 +212,11 @@ class Store:
         inserts: list[dict] = []
         assets: list[dict] = []
         run_updates: list[tuple[str, dict]] = []
+        ended_tasks: list[tuple[str, str]] = []
         for w in writes:
             if type(w) is TaskUpdate:
+                if "ended_at" in w.fields:
+                    ended_tasks.append((w.run_id, w.task_id))
                 groups.setdefault(tuple(sorted(w.fields)), []).append(
                     {**{f"v_{k}": v for k, v in w.fields.items()}, "b_run": w.run_id,
                      "b_task": w.task_id})
@@ -243,6 +247,8 @@ class Store:
                 conn.execute(events.insert(), inserts)
             if assets:
                 conn.execute(schema.asset_events.insert(), assets)
+            number_completions(conn, [r for r, f in run_updates if "ended_at" in f],
+                               ended_tasks)
 
     def request_cancel(self, run_id: str) -> str:
         """Ask the process running *run_id* to cancel it; return the run's state."""

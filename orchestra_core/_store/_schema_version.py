@@ -24,7 +24,7 @@ __all__ = ("HEAD_REVISION", "create_at_head", "current_revision", "ensure_schema
 #: The newest Alembic revision in ``migrations/versions``. A migration added there must
 #: update this constant too (``tests/test_store_open.py`` checks that they agree): a store
 #: at this revision is opened without loading Alembic.
-HEAD_REVISION = "rules"
+HEAD_REVISION = "aftercursor"
 
 #: The PostgreSQL advisory lock key held while migrating (any constant; "orch" in ASCII).
 _PG_LOCK_KEY = 0x6F726368

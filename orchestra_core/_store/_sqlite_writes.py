@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema
+from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 
 __all__ = ("SQLiteWriter",)
@@ -62,6 +63,7 @@ class SQLiteWriter:
         logs: list[list[Any]] = []
         assets: list[list[Any]] = []
         task_convert = self._task_convert
+        ended: list[tuple[str, str]] = []
         for w in writes:
             kind = type(w)
             if kind is TaskUpdate:
@@ -75,6 +77,8 @@ class SQLiteWriter:
                        for v, c in zip(fields.values(), convert, strict=True)]
                 row.append(w.run_id)
                 row.append(w.task_id)  # type: ignore[union-attr]
+                if "ended_at" in fields:
+                    ended.append((w.run_id, w.task_id))  # type: ignore[union-attr]
                 tasks.setdefault(keys, []).append(row)
             elif kind is LogLine:
                 logs.append(self._record_row("events", w))
@@ -95,6 +99,12 @@ class SQLiteWriter:
                 cur.executemany(self._events_sql, logs)
             if assets:
                 cur.executemany(self._assets_sql, assets)
+            # after triggers find completions by this number (see _completions)
+            if ended:
+                cur.executemany(STAGE_QMARK, ended)
+            run_ends = [(r.run_id,) for r in runs if "ended_at" in r.fields]
+            if run_ends:
+                cur.executemany(RUN_QMARK, run_ends)
             cur.close()
             raw.commit()
         except BaseException:

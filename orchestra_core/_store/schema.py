@@ -69,10 +69,12 @@ pipeline_runs = Table(
     Column("owner", String(200)),
     Column("heartbeat_at", TS),
     Column("scheduled_at", TS),  # migration sched
+    Column("end_seq", BigInteger),  # migration aftercursor: completions in commit order
     Index("ix_pipeline_runs_pipeline", "pipeline_id", "created_at"),
     Index("ix_pipeline_runs_state", "state"),  # migration 0003
     Index("ix_pipeline_runs_created", "created_at", "id"),  # migration "api": run listings
     Index("ix_pipeline_runs_state_created", "state", "created_at", "id"),  # migration "api"
+    Index("ix_pipeline_runs_end_seq", "end_seq"),  # migration aftercursor
 )
 
 task_runs = Table(
@@ -95,7 +97,9 @@ task_runs = Table(
     Column("outcome", String(16)),
     Column("updated_at", TS, nullable=False),
     Column("intent", JSON),  # migration "intent": what a runner recorded before its trigger
+    Column("end_seq", BigInteger),  # migration aftercursor: stage completions
     UniqueConstraint("run_id", "task_id", name="uq_task_runs_run_task"),
+    Index("ix_task_runs_end_seq", "end_seq"),  # migration aftercursor
 )
 
 events = Table(
