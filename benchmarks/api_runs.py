@@ -164,6 +164,12 @@ def main() -> None:
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return
+    on_each_store(measure, args)
+
+
+def on_each_store(measure, args) -> None:
+    """Call ``measure(name, url, args)`` on a fresh SQLite file and on a fresh schema of the
+    local PostgreSQL (skipped, saying so, when it does not answer); ``args.only`` picks one."""
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
             measure("sqlite", f"sqlite:///{tmp}/bench.db", args)

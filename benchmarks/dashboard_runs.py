@@ -17,18 +17,15 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api_runs import PG, seed
+from api_runs import on_each_store, seed
 
 from orchestra_core import Orchestra, Store, create_api
 from orchestra_core._dashboard import create_dashboard
@@ -82,25 +79,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory() as tmp:
-            measure("sqlite", f"sqlite:///{tmp}/bench.db", args)
-    if args.only == "sqlite":
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = sa.create_engine(PG.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:
-        print(f"postgresql: skipped ({type(exc).__name__})", file=sys.stderr)
-        return
-    try:
-        measure("postgresql", PG + f"?options=-csearch_path%3D{schema}", args)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    on_each_store(measure, args)
 
 
 if __name__ == "__main__":
