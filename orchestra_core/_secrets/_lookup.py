@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .._models import Connection
 from ._errors import SecretsError
-from ._resolve import register_secret_values
+from ._resolve import credential_fields, register_secret_values
 
 if TYPE_CHECKING:
     from ._api import Secrets
@@ -27,20 +27,11 @@ def stored_connection(secrets: Secrets, name: str) -> Connection:
         known = ", ".join(sorted(snap["connections"])) or "none"
         raise SecretsError(f"connection {name!r} does not exist (stored connections: {known});"
                            f" add it with: orchestra connections add {name} ...")
-    values: dict[str, str] = {}
-    cred_name = row["credential"]
-    if cred_name:
-        cred = snap["credentials"].get(cred_name)
-        if cred is None:
-            raise SecretsError(f"connection {name!r} uses credential {cred_name!r}, which does "
-                               "not exist")
-        if cred["username"]:
-            values["username"] = cred["username"]
-        values.update(secrets._decrypt(cred, f"credential {cred_name!r} (of connection "
-                                       f"{name!r})"))
-        redactor = getattr(secrets.host, "redactor", None)
-        if redactor is not None:
-            register_secret_values(redactor, values.values())
+    values = credential_fields(snap, name, lambda cred, what: secrets._decrypt(
+        snap["credentials"][cred], what))
+    redactor = getattr(secrets.host, "redactor", None)
+    if redactor is not None:
+        register_secret_values(redactor, values.values())
     return Connection(name=name, integration=row["integration"], base_url=row["base_url"],
                       auth=row["auth"], options=dict(row["options"] or {}), secrets=values,
-                      credential=cred_name)
+                      credential=row["credential"])

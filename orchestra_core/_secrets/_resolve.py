@@ -39,6 +39,7 @@ __all__ = (
     "RunSecrets",
     "check_keys_for",
     "connection_from_env",
+    "credential_fields",
     "find_placeholders",
     "register_secret_values",
     "register_stored_secrets",
@@ -248,22 +249,13 @@ class RunSecrets:
             missing = not_found("connection", name, list(snap["connections"]))
             raise SecretsError(f"task {task.id!r}, secondary_configuration_id: {missing}")
         need = spec.connection if spec is not None and spec.name == row["integration"] else None
-        secrets: dict[str, str] = {}
-        cred_name = row["credential"]
-        if cred_name:
-            cred = snap["credentials"].get(cred_name)
-            if cred is None:
-                raise SecretsError(f"connection {name!r} uses credential {cred_name!r}, which "
-                                   "does not exist")
-            if cred["username"]:
-                secrets["username"] = cred["username"]
-            secrets.update(self._credential(cred_name, f"credential {cred_name!r} "
-                                            f"(of connection {name!r})"))
         return Connection(
             name=name, integration=row["integration"],
             base_url=row["base_url"] or (need.base_url if need else None),
             auth=row["auth"] or (need.auth if need else None),
-            options=dict(row["options"] or {}), secrets=secrets, credential=cred_name)
+            options=dict(row["options"] or {}),
+            secrets=credential_fields(snap, name, self._credential),
+            credential=row["credential"])
 
     def _credential(self, name: str, what: str) -> dict[str, str]:
         values = self._decrypted.get(name)
@@ -370,3 +362,23 @@ def register_stored_secrets(secrets: Secrets, redactor: Redactor) -> int:
         except SecretsError:
             continue
     return count
+
+
+def credential_fields(snap: Mapping[str, Any], name: str,
+                      decrypt: Callable[[str, str], dict[str, str]]) -> dict[str, str]:
+    """The fields of stored connection *name*'s credential (in the snapshot *snap*): its
+    username, and the secret fields ``decrypt(credential_name, what)`` gives; none when the
+    connection names no credential.
+
+    :raises SecretsError: the connection names a credential that does not exist.
+    """
+    cred_name = snap["connections"][name]["credential"]
+    if not cred_name:
+        return {}
+    cred = snap["credentials"].get(cred_name)
+    if cred is None:
+        raise SecretsError(f"connection {name!r} uses credential {cred_name!r}, which does "
+                           "not exist")
+    values = {"username": cred["username"]} if cred["username"] else {}
+    values.update(decrypt(cred_name, f"credential {cred_name!r} (of connection {name!r})"))
+    return values
