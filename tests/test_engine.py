@@ -364,15 +364,20 @@ async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(sto
     run_id = store.create_run(name="p", client="default", definition=pipeline_to_definition(p),
                               source=None, run_type="full", trigger="manual",
                               nodes=[{"task_id": "a", "kind": "task"}])
+    from orchestra_core import Intent
+
+    attempt_1 = Intent(recorded_at=clock.now(), facts={"before": "attempt 1's trigger"})
     store.apply([TaskUpdate(run_id, "a", {
         "state": "up_for_retry", "attempt": 1, "started_at": clock.now(),
-        "next_attempt_at": clock.now() + timedelta(seconds=due_in)})])
+        "next_attempt_at": clock.now() + timedelta(seconds=due_in),
+        "intent": attempt_1.to_json()})])
     runner = host.runner(host.find_job("fake", "fake_job"))
-    began = []
+    began, intents = [], []
     start = runner.start
 
     async def recording_start(ctx):
         began.append(ctx.started_at)
+        intents.append(ctx.intent)  # attempt 1's intent is not attempt 2's
         return await start(ctx)
 
     runner.start = recording_start
@@ -384,6 +389,7 @@ async def test_a_retry_waiting_when_interrupted_waits_out_the_rest_on_resume(sto
     assert clock.monotonic() == pytest.approx(max(due_in, 0) + 1, abs=0.5)
     # attempt 2 is a new attempt: its start time is its own, not the interrupted one's
     assert began == [clock.now() - timedelta(seconds=1)]
+    assert intents == [None]
 
 
 async def test_a_task_queued_before_its_first_attempt_starts_attempt_1_on_resume(store):
