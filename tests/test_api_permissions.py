@@ -16,8 +16,10 @@ from orchestra_core._api.tokens import SCOPES
 from orchestra_core._engine import Engine
 from orchestra_core._secrets import KEY_ENV, generate_key
 from orchestra_core._store.schema import notifications
+from orchestra_core.testing._simulator._receiver import make_demo_database
 
 from ._api_kit import Api, pipeline_text
+from .test_api_delivery import PIPELINE as DELIVERY
 
 OWNED = ("/pipelines/{name}", "/runs/{run_id}", "/triggers/{trigger_id}",
          "/notifications/{notification_id}")
@@ -32,6 +34,8 @@ BODIES = {
     ("PUT", "/credentials/{name}"): {"json": {"secrets": {"api_key": "key-12345"}}},
     ("POST", "/credentials/{name}/rotate"): {"json": {"secrets": {"api_key": "key-67890"}}},
     ("PUT", "/connections/{name}"): {"json": {"integration": "http"}},
+    ("PUT", "/destinations/{name}"): {"json": {"type": "filedrop", "options": {
+        "directory": "DROP", "create": True}}},
 }
 
 
@@ -50,6 +54,13 @@ def world(tmp_path_factory):
             run_id=result.run_id, message="failed", data={})).inserted_primary_key[0]
     element = api.app.state.api.queues.push("invoices", {"n": 1})
     trigger = api.app.state.api.registry.list_triggers()[0]["id"]
+    drop = str(tmp_path_factory.mktemp("drop"))
+    BODIES[("PUT", "/destinations/{name}")]["json"]["options"]["directory"] = drop
+    api.call("PUT", "/destinations/drop", json=BODIES[("PUT", "/destinations/{name}")]["json"])
+    src = make_demo_database(tmp_path_factory.mktemp("src") / "demo.db", rows=2)
+    assert api.apply(DELIVERY.replace("SRC", src), name="deliver-demo").status_code == 200
+    delivering = api.app.state.api.registry.pipeline("deliver-demo", "acme")
+    anyio.run(lambda: Engine(api.host, api.store, tune_gc=False).run(delivering))
     values = {"name": "api-demo", "run_id": result.run_id, "task_id": "load",
               "trigger_id": trigger, "queue": "invoices", "element_id": str(element.id),
               "notification_id": str(note)}
@@ -59,7 +70,8 @@ def world(tmp_path_factory):
 
 def test_listings_of_the_other_client_are_empty(world):
     api, values = world
-    for path in ("/pipelines", "/triggers", "/notifications", "/audit", "/logs"):
+    for path in ("/pipelines", "/triggers", "/notifications", "/audit", "/logs",
+                 "/orchestrations"):
         assert api.call("GET", path, "a-read").json(), path
         assert api.call("GET", path, "b-admin").json() == [] or path == "/audit", path
     assert api.call("GET", "/runs", "b-admin").json()["runs"] == []
@@ -78,12 +90,12 @@ def test_route_x_scope_x_client(world, ep):
     path = ep.path.format(**{k: v for k, v in values.items()
                              if "{" + k + "}" in ep.path}) if "{" in ep.path else ep.path
     name_path = ep.path.replace("{name}", "c1") if ep.path.startswith(
-        ("/constants", "/credentials", "/connections")) else None
+        ("/constants", "/credentials", "/connections", "/destinations")) else None
     if name_path:  # configuration records: their own names
         path = name_path
-        if ep.path.endswith("/rotate") or ep.method == "DELETE":
-            setup = ("PUT", "/credentials/c1") if "credentials" in ep.path else (
-                "PUT", "/connections/c1")
+        if ep.path.endswith(("/rotate", "/test")) or ep.method == "DELETE":
+            area = ep.path.split("/")[1]
+            setup = ("PUT", f"/{area}/c1")
             api.call(*setup, json=BODIES[(setup[0], setup[1].replace("c1", "{name}"))]["json"])
     extra = dict(BODIES.get((ep.method, ep.path), {}))
     if ep.path == "/logs/tail":

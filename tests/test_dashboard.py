@@ -182,3 +182,33 @@ def test_a_revoked_token_ends_its_session(kit):
     answer = client.get("/pipelines")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
     assert client.get("/runs").headers["location"].startswith("/login")  # session gone
+
+
+def test_destinations_page_reads_the_orchestrations_route(kit, tmp_path):
+    import anyio
+
+    from orchestra_core._engine import Engine
+    from orchestra_core.testing._simulator._receiver import make_demo_database
+
+    from .test_api_delivery import PIPELINE
+
+    api, app = kit
+    api.call("PUT", "/destinations/drop", json={
+        "type": "filedrop", "options": {"directory": str(tmp_path / "out"), "create": True}})
+    src = make_demo_database(tmp_path / "demo.db", rows=4)
+    assert api.apply(PIPELINE.replace("SRC", src), name="deliver-demo").status_code == 200
+    pipeline = api.app.state.api.registry.pipeline("deliver-demo", "acme")
+    run = anyio.run(lambda: Engine(api.host, api.store, tune_gc=False).run(pipeline))
+    client, _ = sign_in(app, api, "a-read")
+    page = client.get("/destinations").text
+    row = re.search(r'<tr data-orchestration="orders_out">.*?</tr>', page, re.DOTALL).group(0)
+    for text in ("deliver-demo", "drop", "default", "cron", "succeeded", ">4<",
+                 f'href="/runs/{run.run_id}"'):
+        assert text in row, text
+    other, _ = sign_in(app, api, "b-admin")
+    assert "orders_out" not in other.get("/destinations").text
+    from orchestra_core._api.tokens import ApiTokens
+
+    ApiTokens(api.store).revoke("a-read")  # the page asks the API, which now refuses
+    api.app.state.api._tokens.clear()
+    assert client.get("/destinations").headers["location"].startswith("/login")

@@ -121,3 +121,11 @@ MODELS["Notification"] = obj(id=INT, created_at=_T, kind=_S, pipeline=_S, run_id
 MODELS["AuditEntry"] = obj(
     "One change, as recorded.", id=INT, time=_T, actor=_S, via=_S, client=_NS, action=_S,
     target=_NS, before=ANY, after=ANY)
+MODELS["Destination"] = obj(
+    "A stored destination; secret-looking options are shown as *****.", name=_S, type=_S,
+    options=OBJ, credential=_NS, concurrency=INT, description=_NS)
+MODELS["DataTemplate"] = obj("A stored data template.", name=_S, definition=OBJ)
+MODELS["Orchestration"] = obj(
+    "An orchestration task and its latest run.", pipeline=_S, orchestration=_S,
+    destination=_S, template=_S, run_mode=_S, last_run=_S, last_run_at=_NT, status=_S,
+    rows=_NI, location=_NS)

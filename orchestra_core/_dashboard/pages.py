@@ -182,16 +182,10 @@ async def audit(request: Request, session: Session) -> Response:
 @page
 async def destinations(request: Request, session: Session) -> Response:
     """Each orchestration of the client's pipelines: destination, template, run mode, its
-    last delivery's run, status and rows. (The API has no route for it yet: this read-only
-    page reads the store's listing, limited to the session's client.)"""
-    from .._delivery.listing import orchestrations
-    from .._store import utc
-
-    store = request.app.state.api_context.store
-    rows = await anyio.to_thread.run_sync(lambda: orchestrations(store, session.client))
-    for r in rows:
-        r["last_run_at"] = utc(r["last_run_at"]).isoformat() if r["last_run_at"] else None
-    return render(request, "destinations.html", title="Destinations", rows=rows)
+    last delivery's run, status and rows."""
+    found = checked(await api(request, session, "GET", "/orchestrations"))
+    return render(request, "destinations.html", title="Destinations", answer=found,
+                  rows=found.body if found.ok else [])
 
 
 @page

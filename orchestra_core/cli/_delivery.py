@@ -100,16 +100,12 @@ def destinations_test(ctx: click.Context, name: str, db: str | None) -> None:
     """Check that destination NAME is reachable and writable, delivering nothing."""
     import anyio
 
-    from .._delivery.runner import resolve_destination
+    from .._delivery.probe import check_reachable
 
-    host = host_of(ctx)
-    store = open_store(db)
-    _, destination, _ = resolve_destination(host, store, name, env=None)
-    check = getattr(destination, "check", None)
-    if check is None:
+    host, store = host_of(ctx), open_store(db)
+    if not anyio.run(check_reachable, host, store, name):
         click.echo(f"destination {name!r}: its type has no check; options are valid")
         return
-    anyio.run(check)
     click.echo(f"destination {name!r}: reachable, credentials and permissions accepted")
 
 

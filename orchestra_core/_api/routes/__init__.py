@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from . import audit, logs, notifications, pipelines, queues, resolutions, runs, secrets, triggers
+from . import (
+             audit,
+             delivery,
+             logs,
+             notifications,
+             pipelines,
+             queues,
+             resolutions,
+             runs,
+             secrets,
+             triggers,
+)
 
 __all__ = ("ENDPOINTS",)
 
 ENDPOINTS = [*pipelines.ENDPOINTS, *runs.ENDPOINTS, *resolutions.ENDPOINTS, *logs.ENDPOINTS,
              *triggers.ENDPOINTS, *queues.ENDPOINTS, *secrets.ENDPOINTS,
-             *notifications.ENDPOINTS, *audit.ENDPOINTS]
+             *notifications.ENDPOINTS, *delivery.ENDPOINTS,
+             *audit.ENDPOINTS]
