@@ -242,6 +242,13 @@ def test_cli_destinations(tmp_path, monkeypatch):
     assert invoke("templates", "list").output.strip() == "t"
     assert invoke("templates", "set", "u", "--option", "formt=tsv").exit_code == 1
     assert invoke("destinations", "delete", "ro").exit_code == 0
+    # a password written into an option (rather than a credential) is never printed back
+    assert invoke("destinations", "add", "wh", "--type", "sql", "--option",
+                  "url=postgresql://loader:s3cr3t-pw@127.0.0.1/dw", "--option",
+                  "table=orders").exit_code == 0
+    for args in (("destinations", "list"), ("destinations", "list", "--json")):
+        shown = invoke(*args).output
+        assert "s3cr3t-pw" not in shown and "loader:*****@127.0.0.1" in shown
 
 
 async def test_destinations_and_templates_declared_in_the_file(host, store, demo, tmp_path):

@@ -67,18 +67,22 @@ def destinations_add(ctx: click.Context, name: str, dtype: str, options: tuple[s
 @JSON_OPTION
 @DB_OPTION
 def destinations_list(as_json: bool, db: str | None) -> None:
-    """Every destination: type, credential, options."""
+    """Every destination: type, credential, options (secret-looking option values, such as
+    a password or token, or the password in a URL, are shown as *****)."""
     from .._delivery.catalog import Destinations
+    from .._delivery.probe import public_options
 
     found = Destinations(open_store(db)).list()
     if as_json:
-        click.echo(json.dumps([d.to_dict() for d in found], indent=2))
+        click.echo(json.dumps([{**d.to_dict(), "options": public_options(dict(d.options))}
+                               for d in found], indent=2))
         return
     if not found:
         click.echo("No destinations (add one with orchestra destinations add).")
     for d in found:
         click.echo(f"{d.name}  {d.type}  credential {d.credential or '-'}  concurrency "
-                   f"{d.concurrency}  {json.dumps(dict(d.options), sort_keys=True)}")
+                   f"{d.concurrency}  "
+                   f"{json.dumps(public_options(dict(d.options)), sort_keys=True)}")
 
 
 @destinations.command("delete")
