@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store, redactor_of
+from ._common import (
+    DB_OPTION,
+    JSON_OPTION,
+    format_ts,
+    host_of,
+    open_store,
+    parse_limits,
+    redactor_of,
+)
 from ._graceful import GRACE_OPTION, SIGTERM_EXIT, until_sigterm
 
 __all__ = ("logs", "plugins", "run", "runs", "validate")
@@ -179,21 +187,8 @@ def run(ctx: click.Context, file: str | None, resume: str | None, run_type: str,
                                  "it); `orchestra runs list` shows them", param_hint="--resume")
     if simulate and resume is not None:
         raise click.UsageError("--simulate starts fresh simulators: it cannot resume a run")
-    integration_limits = {}
-    for item in limits:
-        name, _, value = item.partition("=")
-        if not name or not value.isdigit() or int(value) < 1:
-            raise click.BadParameter(f"expected INTEGRATION=N with N >= 1, got {item!r}",
-                                     param_hint="--limit")
-        integration_limits[name.strip().lower()] = int(value)
     host = host_of(ctx)
-    for name in list(integration_limits):
-        spec = host.integrations.find(name)
-        if spec is None:
-            raise click.BadParameter(
-                f"unknown integration {name!r}; installed: {', '.join(host.integrations.names())}",
-                param_hint="--limit")
-        integration_limits[spec.name] = integration_limits.pop(name)
+    integration_limits = parse_limits(host, limits)
     store = open_store(db, durability=durability)
     if file is not None and simulate:  # a connection the store lacks: the simulator's
         from ..testing._simulated import load_simulated_pipeline
