@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._committer import in_thread
 from .._models import WebhookEvent
 from .._store.schema import webhook_deliveries
-from ._threads import blocking
 
 __all__ = ("FUTURE_SKEW", "REPLAY_WINDOW", "DeliveryLog", "record_new", "stale_reason")
 
@@ -93,7 +93,7 @@ async def record_new(log: DeliveryLog, engine: Any, events: Sequence[WebhookEven
                      now: datetime) -> list[bool]:
     """:meth:`DeliveryLog.record_new` on *engine*'s store, in a worker thread (telling a fake
     engine clock that work is in flight, so it does not move time meanwhile)."""
-    return await blocking(getattr(engine, "clock", None), log.record_new, engine.store,
+    return await in_thread(getattr(engine, "clock", None), log.record_new, engine.store,
                           events, now)
 
 

@@ -59,11 +59,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .._committer import in_thread
 from .._errors import OrchestraError, WebhookRejected
 from .._models import WebhookEvent, WebhookRequest
 from .._redaction import Redactor
 from .._store.schema import connections, credentials
-from ._threads import blocking
 from .limits import MAX_BODY
 from .replay import DeliveryLog, record_new, stale_reason
 
@@ -191,7 +191,7 @@ class _SecretLookup:
     async def stored(self, integration: str, connection: str | None, field: str) -> list[str]:
         if self.secrets is None:
             return []
-        values = await blocking(self.clock, self._read, integration, connection, field)
+        values = await in_thread(self.clock, self._read, integration, connection, field)
         self.host.redactor.add(*values)
         return values
 
