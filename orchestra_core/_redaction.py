@@ -20,10 +20,13 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ("MASK", "MIN_SECRET_LENGTH", "Redactor", "masked_excerpt")
+__all__ = ("MASK", "MIN_SECRET_LENGTH", "URL_PASSWORD", "Redactor", "masked_excerpt")
 
 #: What a secret value is replaced with.
 MASK = "*****"
+
+#: The ``user:password@`` of a URL: ``head`` is up to the colon, ``pw`` the password.
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
 
 #: Values shorter than this are not masked on their own (masking "a" or "1" would mangle
 #: every line); credentials are refused below this length when they are set.

@@ -8,16 +8,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._redaction import MASK
+from .._redaction import MASK, URL_PASSWORD
 
 __all__ = ("check_reachable", "public_options")
 
 #: Option names (and nested keys, such as a header) whose values are never shown.
 SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|authori[sz]ation|"
                          r"private[_-]?key|cookie|signature", re.IGNORECASE)
-#: The password of a URL's ``user:password@``.
-URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]+(?P<tail>@)",
-                          re.IGNORECASE)
 
 
 def public_options(value: Any, key: str = "") -> Any:
@@ -31,7 +28,7 @@ def public_options(value: Any, key: str = "") -> Any:
     if key and SECRET_NAME.search(key) and value not in (None, ""):
         return MASK
     if isinstance(value, str):
-        return URL_PASSWORD.sub(lambda m: m["head"] + MASK + m["tail"], value)
+        return URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@" if m["pw"] else m[0], value)
     return value
 
 

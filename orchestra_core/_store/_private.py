@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from urllib.parse import quote
 
 import sqlalchemy as sa
+
+from .._redaction import URL_PASSWORD
 
 __all__ = ("FILE_MODE", "create_private", "hide_password")
 
@@ -16,7 +17,6 @@ __all__ = ("FILE_MODE", "create_private", "hide_password")
 #: gives its ``-wal`` and ``-shm`` files the mode of the database file.
 FILE_MODE = 0o600
 
-_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
 
 
 def create_private(path: str) -> None:
@@ -34,10 +34,10 @@ def hide_password(url: str, text: str | None = None) -> str:
     try:
         password = sa.engine.make_url(url).password
     except Exception:  # a URL that does not parse: fall back to the pattern
-        match = _USERINFO.search(url)
+        match = URL_PASSWORD.search(url)
         password = match.group("pw") if match else None
     shown = url if text is None else text
     if password:
         for form in {str(password), quote(str(password), safe="")}:
             shown = shown.replace(form, "***")
-    return _USERINFO.sub(lambda m: m.group("head") + "***@", shown) if text is None else shown
+    return URL_PASSWORD.sub(lambda m: m.group("head") + "***@", shown) if text is None else shown
