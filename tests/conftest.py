@@ -22,3 +22,14 @@ def _own_host_lock_dir(tmp_path_factory):
         os.environ.pop("ORCHESTRA_LOCK_DIR", None)
     else:
         os.environ["ORCHESTRA_LOCK_DIR"] = old
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh ``ORCHESTRA_HOME`` (the test's ``tmp_path``) as the working directory, with no
+    store, key or key file named in the environment: what a user starting out has."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ORCHESTRA_HOME", str(tmp_path))
+    for var in ("ORCHESTRA_DB", "ORCHESTRA_SECRET_KEY", "ORCHESTRA_SECRET_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path

@@ -17,15 +17,6 @@ from orchestra_core.cli import cli
 TASK = "tasks:\n  - id: t\n    integration: noop\n    integration_job: noop_run\n"
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ORCHESTRA_HOME", str(tmp_path))
-    for var in ("ORCHESTRA_DB", "ORCHESTRA_SECRET_KEY", "ORCHESTRA_SECRET_KEY_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
-
-
 def orchestra(*args: str, input: str | bytes | None = None):
     result = CliRunner().invoke(cli, ["--no-plugins", *args], input=input)
     assert result.exception is None or isinstance(result.exception, SystemExit), \

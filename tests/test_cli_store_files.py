@@ -20,13 +20,10 @@ GOOD = "name: good\ntasks:\n  - {id: a, integration: noop, integration_job: noop
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ORCHESTRA_HOME", str(tmp_path))
-    for var in ("ORCHESTRA_DB", "ORCHESTRA_SECRET_KEY", "ORCHESTRA_SECRET_KEY_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    (tmp_path / "good.yaml").write_text(GOOD)
-    return tmp_path
+def home(home):
+    """The shared fresh home (tests/conftest.py), with a valid pipeline file in it."""
+    (home / "good.yaml").write_text(GOOD)
+    return home
 
 
 def orchestra(*args: str):

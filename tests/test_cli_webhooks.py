@@ -19,13 +19,12 @@ from orchestra_core.cli import cli
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
+def home(home, monkeypatch):
+    """The shared fresh home (tests/conftest.py), with a secret key in the environment."""
     from orchestra_core._secrets import generate_key
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ORCHESTRA_HOME", str(tmp_path))
     monkeypatch.setenv("ORCHESTRA_SECRET_KEY", generate_key())
-    return tmp_path
+    return home
 
 
 def invoke(*args, input=None):

@@ -78,15 +78,6 @@ def echo_server(status: int, make_body) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ORCHESTRA_HOME", str(tmp_path))
-    for var in ("ORCHESTRA_DB", "ORCHESTRA_SECRET_KEY", "ORCHESTRA_SECRET_KEY_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
-
-
 def invoke(*args: str, input: str | None = None) -> str:
     result = CliRunner().invoke(cli, ["--no-plugins", *args], input=input)
     return result.output
