@@ -20,6 +20,8 @@ from sqlalchemy import event
 from .._errors import OrchestraError
 from . import schema
 from ._completions import number_completions
+from ._postgres import postgres_engine
+from ._postgres_writes import PostgresWriter
 from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
@@ -73,6 +75,9 @@ class Store:
         #: ``full`` or ``normal`` (SQLite); see :meth:`open`
         self.durability = durability
         self._sqlite_writer = SQLiteWriter(engine) if engine.dialect.name == "sqlite" else None
+        #: the engine's write path on PostgreSQL through psycopg 3 (``None``: SQLAlchemy's)
+        self._postgres_writer = (PostgresWriter(engine) if engine.dialect.name == "postgresql"
+                                 and engine.dialect.driver == "psycopg" else None)
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True,
@@ -106,7 +111,10 @@ class Store:
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                if url.startswith("postgresql+psycopg://"):
+                    engine = postgres_engine(url)  # pings only when in doubt (see there)
+                else:
+                    engine = sa.create_engine(url, pool_pre_ping=True)
             store = cls(engine, durability)
             if engine.dialect.name == "sqlite" and not read_only:
                 event.listen(engine, "connect", store._sqlite_pragmas)
@@ -207,6 +215,9 @@ class Store:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
         if self._sqlite_writer is not None:
             self._sqlite_writer.apply(writes)
+            return
+        if self._postgres_writer is not None:
+            self._postgres_writer.apply(writes)
             return
         groups: dict[tuple, list[dict]] = {}
         inserts: list[dict] = []

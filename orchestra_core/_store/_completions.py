@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from .schema import task_runs
 
-__all__ = ("LOCK_KEY", "RUN_QMARK", "STAGE_QMARK", "completion_mark", "number_completions")
+__all__ = ("LOCK_KEY", "MARK_SQL", "RUN_QMARK", "STAGE_QMARK", "completion_mark",
+           "number_completions")
 
 #: The PostgreSQL advisory lock (``hashtext``) held from numbering until the commit.
 LOCK_KEY = "orchestra.completions"
@@ -27,6 +28,8 @@ LOCK_KEY = "orchestra.completions"
 _MARK = ("(SELECT coalesce(max(m), 0) FROM (SELECT max(end_seq) AS m FROM pipeline_runs "
         "UNION ALL SELECT max(end_seq) AS m FROM task_runs) AS marks)")
 _NEXT = f"{_MARK} + 1"
+#: The same, for the PostgreSQL write path's statements (``_postgres_writes``).
+MARK_SQL = _MARK
 
 _RUN_SQL = (f"UPDATE pipeline_runs SET end_seq = {_NEXT} "
             "WHERE id = {id} AND ended_at IS NOT NULL")
