@@ -7,7 +7,9 @@ file (WAL, ``synchronous=FULL``) in its own temporary directory; W3 gets a fresh
 process (``python -m orchestra_core.testing.jobserver --duration 2``). Engine and floor
 measurements alternate (E F, F E, E F, ...) so a drift in machine load hits both; each figure
 is the median of the repetitions. Writes ``benchmarks/results/latest.json`` and
-``benchmarks/results/latest.md``; then runs the scheduler benchmark
+``benchmarks/results/latest.md`` (with ``--postgres``: ``with-postgres.{json,md}``, the
+engine on PostgreSQL measured beside the engine on SQLite in every repetition, target
+within 2x); then runs the scheduler benchmark
 (``benchmarks/scheduler.py``, results in ``benchmarks/results/scheduler.{json,md}``).
 """
 
@@ -163,6 +165,19 @@ def machine_info(tmp: Path) -> dict[str, Any]:
         "orchestra_core_uncommitted_changes": dirty,
         "load_average_at_start": list(os.getloadavg()),
     }
+
+
+def postgres_info(url: str) -> dict[str, Any]:
+    """The PostgreSQL server's version and the settings that decide a commit's cost."""
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
+                "server_version", "synchronous_commit", "fsync", "wal_sync_method",
+                "commit_delay")}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # -- one measurement ---------------------------------------------------------------------------
@@ -405,15 +420,23 @@ def markdown(report: dict[str, Any]) -> str:
     if pgs:
         lines += ["", "The engine on PostgreSQL (a fresh schema per run), beside the engine on "
                   "SQLite (durability full):", "",
-                  "| workload | SQLite wall s | PostgreSQL wall s | PostgreSQL peak RSS MB "
-                  "| PostgreSQL/SQLite | target | result |", "|---|--:|--:|--:|--:|--:|---|"]
+                  "| workload | SQLite wall s | PostgreSQL wall s | SQLite CPU s "
+                  "| PostgreSQL CPU s | PostgreSQL peak RSS MB | commits | other load "
+                  "| PostgreSQL/SQLite | target | result |",
+                  "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
         for w in pgs:
             pm, em, pv = w["postgres"].get("median", {}), w["engine"].get("median", {}), \
                 w["postgres_verdict"]
             lines.append(f"| {w['id']} | {_fmt(em.get('wall_s'))} | {_fmt(pm.get('wall_s'))} "
-                         f"| {_fmt(pm.get('peak_rss_mb'), 0)} "
+                         f"| {_fmt(em.get('cpu_s'))} | {_fmt(pm.get('cpu_s'))} "
+                         f"| {_fmt(pm.get('peak_rss_mb'), 0)} | {_fmt(pm.get('commits'))} "
+                         f"| {_fmt(pm.get('other_load'), 2)} "
                          f"| {_fmt(pv.get('ratio_to_sqlite'), 2)}x | <= {PG_TARGET:g}x "
                          f"| **{'PASS' if pv['passed'] else 'FAIL'}** |")
+        lines += ["", "Figures are medians of the repetitions; the engine on PostgreSQL ran "
+                  "between the engine and the floor on SQLite in each repetition. "
+                  "`other load`: the median share of the machine other processes kept busy "
+                  "during the PostgreSQL runs (the server's own work included)."]
     sticks = [w for w in report["workloads"] if "yardstick" in w]
     if sticks:
         lines += ["", "The independent floor (`shared/floorbench`, one run beside each "
@@ -439,14 +462,15 @@ def markdown(report: dict[str, Any]) -> str:
               "| writes | log rows | job server CPU s | other load |",
               "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for w in report["workloads"]:
-        for impl in ("engine", "floor"):
-            for i, r in enumerate(w[impl]["runs"], 1):
+        for impl in ("engine", "floor", "postgres"):
+            label = "engine on PostgreSQL" if impl == "postgres" else impl
+            for i, r in enumerate(w.get(impl, {}).get("runs", []), 1):
                 if "error" in r:
-                    lines.append(f"| {w['id']} | {impl} | {i} | error: {r['error']} |"
+                    lines.append(f"| {w['id']} | {label} | {i} | error: {r['error']} |"
                                  + " |" * 8)
                     continue
                 lines.append(
-                    f"| {w['id']} | {impl} | {i} | {_fmt(r['wall_s'])} | {_fmt(r['cpu_s'])} "
+                    f"| {w['id']} | {label} | {i} | {_fmt(r['wall_s'])} | {_fmt(r['cpu_s'])} "
                     f"| {_fmt(r['tasks_per_s'], 0)} | {_fmt(r['peak_rss_mb'], 1)} "
                     f"| {_fmt(r['commits'])} | {_fmt(r['writes'])} | {_fmt(r['event_rows'])} "
                     f"| {_fmt(r.get('jobserver_cpu_s'), 2)} | {_fmt(r.get('other_load'), 2)} |")
@@ -566,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(Path(tempfile.gettempdir())),
         "method": METHOD, "workloads": [],
     }
+    if args.postgres:
+        report["machine"]["postgres"] = postgres_info(args.postgres)
     opts = {"backend": args.backend, "pools": args.pools, "quiet": quiet,
             "timeout": args.timeout}
 
@@ -576,14 +602,25 @@ def main(argv: list[str] | None = None) -> int:
     for workload, n, durability in plan:
         runs: dict[str, list[dict[str, Any]]] = {"engine": [], "floor": []}
         wid = f"{workload}-{n}" + ("" if durability == "full" else f" {durability}")
+        # the engine on PostgreSQL runs beside the engine on SQLite in every repetition
+        # (E P F, F P E, ...), so a drift in the machine's load hits both alike
+        on_pg = bool(args.postgres) and durability == "full" and n <= 10000
+        pg_runs: list[dict[str, Any]] = []
         for rep in range(repeat):
-            for impl in ("engine", "floor") if rep % 2 == 0 else ("floor", "engine"):
-                r = measure(impl, workload, n, durability=durability, **opts)
-                runs[impl].append(r)
+            order = ("engine", "postgres", "floor") if on_pg else ("engine", "floor")
+            for impl in order if rep % 2 == 0 else order[::-1]:
+                if impl == "postgres":
+                    r = measure("engine", workload, n, postgres=args.postgres, **opts)
+                    pg_runs.append(r)
+                    label = "engine on PostgreSQL"
+                else:
+                    r = measure(impl, workload, n, durability=durability, **opts)
+                    runs[impl].append(r)
+                    label = f"{impl:6}"
                 shown = r.get("error") or (f"{r['wall_s']:.3f} s, {r['tasks_per_s']:,.0f} "
                                            f"tasks/s, {r['peak_rss_mb']:.0f} MB, "
                                            f"other load {r.get('other_load', 0):.2f}")
-                print(f"  {wid} {impl:6} #{rep + 1}: {shown}", flush=True)
+                print(f"  {wid} {label} #{rep + 1}: {shown}", flush=True)
         engine, floor = summarize(runs["engine"]), summarize(runs["floor"])
         tasks = next((r["tasks"] for r in runs["engine"] + runs["floor"] if "tasks" in r), n)
         if (workload, n, durability) == ("W1", 10000, "full") and engine.get("median"):
@@ -593,13 +630,7 @@ def main(argv: list[str] | None = None) -> int:
                  "engine": engine, "floor": floor,
                  "verdict": verdict(f"{workload}-{n}", workload, tasks, engine, floor,
                                     durability, per_task_at_10000)}
-        if args.postgres and durability == "full" and n <= 10000:
-            pg_runs = []
-            for rep in range(repeat):
-                r = measure("engine", workload, n, postgres=args.postgres, **opts)
-                pg_runs.append(r)
-                shown = r.get("error") or f"{r['wall_s']:.3f} s, {r['peak_rss_mb']:.0f} MB"
-                print(f"  {wid} engine on PostgreSQL #{rep + 1}: {shown}", flush=True)
+        if on_pg:
             pg = summarize(pg_runs)
             entry["postgres"] = pg
             if pg.get("median") and engine.get("median"):
@@ -631,12 +662,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reference {ref['id']} {ref['label']}: "
                   f"{result.get('error') or format(result['wall_s'], '.3f') + ' s'}", flush=True)
     report["duration_s"] = round(time.monotonic() - started, 1)
+    report["machine"]["load_average_at_end"] = list(os.getloadavg())
     report["all_passed"] = all(w["verdict"]["passed"] and w.get("postgres_verdict", {}).get(
         "passed", True) for w in report["workloads"])
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.output / "latest.md").write_text(markdown(report))
-    print(f"wrote {args.output / 'latest.json'} and {args.output / 'latest.md'}", flush=True)
+    # a run with --postgres has its own files: latest.* stay the SQLite figures
+    name = "with-postgres" if args.postgres else "latest"
+    (args.output / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.output / f"{name}.md").write_text(markdown(report))
+    print(f"wrote {args.output / f'{name}.json'} and {args.output / f'{name}.md'}", flush=True)
     ran = all(w["engine"]["ok"] and w["floor"]["ok"] for w in report["workloads"])
     if not args.skip_scheduler and not args.only:  # S1: 10,000 cron triggers, own results file
         quick = ["--minutes", "0.5", "--idle", "20"] if args.quick else []
