@@ -233,6 +233,33 @@ def test_stages_ending_together_are_numbered_in_the_batchs_order(schemas):
     slow.close()
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_ten_thousand_task_ends_in_one_batch(schemas, fast):
+    # the SQLAlchemy path asked with a row-value IN of every pair, which PostgreSQL refuses
+    # at 10,000 pairs ("stack depth limit exceeded")
+    store = Store.open(schemas())
+    if not fast:
+        store._postgres_writer = None
+    nodes = [{"task_id": f"t{i}", "kind": "task"} for i in range(10_000)]
+    nodes.append({"task_id": "s", "kind": "stage"})
+    run_id = store.create_run(
+        name="p",
+        client="c",
+        definition={"name": "p"},
+        source=None,
+        run_type="full",
+        trigger="manual",
+        nodes=nodes,
+    )
+    store.apply(
+        [TaskUpdate(run_id, n["task_id"], {"state": "succeeded", "ended_at": T0}) for n in nodes]
+    )
+    rows = store.task_runs(run_id)
+    assert {r["state"] for r in rows} == {"succeeded"}
+    assert [r["end_seq"] for r in rows if r["kind"] == "stage"] == [1]
+    store.close()
+
+
 def test_a_batch_is_one_transaction_and_the_connection_stays_usable(schemas):
     store, run_id = _store(schemas(), fast=True)
     with pytest.raises(psycopg.Error):

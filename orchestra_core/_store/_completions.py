@@ -65,9 +65,17 @@ def number_completions(conn: sa.Connection, run_ids: Collection[str],
                      [{"run": r, "task": t} for r, t in tasks])
 
 
+#: Pairs per ``IN`` list: PostgreSQL refuses a row-value ``IN`` of 10,000 pairs ("stack
+#: depth limit exceeded").
+_CHUNK = 1000
+
+
 def _any_stage(conn: sa.Connection, tasks: Collection[tuple[str, str]]) -> bool:
     t = task_runs.c
     pairs: list[Any] = list(tasks)
-    return conn.execute(sa.select(t.id).where(
-        sa.tuple_(t.run_id, t.task_id).in_(pairs), t.kind == "stage",
-        t.ended_at.is_not(None)).limit(1)).first() is not None
+    for i in range(0, len(pairs), _CHUNK):
+        if conn.execute(sa.select(t.id).where(
+                sa.tuple_(t.run_id, t.task_id).in_(pairs[i:i + _CHUNK]), t.kind == "stage",
+                t.ended_at.is_not(None)).limit(1)).first() is not None:
+            return True
+    return False
