@@ -24,7 +24,7 @@ from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
 from ._sqlite import sqlite_engine
-from ._sqlite_writes import SQLiteWriter
+from ._sqlite_writes import BUSY_TIMEOUT_MS, SQLiteWriter
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -137,7 +137,7 @@ class Store:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     def close(self) -> None:
@@ -202,6 +202,16 @@ class Store:
             if rows:
                 conn.execute(task_runs.insert(), rows)
         return run_id
+
+    def apply_now(self, writes: Sequence[Write]) -> bool:
+        """Apply *writes* on the calling thread if that takes no waiting but for the disk: on
+        SQLite when no other connection holds the write lock. ``False`` (nothing written)
+        when it would have to wait; the caller then calls :meth:`apply` from a worker
+        thread. The engine's committer calls it on the event loop's thread, where a commit
+        costs least."""
+        if self._sqlite_writer is None:
+            return False
+        return self._sqlite_writer.apply(writes, wait=False)
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""

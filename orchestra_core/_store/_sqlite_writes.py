@@ -10,6 +10,7 @@ transaction per batch, committed before it returns.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,10 @@ from . import schema
 from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 
-__all__ = ("SQLiteWriter",)
+__all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
+
+#: how long a connection waits for another one's write lock (``PRAGMA busy_timeout``)
+BUSY_TIMEOUT_MS = 10_000
 
 _ENDED = ("succeeded", "failed", "cancelled")
 
@@ -56,8 +60,12 @@ class SQLiteWriter:
             out.append(fn(value) if fn is not None else value)
         return out
 
-    def apply(self, writes: Iterable[Write]) -> None:
-        """Apply *writes* in one transaction (raises ``TypeError`` for anything else)."""
+    def apply(self, writes: Iterable[Write], *, wait: bool = True) -> bool:
+        """Apply *writes* in one transaction (raises ``TypeError`` for anything else).
+
+        With ``wait=False`` the transaction is not started when another connection holds the
+        write lock (nothing is written): ``False``. Otherwise it waits for the lock (the
+        connection's ``busy_timeout``) and returns ``True`` once committed."""
         tasks: dict[tuple[str, ...], list[list[Any]]] = {}
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
@@ -91,6 +99,9 @@ class SQLiteWriter:
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
+            if not wait and not _begin_now(cur):
+                cur.close()
+                return False
             for keys, rows in tasks.items():
                 cur.executemany(self._task_update(keys), rows)
             for run in runs:
@@ -112,6 +123,7 @@ class SQLiteWriter:
             raise
         finally:
             raw.close()  # back to the pool
+        return True
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
         convert = self._convert[table]
@@ -144,6 +156,20 @@ class SQLiteWriter:
             cur.execute("UPDATE pipelines SET error_message = ? WHERE id = (SELECT "
                         "pipeline_id FROM pipeline_runs WHERE id = ?)",
                         (run.fields.get("error"), run.run_id))
+
+
+def _begin_now(cur: Any) -> bool:
+    """Start a write transaction at once if no other connection holds the write lock."""
+    cur.execute("PRAGMA busy_timeout=0")
+    try:
+        cur.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        return False
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return True
 
 
 _SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31),
