@@ -74,14 +74,23 @@ class Committer:
 
     async def write(self, *writes: Write) -> None:
         """Queue *writes* and return once they are committed."""
+        await self.queue(writes).wait()
+        self.check()
+
+    def queue(self, writes: tuple[Write, ...] | list[Write]) -> anyio.Event:
+        """Queue *writes*; the event returned is set once they are committed (or the batch
+        failed: check :meth:`check` after waiting). The engine's transitions wait on it
+        directly, one coroutine frame less per waiting task than :meth:`write`."""
         if self._error is not None:
             raise self._error
         if self.redactor:
-            writes = tuple(_masked(w, self.redactor) for w in writes)
+            writes = [_masked(w, self.redactor) for w in writes]
         self._pending.extend(writes)
-        done = self._batch_done
         self._wake.set()
-        await done.wait()
+        return self._batch_done
+
+    def check(self) -> None:
+        """Raise the error of a failed batch (after waiting on the event of :meth:`queue`)."""
         if self._error is not None:
             raise self._error
 

@@ -79,9 +79,13 @@ class Execution:
                          message: str = "", also: tuple[Write, ...] = (),
                          **fields: Any) -> None:
         """Record *task_id*'s new state (and *fields*) durably, then report it."""
-        values = {"state": state.value, "attempt": attempt, "updated_at": self.clock.now(),
-                  **fields}
-        await self.committer.write(TaskUpdate(self.run_id, task_id, values), *also)
+        fields.update(state=state.value, attempt=attempt, updated_at=self.clock.now())
+        committer = self.committer
+        done = committer.queue((TaskUpdate(self.run_id, task_id, fields), *also) if also
+                               else (TaskUpdate(self.run_id, task_id, fields),))
+        del fields, also  # not kept alive (with this frame) while thousands of tasks wait
+        await done.wait()
+        committer.check()
         self.walk.state[task_id] = state
         if self.on_transition is not None:
             redactor = self.engine.redactor

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from .._errors import OrchestraError
 from . import schema
 from ._completions import number_completions
+from ._json import RawJSON, dumps
 from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
@@ -106,7 +107,7 @@ class Store:
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=dumps)
             store = cls(engine, durability)
             if engine.dialect.name == "sqlite" and not read_only:
                 event.listen(engine, "connect", store._sqlite_pragmas)
@@ -147,8 +148,9 @@ class Store:
     # -- pipelines and runs --------------------------------------------------------------------
 
     def ensure_pipeline(self, conn: sa.Connection, name: str, client: str, definition: dict,
-                        source: str | None) -> str:
-        """The id of pipeline *name* of *client*, creating or updating its record."""
+                        source: str | None, stored: RawJSON | None = None) -> str:
+        """The id of pipeline *name* of *client*, creating or updating its record (*stored*:
+        *definition* already serialized)."""
         now = _now()
         client_id = conn.execute(sa.select(clients.c.id).where(clients.c.name == client)).scalar()
         if client_id is None:
@@ -156,7 +158,8 @@ class Store:
             conn.execute(clients.insert().values(id=client_id, name=client, created_at=now))
         row = conn.execute(sa.select(pipelines.c.id).where(
             pipelines.c.client_id == client_id, pipelines.c.name == name)).scalar()
-        values = dict(definition=definition, source=source, tags=list(definition.get("tags", [])),
+        values = dict(definition=RawJSON.of(definition) if stored is None else stored,
+                      source=source, tags=list(definition.get("tags", [])),
                       num_tasks=len(definition.get("tasks", [])), updated_at=now)
         # the definition is passed as an execution parameter, never embedded in a statement
         # with .values(): SQLAlchemy's statement cache would keep it alive for good
@@ -191,16 +194,19 @@ class Store:
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:
-            pipeline_id = self.ensure_pipeline(conn, name, client, definition, source)
+            stored = RawJSON.of(definition)  # once, for both rows
+            pipeline_id = self.ensure_pipeline(conn, name, client, definition, source, stored)
             conn.execute(pipeline_runs.insert(), dict(  # a parameter: see ensure_pipeline
                 id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
-                state="pending", definition=definition, created_at=now, cancel_requested=False,
+                state="pending", definition=stored, created_at=now, cancel_requested=False,
                 owner=owner, scheduled_at=scheduled_at or now))
-            rows = [dict(run_id=run_id, task_id=n["task_id"], kind=n["kind"],
-                         integration=n.get("integration"), job=n.get("job"), state="pending",
-                         attempt=0, updated_at=now) for n in nodes]
-            if rows:
-                conn.execute(task_runs.insert(), rows)
+            if self._sqlite_writer is not None:  # plain executemany, rows made as it reads
+                self._sqlite_writer.insert_pending(conn, run_id, nodes, now)
+            elif nodes:
+                conn.execute(task_runs.insert(), [dict(
+                    run_id=run_id, task_id=n["task_id"], kind=n["kind"],
+                    integration=n.get("integration"), job=n.get("job"), state="pending",
+                    attempt=0, updated_at=now) for n in nodes])
         return run_id
 
     def apply_now(self, writes: Sequence[Write]) -> bool:

@@ -11,7 +11,7 @@ transaction per batch, committed before it returns.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
 BUSY_TIMEOUT_MS = 10_000
 
 _ENDED = ("succeeded", "failed", "cancelled")
+_INSERT_PENDING = ("INSERT INTO task_runs (run_id, task_id, kind, integration, job, state, "
+                   "attempt, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)")
 
 
 class SQLiteWriter:
@@ -66,28 +68,25 @@ class SQLiteWriter:
         With ``wait=False`` the transaction is not started when another connection holds the
         write lock (nothing is written): ``False``. Otherwise it waits for the lock (the
         connection's ``busy_timeout``) and returns ``True`` once committed."""
-        tasks: dict[tuple[str, ...], list[list[Any]]] = {}
+        # task updates grouped by their columns; their rows are converted as executemany
+        # reads them (a batch of 10,000 transitions never holds 10,000 converted rows)
+        tasks: dict[tuple[str, ...], list[TaskUpdate]] = {}
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
         assets: list[list[Any]] = []
-        task_convert = self._task_convert
         ended: list[tuple[str, str]] = []
         for w in writes:
             kind = type(w)
             if kind is TaskUpdate:
                 fields = w.fields  # type: ignore[union-attr]
-                keys = tuple(fields)
-                convert = task_convert.get(keys)
-                if convert is None:
-                    convert = task_convert[keys] = [self._convert["task_runs"].get(k)
-                                                    for k in keys]
-                row = [v if c is None else c(v)
-                       for v, c in zip(fields.values(), convert, strict=True)]
-                row.append(w.run_id)
-                row.append(w.task_id)  # type: ignore[union-attr]
                 if "ended_at" in fields:
                     ended.append((w.run_id, w.task_id))  # type: ignore[union-attr]
-                tasks.setdefault(keys, []).append(row)
+                keys = tuple(fields)
+                group = tasks.get(keys)
+                if group is None:
+                    tasks[keys] = [w]  # type: ignore[list-item]
+                else:
+                    group.append(w)  # type: ignore[arg-type]
             elif kind is LogLine:
                 logs.append(self._record_row("events", w))
             elif kind is RunUpdate:
@@ -102,8 +101,8 @@ class SQLiteWriter:
             if not wait and not _begin_now(cur):
                 cur.close()
                 return False
-            for keys, rows in tasks.items():
-                cur.executemany(self._task_update(keys), rows)
+            for keys, updates in tasks.items():
+                cur.executemany(self._task_update(keys), self._task_rows(keys, updates))
             for run in runs:
                 self._run_update(cur, run)
             if logs:
@@ -124,6 +123,32 @@ class SQLiteWriter:
         finally:
             raw.close()  # back to the pool
         return True
+
+    def insert_pending(self, conn: sa.Connection, run_id: str,
+                       nodes: Iterable[Mapping[str, Any]], now: datetime) -> None:
+        """Insert a ``pending`` task run per node of a new run, in *conn*'s transaction."""
+        updated_at = self._convert["task_runs"]["updated_at"]
+        stamp = updated_at(now) if updated_at is not None else now
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(_INSERT_PENDING, (
+                (run_id, n["task_id"], n["kind"], n.get("integration"), n.get("job"), stamp)
+                for n in nodes))
+        finally:
+            cur.close()
+
+    def _task_rows(self, keys: tuple[str, ...],
+                   updates: list[TaskUpdate]) -> Iterator[list[Any]]:
+        convert = self._task_convert.get(keys)
+        if convert is None:
+            convert = self._task_convert[keys] = [self._convert["task_runs"].get(k)
+                                                  for k in keys]
+        for w in updates:
+            row = [v if c is None else c(v)
+                   for v, c in zip(w.fields.values(), convert, strict=True)]
+            row.append(w.run_id)
+            row.append(w.task_id)
+            yield row
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
         convert = self._convert[table]
