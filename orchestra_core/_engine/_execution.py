@@ -15,7 +15,7 @@ from .._errors import OrchestraError
 from .._pipeline import FailurePolicy, Phase, Pipeline, RunType, Stage, StageOutcome, Task
 from .._secrets import RunSecrets
 from .._store import LogLine, RunUpdate, TaskUpdate, Write
-from ._attempt import Attempts, Resumed
+from ._attempt import STEPS, Attempts, Resumed, Step
 from ._dag import Graph, Walk
 from ._finish import RunAlerts, finish, internal_error, run_broke
 from ._gc import gc_tuned
@@ -79,13 +79,24 @@ class Execution:
                          message: str = "", also: tuple[Write, ...] = (),
                          **fields: Any) -> None:
         """Record *task_id*'s new state (and *fields*) durably, then report it."""
+        await self.queue_transition(task_id, state, attempt, also=also, **fields).wait()
+        self.reported(task_id, state, attempt, message)
+
+    def queue_transition(self, task_id: str, state: TaskState, attempt: int, *,
+                         also: tuple[Write, ...] = (), **fields: Any) -> anyio.Event:
+        """Queue *task_id*'s new state (and *fields*, and the writes *also*) for the next
+        commit; the event returned is set once it is committed. Then call :meth:`reported`.
+        (:meth:`transition` does both; the attempt cycle waits on the event itself, one
+        coroutine frame less for each of thousands of waiting tasks.)"""
         fields.update(state=state.value, attempt=attempt, updated_at=self.clock.now())
-        committer = self.committer
-        done = committer.queue((TaskUpdate(self.run_id, task_id, fields), *also) if also
-                               else (TaskUpdate(self.run_id, task_id, fields),))
-        del fields, also  # not kept alive (with this frame) while thousands of tasks wait
-        await done.wait()
-        committer.check()
+        update = TaskUpdate(self.run_id, task_id, fields)
+        return self.committer.queue((update, *also) if also else (update,))
+
+    def reported(self, task_id: str, state: TaskState, attempt: int,
+                 message: str = "") -> None:
+        """After the transition's commit: raise the batch's error if it failed, else make
+        the new state the walk's and report it to the ``on_transition`` callback."""
+        self.committer.check()
         self.walk.state[task_id] = state
         if self.on_transition is not None:
             redactor = self.engine.redactor
@@ -219,8 +230,10 @@ class Execution:
         try:
             try:
                 attempts = await self._prepare(task)
-                if attempts is not None:  # this frame is all that stays while it runs
-                    await attempts.run()
+                if attempts is not None:  # the attempt cycle, in this frame (see STEPS)
+                    step = attempts.first_step()
+                    while step is not Step.DONE:
+                        step = await STEPS[step](attempts)
             except Exception as exc:  # a bug (ours or a plugin's): fail, never a stuck run
                 await internal_error(self, task.id, exc)
         finally:

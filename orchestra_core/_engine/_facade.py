@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -118,9 +118,7 @@ class Engine:
         """Store a new run and its nodes. The stored definition and node rows are built
         here, so that they are freed before the run executes (a large pipeline's take
         megabytes)."""
-        nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
-                  "job": t.integration_job} for t in pipeline.tasks]
-        nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
+        nodes = _NodeRows(pipeline)
         return self.store.create_run(
             name=pipeline.name, client=pipeline.client,
             definition=pipeline_to_definition(pipeline), source=pipeline.source,
@@ -195,3 +193,18 @@ class Engine:
         if problems:
             raise OrchestraError("; ".join(p.format() for p in problems))
         return params
+
+
+class _NodeRows:
+    """The pending rows of a new run's nodes, made as the store reads them (10,000 tasks
+    never hold 10,000 dicts at once); read again if the store retries."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for t in self.pipeline.tasks:
+            yield {"task_id": t.id, "kind": "task", "integration": t.integration,
+                   "job": t.integration_job}
+        for s in self.pipeline.stages:
+            yield {"task_id": s.id, "kind": "stage"}

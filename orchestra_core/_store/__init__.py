@@ -173,10 +173,12 @@ class Store:
         return row
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
-                   run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                   run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
                    owner: str | None = None, scheduled_at: datetime | None = None) -> str:
         """Record a new pipeline run and a pending task run per node; return the run id.
-        *scheduled_at* is the time it was due (default: now)."""
+        *scheduled_at* is the time it was due (default: now). *nodes* is read once per try
+        (a retry after a conflict reads it again): a view that makes each row as it is read
+        keeps a large pipeline's rows from being held at once."""
         for tries_left in (2, 1, 0):
             try:
                 return self._create_run(name, client, definition, source, run_type, trigger,
@@ -189,7 +191,7 @@ class Store:
         raise AssertionError("unreachable")
 
     def _create_run(self, name: str, client: str, definition: dict, source: str | None,
-                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                    run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
                     owner: str | None, scheduled_at: datetime | None = None) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
@@ -202,7 +204,7 @@ class Store:
                 owner=owner, scheduled_at=scheduled_at or now))
             if self._sqlite_writer is not None:  # plain executemany, rows made as it reads
                 self._sqlite_writer.insert_pending(conn, run_id, nodes, now)
-            elif nodes:
+            elif nodes := list(nodes):
                 conn.execute(task_runs.insert(), [dict(
                     run_id=run_id, task_id=n["task_id"], kind=n["kind"],
                     integration=n.get("integration"), job=n.get("job"), state="pending",
