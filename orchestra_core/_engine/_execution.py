@@ -3,7 +3,7 @@ transition through the group committer, watches for cancel requests and keeps th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ class Execution:
         self._all_done = anyio.Event()
         self._jobs: dict[tuple[str, str], Any] = {}
         self._params: dict[Any, Any] = {}
+        self._slots: dict[str, tuple[Any, ...]] = {}
         self.run_secrets = RunSecrets(engine.secrets, engine.host, env=engine.env)
 
     # -- writing -------------------------------------------------------------------------------
@@ -280,13 +281,19 @@ class Execution:
         timeout = task.timeout if task.timeout is not None else defaults.timeout
         return Attempts(self, task, runner, params, connection, policy, timeout, resumed)
 
-    def limiters_for(self, task: Task) -> list[Any]:
+    def limiters_for(self, task: Task) -> Sequence[Any]:
         """The capacity limiters an attempt of *task* holds while it executes."""
-        engine = self.engine
-        limiter = engine.integration_limits.get(task.integration)
-        held = [engine.limit] if limiter is None else [engine.limit, limiter]
         if task.resource:  # a mutex across the store's workers, taken before the slots
-            held.insert(0, resource_lease(self, task))
+            return [resource_lease(self, task), *self._slots_for(task.integration)]
+        return self._slots_for(task.integration)
+
+    def _slots_for(self, integration: str) -> tuple[Any, ...]:
+        held = self._slots.get(integration)
+        if held is None:
+            engine = self.engine
+            limiter = engine.integration_limits.get(integration)
+            held = self._slots[integration] = (
+                (engine.limit,) if limiter is None else (engine.limit, limiter))
         return held
 
     def _find_job(self, task: Task) -> Any:

@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-import anyio
-
 from .._alerter import Alerter
 from .._clock import SystemClock
 from .._committer import in_thread
@@ -23,6 +21,7 @@ from ._events import EventChannel
 from ._execution import Execution
 from ._interrupted import survives_detach
 from ._result import RunResult
+from ._slots import Slots
 from ._states import Transition
 
 __all__ = ("DEFAULT_GRACE", "Engine")
@@ -74,12 +73,13 @@ class Engine:
         self.redactor.add(getattr(url, "password", None))  # a PostgreSQL password in the URL
         self.clock = clock or SystemClock()
         self.events = EventChannel()
-        self.limit = anyio.CapacityLimiter(max_concurrency)
-        self.integration_limits: dict[str, anyio.CapacityLimiter] = {}
+        #: the process's slots (``max_concurrency``) and each integration's
+        self.limit = Slots(max_concurrency)
+        self.integration_limits: dict[str, Slots] = {}
         for name, value in (integration_limits or {}).items():
             spec = host.integrations.find(name)  # aliases and any case name the integration
             self.integration_limits[spec.name if spec else name.lower()] = \
-                anyio.CapacityLimiter(value)
+                Slots(value)
         self.cancel_poll = cancel_poll
         #: seconds between heartbeats of a run's owner (see orchestra_core._scheduling.lease)
         self.heartbeat_every = HEARTBEAT_INTERVAL

@@ -204,9 +204,11 @@ _SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12
 def _datetime_text(value: Any) -> Any:
     if type(value) is not datetime:
         raise TypeError  # not ours: SQLAlchemy's processor handles it (see _faster)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest form)
-        value.year, value.month, value.day, value.hour, value.minute, value.second,
-        value.microsecond)
+    # "%04d-%02d-%02d %02d:%02d:%02d.%06d" of its fields (the time zone is not written),
+    # by the C isoformat
+    if value.microsecond:
+        return value.isoformat(" ")[:26]
+    return value.isoformat(" ")[:19] + ".000000"
 
 
 def _faster(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
