@@ -18,6 +18,7 @@ import yaml
 from attrs import define, field
 
 from . import _document_limits as _limits
+from ._gc_paused import paused_gc
 from ._models import Problem
 from ._triggers._formats import seed_schedule, v1_schedule
 from ._values import key_path
@@ -97,6 +98,11 @@ def read_document(path: str | Path) -> Document:
 
 def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -> Document:
     """Parse *text* (``fmt`` is ``"yaml"`` or ``"json"``) into a :class:`Document`."""
+    with paused_gc():  # a large file is many small objects that all stay alive
+        return _parse_document(text, source, fmt)
+
+
+def _parse_document(text: str, source: str | None, fmt: str) -> Document:
     doc = Document(None, source)
     _parse_into(doc, text, fmt)
     doc.lines.setdefault("$", (1, 1))  # a problem of the whole file is at its start

@@ -14,6 +14,7 @@ import attrs
 
 from ._alerts_parse import parse_alerts
 from ._config import field_aliases, file_keys, key_name, structure
+from ._gc_paused import paused_gc
 from ._loader import Document
 from ._models import Problem
 from ._pipeline import ConditionKind, Pipeline, Stage, Task
@@ -386,6 +387,12 @@ def check_document(host: Orchestra, doc: Document, *, catalog: Catalog | None = 
     """
     if doc.problems:
         return None, [doc.locate(p) for p in doc.problems]
+    with paused_gc():  # every task stays alive until the end: collections would free nothing
+        return _check(host, doc, catalog)
+
+
+def _check(host: Orchestra, doc: Document, catalog: Catalog | None
+           ) -> tuple[Pipeline | None, list[Problem]]:
     checker = _Checker(host, doc, catalog)
     try:
         pipeline = checker.run()
