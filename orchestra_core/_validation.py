@@ -13,11 +13,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import pluggy
 
 from ._alerts_parse import parse_alerts
 from ._config import field_aliases, file_keys, key_name, structure
 from ._gc_paused import paused_gc
+from ._hookcalls import call_caller
 from ._loader import Document
+from ._markers import PARAMETER_CLASSES
 from ._models import Problem
 from ._pipeline import ConditionKind, Pipeline, Stage, Task
 from ._values import key_path, suggest
@@ -92,6 +95,8 @@ class _Checker:
         #: task path -> its job and structured parameters (tasks whose parameters are fine)
         self.params: dict[str, tuple[JobType, Any]] = {}
         self.task_hook = host.converter.get_structure_hook(Task)
+        #: type of a task's parameters -> the validate-task hook caller for it
+        self.task_callers: dict[type, pluggy.HookCaller | None] = {}
 
     def add(self, path: str, message: str, code: str) -> None:
         self.problems.append(Problem(path=path, message=message, code=code))
@@ -155,9 +160,12 @@ class _Checker:
             if t is None:
                 continue
             job, params = self.params[path]
-            for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
-                                             parameters=params, pipeline=draft, path=path):
-                self.problems.extend(_as_problems(found))
+            caller = self.task_caller(params)
+            if caller is not None:
+                for found in call_caller(self.host.pm, caller, "orchestra_validate_task",
+                                         task=t, job=job, parameters=params, pipeline=draft,
+                                         path=path):
+                    self.problems.extend(_as_problems(found))
             if self.catalog is not None:  # a store is at hand: its names must exist
                 self.problems.extend(self.catalog.check_task(
                     t, path, t.integration,
@@ -167,6 +175,21 @@ class _Checker:
         for found in self.host.call_each("orchestra_validate_pipeline", pipeline=draft):
             self.problems.extend(_as_problems(found))
         return None if self.problems else draft
+
+    def task_caller(self, params: Any) -> pluggy.HookCaller | None:
+        """The ``orchestra_validate_task`` caller for a task with *params*: every
+        implementation but those declared (:func:`~orchestra_core._markers.validates_parameters`)
+        for other parameter classes, which would return nothing; ``None`` when no
+        implementation is left. Made once per parameter class."""
+        kind = type(params)
+        if kind not in self.task_callers:
+            caller = self.host.pm.hook.orchestra_validate_task
+            others = [impl.plugin for impl in caller.get_hookimpls()
+                      if not isinstance(params, getattr(impl.function, PARAMETER_CLASSES, object))]
+            if others:
+                caller = self.host.pm.subset_hook_caller("orchestra_validate_task", others)
+            self.task_callers[kind] = caller if caller.get_hookimpls() else None
+        return self.task_callers[kind]
 
     def structure_task(self, path: str, raw: Any, extras: dict[str, dict[str, Any]]) -> Task | None:
         if not isinstance(raw, Mapping):
@@ -263,6 +286,8 @@ class _Checker:
                 [*stage.tasks, *(d for d in stage.depends_on if d != stage.id)])
             for tid in stage.tasks:
                 edges.setdefault(tid, []).extend(stage.depends_on)
+        if _ordered(edges):
+            return
         state: dict[str, int] = {}
         succ: dict[str, list[str]] = {}
         reported: set[frozenset[str]] = set()
@@ -404,6 +429,18 @@ class _Checker:
 def _aliases(cls: type) -> Mapping[str, str]:
     """:func:`field_aliases` of parameter class *cls*, computed once per class."""
     return MappingProxyType(field_aliases(cls))
+
+
+def _ordered(edges: Mapping[str, list[str]]) -> bool:
+    """Whether every node of *edges* waits only for nodes listed before it (or for names that
+    are no node): then there is no cycle. Files are usually written in that order, and this one
+    pass is cheaper than the search for cycles it spares."""
+    position = {node: i for i, node in enumerate(edges)}.get
+    for i, waits in enumerate(edges.values()):
+        for name in waits:
+            if position(name, -1) >= i:
+                return False
+    return True
 
 
 def _canon(job: JobType) -> list[str]:
