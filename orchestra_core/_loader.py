@@ -116,7 +116,9 @@ def _parse_document(text: str, source: str | None, fmt: str) -> Document:
 
 def _parse_into(doc: Document, text: str, fmt: str) -> None:
     """Check *text* against the limits, parse it into *doc*, check its strings."""
+    scan = fmt == "json" or _limits.yaml_scan_needed(text)
     limit = _limits.too_large(text, doc.source) or (
+        None if not scan else
         _limits.json_problem(text, doc.source) if fmt == "json" else
         _limits.yaml_problem(text, doc.source))
     if limit is not None:
@@ -124,10 +126,35 @@ def _parse_into(doc: Document, text: str, fmt: str) -> None:
         return
     if fmt == "json":
         _parse_json(text, doc)
-    else:
+    elif scan:
         _parse_yaml(text, doc)
-    if not doc.problems:
+    else:
+        _parse_yaml_watched(text, doc)
+    if not doc.problems and _limits.strings_may_be_bad(text):
         doc.problems.extend(_limits.string_problems(doc.data))
+
+
+def _parse_yaml_watched(text: str, doc: Document) -> None:
+    """:func:`_parse_yaml` for a text that :func:`_document_limits.yaml_scan_needed` found
+    free of aliases and long numbers, without scanning it for the limits first: the loader
+    stops when the nesting gets too deep. When that happens, or the text does not parse
+    cleanly, the scan runs after all, so the problem reported is the one it would have
+    reported first."""
+    attempt: Document | None = Document(None, doc.source)
+    try:
+        _parse_yaml(text, attempt, max_depth=_limits.MAX_DEPTH)
+    except _TooDeep:
+        attempt = None
+    if attempt is None or attempt.problems:
+        limit = _limits.yaml_problem(text, doc.source)
+        if limit is not None:
+            doc.problems.append(limit)
+            return
+    if attempt is None:  # deep, but within the limits
+        _parse_yaml(text, doc)
+        return
+    doc.data, doc.lines = attempt.data, attempt.lines
+    doc.problems.extend(attempt.problems)
 
 
 def _parse_json(text: str, doc: Document) -> None:
@@ -157,9 +184,12 @@ def _parse_json(text: str, doc: Document) -> None:
         doc.problems.extend(doc.locate(p) for p in (located or duplicates))
 
 
-def _parse_yaml(text: str, doc: Document) -> None:
+def _parse_yaml(text: str, doc: Document, max_depth: int | None = None) -> None:
+    """Parse YAML *text* into *doc*; with *max_depth*, raise :class:`_TooDeep` as soon as a
+    node sits deeper than that (counting the node itself; the document is 1 deep)."""
     try:
         loader = _Loader(text)
+        loader.max_depth = max_depth
         try:
             node = loader.get_single_node()
             if node is not None:
@@ -210,8 +240,44 @@ _C = hasattr(yaml, "CSafeLoader")  # libyaml: fast, and no recursion in its pars
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _TooDeep(Exception):
+    """The document nests deeper than the ``max_depth`` of its :class:`_Loader`."""
+
+
 class _Loader(_FastLoader):  # type: ignore[misc, valid-type]
-    """The safe loader, with timestamps left as strings (they are parsed where needed)."""
+    """The safe loader, with timestamps left as strings (they are parsed where needed).
+
+    It also counts how deep the node being composed sits (the composer tells the resolver as
+    it descends and ascends) and raises :class:`_TooDeep` past ``max_depth``; and it resolves
+    each distinct plain scalar once (``noop``, ``depends_on``... recur in every task).
+    """
+
+    max_depth: int | None = None
+    _depth = 0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        self._depth += 1
+        if self.max_depth is not None and self._depth > self.max_depth:
+            raise _TooDeep
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        self._depth -= 1
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or not implicit[0] or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        tag = self._plain_tags.get(value)
+        if tag is None:  # a plain scalar's tag depends on its text alone
+            tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+        return tag
 
 
 _Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
