@@ -185,14 +185,15 @@ def _parse_json(text: str, doc: Document) -> None:
 
 
 def _parse_yaml(text: str, doc: Document, max_depth: int | None = None) -> None:
-    """Parse YAML *text* into *doc*; with *max_depth*, raise :class:`_TooDeep` as soon as a
-    node sits deeper than that (counting the node itself; the document is 1 deep)."""
+    """Parse YAML *text* into *doc*; with *max_depth* (for a text without aliases), raise
+    :class:`_TooDeep` as soon as a node sits deeper than that (counting the node itself; the
+    document is 1 deep), and build the data and line map in one pass (:func:`_build`)."""
     try:
         loader = _Loader(text)
         loader.max_depth = max_depth
         try:
             node = loader.get_single_node()
-            if node is not None:
+            if node is not None and not (max_depth and _built(loader, node, doc)):
                 _walk(node, "$", doc.lines, doc.problems)
                 doc.data = loader.construct_document(node)
         finally:
@@ -296,6 +297,64 @@ def _json_pairs(problems: list[Problem]) -> Any:
         return out
 
     return hook
+
+
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
+
+
+class _Unusual(Exception):
+    """A node :func:`_build` leaves to PyYAML's constructor."""
+
+
+def _built(loader: _Loader, node: yaml.Node, doc: Document) -> bool:
+    """Build *doc*'s data and line map from the node tree of a document without aliases in
+    one pass (:func:`_build`); ``False``, leaving *doc* untouched, when the document holds
+    something only PyYAML's constructor builds as it should (merge keys, tagged collections,
+    complex keys) or fails to build: :func:`_walk` and the constructor then do it."""
+    lines: dict[str, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    try:
+        data = _build(node, "$", lines, problems, loader.construct_object)
+    except Exception:  # rebuilt the usual way, which reports what failed
+        loader.constructed_objects, loader.recursive_objects = {}, {}
+        return False
+    doc.data = data
+    doc.lines.update(lines)
+    doc.problems.extend(problems)
+    return True
+
+
+def _build(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
+           problems: list[Problem], construct: Any) -> Any:
+    """What ``construct_document`` makes of *node* (a node of a document without aliases),
+    recording what :func:`_walk` records on the way: each path's line and column, duplicate
+    keys. Plain collections and strings are built here; other scalars by *construct*; the
+    rest raises :class:`_Unusual`."""
+    mark = node.start_mark
+    lines.setdefault(path, (mark.line + 1, mark.column + 1))
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        return node.value if node.tag == _STR else construct(node)
+    if kind is yaml.MappingNode and node.tag == _MAP:
+        out: dict[Any, Any] = {}
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if type(key_node) is not yaml.ScalarNode or key_node.tag == _MERGE:
+                raise _Unusual
+            key = key_node.value
+            if key in seen:
+                problems.append(Problem(path=key_path(path, key),
+                                        message=f"duplicate key {key!r}", code="duplicate-key",
+                                        line=key_node.start_mark.line + 1,
+                                        column=key_node.start_mark.column + 1))
+            seen.add(key)
+            value = _build(value_node, key_path(path, key), lines, problems, construct)
+            out[key if key_node.tag == _STR else construct(key_node)] = value
+        return out
+    if kind is yaml.SequenceNode and node.tag == _SEQ:
+        return [_build(item, f"{path}[{i}]", lines, problems, construct)
+                for i, item in enumerate(node.value)]
+    raise _Unusual
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
