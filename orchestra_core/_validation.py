@@ -126,7 +126,7 @@ class _Checker:
         ids_seen: dict[str, tuple[str, str]] = {}
         for path, raw in _items(data.get("tasks"), "$.tasks", "tasks", self.problems):
             task = self.structure_task(path, raw, extras)
-            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+            raw_id = raw.get("id") if type(raw) is dict or isinstance(raw, Mapping) else None
             if isinstance(raw_id, str):
                 self.check_id(raw_id, path, ids_seen, "task")
             if task is not None:
@@ -192,7 +192,7 @@ class _Checker:
         return self.task_callers[kind]
 
     def structure_task(self, path: str, raw: Any, extras: dict[str, dict[str, Any]]) -> Task | None:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             self.add(path, "a task must be a mapping", "invalid-value")
             return None
         if "connection" in raw:
