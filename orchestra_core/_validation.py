@@ -95,6 +95,8 @@ class _Checker:
         #: task path -> its job and structured parameters (tasks whose parameters are fine)
         self.params: dict[str, tuple[JobType, Any]] = {}
         self.task_hook = host.converter.get_structure_hook(Task)
+        #: parameter class -> its structure hook
+        self.param_hooks: dict[type, Any] = {}
         #: type of a task's parameters -> the validate-task hook caller for it
         self.task_callers: dict[type, pluggy.HookCaller | None] = {}
 
@@ -411,7 +413,10 @@ class _Checker:
         """*raw* (canonical names) if it structures into *job*'s parameters (kept for the
         validation hooks), else ``None`` with the problems added."""
         try:  # the well-formed parameters, fast; bad ones again through the host, for problems
-            hook = self.converter.get_structure_hook(job.parameters)
+            hook = self.param_hooks.get(job.parameters)
+            if hook is None:
+                hook = self.param_hooks[job.parameters] = \
+                    self.converter.get_structure_hook(job.parameters)
             self.params[path] = job, hook(dict(raw), job.parameters)
             return raw
         except Exception:
