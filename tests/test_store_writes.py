@@ -169,3 +169,23 @@ def test_the_committer_waits_in_a_thread_while_another_writer_holds_the_lock(tmp
     assert ticks == 20
     assert store.task_runs(run_id)[0]["state"] == "running"
     store.close()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_stage_end_is_numbered_whether_or_not_the_writer_says_it_is_a_stage(tmp_path, fast):
+    store = Store.open(str(tmp_path / "o.db"))
+    if not fast:
+        store._sqlite_writer = None
+    run_id = store.create_run(name="p", client="c", definition={"name": "p"}, source=None,
+                              run_type="full", trigger="manual",
+                              nodes=[{"task_id": "t", "kind": "task"},
+                                     {"task_id": "s1", "kind": "stage"},
+                                     {"task_id": "s2", "kind": "stage"}])
+    ended = {"state": "succeeded", "attempt": 1, "updated_at": T0, "ended_at": T0}
+    store.apply([TaskUpdate(run_id, "t", dict(ended), stage=False),
+                 TaskUpdate(run_id, "s1", dict(ended), stage=True),
+                 TaskUpdate(run_id, "s2", dict(ended))])
+    seq = {r["task_id"]: r["end_seq"] for r in store.task_runs(run_id)}
+    assert seq["t"] is None
+    assert sorted([seq["s1"], seq["s2"]]) == [1, 2]
+    store.close()

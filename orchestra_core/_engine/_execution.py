@@ -90,7 +90,7 @@ class Execution:
         (:meth:`transition` does both; the attempt cycle waits on the event itself, one
         coroutine frame less for each of thousands of waiting tasks.)"""
         fields.update(state=state.value, attempt=attempt, updated_at=self.clock.now())
-        update = TaskUpdate(self.run_id, task_id, fields)
+        update = TaskUpdate(self.run_id, task_id, fields, task_id in self.graph.stages)
         return self.committer.queue((update, *also) if also else (update,))
 
     def reported(self, task_id: str, state: TaskState, attempt: int,

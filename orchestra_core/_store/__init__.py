@@ -131,6 +131,8 @@ class Store:
                              f"not {durability!r}")
         if durability != self.durability:
             self.durability = durability
+            if self._sqlite_writer is not None:
+                self._sqlite_writer.close()
             self.engine.dispose()  # pooled connections carry the old setting
 
     def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
@@ -143,6 +145,8 @@ class Store:
 
     def close(self) -> None:
         """Release every connection."""
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
         self.engine.dispose()
 
     # -- pipelines and runs --------------------------------------------------------------------
@@ -233,7 +237,7 @@ class Store:
         ended_tasks: list[tuple[str, str]] = []
         for w in writes:
             if type(w) is TaskUpdate:
-                if "ended_at" in w.fields:
+                if "ended_at" in w.fields and w.stage is not False:
                     ended_tasks.append((w.run_id, w.task_id))
                 groups.setdefault(tuple(sorted(w.fields)), []).append(
                     {**{f"v_{k}": v for k, v in w.fields.items()}, "b_run": w.run_id,

@@ -11,6 +11,7 @@ transaction per batch, committed before it returns.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,25 @@ class SQLiteWriter:
         self._run_sql: dict[tuple[str, ...], str] = {}
         self._events_sql = self._insert_sql(schema.events, LogLine)
         self._assets_sql = self._insert_sql(schema.asset_events, AssetEvent)
+        #: the writer's own connection (checked out of the pool once, so that a commit
+        #: pays no checkout, no reset on return, no pragma), used by one batch at a time
+        self._raw: Any = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            raw = self.engine.raw_connection()
+            raw.cursor().execute("PRAGMA busy_timeout=0")  # waits only where asked (_begin)
+            self._raw = raw
+        return self._raw
+
+    def close(self) -> None:
+        """Give the writer's connection back (before the pool is disposed)."""
+        with self._lock:
+            if self._raw is not None:
+                raw, self._raw = self._raw, None
+                raw.cursor().execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                raw.close()
 
     @staticmethod
     def _insert_sql(table: sa.Table, record: type) -> str:
@@ -79,7 +99,7 @@ class SQLiteWriter:
             kind = type(w)
             if kind is TaskUpdate:
                 fields = w.fields  # type: ignore[union-attr]
-                if "ended_at" in fields:
+                if "ended_at" in fields and w.stage is not False:  # type: ignore[union-attr]
                     ended.append((w.run_id, w.task_id))  # type: ignore[union-attr]
                 keys = tuple(fields)
                 group = tasks.get(keys)
@@ -95,10 +115,12 @@ class SQLiteWriter:
                 assets.append(self._record_row("asset_events", w))
             else:
                 raise TypeError(f"not a store write: {w!r}")
-        raw = self.engine.raw_connection()
+        if not self._lock.acquire(blocking=wait):  # another thread's batch is committing
+            return False
         try:
+            raw = self._connection()
             cur = raw.cursor()
-            if not wait and not _begin_now(cur):
+            if not _begin(cur, wait):
                 cur.close()
                 return False
             for keys, updates in tasks.items():
@@ -118,10 +140,15 @@ class SQLiteWriter:
             cur.close()
             raw.commit()
         except BaseException:
-            raw.rollback()
+            if self._raw is not None:
+                try:
+                    self._raw.rollback()
+                except Exception:  # a broken connection: the next batch takes a new one
+                    self._raw.invalidate()
+                    self._raw = None
             raise
         finally:
-            raw.close()  # back to the pool
+            self._lock.release()
         return True
 
     def insert_pending(self, conn: sa.Connection, run_id: str,
@@ -183,17 +210,22 @@ class SQLiteWriter:
                         (run.fields.get("error"), run.run_id))
 
 
-def _begin_now(cur: Any) -> bool:
-    """Start a write transaction at once if no other connection holds the write lock."""
-    cur.execute("PRAGMA busy_timeout=0")
+def _begin(cur: Any, wait: bool) -> bool:
+    """Start a write transaction: at once if no other connection holds the write lock;
+    else ``False``, or (*wait*) after waiting up to ``BUSY_TIMEOUT_MS`` for it."""
     try:
         cur.execute("BEGIN IMMEDIATE")
+        return True
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
-        return False
+        if not wait:
+            return False
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        cur.execute("BEGIN IMMEDIATE")
     finally:
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA busy_timeout=0")
     return True
 
 
