@@ -167,13 +167,19 @@ class Attempts:
                 if exe.engine.draining:  # got its slot while shutting down: start nothing
                     await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
-                await exe.queue_transition(
-                    self.task.id, TaskState.RUNNING, ctx.attempt, started_at=ctx.started_at,
-                    external=None, external_id=None, next_attempt_at=None,
-                    intent=None).wait()
+                if ctx.attempt == 1 and self.resumed is None:  # a row never run: all unset
+                    done = exe.queue_transition(self.task.id, TaskState.RUNNING, 1,
+                                                started_at=ctx.started_at)
+                else:  # what an earlier attempt stored goes
+                    done = exe.queue_transition(
+                        self.task.id, TaskState.RUNNING, ctx.attempt,
+                        started_at=ctx.started_at, external=None, external_id=None,
+                        next_attempt_at=None, intent=None)
+                await done.wait()
                 exe.reported(self.task.id, TaskState.RUNNING, ctx.attempt)
             try:
-                self.outcome = await self._within_timeout()
+                self.outcome = await (self._trigger_and_wait() if self.timeout is None
+                                      else self._within_timeout())
             except anyio.get_cancelled_exc_class():
                 if exe.engine.detaching and survives_detach(self.runner):
                     raise  # the external job goes on; a resume re-attaches
@@ -229,8 +235,7 @@ class Attempts:
 
     async def _within_timeout(self) -> Outcome:
         timeout = self.timeout
-        if timeout is None:
-            return await self._trigger_and_wait()
+        assert timeout is not None
         out: list[Outcome] = []
         timed_out = False
         async with anyio.create_task_group() as tg:
@@ -305,7 +310,8 @@ class Attempts:
         """Asset events of a task that succeeded: its declared outputs and the assets its job
         reported (written with its transition; ``changes`` triggers read them)."""
         task = self.task
-        if state is not TaskState.SUCCEEDED or task.async_:
+        if state is not TaskState.SUCCEEDED or task.async_ or not (
+                task.outputs or meta.get("assets")):
             return ()
         exe = self.execution
         names = dict.fromkeys([*task.outputs, *map(str, meta.get("assets", ()))])

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ("Execution",)
 
+#: each state's stored text (``TaskState.X.value`` goes through the enum machinery)
+_VALUES = {state: state.value for state in TaskState}
+
 
 class Execution:
     """One run in progress.
@@ -89,7 +92,7 @@ class Execution:
         commit; the event returned is set once it is committed. Then call :meth:`reported`.
         (:meth:`transition` does both; the attempt cycle waits on the event itself, one
         coroutine frame less for each of thousands of waiting tasks.)"""
-        fields.update(state=state.value, attempt=attempt, updated_at=self.clock.now())
+        fields.update(state=_VALUES[state], attempt=attempt, updated_at=self.clock.now())
         update = TaskUpdate(self.run_id, task_id, fields, task_id in self.graph.stages)
         return self.committer.queue((update, *also) if also else (update,))
 

@@ -19,6 +19,7 @@ from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import Store, utc
 from ._events import EventChannel
 from ._execution import Execution
+from ._gc import gc_tuned
 from ._interrupted import survives_detach
 from ._result import RunResult
 from ._slots import Slots
@@ -104,14 +105,15 @@ class Engine:
         it stands for (a backfill's fire time; default: now), given to its tasks as
         ``${run.scheduled_at}`` and ``ORCHESTRA_SCHEDULED_AT``."""
         run_type = RunType(run_type)
-        # keys first: a broken key file is an error now, not a task failing mid-run
-        await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
-        run_id = await in_thread(self.clock, self._create_run, pipeline, run_type, trigger,
-                                 scheduled_at)
-        if on_created is not None:
-            on_created(run_id)
-        return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
-                               scheduled_at=scheduled_at or self.clock.now()).execute()
+        with gc_tuned(self.tune_gc):  # from the start: a large run's set-up allocates much
+            # keys first: a broken key file is an error now, not a task failing mid-run
+            await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
+            run_id = await in_thread(self.clock, self._create_run, pipeline, run_type,
+                                     trigger, scheduled_at)
+            if on_created is not None:
+                on_created(run_id)
+            return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
+                                   scheduled_at=scheduled_at or self.clock.now()).execute()
 
     def _create_run(self, pipeline: Pipeline, run_type: RunType, trigger: str,
                     scheduled_at: datetime | None) -> str:
