@@ -127,6 +127,7 @@ class Committer:
                 self._error = exc
             finally:
                 done.set()
+                del batch  # freed now, not when the next batch is taken: its room is reused
             if self._error is not None:
                 self._batch_done.set()  # writers queued meanwhile learn of the error
                 return
