@@ -68,6 +68,7 @@ Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit
 from typing import TYPE_CHECKING, Any
 
 from ._errors import VendorHTTPError as VendorHTTPError
+from ._httpx_cli import defer_httpx_cli
 from ._limits import RateLimit as RateLimit
 from ._limits import RateLimiter as RateLimiter
 from ._limits import RateLimiters as RateLimiters
@@ -78,6 +79,9 @@ from ._time import parse_timestamp as parse_timestamp
 
 if TYPE_CHECKING:
     from ._client import VendorClient as VendorClient
+
+# before anything of the host imports httpx: not its command-line client (click, rich)
+defer_httpx_cli()
 
 __all__ = (
     "RateLimit",

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-__all__ = ("ShardedTransport",)
+__all__ = ("ShardedTransport", "shared_ssl_context")
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The SSL context of every vendor transport of the process (httpx's default: the
+    certifi bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as set when it is first needed).
+    Loading the CA bundle takes about 20 ms, so it is done once, not per client and event
+    loop."""
+    return httpx.create_ssl_context()
 
 
 class _TrackedStream(httpx.AsyncByteStream):
@@ -16,9 +28,8 @@ class _TrackedStream(httpx.AsyncByteStream):
         self._stream = stream
         self._done = done
 
-    async def __aiter__(self) -> Any:
-        async for chunk in self._stream:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()  # the body's own chunks: no generator in between
 
     async def aclose(self) -> None:
         try:
@@ -41,10 +52,12 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     :param limits: the limits of all shards together (each gets its share).
     :param shards: how many pools.
+    :param ssl_context: the pools' SSL context (default: :func:`shared_ssl_context`).
     """
 
-    def __init__(self, limits: httpx.Limits, shards: int = 32) -> None:
-        ssl_context = httpx.create_ssl_context()
+    def __init__(self, limits: httpx.Limits, shards: int = 32,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        ssl_context = ssl_context or shared_ssl_context()
         share = -(-(limits.max_connections or 1000) // shards)
         keep = -(-(limits.max_keepalive_connections or share * shards) // shards)
         shard_limits = httpx.Limits(max_connections=share, max_keepalive_connections=keep,
@@ -70,12 +83,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         if not isinstance(response.stream, httpx.AsyncByteStream):  # pragma: no cover
             done()
             return response
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_TrackedStream(response.stream, done),
-            extensions=response.extensions,
-        )
+        response.stream = _TrackedStream(response.stream, done)  # no second Response
+        return response
 
     async def aclose(self) -> None:
         """Close every pool."""
