@@ -1,8 +1,9 @@
-"""What the vendor HTTP layer costs a process before its first request: httpx without its
-command-line client, one SSL context for every vendor transport."""
+"""What the vendor HTTP layer costs: httpx without its command-line client, one SSL context
+for every vendor transport, no cookie-jar work for answers that set no cookie."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import ssl
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import httpx
 
 from orchestra_core import Orchestra
+from orchestra_core._vendor_http import VendorClient
 from orchestra_core._vendor_http._httpx_cli import defer_httpx_cli
 from orchestra_core._vendor_http._transport import ShardedTransport, shared_ssl_context
 
@@ -75,3 +77,32 @@ async def test_clients_of_two_hosts_share_the_ssl_context():
     assert {id(pool._ssl_context) for pool in pools} == {id(shared_ssl_context())}
     await first.aclose()
     await second.aclose()
+
+
+async def test_vendor_client_keeps_cookies_an_answer_sets_and_skips_the_jar_otherwise(
+    monkeypatch,
+):
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/login":
+            return httpx.Response(200, json={}, headers={"Set-Cookie": "session=s1; Path=/"})
+        return httpx.Response(200, json={"cookie": request.headers.get("cookie")})
+
+    client = VendorClient("v", "https://api.example.com", transport=httpx.MockTransport(answer))
+    assert await client.get("/before") == {"cookie": None}
+    assert await client.post("/login", idempotent=True) == {}
+    assert await client.get("/after") == {"cookie": "session=s1"}
+    assert dict(client.http().cookies) == {"session": "s1"}
+
+    read: list[str] = []
+    jar_extract = http.cookiejar.CookieJar.extract_cookies
+
+    def spy(jar: http.cookiejar.CookieJar, response: object, request: object) -> None:
+        read.append("read")
+        jar_extract(jar, response, request)
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", spy)
+    await client.get("/plain")
+    assert read == []  # no Set-Cookie: the stdlib jar is not consulted
+    await client.post("/login", idempotent=True)
+    assert read == ["read"]
+    await client.aclose()
