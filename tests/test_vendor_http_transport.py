@@ -10,27 +10,39 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from orchestra_core import Orchestra
 from orchestra_core._vendor_http import VendorClient
 from orchestra_core._vendor_http._httpx_cli import defer_httpx_cli
 from orchestra_core._vendor_http._transport import ShardedTransport, shared_ssl_context
 
-CLI_PACKAGES = ("click", "rich", "pygments")
-
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-def test_httpx_imported_after_the_vendor_layer_leaves_its_cli_packages_out():
+@pytest.mark.parametrize(
+    "first_use",
+    [
+        "from orchestra_core._vendor_http import VendorClient",
+        "from orchestra_core import Orchestra\n"
+        "Orchestra(load_entrypoints=False).vendor_client('v', base_url='https://v.example')",
+        "from orchestra_core import Orchestra\n"
+        "from orchestra_core._builtins.http import _http_runner\n"
+        "_http_runner(Orchestra(load_entrypoints=False))",
+    ],
+    ids=["VendorClient", "host.vendor_client", "http runner"],
+)
+def test_the_vendor_layer_imports_httpx_without_its_cli_packages(first_use: str):
     proc = _python(
         "import json, sys\n"
-        "import orchestra_core._vendor_http\n"
+        f"{first_use}\n"
         "import httpx\n"
-        "before = sorted(m for m in ('click', 'rich', 'pygments') if m in sys.modules)\n"
+        "cli = ('click', 'rich', 'pygments')\n"
+        "before = sorted(m for m in cli if m in sys.modules)\n"
         "from httpx._main import print_response\n"  # any other name: the real module
-        "after = sorted(m for m in ('click', 'rich', 'pygments') if m in sys.modules)\n"
+        "after = sorted(m for m in cli if m in sys.modules)\n"
         "print(json.dumps([before, after, callable(print_response), callable(httpx.main),\n"
         "                  type(sys.modules['httpx._main']).__name__]))\n"
     )
@@ -44,8 +56,9 @@ def test_httpx_imported_after_the_vendor_layer_leaves_its_cli_packages_out():
 def test_httpx_main_still_runs_the_real_command_line_client():
     proc = _python(
         "import sys\n"
-        "import orchestra_core._vendor_http\n"
+        "from orchestra_core._vendor_http import VendorClient\n"
         "import httpx\n"
+        "assert type(sys.modules['httpx._main']).__name__ == '_DeferredCli'\n"
         "sys.argv = ['httpx', '--help']\n"
         "httpx.main()\n"
     )

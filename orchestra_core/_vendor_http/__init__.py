@@ -80,9 +80,6 @@ from ._time import parse_timestamp as parse_timestamp
 if TYPE_CHECKING:
     from ._client import VendorClient as VendorClient
 
-# before anything of the host imports httpx: not its command-line client (click, rich)
-defer_httpx_cli()
-
 __all__ = (
     "RateLimit",
     "RateLimiter",
@@ -99,6 +96,7 @@ __all__ = (
 def __getattr__(name: str) -> Any:
     # VendorClient imports httpx: loaded on first use, so that a host starts without it
     if name == "VendorClient":
+        defer_httpx_cli()  # httpx without its command-line client (click, rich, pygments)
         from ._client import VendorClient
 
         return VendorClient

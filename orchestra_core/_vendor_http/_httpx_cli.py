@@ -4,9 +4,10 @@
 progress, syntax, ...) and pygments' lexers, only to offer ``httpx.main`` (the ``httpx``
 console script). That is about three quarters of httpx's import time (0.15 s of 0.2 s
 without bytecode caches), paid by every process that runs an HTTP task, inside its first
-run. :func:`defer_httpx_cli` puts a stand-in module at ``httpx._main`` before httpx is
-first imported: ``httpx.main`` and every other name of the module load the real one on
-first use, so nothing changes for a caller of the client.
+run. :func:`defer_httpx_cli`, called where the host first imports httpx (the vendor
+clients, the ``http`` integration's runner), puts a stand-in module at ``httpx._main``
+just before: ``httpx.main`` and every other name of the module load the real one on first
+use, so nothing changes for a caller of the client.
 """
 
 from __future__ import annotations
