@@ -68,8 +68,8 @@ def make_converter() -> cattrs.Converter:
     """
     converter = _configured(generate=False)
     hooks = _model_hooks()
-    converter.register_structure_hook_func(
-        lambda t: isinstance(t, type) and t in hooks, lambda raw, t: hooks[t](raw, t))
+    converter.register_structure_hook_factory(  # the shared hook itself: no call in between
+        lambda t: isinstance(t, type) and t in hooks, lambda t: hooks[t])
     return converter
 
 

@@ -329,3 +329,26 @@ def test_a_connection_idle_for_long_is_pinged(schemas, monkeypatch, idle_ping):
         store.apply(write)  # the dead connection was not put back in the pool
         assert store.task_runs(run_id)[1]["state"] == "running"
     store.close()
+
+
+def test_writes_that_say_whether_they_are_a_stages_end(schemas):
+    fast, fast_run = _store(schemas(), fast=True)
+    slow, slow_run = _store(schemas(), fast=False)
+    for store, run_id in ((fast, fast_run), (slow, slow_run)):
+        # alone: a stage's end numbered, a task's not (no lookup either way)
+        store.apply([TaskUpdate(run_id, "s2", {"state": "succeeded", "ended_at": T0}, True)])
+        store.apply([TaskUpdate(run_id, "a", {"state": "succeeded", "ended_at": T0}, False)])
+        store.apply(
+            [
+                TaskUpdate(run_id, "b", {"state": "failed", "ended_at": T0}, False),
+                TaskUpdate(run_id, "s1", {"state": "failed", "ended_at": T0}, True),
+            ]
+        )
+    got, want = (
+        [(r[0], r[2], r[7], r[-1]) for r in rows["task_runs"]]  # created_at aside
+        for rows in (_rows(fast, fast_run), _rows(slow, slow_run))
+    )
+    assert got == want
+    assert {r[0]: r[-1] for r in got} == {"a": None, "b": None, "c": None, "s1": 2, "s2": 1}
+    fast.close()
+    slow.close()

@@ -12,7 +12,7 @@ from .._delivery.destinations.http import HttpDestination, HttpOptions
 from .._delivery.destinations.sql_options import SqlOptions
 from .._delivery.model import InlineDestination, OrchestrationParameters
 from .._delivery.templates import TemplateSpec, normalize_template
-from .._markers import hookimpl
+from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Phase, Pipeline, Task
 from .._registry import ConnectionSpec, DestinationRegistry, IntegrationRegistry, JobType
@@ -62,6 +62,7 @@ def _sql_destination(options: SqlOptions, context: Any = None) -> Any:
 
 
 @hookimpl
+@validates_parameters(OrchestrationParameters)
 def orchestra_validate_task(task: Task, job: JobType, parameters: Any, pipeline: Pipeline,
                             path: str) -> Iterable[Problem]:
     """The source, template and inline destination of an orchestration, located."""

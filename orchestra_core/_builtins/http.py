@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from attrs import frozen
 
 from .._config import parameter
-from .._markers import hookimpl
+from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
@@ -53,6 +53,9 @@ class HttpParameters:
 def _http_runner(host: Any) -> Any:
     """The ``http_request`` runner of *host* (httpx is imported when a host first needs it,
     not when the integration is registered)."""
+    from .._vendor_http._httpx_cli import defer_httpx_cli
+
+    defer_httpx_cli()  # httpx without its command-line client (click, rich, pygments)
     from ._http_runner import HttpRunner
 
     return HttpRunner(host)
@@ -74,6 +77,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
 
 
 @hookimpl
+@validates_parameters(HttpParameters)
 def orchestra_validate_task(
     task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
 ) -> Iterable[Problem]:

@@ -33,10 +33,11 @@ PING_AFTER_IDLE_S = 5.0
 _RETURNED = "orchestra_returned_at"
 
 
-def postgres_engine(url: str) -> sa.Engine:
-    """The SQLAlchemy engine of the PostgreSQL store at *url* (``postgresql+psycopg://``),
-    its pool checking connections as the module docstring says."""
-    engine = sa.create_engine(url)
+def postgres_engine(url: str, **options: Any) -> sa.Engine:
+    """The SQLAlchemy engine of the PostgreSQL store at *url* (``postgresql+psycopg://``;
+    *options* for ``create_engine``), its pool checking connections as the module docstring
+    says."""
+    engine = sa.create_engine(url, **options)
     event.listen(engine, "connect", _stamp)
     event.listen(engine, "checkin", _stamp)
     event.listen(engine, "checkout", _check_alive)

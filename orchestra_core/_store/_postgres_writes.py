@@ -8,9 +8,10 @@ psycopg connection (switched to autocommit for the batch, and back):
 
 - a batch of one task transition (the commonest: a task of a chain starting or ending) is
   one statement, so its own transaction, committed (and, with the server's
-  ``synchronous_commit``, durable) before the answer comes back. A task's end is written
-  with ``kind <> 'stage'``; a stage (whose end is numbered, see ``_completions``) matches
-  nothing and takes the general path;
+  ``synchronous_commit``, durable) before the answer comes back. A stage's end (numbered,
+  see ``_completions``) takes the general path; an end whose writer did not say whether
+  it is a stage's (``TaskUpdate.stage`` None) is written with ``kind <> 'stage'``, and
+  takes the general path when that matches nothing;
 - any other batch is ``BEGIN``, its statements and ``COMMIT`` sent in one pipeline (one
   round trip); an error anywhere rolls the whole batch back;
 - the completion numbering takes the advisory lock only when a stage or a run ended (one
@@ -95,7 +96,7 @@ class PostgresWriter:
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
         assets: list[list[Any]] = []
-        ended: dict[tuple[str, str], None] = {}  # in order, once each
+        ended: dict[tuple[str, str], bool | None] = {}  # in order, once each
         n_tasks = 0
         task_convert = self._task_convert
         for w in writes:
@@ -112,8 +113,9 @@ class PostgresWriter:
                 ]
                 row.append(w.run_id)
                 row.append(w.task_id)  # type: ignore[union-attr]
-                if "ended_at" in fields:
-                    ended[(w.run_id, w.task_id)] = None  # type: ignore[union-attr]
+                if "ended_at" in fields and w.stage is not False:  # type: ignore[union-attr]
+                    # a stage's end (or maybe one: stage None) is numbered, a task's never
+                    ended[(w.run_id, w.task_id)] = w.stage  # type: ignore[union-attr]
                 tasks.setdefault(keys, []).append(row)
                 n_tasks += 1
             elif kind is LogLine:
@@ -132,7 +134,7 @@ class PostgresWriter:
         done = False
         try:
             conn.autocommit = True
-            if n_tasks == 1 and not (runs or logs or assets):
+            if n_tasks == 1 and not (runs or logs or assets) and True not in ended.values():
                 ((keys, (row,)),) = tasks.items()
                 done = self._one_statement(conn, keys, row, bool(ended))
             if not done:
