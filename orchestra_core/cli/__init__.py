@@ -21,6 +21,7 @@ from ._run import logs, plugins, run, runs, validate
 from ._schedule import pipelines, serve, triggers
 from ._secrets import connections, constants, credentials, init, keys
 from ._simulate import simulate
+from ._startup import pause, resume
 from ._webhooks import webhooks
 
 __all__ = ("cli", "main")
@@ -72,6 +73,7 @@ cli.add_command(webhooks)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``orchestra`` script."""
+    pause()  # no garbage collection while the command imports what it uses (see _startup)
     redactor = Redactor()  # the command line's: its host's, and what its output is masked with
     try:
         cli.main(args=argv, prog_name="orchestra", standalone_mode=True,
@@ -79,3 +81,5 @@ def main(argv: list[str] | None = None) -> None:
     except OrchestraError as exc:  # raised while building the host, before a command runs
         echo_error(exc, redactor)
         sys.exit(1)
+    finally:
+        resume(freeze=False)  # a command that never got its host or store: as it was

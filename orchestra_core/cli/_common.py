@@ -19,6 +19,7 @@ import click
 from .._errors import OrchestraError
 from .._redaction import Redactor
 from .._text import bad_text
+from ._startup import resume
 
 __all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
            "open_store", "parse_limits", "redactor_of")
@@ -112,6 +113,7 @@ def host_of(ctx: click.Context) -> Any:
     if "host" not in obj:
         obj["host"] = Orchestra(load_entrypoints=not obj["no_plugins"], blocked=obj["blocked"],
                                 redactor=redactor_of(ctx))
+        resume()  # start-up is over: collect garbage again (see _startup)
     return obj["host"]
 
 
@@ -135,6 +137,7 @@ def open_store(db: str | None, *, read_only: bool = False,
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # where the command line's change is recorded (orchestra audit)
         ctx.find_root().ensure_object(dict)["store"] = store
+    resume()  # start-up is over: collect garbage again (see _startup)
     return store
 
 
