@@ -68,8 +68,8 @@ def make_converter() -> cattrs.Converter:
     included, gets its hooks from the new converter alone.
     """
     converter = _configured(generate=False)
-    converter.register_structure_hook_func(
-        lambda t: isinstance(t, type) and t in _MODEL_SET, _model_hook)
+    converter.register_structure_hook_factory(  # the shared hook itself: no call in between
+        lambda t: isinstance(t, type) and t in _MODEL_SET, _shared_hook)
     return converter
 
 
@@ -97,11 +97,6 @@ def _private_converter() -> cattrs.Converter:
 
 
 _MODEL_SET = frozenset(_MODEL_CLASSES)
-
-
-def _model_hook(raw: Any, cls: type) -> Any:
-    """Structure *raw* as *cls* (one of :data:`_MODEL_CLASSES`) with its shared hook."""
-    return _shared_hook(cls)(raw, cls)
 
 
 @functools.cache

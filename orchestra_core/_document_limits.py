@@ -11,6 +11,11 @@ with its line and column:
 - JSON: the same depth and digit limits (:func:`json_problem`);
 - every string and key of the parsed data can be stored: no NUL character, no lone UTF-16
   surrogate such as ``"\\ud800"`` (:func:`string_problems`).
+
+Most files cannot break some of these limits, which a look at their text shows:
+:func:`yaml_scan_needed` says when a YAML text could hold an alias or a long number (else only
+its depth needs watching, which the loader does while it builds the document), and
+:func:`strings_may_be_bad` when a parsed string could hold a NUL or a lone surrogate.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from ._text import bad_text
 from ._values import key_path
 
 __all__ = ("MAX_ALIAS_NODES", "MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "bad_text", "decode",
-           "json_problem", "string_problems", "too_large", "yaml_problem")
+           "json_problem", "string_problems", "strings_may_be_bad", "too_large", "yaml_problem",
+           "yaml_scan_needed")
 
 #: The largest pipeline file read, in bytes (8 MiB: a 10,000-task file fits).
 MAX_BYTES = 8 * 1024 * 1024
@@ -77,6 +83,37 @@ _LONG_NUMBER = re.compile(r"[-+]?(?:0[xob])?[0-9_.]*[0-9][0-9_.eE+\-]*")
 
 def _digits(value: str) -> int:
     return sum(c.isdigit() for c in value)
+
+
+#: A run of characters a number longer than :data:`MAX_DIGITS` digits is written with.
+_NUMBER_RUN = re.compile(rf"[0-9_.eE+\-xob]{{{MAX_DIGITS + 1}}}")
+
+
+def yaml_scan_needed(text: str) -> bool:
+    """Whether YAML *text* could break the alias or the digit limit of :func:`yaml_problem`.
+
+    When not, :func:`yaml_problem` could only find it nested too deeply: a caller that watches
+    the depth while composing the document (and calls :func:`yaml_problem` when that fails)
+    may leave the scan out. An alias is written with ``*``; a number breaking the digit limit
+    is a plain scalar of more than :data:`MAX_DIGITS` characters, each a digit or one of
+    ``_.eE+-xob``, so the text holds such a run.
+    """
+    return "*" in text or _NUMBER_RUN.search(text) is not None
+
+
+def strings_may_be_bad(text: str) -> bool:
+    """Whether a string or key parsed from YAML or JSON *text* could hold what
+    :func:`string_problems` looks for: only an escape (a backslash) or the text itself can put
+    a NUL or a lone surrogate in one."""
+    if "\\" in text or "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def yaml_problem(text: str, source: str | None) -> Problem | None:

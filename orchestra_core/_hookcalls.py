@@ -27,8 +27,8 @@ import pluggy
 
 from ._errors import PluginError
 
-__all__ = ("PluginManager", "call_hook", "call_register", "culprit", "distribution",
-           "plugin_error")
+__all__ = ("PluginManager", "call_caller", "call_hook", "call_register", "culprit",
+           "distribution", "plugin_error")
 
 
 class PluginManager(pluggy.PluginManager):
@@ -55,7 +55,13 @@ def call_hook(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Any:
     """``pm.hook.<hook_name>(**kwargs)``: the list of non-``None`` results (the result, for a
     ``firstresult`` hook). A crash becomes a :class:`PluginError` naming the plugin; a
     :class:`PluginError` raised by a plugin passes through."""
-    caller = getattr(pm.hook, hook_name)
+    return call_caller(pm, getattr(pm.hook, hook_name), hook_name, **kwargs)
+
+
+def call_caller(pm: pluggy.PluginManager, caller: pluggy.HookCaller, hook_name: str, /,
+                **kwargs: Any) -> Any:
+    """:func:`call_hook` through *caller*, a caller of hook *hook_name* (e.g. one of
+    :meth:`pluggy.PluginManager.subset_hook_caller`, which leaves some plugins out)."""
     try:
         return caller(**kwargs)
     except PluginError:

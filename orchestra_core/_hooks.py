@@ -66,6 +66,8 @@ def _exact(converter: Converter, typ: Any, hook: Any) -> None:
 
 
 def _str(value: Any, typ: Any) -> Any:
+    if typ is str and type(value) is str:  # the usual case, first
+        return value
     if isinstance(typ, type) and issubclass(typ, enum.Enum):  # StrEnum dispatches here
         return _enum(value, typ)
     if isinstance(value, str):
@@ -136,7 +138,8 @@ def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
         return (value,)
     if not isinstance(value, list | tuple):
         raise InvalidValue(f"expected a list of strings, got {describe(value)}")
-    bad = [i for i, v in enumerate(value) if not isinstance(v, str)]
+    bad = [] if all(type(v) is str for v in value) else \
+        [i for i, v in enumerate(value) if not isinstance(v, str)]
     if bad:
         raise InvalidValue(f"expected a list of strings; item {bad[0]} is "
                            f"{describe(value[bad[0]])}")

@@ -18,6 +18,7 @@ import yaml
 from attrs import define, field
 
 from . import _document_limits as _limits
+from ._gc_paused import paused_gc
 from ._models import Problem
 from ._triggers._formats import seed_schedule, v1_schedule
 from ._values import key_path
@@ -97,6 +98,11 @@ def read_document(path: str | Path) -> Document:
 
 def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -> Document:
     """Parse *text* (``fmt`` is ``"yaml"`` or ``"json"``) into a :class:`Document`."""
+    with paused_gc():  # a large file is many small objects that all stay alive
+        return _parse_document(text, source, fmt)
+
+
+def _parse_document(text: str, source: str | None, fmt: str) -> Document:
     doc = Document(None, source)
     _parse_into(doc, text, fmt)
     doc.lines.setdefault("$", (1, 1))  # a problem of the whole file is at its start
@@ -110,7 +116,9 @@ def parse_document(text: str, *, source: str | None = None, fmt: str = "yaml") -
 
 def _parse_into(doc: Document, text: str, fmt: str) -> None:
     """Check *text* against the limits, parse it into *doc*, check its strings."""
+    scan = fmt == "json" or _limits.yaml_scan_needed(text)
     limit = _limits.too_large(text, doc.source) or (
+        None if not scan else
         _limits.json_problem(text, doc.source) if fmt == "json" else
         _limits.yaml_problem(text, doc.source))
     if limit is not None:
@@ -118,10 +126,35 @@ def _parse_into(doc: Document, text: str, fmt: str) -> None:
         return
     if fmt == "json":
         _parse_json(text, doc)
-    else:
+    elif scan:
         _parse_yaml(text, doc)
-    if not doc.problems:
+    else:
+        _parse_yaml_watched(text, doc)
+    if not doc.problems and _limits.strings_may_be_bad(text):
         doc.problems.extend(_limits.string_problems(doc.data))
+
+
+def _parse_yaml_watched(text: str, doc: Document) -> None:
+    """:func:`_parse_yaml` for a text that :func:`_document_limits.yaml_scan_needed` found
+    free of aliases and long numbers, without scanning it for the limits first: the loader
+    stops when the nesting gets too deep. When that happens, or the text does not parse
+    cleanly, the scan runs after all, so the problem reported is the one it would have
+    reported first."""
+    attempt: Document | None = Document(None, doc.source)
+    try:
+        _parse_yaml(text, attempt, max_depth=_limits.MAX_DEPTH)
+    except _TooDeep:
+        attempt = None
+    if attempt is None or attempt.problems:
+        limit = _limits.yaml_problem(text, doc.source)
+        if limit is not None:
+            doc.problems.append(limit)
+            return
+    if attempt is None:  # deep, but within the limits
+        _parse_yaml(text, doc)
+        return
+    doc.data, doc.lines = attempt.data, attempt.lines
+    doc.problems.extend(attempt.problems)
 
 
 def _parse_json(text: str, doc: Document) -> None:
@@ -151,12 +184,16 @@ def _parse_json(text: str, doc: Document) -> None:
         doc.problems.extend(doc.locate(p) for p in (located or duplicates))
 
 
-def _parse_yaml(text: str, doc: Document) -> None:
+def _parse_yaml(text: str, doc: Document, max_depth: int | None = None) -> None:
+    """Parse YAML *text* into *doc*; with *max_depth* (for a text without aliases), raise
+    :class:`_TooDeep` as soon as a node sits deeper than that (counting the node itself; the
+    document is 1 deep), and build the data and line map in one pass (:func:`_build`)."""
     try:
         loader = _Loader(text)
+        loader.max_depth = max_depth
         try:
             node = loader.get_single_node()
-            if node is not None:
+            if node is not None and not (max_depth and _built(loader, node, doc)):
                 _walk(node, "$", doc.lines, doc.problems)
                 doc.data = loader.construct_document(node)
         finally:
@@ -204,8 +241,44 @@ _C = hasattr(yaml, "CSafeLoader")  # libyaml: fast, and no recursion in its pars
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _TooDeep(Exception):
+    """The document nests deeper than the ``max_depth`` of its :class:`_Loader`."""
+
+
 class _Loader(_FastLoader):  # type: ignore[misc, valid-type]
-    """The safe loader, with timestamps left as strings (they are parsed where needed)."""
+    """The safe loader, with timestamps left as strings (they are parsed where needed).
+
+    It also counts how deep the node being composed sits (the composer tells the resolver as
+    it descends and ascends) and raises :class:`_TooDeep` past ``max_depth``; and it resolves
+    each distinct plain scalar once (``noop``, ``depends_on``... recur in every task).
+    """
+
+    max_depth: int | None = None
+    _depth = 0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        self._depth += 1
+        if self.max_depth is not None and self._depth > self.max_depth:
+            raise _TooDeep
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        self._depth -= 1
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or not implicit[0] or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        tag = self._plain_tags.get(value)
+        if tag is None:  # a plain scalar's tag depends on its text alone
+            tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+        return tag
 
 
 _Loader.yaml_constructors = dict(yaml.SafeLoader.yaml_constructors)
@@ -224,6 +297,64 @@ def _json_pairs(problems: list[Problem]) -> Any:
         return out
 
     return hook
+
+
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
+
+
+class _Unusual(Exception):
+    """A node :func:`_build` leaves to PyYAML's constructor."""
+
+
+def _built(loader: _Loader, node: yaml.Node, doc: Document) -> bool:
+    """Build *doc*'s data and line map from the node tree of a document without aliases in
+    one pass (:func:`_build`); ``False``, leaving *doc* untouched, when the document holds
+    something only PyYAML's constructor builds as it should (merge keys, tagged collections,
+    complex keys) or fails to build: :func:`_walk` and the constructor then do it."""
+    lines: dict[str, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    try:
+        data = _build(node, "$", lines, problems, loader.construct_object)
+    except Exception:  # rebuilt the usual way, which reports what failed
+        loader.constructed_objects, loader.recursive_objects = {}, {}
+        return False
+    doc.data = data
+    doc.lines.update(lines)
+    doc.problems.extend(problems)
+    return True
+
+
+def _build(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
+           problems: list[Problem], construct: Any) -> Any:
+    """What ``construct_document`` makes of *node* (a node of a document without aliases),
+    recording what :func:`_walk` records on the way: each path's line and column, duplicate
+    keys. Plain collections and strings are built here; other scalars by *construct*; the
+    rest raises :class:`_Unusual`."""
+    mark = node.start_mark
+    lines.setdefault(path, (mark.line + 1, mark.column + 1))
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        return node.value if node.tag == _STR else construct(node)
+    if kind is yaml.MappingNode and node.tag == _MAP:
+        out: dict[Any, Any] = {}
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if type(key_node) is not yaml.ScalarNode or key_node.tag == _MERGE:
+                raise _Unusual
+            key = key_node.value
+            if key in seen:
+                problems.append(Problem(path=key_path(path, key),
+                                        message=f"duplicate key {key!r}", code="duplicate-key",
+                                        line=key_node.start_mark.line + 1,
+                                        column=key_node.start_mark.column + 1))
+            seen.add(key)
+            value = _build(value_node, key_path(path, key), lines, problems, construct)
+            out[key if key_node.tag == _STR else construct(key_node)] = value
+        return out
+    if kind is yaml.SequenceNode and node.tag == _SEQ:
+        return [_build(item, f"{path}[{i}]", lines, problems, construct)
+                for i, item in enumerate(node.value)]
+    raise _Unusual
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],

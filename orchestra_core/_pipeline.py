@@ -118,6 +118,10 @@ class Condition:
         return self.kind.value
 
 
+#: The default condition of tasks and stages (shared: a condition is immutable).
+_ON_SUCCESS = Condition()
+
+
 @frozen(kw_only=True)
 class Defaults:
     """Pipeline-wide defaults, overridden per task."""
@@ -126,13 +130,13 @@ class Defaults:
     timeout: float | None = None
 
 
-def _resource_name(value: str | None) -> None:
+def _resource_name(_instance: object, _attribute: object, value: str | None) -> None:
     if value is not None and not (0 < len(value.strip()) == len(value) <= 100):
         raise ValueError(f"resource must be a name of 1 to 100 characters without leading or "
                          f"trailing spaces, got {value!r}")
 
 
-def _positive_duration(value: float | None) -> None:
+def _positive_duration(_instance: object, _attribute: object, value: float | None) -> None:
     if value is not None and not 0 < value < float("inf"):
         raise ValueError(f"alert_after must be a duration > 0, got {value!r}")
 
@@ -152,7 +156,7 @@ class Task:
     description: str | None = None
     parameters: Mapping[str, Any] = field(factory=dict)
     depends_on: tuple[str, ...] = ()
-    condition: Condition = field(factory=Condition)
+    condition: Condition = _ON_SUCCESS
     retries: TaskRetry | None = None
     timeout: float | None = None
     async_: bool = False
@@ -162,11 +166,10 @@ class Task:
     outputs: tuple[str, ...] = ()
     treat_failure_as_warning: bool = False
     #: a named resource held while the task runs: a mutex across every worker of the store
-    resource: str | None = field(default=None, validator=lambda _i, _a, v: _resource_name(v))
+    resource: str | None = field(default=None, validator=_resource_name)
     #: notify (``alerts.on_task_runtime_exceeded``) once the task has been running this many
     #: seconds (``45m``, ``2h`` in files), without stopping it (seed 001's duration thresholds)
-    alert_after: float | None = field(default=None,
-                                      validator=lambda _i, _a, v: _positive_duration(v))
+    alert_after: float | None = field(default=None, validator=_positive_duration)
 
 
 @frozen(kw_only=True)
@@ -183,7 +186,7 @@ class Stage:
     description: str | None = None
     core_tasks: tuple[str, ...] | None = None
     depends_on: tuple[str, ...] = ()
-    condition: Condition = field(factory=Condition)
+    condition: Condition = _ON_SUCCESS
     on_failure: FailurePolicy = FailurePolicy.BLOCK
     on_partial: PartialPolicy = PartialPolicy.CONTINUE
 

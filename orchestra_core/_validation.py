@@ -6,22 +6,28 @@ the rules and the exact messages.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import pluggy
 
 from ._alerts_parse import parse_alerts
 from ._config import field_aliases, file_keys, key_name, structure
+from ._gc_paused import paused_gc
+from ._hookcalls import call_caller
 from ._loader import Document
+from ._markers import PARAMETER_CLASSES
 from ._models import Problem
 from ._pipeline import ConditionKind, Pipeline, Stage, Task
 from ._values import key_path, suggest
 
 if TYPE_CHECKING:
     from ._host import Orchestra
-    from ._registry import JobType
+    from ._registry import IntegrationSpec, JobType
     from ._secrets import Catalog
 
 __all__ = ("check_document", "install_hint")
@@ -84,6 +90,15 @@ class _Checker:
         self.problems: list[Problem] = []
         #: canonical parameter path -> path as written (top-level or aliased parameters)
         self.folded: dict[str, str] = {}
+        #: (integration, job) as written -> the registered integration and job (or ``None``)
+        self.jobs: dict[tuple[str, str], tuple[IntegrationSpec | None, JobType | None]] = {}
+        #: task path -> its job and structured parameters (tasks whose parameters are fine)
+        self.params: dict[str, tuple[JobType, Any]] = {}
+        self.task_hook = host.converter.get_structure_hook(Task)
+        #: parameter class -> its structure hook
+        self.param_hooks: dict[type, Any] = {}
+        #: type of a task's parameters -> the validate-task hook caller for it
+        self.task_callers: dict[type, pluggy.HookCaller | None] = {}
 
     def add(self, path: str, message: str, code: str) -> None:
         self.problems.append(Problem(path=path, message=message, code=code))
@@ -110,12 +125,12 @@ class _Checker:
 
         tasks: list[tuple[str, Task]] = []
         extras: dict[str, dict[str, Any]] = {}
-        ids_seen: dict[str, str] = {}
+        ids_seen: dict[str, tuple[str, str]] = {}
         for path, raw in _items(data.get("tasks"), "$.tasks", "tasks", self.problems):
             task = self.structure_task(path, raw, extras)
-            raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+            raw_id = raw.get("id") if type(raw) is dict or isinstance(raw, Mapping) else None
             if isinstance(raw_id, str):
-                self.check_id(raw_id, f"{path}.id", ids_seen, "task")
+                self.check_id(raw_id, path, ids_seen, "task")
             if task is not None:
                 tasks.append((path, task))
         stages: list[tuple[str, Stage]] = []
@@ -124,7 +139,7 @@ class _Checker:
             self.problems.extend(problems)
             raw_id = raw.get("id") if isinstance(raw, Mapping) else None
             if isinstance(raw_id, str):
-                self.check_id(raw_id, f"{path}.id", ids_seen, "stage")
+                self.check_id(raw_id, path, ids_seen, "stage")
             if stage is not None:
                 stages.append((path, stage))
         if "tasks" not in data and not self.problems:
@@ -134,7 +149,7 @@ class _Checker:
             self.add("$.tasks", "a pipeline needs at least one task", "invalid-value")
 
         known = set(ids_seen)
-        raw_task_ids = {i for i, what in ids_seen.items() if what.startswith("task")}
+        raw_task_ids = {i for i, (what, _) in ids_seen.items() if what == "task"}
         self.check_references(tasks, stages, known, raw_task_ids)
         if not any(p.code == "duplicate-id" for p in self.problems):
             self.check_cycles(tasks, stages)
@@ -146,12 +161,13 @@ class _Checker:
         for path, t in canonical:
             if t is None:
                 continue
-            job = self.host.find_job(t.integration, t.integration_job)
-            assert job is not None
-            params, _ = self.host.structure_parameters(job, t.parameters)
-            for found in self.host.call_each("orchestra_validate_task", task=t, job=job,
-                                             parameters=params, pipeline=draft, path=path):
-                self.problems.extend(_as_problems(found))
+            job, params = self.params[path]
+            caller = self.task_caller(params)
+            if caller is not None:
+                for found in call_caller(self.host.pm, caller, "orchestra_validate_task",
+                                         task=t, job=job, parameters=params, pipeline=draft,
+                                         path=path):
+                    self.problems.extend(_as_problems(found))
             if self.catalog is not None:  # a store is at hand: its names must exist
                 self.problems.extend(self.catalog.check_task(
                     t, path, t.integration,
@@ -162,28 +178,56 @@ class _Checker:
             self.problems.extend(_as_problems(found))
         return None if self.problems else draft
 
+    def task_caller(self, params: Any) -> pluggy.HookCaller | None:
+        """The ``orchestra_validate_task`` caller for a task with *params*: every
+        implementation but those declared (:func:`~orchestra_core._markers.validates_parameters`)
+        for other parameter classes, which would return nothing; ``None`` when no
+        implementation is left. Made once per parameter class."""
+        kind = type(params)
+        if kind not in self.task_callers:
+            caller = self.host.pm.hook.orchestra_validate_task
+            others = [impl.plugin for impl in caller.get_hookimpls()
+                      if not isinstance(params, getattr(impl.function, PARAMETER_CLASSES, object))]
+            if others:
+                caller = self.host.pm.subset_hook_caller("orchestra_validate_task", others)
+            self.task_callers[kind] = caller if caller.get_hookimpls() else None
+        return self.task_callers[kind]
+
     def structure_task(self, path: str, raw: Any, extras: dict[str, dict[str, Any]]) -> Task | None:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             self.add(path, "a task must be a mapping", "invalid-value")
             return None
         if "connection" in raw:
             self.connection_keys[path] = "connection"
-        raw = _rename(raw, _TASK_ALIASES, path, self.problems)
-        own = {k: v for k, v in raw.items() if k in _TASK_KEYS}
-        extras[path] = {k: v for k, v in raw.items() if k not in _TASK_KEYS}
-        task, problems = structure(own, Task, path, converter=self.converter)
-        self.problems.extend(problems)
-        return task
-
-    def check_id(self, value: str, path: str, seen: dict[str, str], what: str) -> None:
-        if not _ID.match(value):
-            self.add(path, f"invalid {what} id {value!r}: use letters, digits, '_', '-' and '.' "
-                     "(not starting with '-' or '.'), at most 200 characters", "invalid-id")
-        if value in seen:
-            self.add(path, f"duplicate id {value!r}: already used by the {seen[value]}",
-                     "duplicate-id")
+            raw = _rename(raw, _TASK_ALIASES, path, self.problems)
+        if type(raw) is dict and raw.keys() <= _TASK_KEYS:  # the usual task: nothing to split
+            own = raw
         else:
-            seen[value] = f"{what} at {path.rsplit('.', 1)[0]}"
+            own = {k: v for k, v in raw.items() if k in _TASK_KEYS}
+            extra = {k: v for k, v in raw.items() if k not in _TASK_KEYS}
+            if extra:
+                extras[path] = extra
+        try:  # the well-formed task, fast; a bad one again through structure(), for its problems
+            return self.task_hook(own, Task)  # type: ignore[no-any-return]
+        except Exception:
+            task, problems = structure(own, Task, path, converter=self.converter)
+            self.problems.extend(problems)
+            return task
+
+    def check_id(self, value: str, path: str, seen: dict[str, tuple[str, str]],
+                 what: str) -> None:
+        """Check the id *value* of the task or stage (*what*) at *path*; *seen* maps every id
+        met so far to what holds it and where."""
+        if not _ID.match(value):
+            self.add(f"{path}.id", f"invalid {what} id {value!r}: use letters, digits, '_', '-' "
+                     "and '.' (not starting with '-' or '.'), at most 200 characters",
+                     "invalid-id")
+        if value in seen:
+            first, where = seen[value]
+            self.add(f"{path}.id", f"duplicate id {value!r}: already used by the {first} at "
+                     f"{where}", "duplicate-id")
+        else:
+            seen[value] = (what, path)
 
     # -- graph ---------------------------------------------------------------------------------
 
@@ -244,6 +288,8 @@ class _Checker:
                 [*stage.tasks, *(d for d in stage.depends_on if d != stage.id)])
             for tid in stage.tasks:
                 edges.setdefault(tid, []).extend(stage.depends_on)
+        if _ordered(edges):
+            return
         state: dict[str, int] = {}
         succ: dict[str, list[str]] = {}
         reported: set[frozenset[str]] = set()
@@ -280,9 +326,18 @@ class _Checker:
 
     # -- jobs and parameters ---------------------------------------------------------------------
 
+    def find_job(self, integration: str, job: str) -> tuple[IntegrationSpec | None,
+                                                            JobType | None]:
+        """The integration and job a task names (each ``None`` when unknown), looked up once
+        per pair of names."""
+        found = self.jobs.get((integration, job))
+        if found is None:
+            spec = self.host.integrations.find(integration)
+            found = self.jobs[integration, job] = (spec, spec.find_job(job) if spec else None)
+        return found
+
     def check_job(self, path: str, task: Task, extra: dict[str, Any]) -> Task | None:
-        spec = self.host.integrations.find(task.integration)
-        job = spec.find_job(task.integration_job) if spec else None
+        spec, job = self.find_job(task.integration, task.integration_job)
         if job is None:
             for key in extra:
                 hint = suggest(str(key), sorted(_TASK_KEYS), cutoff=0.85)
@@ -308,12 +363,17 @@ class _Checker:
         params = self.parameters(path, task, job, extra)
         if params is None:
             return None
+        if (task.integration, task.integration_job) == (spec.name, job.name) \
+                and params == task.parameters:  # already canonical: the same task
+            return task
         return attrs.evolve(task, integration=spec.name, integration_job=job.name,
                             parameters=params)
 
     def parameters(self, path: str, task: Task, job: JobType,
                    extra: dict[str, Any]) -> dict[str, Any] | None:
-        names = field_aliases(job.parameters)
+        names = _aliases(job.parameters)
+        if not extra and all(names.get(k) == k for k in task.parameters):  # canonical keys only
+            return self.structure_parameters(path, task.parameters, job)
         merged: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         ok = True
@@ -345,13 +405,47 @@ class _Checker:
                     self.folded[f"{path}.parameters.{canonical}"] = f"{path}.{key}"
                 elif key != canonical:
                     self.folded[f"{path}.parameters.{canonical}"] = f"{path}.parameters.{key}"
-        _, problems = self.host.structure_parameters(job, merged, f"{path}.parameters")
+        structured = self.structure_parameters(path, merged, job)
+        return merged if ok and structured is not None else None
+
+    def structure_parameters(self, path: str, raw: Mapping[str, Any], job: JobType
+                             ) -> Mapping[str, Any] | None:
+        """*raw* (canonical names) if it structures into *job*'s parameters (kept for the
+        validation hooks), else ``None`` with the problems added."""
+        try:  # the well-formed parameters, fast; bad ones again through the host, for problems
+            hook = self.param_hooks.get(job.parameters)
+            if hook is None:
+                hook = self.param_hooks[job.parameters] = \
+                    self.converter.get_structure_hook(job.parameters)
+            self.params[path] = job, hook(dict(raw), job.parameters)
+            return raw
+        except Exception:
+            params, problems = self.host.structure_parameters(job, raw, f"{path}.parameters")
         if problems:
             self.problems.extend(
                 attrs.evolve(p, message=f"{p.message} (integration job {job.name})")
                 if p.code == "missing-required" else p for p in problems)
             return None
-        return merged if ok else None
+        self.params[path] = job, params
+        return raw
+
+
+@functools.cache
+def _aliases(cls: type) -> Mapping[str, str]:
+    """:func:`field_aliases` of parameter class *cls*, computed once per class."""
+    return MappingProxyType(field_aliases(cls))
+
+
+def _ordered(edges: Mapping[str, list[str]]) -> bool:
+    """Whether every node of *edges* waits only for nodes listed before it (or for names that
+    are no node): then there is no cycle. Files are usually written in that order, and this one
+    pass is cheaper than the search for cycles it spares."""
+    position = {node: i for i, node in enumerate(edges)}.get
+    for i, waits in enumerate(edges.values()):
+        for name in waits:
+            if position(name, -1) >= i:
+                return False
+    return True
 
 
 def _canon(job: JobType) -> list[str]:
@@ -386,6 +480,12 @@ def check_document(host: Orchestra, doc: Document, *, catalog: Catalog | None = 
     """
     if doc.problems:
         return None, [doc.locate(p) for p in doc.problems]
+    with paused_gc():  # every task stays alive until the end: collections would free nothing
+        return _check(host, doc, catalog)
+
+
+def _check(host: Orchestra, doc: Document, catalog: Catalog | None
+           ) -> tuple[Pipeline | None, list[Problem]]:
     checker = _Checker(host, doc, catalog)
     try:
         pipeline = checker.run()

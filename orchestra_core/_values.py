@@ -35,9 +35,12 @@ def describe(value: Any) -> str:
     return f"{value!r}"
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
 def key_path(base: str, key: Any) -> str:
     """The JSON path of *key* under *base*: ``$.a.b``, or ``$.a["odd key"]``."""
-    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
         return f"{base}.{key}"
     return f"{base}[{json.dumps(key) if isinstance(key, str) else key}]"
 

@@ -223,3 +223,25 @@ def test_every_example_is_within_the_limits():
         pipeline, problems = HOST.check_file(path)
         assert pipeline is not None or all("plugin" in p.message or "integration" in p.message
                                            for p in problems), problems
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("name: p\n" + TASK + "---\nx: " + "[" * 100 + "]" * 100 + "\n", "deep.yaml:7:67:"),
+    ("name: p\nx: " + "[" * 100 + "1]" + "]" * 99 + "\ny: [\n", "deep.yaml:2:"),
+    ("name: p\nx: " + "[" * 65 + "]" * 65 + "\n" + TASK, "deep.yaml:2:"),
+])
+def test_too_deep_wins_over_later_problems(tmp_path, text, where):
+    """The depth limit is reported where it is broken, before a second document or a later
+    syntax error, and for an empty innermost list too."""
+    code, out = validate(tmp_path, "deep.yaml", text)
+    assert code == 1
+    assert where in out and "nested too deeply (more than 64 levels" in out
+
+
+def test_nesting_at_the_limit_is_read(tmp_path):
+    """64 levels (the mapping and 63 lists) are within the limit: the file is read, and only
+    the unknown key is reported."""
+    text = "name: p\nx: " + "[" * 63 + "1" + "]" * 63 + "\n" + TASK
+    code, out = validate(tmp_path, "limit.yaml", text)
+    assert code == 1
+    assert out.startswith("limit.yaml:2:4: $.x: unknown key 'x'") and "deeply" not in out

@@ -433,3 +433,41 @@ def test_stage_condition_needs_the_stage_as_a_dependency(host):
         "$.tasks[1].condition.stage: condition names stage 's', but 'b' does not depend on it: "
         "add 's' to depends_on"
     ]
+
+
+def test_every_plugin_validates_every_task_and_a_scoped_one_only_its_own():
+    """A plugin's validate-task hook sees every task (a builtin's too); one declared with
+    validates_parameters is called only for tasks whose parameters are of its classes."""
+    from orchestra_core import Problem, hookimpl
+    from orchestra_core._builtins.http import HttpParameters
+    from orchestra_core._markers import validates_parameters
+
+    class TagRule:
+        @hookimpl
+        def orchestra_validate_task(self, task, path):
+            return [Problem(path=f"{path}.id", message=f"{task.id} needs tags")]
+
+    seen: list[str] = []
+
+    class HttpOnly:
+        @hookimpl
+        @validates_parameters(HttpParameters)
+        def orchestra_validate_task(self, task):
+            seen.append(task.id)
+
+    host = Orchestra(plugins=[TagRule(), HttpOnly()], load_entrypoints=False)
+    http = {"id": "h", "integration": "http", "integration_job": "http_request",
+            "parameters": {"base_url": "http://x", "method": "GET", "endpoint": "/"}}
+    assert data_problems(host, pipe(noop("a"), http, noop("b"))) == [
+        "$.tasks[0].id: a needs tags", "$.tasks[1].id: h needs tags",
+        "$.tasks[2].id: b needs tags"]
+    assert seen == ["h"]
+
+
+def test_cycle_among_tasks_written_out_of_order_is_found(host):
+    data = pipe(noop("a", depends_on=["c"]), noop("b", depends_on=["a"]),
+                noop("c", depends_on=["b"]), noop("d", depends_on=["e"]), noop("e"))
+    assert data_problems(host, data) == [
+        "$.tasks[0].depends_on: dependency cycle: a -> c -> b -> a (each waits for the next)"
+    ]
+    assert data_problems(host, pipe(noop("d", depends_on=["e"]), noop("e"))) == []

@@ -11,7 +11,7 @@ from .._delivery.destinations.filedrop_options import FileDropOptions
 from .._delivery.destinations.http_options import HttpOptions
 from .._delivery.destinations.sql_options import SqlOptions
 from .._delivery.model import InlineDestination, OrchestrationParameters
-from .._markers import hookimpl
+from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Phase, Pipeline, Task
 from .._registry import ConnectionSpec, DestinationRegistry, IntegrationRegistry, JobType
@@ -76,6 +76,7 @@ def _sql_destination(options: SqlOptions, context: Any = None) -> Any:
 
 
 @hookimpl
+@validates_parameters(OrchestrationParameters)
 def orchestra_validate_task(task: Task, job: JobType, parameters: Any, pipeline: Pipeline,
                             path: str) -> Iterable[Problem]:
     """The source, template and inline destination of an orchestration, located."""

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from attrs import frozen
 
 from .._config import parameter
-from .._markers import hookimpl
+from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
@@ -74,6 +74,7 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
 
 
 @hookimpl
+@validates_parameters(HttpParameters)
 def orchestra_validate_task(
     task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
 ) -> Iterable[Problem]:

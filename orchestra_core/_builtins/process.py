@@ -8,7 +8,7 @@ from typing import Any
 from attrs import frozen
 
 from .._config import parameter
-from .._markers import hookimpl
+from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
@@ -60,6 +60,7 @@ def _process_runner(host: Any) -> Any:
 
 
 @hookimpl
+@validates_parameters(ProcessParameters)
 def orchestra_validate_task(
     task: Task, job: JobType, parameters: Any, pipeline: Pipeline, path: str
 ) -> Iterable[Problem]:
