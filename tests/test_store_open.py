@@ -232,9 +232,9 @@ def test_a_new_sqlite_store_is_created_in_one_transaction(tmp_path, monkeypatch)
     the whole schema."""
     from orchestra_core._store import _schema_version
 
-    real = _schema_version.schema_ddl
-    monkeypatch.setattr(_schema_version, "schema_ddl",
-                        lambda dialect: [*real(dialect), "CREATE TABLE broken ("])
+    real = _schema_version.sqlite_schema
+    monkeypatch.setattr(_schema_version, "sqlite_schema",
+                        lambda: [*real(), "CREATE TABLE broken ("])
     path = tmp_path / "o.db"
     with pytest.raises(StoreError):
         Store.open(str(path))
@@ -247,6 +247,17 @@ def test_a_new_sqlite_store_is_created_in_one_transaction(tmp_path, monkeypatch)
         assert current_revision(conn) == HEAD_REVISION
     assert "pipeline_runs" in sa.inspect(store.engine).get_table_names()
     store.close()
+
+
+def test_the_written_sqlite_schema_is_what_schema_py_compiles_to():
+    """A new SQLite store runs the DDL written in ``sqlite_schema.sql``: it must be today's
+    ``schema.py`` (the test above checks schema.py against the migrations)."""
+    from orchestra_core._store._schema_version import SQLITE_SCHEMA, schema_ddl, sqlite_schema
+
+    assert sqlite_schema() == schema_ddl(sa.create_engine("sqlite://").dialect), (
+        f"{SQLITE_SCHEMA.name} is not what orchestra_core/_store/schema.py compiles to: after "
+        "changing schema.py, regenerate it: uv run python -c 'from orchestra_core._store."
+        "_schema_version import write_sqlite_schema; write_sqlite_schema()'")
 
 
 def test_the_sqlite_schema_is_what_create_all_emits(tmp_path):
