@@ -27,6 +27,7 @@ USED_ONLY_WHEN_RUN = ("smtplib", "ssl", "subprocess", "asyncio")
 LAZY_CORE_MODULES = ("orchestra_core._delivery.destinations.http",
                      "orchestra_core._delivery.destinations.filedrop",
                      "orchestra_core._delivery.templates",
+                     "orchestra_core._delivery.sources",
                      "orchestra_core._builtins._process_runner")
 
 PROBE = """
