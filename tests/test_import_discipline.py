@@ -22,8 +22,8 @@ HEAVY = ("sqlalchemy", "httpx", "cryptography", "starlette", "uvicorn", "alembic
 
 #: Made lazy for start-up: a host registers the built-in destinations, the process job and
 #: the email channel without importing what only using them needs (SMTP, TLS, subprocesses,
-#: the HTTP destination, the data templates, the event loop).
-USED_ONLY_WHEN_RUN = ("smtplib", "ssl", "subprocess", "asyncio")
+#: the HTTP destination, the data templates, the event loop); timezones load when one is named.
+USED_ONLY_WHEN_RUN = ("smtplib", "ssl", "subprocess", "asyncio", "zoneinfo")
 LAZY_CORE_MODULES = ("orchestra_core._delivery.destinations.http",
                      "orchestra_core._delivery.destinations.filedrop",
                      "orchestra_core._delivery.templates",
