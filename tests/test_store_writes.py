@@ -108,3 +108,84 @@ def test_an_unknown_column_is_refused(tmp_path):
     with pytest.raises(sa.exc.ArgumentError, match="nope"):
         store.apply([TaskUpdate(run_id, "a", {"nope": 1})])
     store.close()
+
+
+def _locked_by_another(path) -> sqlite3.Connection:
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    return other
+
+
+def test_apply_now_writes_at_once_or_not_at_all(tmp_path):
+    store, run_id = _store(tmp_path / "o.db", fast=True)
+    assert store.apply_now([TaskUpdate(run_id, "a", {"state": "running", "attempt": 1})])
+    other = _locked_by_another(tmp_path / "o.db")
+    assert not store.apply_now([TaskUpdate(run_id, "b", {"state": "running", "attempt": 1})])
+    other.execute("ROLLBACK")
+    other.close()
+    states = {r["task_id"]: r["state"] for r in store.task_runs(run_id)}
+    assert states == {"a": "running", "b": "pending", "c": "pending"}
+    # the connection went back to the pool with its normal patience for the lock
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+    store.close()
+
+
+def test_the_committer_waits_in_a_thread_while_another_writer_holds_the_lock(tmp_path):
+    """The event loop goes on while a batch waits for another connection's write lock; the
+    batch commits once the lock is released."""
+    import anyio
+
+    from orchestra_core._committer import Committer
+    from orchestra_core._redaction import Redactor
+
+    store, run_id = _store(tmp_path / "o.db", fast=True)
+    other = _locked_by_another(tmp_path / "o.db")
+    ticks = 0
+
+    async def main() -> None:
+        nonlocal ticks
+        committer = Committer(store, None, Redactor())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(committer.run)
+            written = anyio.Event()
+
+            async def write() -> None:
+                await committer.write(TaskUpdate(run_id, "a", {"state": "running",
+                                                               "attempt": 1}))
+                written.set()
+
+            tg.start_soon(write)
+            while ticks < 20:  # the loop is not blocked by the waiting batch
+                await anyio.sleep(0.005)
+                ticks += 1
+            assert not written.is_set()
+            other.execute("ROLLBACK")
+            await written.wait()
+            committer.close()
+
+    anyio.run(main)
+    other.close()
+    assert ticks == 20
+    assert store.task_runs(run_id)[0]["state"] == "running"
+    store.close()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_stage_end_is_numbered_whether_or_not_the_writer_says_it_is_a_stage(tmp_path, fast):
+    store = Store.open(str(tmp_path / "o.db"))
+    if not fast:
+        store._sqlite_writer = None
+    run_id = store.create_run(name="p", client="c", definition={"name": "p"}, source=None,
+                              run_type="full", trigger="manual",
+                              nodes=[{"task_id": "t", "kind": "task"},
+                                     {"task_id": "s1", "kind": "stage"},
+                                     {"task_id": "s2", "kind": "stage"}])
+    ended = {"state": "succeeded", "attempt": 1, "updated_at": T0, "ended_at": T0}
+    store.apply([TaskUpdate(run_id, "t", dict(ended), stage=False),
+                 TaskUpdate(run_id, "s1", dict(ended), stage=True),
+                 TaskUpdate(run_id, "s2", dict(ended))])
+    seq = {r["task_id"]: r["end_seq"] for r in store.task_runs(run_id)}
+    assert seq["t"] is None
+    assert sorted([seq["s1"], seq["s2"]]) == [1, 2]
+    store.close()

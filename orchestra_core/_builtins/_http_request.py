@@ -3,6 +3,7 @@ connection (base URL, method, endpoint, headers and the auth scheme's headers)."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -48,14 +49,14 @@ def _auth_headers(connection: Any, redactor: Any) -> dict[str, str]:
     default ``X-API-Key``, set to the token). The token is the credential's ``token``,
     ``api_key`` or ``password`` field, the first present. A basic-auth header's encoded
     credentials are registered with *redactor* (the host's)."""
-    from .._secrets._resolve import basic_auth_token
-
     auth = _from_connection(connection, "auth")
     if not auth or auth == "none" or isinstance(connection, Mapping):
         return {}
     secrets = getattr(connection, "secrets", None) or {}
     name = getattr(connection, "name", "?")
     if auth == "basic":
+        from .._secrets._resolve import basic_auth_token
+
         username, password = secrets.get("username"), secrets.get("password")
         if not username or not password:
             raise TaskFailed(f"connection {name!r} uses basic auth but its credential has no "
@@ -107,6 +108,7 @@ class RequestSettings:
         self.url = join_url(self.base_url, str(self.endpoint))
 
 
+@functools.lru_cache(maxsize=1024)
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of *url*: the base URL of the client that sends to it.
 

@@ -3,6 +3,7 @@ URLs without secrets, status texts, and values at dotted paths of a JSON answer.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ def _where(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
 
 
+@functools.lru_cache(maxsize=1024)
 def safe_url(url: str) -> str:
     """*url* for messages, as :func:`_where` does, also when it does not parse."""
     try:

@@ -53,6 +53,9 @@ class HttpParameters:
 def _http_runner(host: Any) -> Any:
     """The ``http_request`` runner of *host* (httpx is imported when a host first needs it,
     not when the integration is registered)."""
+    from .._vendor_http._httpx_cli import defer_httpx_cli
+
+    defer_httpx_cli()  # httpx without its command-line client (click, rich, pygments)
     from ._http_runner import HttpRunner
 
     return HttpRunner(host)

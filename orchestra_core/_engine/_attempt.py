@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .._pipeline import Task
     from ._execution import Execution
 
-__all__ = ("Attempts", "Resumed", "Step", "external_from", "external_to")
+__all__ = ("STEPS", "Attempts", "Resumed", "Step", "external_from", "external_to")
 
 
 class Step(enum.Enum):
@@ -119,14 +119,11 @@ class Attempts:
         self.outcome: Outcome | None = None
         self._held: list[Any] = []
 
-    async def run(self) -> None:
-        """Drive the machine from its first step to ``DONE``."""
+    def first_step(self) -> Step:
+        """Where the machine starts (``DUE`` for a retry an interruption left waiting)."""
         resumed = self.resumed
-        step = Step.DUE if (resumed and resumed.state is TaskState.UP_FOR_RETRY
+        return Step.DUE if (resumed and resumed.state is TaskState.UP_FOR_RETRY
                             and resumed.next_attempt_at) else Step.NEXT
-        steps = _STEPS
-        while step is not Step.DONE:
-            step = await steps[step](self)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -146,7 +143,6 @@ class Attempts:
         self.keep_number = False
         exe = self.execution
         self.ctx = RunnerContext(exe, self.task.id, self.attempt, self.task, self.parameters,
-                                 f"{exe.run_id}/{self.task.id}/{self.attempt}",
                                  self.connection)
         if self.reattach and self.resumed is not None:
             self.ctx.started_at = self.resumed.started_at
@@ -171,11 +167,19 @@ class Attempts:
                 if exe.engine.draining:  # got its slot while shutting down: start nothing
                     await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
-                await exe.transition(self.task.id, TaskState.RUNNING, ctx.attempt,
-                                     started_at=ctx.started_at, external=None,
-                                     external_id=None, next_attempt_at=None, intent=None)
+                if ctx.attempt == 1 and self.resumed is None:  # a row never run: all unset
+                    done = exe.queue_transition(self.task.id, TaskState.RUNNING, 1,
+                                                started_at=ctx.started_at)
+                else:  # what an earlier attempt stored goes
+                    done = exe.queue_transition(
+                        self.task.id, TaskState.RUNNING, ctx.attempt,
+                        started_at=ctx.started_at, external=None, external_id=None,
+                        next_attempt_at=None, intent=None)
+                await done.wait()
+                exe.reported(self.task.id, TaskState.RUNNING, ctx.attempt)
             try:
-                self.outcome = await self._within_timeout()
+                self.outcome = await (self._trigger_and_wait() if self.timeout is None
+                                      else self._within_timeout())
             except anyio.get_cancelled_exc_class():
                 if exe.engine.detaching and survives_detach(self.runner):
                     raise  # the external job goes on; a resume re-attaches
@@ -220,18 +224,18 @@ class Attempts:
         meta = dict(outcome.metadata)
         if outcome.message and not bad:
             meta.setdefault("message", outcome.message)
-        await exe.transition(task.id, outcome.state, self.attempt, ended_at=exe.clock.now(),
-                             error=(outcome.message or None) if bad else None, meta=meta,
-                             message=outcome.message,
-                             also=self._asset_events(outcome.state, meta))
+        await exe.queue_transition(task.id, outcome.state, self.attempt,
+                                   ended_at=exe.clock.now(),
+                                   error=(outcome.message or None) if bad else None, meta=meta,
+                                   also=self._asset_events(outcome.state, meta)).wait()
+        exe.reported(task.id, outcome.state, self.attempt, outcome.message)
         return Step.DONE
 
     # -- inside EXECUTE ------------------------------------------------------------------------
 
     async def _within_timeout(self) -> Outcome:
         timeout = self.timeout
-        if timeout is None:
-            return await self._trigger_and_wait()
+        assert timeout is not None
         out: list[Outcome] = []
         timed_out = False
         async with anyio.create_task_group() as tg:
@@ -306,7 +310,8 @@ class Attempts:
         """Asset events of a task that succeeded: its declared outputs and the assets its job
         reported (written with its transition; ``changes`` triggers read them)."""
         task = self.task
-        if state is not TaskState.SUCCEEDED or task.async_:
+        if state is not TaskState.SUCCEEDED or task.async_ or not (
+                task.outputs or meta.get("assets")):
             return ()
         exe = self.execution
         names = dict.fromkeys([*task.outputs, *map(str, meta.get("assets", ()))])
@@ -315,8 +320,10 @@ class Attempts:
                      for name in names)
 
 
-#: what each step does (a method of :class:`Attempts`, returning the next step)
-_STEPS: dict[Step, Callable[[Attempts], Awaitable[Step]]] = {
+#: what each step does (a method of :class:`Attempts`, returning the next step); the task's
+#: coroutine drives them (``Execution._run_task``), so no frame of the machine's own stays
+#: while thousands of tasks wait
+STEPS: dict[Step, Callable[[Attempts], Awaitable[Step]]] = {
     Step.DUE: Attempts._due, Step.NEXT: Attempts._next, Step.QUEUE: Attempts._queue,
     Step.EXECUTE: Attempts._execute, Step.SETTLE: Attempts._settle}
 

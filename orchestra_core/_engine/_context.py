@@ -25,7 +25,6 @@ class RunnerContext:
     attempt: int
     task: Any
     parameters: Any
-    idempotency_key: str
     connection: Any = None
     #: when this attempt began running (kept across a resume)
     started_at: datetime | None = None
@@ -42,6 +41,11 @@ class RunnerContext:
             "intent": intent.to_json(), "updated_at": intent.recorded_at}))
         self.intent = intent
         return intent
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable for this attempt, also after a crash and resume: ``run/task/attempt``."""
+        return f"{self.execution.run_id}/{self.task_id}/{self.attempt}"
 
     @property
     def run_id(self) -> str:

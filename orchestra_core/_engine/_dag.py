@@ -159,6 +159,11 @@ class Walk:
         kind = cond.kind
         if kind is ConditionKind.ALWAYS:
             return True, ""
+        if kind is ConditionKind.ON_SUCCESS:
+            state, stages = self.state, self.graph.stages
+            if all(state.get(d) is TaskState.SUCCEEDED and d not in stages for d in deps):
+                return True, ""  # the common case: tasks that succeeded (a stage's record
+                # may say succeeded for a partial outcome: those are looked at in full)
         seen = {d: self.seen(d) for d in set(deps)}
         if kind is ConditionKind.ON_FAILURE:
             if any(s is Seen.FAILED for s in seen.values()):

@@ -3,7 +3,7 @@ transition through the group committer, watches for cancel requests and keeps th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from .._errors import OrchestraError
 from .._pipeline import FailurePolicy, Phase, Pipeline, RunType, Stage, StageOutcome, Task
 from .._secrets import RunSecrets
 from .._store import LogLine, RunUpdate, TaskUpdate, Write
-from ._attempt import Attempts, Resumed
+from ._attempt import STEPS, Attempts, Resumed, Step
 from ._dag import Graph, Walk
 from ._finish import RunAlerts, finish, internal_error, run_broke
 from ._gc import gc_tuned
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from ._facade import Engine
 
 __all__ = ("Execution",)
+
+#: each state's stored text (``TaskState.X.value`` goes through the enum machinery)
+_VALUES = {state: state.value for state in TaskState}
 
 
 class Execution:
@@ -66,6 +69,7 @@ class Execution:
         self._all_done = anyio.Event()
         self._jobs: dict[tuple[str, str], Any] = {}
         self._params: dict[Any, Any] = {}
+        self._slots: dict[str, tuple[Any, ...]] = {}
         self.run_secrets = RunSecrets(engine.secrets, engine.host, env=engine.env)
 
     # -- writing -------------------------------------------------------------------------------
@@ -79,9 +83,24 @@ class Execution:
                          message: str = "", also: tuple[Write, ...] = (),
                          **fields: Any) -> None:
         """Record *task_id*'s new state (and *fields*) durably, then report it."""
-        values = {"state": state.value, "attempt": attempt, "updated_at": self.clock.now(),
-                  **fields}
-        await self.committer.write(TaskUpdate(self.run_id, task_id, values), *also)
+        await self.queue_transition(task_id, state, attempt, also=also, **fields).wait()
+        self.reported(task_id, state, attempt, message)
+
+    def queue_transition(self, task_id: str, state: TaskState, attempt: int, *,
+                         also: tuple[Write, ...] = (), **fields: Any) -> anyio.Event:
+        """Queue *task_id*'s new state (and *fields*, and the writes *also*) for the next
+        commit; the event returned is set once it is committed. Then call :meth:`reported`.
+        (:meth:`transition` does both; the attempt cycle waits on the event itself, one
+        coroutine frame less for each of thousands of waiting tasks.)"""
+        fields.update(state=_VALUES[state], attempt=attempt, updated_at=self.clock.now())
+        update = TaskUpdate(self.run_id, task_id, fields, task_id in self.graph.stages)
+        return self.committer.queue((update, *also) if also else (update,))
+
+    def reported(self, task_id: str, state: TaskState, attempt: int,
+                 message: str = "") -> None:
+        """After the transition's commit: raise the batch's error if it failed, else make
+        the new state the walk's and report it to the ``on_transition`` callback."""
+        self.committer.check()
         self.walk.state[task_id] = state
         if self.on_transition is not None:
             redactor = self.engine.redactor
@@ -215,8 +234,10 @@ class Execution:
         try:
             try:
                 attempts = await self._prepare(task)
-                if attempts is not None:  # this frame is all that stays while it runs
-                    await attempts.run()
+                if attempts is not None:  # the attempt cycle, in this frame (see STEPS)
+                    step = attempts.first_step()
+                    while step is not Step.DONE:
+                        step = await STEPS[step](attempts)
             except Exception as exc:  # a bug (ours or a plugin's): fail, never a stuck run
                 await internal_error(self, task.id, exc)
         finally:
@@ -263,13 +284,19 @@ class Execution:
         timeout = task.timeout if task.timeout is not None else defaults.timeout
         return Attempts(self, task, runner, params, connection, policy, timeout, resumed)
 
-    def limiters_for(self, task: Task) -> list[Any]:
+    def limiters_for(self, task: Task) -> Sequence[Any]:
         """The capacity limiters an attempt of *task* holds while it executes."""
-        engine = self.engine
-        limiter = engine.integration_limits.get(task.integration)
-        held = [engine.limit] if limiter is None else [engine.limit, limiter]
         if task.resource:  # a mutex across the store's workers, taken before the slots
-            held.insert(0, resource_lease(self, task))
+            return [resource_lease(self, task), *self._slots_for(task.integration)]
+        return self._slots_for(task.integration)
+
+    def _slots_for(self, integration: str) -> tuple[Any, ...]:
+        held = self._slots.get(integration)
+        if held is None:
+            engine = self.engine
+            limiter = engine.integration_limits.get(integration)
+            held = self._slots[integration] = (
+                (engine.limit,) if limiter is None else (engine.limit, limiter))
         return held
 
     def _find_job(self, task: Task) -> Any:

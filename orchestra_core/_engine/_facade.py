@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
-
-import anyio
 
 from .._alerter import Alerter
 from .._clock import SystemClock
@@ -21,8 +19,10 @@ from .._serialize import pipeline_from_definition, pipeline_to_definition
 from .._store import Store, utc
 from ._events import EventChannel
 from ._execution import Execution
+from ._gc import gc_tuned
 from ._interrupted import survives_detach
 from ._result import RunResult
+from ._slots import Slots
 from ._states import Transition
 
 __all__ = ("DEFAULT_GRACE", "Engine")
@@ -74,12 +74,13 @@ class Engine:
         self.redactor.add(getattr(url, "password", None))  # a PostgreSQL password in the URL
         self.clock = clock or SystemClock()
         self.events = EventChannel()
-        self.limit = anyio.CapacityLimiter(max_concurrency)
-        self.integration_limits: dict[str, anyio.CapacityLimiter] = {}
+        #: the process's slots (``max_concurrency``) and each integration's
+        self.limit = Slots(max_concurrency)
+        self.integration_limits: dict[str, Slots] = {}
         for name, value in (integration_limits or {}).items():
             spec = host.integrations.find(name)  # aliases and any case name the integration
             self.integration_limits[spec.name if spec else name.lower()] = \
-                anyio.CapacityLimiter(value)
+                Slots(value)
         self.cancel_poll = cancel_poll
         #: seconds between heartbeats of a run's owner (see orchestra_core._scheduling.lease)
         self.heartbeat_every = HEARTBEAT_INTERVAL
@@ -104,23 +105,22 @@ class Engine:
         it stands for (a backfill's fire time; default: now), given to its tasks as
         ``${run.scheduled_at}`` and ``ORCHESTRA_SCHEDULED_AT``."""
         run_type = RunType(run_type)
-        # keys first: a broken key file is an error now, not a task failing mid-run
-        await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
-        run_id = await in_thread(self.clock, self._create_run, pipeline, run_type, trigger,
-                                 scheduled_at)
-        if on_created is not None:
-            on_created(run_id)
-        return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
-                               scheduled_at=scheduled_at or self.clock.now()).execute()
+        with gc_tuned(self.tune_gc):  # from the start: a large run's set-up allocates much
+            # keys first: a broken key file is an error now, not a task failing mid-run
+            await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
+            run_id = await in_thread(self.clock, self._create_run, pipeline, run_type,
+                                     trigger, scheduled_at)
+            if on_created is not None:
+                on_created(run_id)
+            return await Execution(self, run_id, pipeline, run_type, {}, on_transition,
+                                   scheduled_at=scheduled_at or self.clock.now()).execute()
 
     def _create_run(self, pipeline: Pipeline, run_type: RunType, trigger: str,
                     scheduled_at: datetime | None) -> str:
         """Store a new run and its nodes. The stored definition and node rows are built
         here, so that they are freed before the run executes (a large pipeline's take
         megabytes)."""
-        nodes = [{"task_id": t.id, "kind": "task", "integration": t.integration,
-                  "job": t.integration_job} for t in pipeline.tasks]
-        nodes += [{"task_id": s.id, "kind": "stage"} for s in pipeline.stages]
+        nodes = _NodeRows(pipeline)
         return self.store.create_run(
             name=pipeline.name, client=pipeline.client,
             definition=pipeline_to_definition(pipeline), source=pipeline.source,
@@ -195,3 +195,18 @@ class Engine:
         if problems:
             raise OrchestraError("; ".join(p.format() for p in problems))
         return params
+
+
+class _NodeRows:
+    """The pending rows of a new run's nodes, made as the store reads them (10,000 tasks
+    never hold 10,000 dicts at once); read again if the store retries."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for t in self.pipeline.tasks:
+            yield {"task_id": t.id, "kind": "task", "integration": t.integration,
+                   "job": t.integration_job}
+        for s in self.pipeline.stages:
+            yield {"task_id": s.id, "kind": "stage"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from attrs import frozen
+from attrs import define, frozen
 
 __all__ = ("BAD", "TERMINAL", "Outcome", "TaskState", "Transition")
 
@@ -42,7 +42,7 @@ class Transition:
     message: str = ""
 
 
-@frozen
+@define(slots=True)
 class Outcome:
     """How one attempt ended: its state, a message, the job's metadata, and whether a
     failure may be retried (``None``: the task's retry policy decides)."""

@@ -143,6 +143,8 @@ def connection_from_env(spec: IntegrationSpec, environ: Mapping[str, str] | None
 
 # -- per run ---------------------------------------------------------------------------------
 
+_UNSET: Any = object()
+
 
 class RunSecrets:
     """One run's view of the secrets: read from the store at most once (when the first task
@@ -169,6 +171,8 @@ class RunSecrets:
 
     def uses_store(self, task: Task) -> bool:
         """Whether *task* names a connection or has placeholders in its parameters."""
+        if not task.parameters and not task.secondary_configuration_id:
+            return False  # nothing to look at (most tasks of a large fan-out)
         found = self._uses.get(task.id)
         if found is None:
             found = self._uses[task.id] = bool(task.secondary_configuration_id) or \
@@ -224,14 +228,17 @@ class RunSecrets:
         """The connection *task* gets as ``ctx.connection``: the one it names, else the
         integration's environment connection, else ``None``."""
         name = task.secondary_configuration_id
+        if not name and integration in self._env:  # the integration's, already looked up
+            return self._env[integration]
         spec = self.host.integrations.find(integration)
         if not name:
-            if spec is None:
-                return None
-            if spec.name not in self._env:
-                self._env[spec.name] = connection_from_env(spec, self.env,
-                                                           redactor=self.host.redactor)
-            return self._env[spec.name]
+            found = None if spec is None else self._env.get(spec.name, _UNSET)
+            if found is _UNSET:
+                assert spec is not None
+                found = self._env[spec.name] = connection_from_env(
+                    spec, self.env, redactor=self.host.redactor)
+            self._env[integration] = found  # as asked for (an alias, another case)
+            return found
         conn = self._connections.get(name)
         if conn is None:
             conn = self._connections[name] = self._resolve(task, name, spec)

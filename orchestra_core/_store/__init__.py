@@ -20,11 +20,12 @@ from sqlalchemy import event
 from .._errors import OrchestraError
 from . import schema
 from ._completions import number_completions
+from ._json import RawJSON, dumps
 from ._private import create_private, hide_password
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_version import ensure_schema
 from ._sqlite import sqlite_engine
-from ._sqlite_writes import SQLiteWriter
+from ._sqlite_writes import BUSY_TIMEOUT_MS, SQLiteWriter
 from .schema import clients, events, pipeline_runs, pipelines, task_runs
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
@@ -106,7 +107,7 @@ class Store:
             else:
                 if url.startswith("postgresql://"):
                     url = "postgresql+psycopg://" + url[len("postgresql://"):]
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=dumps)
             store = cls(engine, durability)
             if engine.dialect.name == "sqlite" and not read_only:
                 event.listen(engine, "connect", store._sqlite_pragmas)
@@ -130,6 +131,8 @@ class Store:
                              f"not {durability!r}")
         if durability != self.durability:
             self.durability = durability
+            if self._sqlite_writer is not None:
+                self._sqlite_writer.close()
             self.engine.dispose()  # pooled connections carry the old setting
 
     def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
@@ -137,18 +140,21 @@ class Store:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     def close(self) -> None:
         """Release every connection."""
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
         self.engine.dispose()
 
     # -- pipelines and runs --------------------------------------------------------------------
 
     def ensure_pipeline(self, conn: sa.Connection, name: str, client: str, definition: dict,
-                        source: str | None) -> str:
-        """The id of pipeline *name* of *client*, creating or updating its record."""
+                        source: str | None, stored: RawJSON | None = None) -> str:
+        """The id of pipeline *name* of *client*, creating or updating its record (*stored*:
+        *definition* already serialized)."""
         now = _now()
         client_id = conn.execute(sa.select(clients.c.id).where(clients.c.name == client)).scalar()
         if client_id is None:
@@ -156,7 +162,8 @@ class Store:
             conn.execute(clients.insert().values(id=client_id, name=client, created_at=now))
         row = conn.execute(sa.select(pipelines.c.id).where(
             pipelines.c.client_id == client_id, pipelines.c.name == name)).scalar()
-        values = dict(definition=definition, source=source, tags=list(definition.get("tags", [])),
+        values = dict(definition=RawJSON.of(definition) if stored is None else stored,
+                      source=source, tags=list(definition.get("tags", [])),
                       num_tasks=len(definition.get("tasks", [])), updated_at=now)
         # the definition is passed as an execution parameter, never embedded in a statement
         # with .values(): SQLAlchemy's statement cache would keep it alive for good
@@ -170,10 +177,12 @@ class Store:
         return row
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
-                   run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                   run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
                    owner: str | None = None, scheduled_at: datetime | None = None) -> str:
         """Record a new pipeline run and a pending task run per node; return the run id.
-        *scheduled_at* is the time it was due (default: now)."""
+        *scheduled_at* is the time it was due (default: now). *nodes* is read once per try
+        (a retry after a conflict reads it again): a view that makes each row as it is read
+        keeps a large pipeline's rows from being held at once."""
         for tries_left in (2, 1, 0):
             try:
                 return self._create_run(name, client, definition, source, run_type, trigger,
@@ -186,22 +195,35 @@ class Store:
         raise AssertionError("unreachable")
 
     def _create_run(self, name: str, client: str, definition: dict, source: str | None,
-                    run_type: str, trigger: str, nodes: Sequence[Mapping[str, Any]],
+                    run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
                     owner: str | None, scheduled_at: datetime | None = None) -> str:
         run_id = str(uuid.uuid4())
         now = _now()
         with self.engine.begin() as conn:
-            pipeline_id = self.ensure_pipeline(conn, name, client, definition, source)
+            stored = RawJSON.of(definition)  # once, for both rows
+            pipeline_id = self.ensure_pipeline(conn, name, client, definition, source, stored)
             conn.execute(pipeline_runs.insert(), dict(  # a parameter: see ensure_pipeline
                 id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
-                state="pending", definition=definition, created_at=now, cancel_requested=False,
+                state="pending", definition=stored, created_at=now, cancel_requested=False,
                 owner=owner, scheduled_at=scheduled_at or now))
-            rows = [dict(run_id=run_id, task_id=n["task_id"], kind=n["kind"],
-                         integration=n.get("integration"), job=n.get("job"), state="pending",
-                         attempt=0, updated_at=now) for n in nodes]
-            if rows:
-                conn.execute(task_runs.insert(), rows)
+            if self._sqlite_writer is not None:  # plain executemany, rows made as it reads
+                self._sqlite_writer.insert_pending(conn, run_id, nodes, now)
+            elif nodes := list(nodes):
+                conn.execute(task_runs.insert(), [dict(
+                    run_id=run_id, task_id=n["task_id"], kind=n["kind"],
+                    integration=n.get("integration"), job=n.get("job"), state="pending",
+                    attempt=0, updated_at=now) for n in nodes])
         return run_id
+
+    def apply_now(self, writes: Sequence[Write]) -> bool:
+        """Apply *writes* on the calling thread if that takes no waiting but for the disk: on
+        SQLite when no other connection holds the write lock. ``False`` (nothing written)
+        when it would have to wait; the caller then calls :meth:`apply` from a worker
+        thread. The engine's committer calls it on the event loop's thread, where a commit
+        costs least."""
+        if self._sqlite_writer is None:
+            return False
+        return self._sqlite_writer.apply(writes, wait=False)
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
@@ -215,7 +237,7 @@ class Store:
         ended_tasks: list[tuple[str, str]] = []
         for w in writes:
             if type(w) is TaskUpdate:
-                if "ended_at" in w.fields:
+                if "ended_at" in w.fields and w.stage is not False:
                     ended_tasks.append((w.run_id, w.task_id))
                 groups.setdefault(tuple(sorted(w.fields)), []).append(
                     {**{f"v_{k}": v for k, v in w.fields.items()}, "b_run": w.run_id,

@@ -17,6 +17,9 @@ class TaskUpdate:
     run_id: str
     task_id: str
     fields: dict[str, Any]
+    #: whether the node is a stage (``None``: not known; the store looks): a stage's end is
+    #: numbered for ``after`` triggers, a task's never
+    stage: bool | None = None
 
     #: fields that may carry text from a job (vendor messages, echoed inputs)
     FREE_TEXT = ("error", "meta", "external", "intent")

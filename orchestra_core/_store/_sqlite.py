@@ -22,6 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from ._json import dumps
+
 __all__ = ("damaged_message", "sqlite_engine")
 
 _DAMAGED = ("malformed", "not a database", "file is encrypted")
@@ -70,12 +72,12 @@ def sqlite_engine(url: str, *, default_location: bool, read_only: bool) -> tuple
         assert path is not None
         engine = sa.create_engine(
             "sqlite://", creator=lambda: _connect_read_only(path),
-            connect_args={"check_same_thread": False})
+            connect_args={"check_same_thread": False}, json_serializer=dumps)
         event.listen(engine, "connect", _read_only_pragmas)
     else:
         # the read-write pragmas (WAL, the durability's synchronous) are the Store's own
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                     "timeout": 30})
+                                                     "timeout": 30}, json_serializer=dumps)
     if path is not None:
         event.listen(engine, "handle_error", _damaged_file(str(path)))
     return engine, opened_read_only

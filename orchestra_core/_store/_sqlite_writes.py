@@ -10,7 +10,9 @@ transaction per batch, committed before it returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +22,14 @@ from . import schema
 from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 
-__all__ = ("SQLiteWriter",)
+__all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
+
+#: how long a connection waits for another one's write lock (``PRAGMA busy_timeout``)
+BUSY_TIMEOUT_MS = 10_000
 
 _ENDED = ("succeeded", "failed", "cancelled")
+_INSERT_PENDING = ("INSERT INTO task_runs (run_id, task_id, kind, integration, job, state, "
+                   "attempt, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)")
 
 
 class SQLiteWriter:
@@ -40,6 +47,25 @@ class SQLiteWriter:
         self._run_sql: dict[tuple[str, ...], str] = {}
         self._events_sql = self._insert_sql(schema.events, LogLine)
         self._assets_sql = self._insert_sql(schema.asset_events, AssetEvent)
+        #: the writer's own connection (checked out of the pool once, so that a commit
+        #: pays no checkout, no reset on return, no pragma), used by one batch at a time
+        self._raw: Any = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            raw = self.engine.raw_connection()
+            raw.cursor().execute("PRAGMA busy_timeout=0")  # waits only where asked (_begin)
+            self._raw = raw
+        return self._raw
+
+    def close(self) -> None:
+        """Give the writer's connection back (before the pool is disposed)."""
+        with self._lock:
+            if self._raw is not None:
+                raw, self._raw = self._raw, None
+                raw.cursor().execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                raw.close()
 
     @staticmethod
     def _insert_sql(table: sa.Table, record: type) -> str:
@@ -56,30 +82,31 @@ class SQLiteWriter:
             out.append(fn(value) if fn is not None else value)
         return out
 
-    def apply(self, writes: Iterable[Write]) -> None:
-        """Apply *writes* in one transaction (raises ``TypeError`` for anything else)."""
-        tasks: dict[tuple[str, ...], list[list[Any]]] = {}
+    def apply(self, writes: Iterable[Write], *, wait: bool = True) -> bool:
+        """Apply *writes* in one transaction (raises ``TypeError`` for anything else).
+
+        With ``wait=False`` the transaction is not started when another connection holds the
+        write lock (nothing is written): ``False``. Otherwise it waits for the lock (the
+        connection's ``busy_timeout``) and returns ``True`` once committed."""
+        # task updates grouped by their columns; their rows are converted as executemany
+        # reads them (a batch of 10,000 transitions never holds 10,000 converted rows)
+        tasks: dict[tuple[str, ...], list[TaskUpdate]] = {}
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
         assets: list[list[Any]] = []
-        task_convert = self._task_convert
         ended: list[tuple[str, str]] = []
         for w in writes:
             kind = type(w)
             if kind is TaskUpdate:
                 fields = w.fields  # type: ignore[union-attr]
-                keys = tuple(fields)
-                convert = task_convert.get(keys)
-                if convert is None:
-                    convert = task_convert[keys] = [self._convert["task_runs"].get(k)
-                                                    for k in keys]
-                row = [v if c is None else c(v)
-                       for v, c in zip(fields.values(), convert, strict=True)]
-                row.append(w.run_id)
-                row.append(w.task_id)  # type: ignore[union-attr]
-                if "ended_at" in fields:
+                if "ended_at" in fields and w.stage is not False:  # type: ignore[union-attr]
                     ended.append((w.run_id, w.task_id))  # type: ignore[union-attr]
-                tasks.setdefault(keys, []).append(row)
+                keys = tuple(fields)
+                group = tasks.get(keys)
+                if group is None:
+                    tasks[keys] = [w]  # type: ignore[list-item]
+                else:
+                    group.append(w)  # type: ignore[arg-type]
             elif kind is LogLine:
                 logs.append(self._record_row("events", w))
             elif kind is RunUpdate:
@@ -88,11 +115,16 @@ class SQLiteWriter:
                 assets.append(self._record_row("asset_events", w))
             else:
                 raise TypeError(f"not a store write: {w!r}")
-        raw = self.engine.raw_connection()
+        if not self._lock.acquire(blocking=wait):  # another thread's batch is committing
+            return False
         try:
+            raw = self._connection()
             cur = raw.cursor()
-            for keys, rows in tasks.items():
-                cur.executemany(self._task_update(keys), rows)
+            if not _begin(cur, wait):
+                cur.close()
+                return False
+            for keys, updates in tasks.items():
+                cur.executemany(self._task_update(keys), self._task_rows(keys, updates))
             for run in runs:
                 self._run_update(cur, run)
             if logs:
@@ -108,10 +140,42 @@ class SQLiteWriter:
             cur.close()
             raw.commit()
         except BaseException:
-            raw.rollback()
+            if self._raw is not None:
+                try:
+                    self._raw.rollback()
+                except Exception:  # a broken connection: the next batch takes a new one
+                    self._raw.invalidate()
+                    self._raw = None
             raise
         finally:
-            raw.close()  # back to the pool
+            self._lock.release()
+        return True
+
+    def insert_pending(self, conn: sa.Connection, run_id: str,
+                       nodes: Iterable[Mapping[str, Any]], now: datetime) -> None:
+        """Insert a ``pending`` task run per node of a new run, in *conn*'s transaction."""
+        updated_at = self._convert["task_runs"]["updated_at"]
+        stamp = updated_at(now) if updated_at is not None else now
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(_INSERT_PENDING, (
+                (run_id, n["task_id"], n["kind"], n.get("integration"), n.get("job"), stamp)
+                for n in nodes))
+        finally:
+            cur.close()
+
+    def _task_rows(self, keys: tuple[str, ...],
+                   updates: list[TaskUpdate]) -> Iterator[list[Any]]:
+        convert = self._task_convert.get(keys)
+        if convert is None:
+            convert = self._task_convert[keys] = [self._convert["task_runs"].get(k)
+                                                  for k in keys]
+        for w in updates:
+            row = [v if c is None else c(v)
+                   for v, c in zip(w.fields.values(), convert, strict=True)]
+            row.append(w.run_id)
+            row.append(w.task_id)
+            yield row
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
         convert = self._convert[table]
@@ -146,6 +210,25 @@ class SQLiteWriter:
                         (run.fields.get("error"), run.run_id))
 
 
+def _begin(cur: Any, wait: bool) -> bool:
+    """Start a write transaction: at once if no other connection holds the write lock;
+    else ``False``, or (*wait*) after waiting up to ``BUSY_TIMEOUT_MS`` for it."""
+    try:
+        cur.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        if not wait:
+            return False
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        cur.execute("BEGIN IMMEDIATE")
+    finally:
+        cur.execute("PRAGMA busy_timeout=0")
+    return True
+
+
 _SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31),
             None)
 
@@ -153,9 +236,11 @@ _SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12
 def _datetime_text(value: Any) -> Any:
     if type(value) is not datetime:
         raise TypeError  # not ours: SQLAlchemy's processor handles it (see _faster)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest form)
-        value.year, value.month, value.day, value.hour, value.minute, value.second,
-        value.microsecond)
+    # "%04d-%02d-%02d %02d:%02d:%02d.%06d" of its fields (the time zone is not written),
+    # by the C isoformat
+    if value.microsecond:
+        return value.isoformat(" ")[:26]
+    return value.isoformat(" ")[:19] + ".000000"
 
 
 def _faster(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

@@ -68,6 +68,7 @@ Public names: :class:`VendorClient`, :class:`VendorHTTPError`, :class:`RateLimit
 from typing import TYPE_CHECKING, Any
 
 from ._errors import VendorHTTPError as VendorHTTPError
+from ._httpx_cli import defer_httpx_cli
 from ._limits import RateLimit as RateLimit
 from ._limits import RateLimiter as RateLimiter
 from ._limits import RateLimiters as RateLimiters
@@ -95,6 +96,7 @@ __all__ = (
 def __getattr__(name: str) -> Any:
     # VendorClient imports httpx: loaded on first use, so that a host starts without it
     if name == "VendorClient":
+        defer_httpx_cli()  # httpx without its command-line client (click, rich, pygments)
         from ._client import VendorClient
 
         return VendorClient

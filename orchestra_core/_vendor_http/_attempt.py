@@ -59,7 +59,6 @@ async def send_once(client: httpx.AsyncClient, auth: httpx.Auth | None, method: 
     except httpx.TransportError as exc:
         return AttemptFailure("connection", _describe(exc), processed=True, exc=exc), None
     status = response.status_code
-    rid = request_id_of(response.headers)
     if 200 <= status < 300 or status in accept:
         if raw:
             return None, response
@@ -71,7 +70,8 @@ async def send_once(client: httpx.AsyncClient, auth: httpx.Auth | None, method: 
             return AttemptFailure("malformed", f"HTTP {status} with a body that is not JSON",
                             processed=True, status=status,
                             body=redactor.mask(_text(response)) if redactor else _text(response),
-                            request_id=rid), None
+                            request_id=request_id_of(response.headers)), None
+    rid = request_id_of(response.headers)  # the answers read so far need none
     text = redactor.mask(_text(response)) if redactor is not None else _text(response)
     message = f"HTTP {status}{_vendor_message(text)}"
     if status == 429:

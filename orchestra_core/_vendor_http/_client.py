@@ -124,17 +124,17 @@ class VendorClient:
         """The underlying :class:`httpx.AsyncClient` of the current event loop."""
         client = self._client_var.get()
         if client is None or client.is_closed:
+            from ._transport import ShardedTransport, VendorHttpClient
+
             transport = self.transport
             if transport is None:
-                from ._transport import ShardedTransport
-
                 # about 8 connections per pool: httpcore scans a pool's connections for
                 # every request, so fewer, bigger pools cost more than the requests
                 # themselves with hundreds of tasks polling one vendor (benchmarks/
                 # fivetran_w3.py: 32 pools 1.48x the floor, 128 pools under it)
                 transport = ShardedTransport(DEFAULT_LIMITS, shards=DEFAULT_SHARDS)
-            client = httpx.AsyncClient(transport=transport, timeout=self.timeout,
-                                       follow_redirects=False)
+            client = VendorHttpClient(transport=transport, timeout=self.timeout,
+                                      follow_redirects=False)
             self._client_var.set(client)
         return client
 

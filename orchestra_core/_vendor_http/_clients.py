@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any
 
+from ._httpx_cli import defer_httpx_cli
 from ._limits import RateLimiters
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class VendorClients:
             headers: dict[str, str] | None = None, rate_limit: Any = None, retry: Any = None,
             timeout: float = 30.0) -> VendorClient:
         """The client for these arguments, built on first use (see ``Orchestra.vendor_client``)."""
+        defer_httpx_cli()  # httpx without its command-line client (click, rich, pygments)
         from ._client import VendorClient  # httpx: loaded when a runner first asks for a client
         from ._credentials import auth_key
 
