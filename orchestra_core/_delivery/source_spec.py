@@ -19,20 +19,24 @@ class ExportTable:
 
     name: str = parameter(help="the table (schema.table allowed)")
     columns: tuple[str, ...] = parameter(default=(), help="columns to export (default: all)")
-    filter: str | None = parameter(default=None, aliases=("where",),
-                                   help="a SQL condition; bind values with :name")
+    filter: str | None = parameter(
+        default=None, aliases=("where",), help="a SQL condition; bind values with :name"
+    )
 
 
 @frozen(kw_only=True)
 class SourceSpec:
     """What an orchestration reads: ``query`` or ``tables`` (a database export)."""
 
-    query: str | None = parameter(default=None, aliases=("sql",),
-                                  help="a SELECT; bind values with :name")
+    query: str | None = parameter(
+        default=None, aliases=("sql",), help="a SELECT; bind values with :name"
+    )
     tables: tuple[ExportTable, ...] = parameter(default=(), help="a database export")
     url: str | None = parameter(
-        default=None, help="SQLAlchemy URL of the database (default: the task's connection, "
-        "option url)")
+        default=None,
+        help="SQLAlchemy URL of the database (default: the task's connection, option url)",
+    )
     parameters: Mapping[str, Any] = parameter(
-        factory=dict, help="bound values: a constant, or run.date / run.scheduled_at / run.id")
+        factory=dict, help="bound values: a constant, or run.date / run.scheduled_at / run.id"
+    )
     batch_size: int = parameter(default=10_000, help="rows read per batch")

@@ -17,8 +17,10 @@ class HttpOptions:
     """Options of an ``http`` destination."""
 
     url: str = parameter(help="the endpoint records are POSTed to")
-    auth: str = parameter(default="none", help="none, bearer, basic or header (from the "
-                          "credential: token / username+password)")
+    auth: str = parameter(
+        default="none",
+        help="none, bearer, basic or header (from the credential: token / username+password)",
+    )
     header: str = parameter(default="X-API-Key", help="the header of auth: header")
     batch_size: int = parameter(default=500, help="records per request")
     records_key: str = parameter(default="records", help="the JSON key of the record list")
