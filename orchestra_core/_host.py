@@ -16,7 +16,7 @@ from attrs import frozen
 from . import hookspecs
 from ._config import make_converter, structure, unreadable_fields
 from ._errors import ConfigError, JobNotExecutable, PluginError
-from ._hookcalls import call_hook, call_register, distribution
+from ._hookcalls import PluginManager, call_hook, call_register, distribution
 from ._loader import Document, parse_document, read_document
 from ._markers import PROJECT
 from ._models import Problem
@@ -85,7 +85,7 @@ class Orchestra:
         transports: dict[str, Any] | None = None,
         redactor: Any = None,
     ) -> None:
-        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm = PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         #: This host's cattrs converter: pipeline files, plugins' parameters and options are
         #: structured with it (see :func:`orchestra_core._config.make_converter`).

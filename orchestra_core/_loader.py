@@ -9,7 +9,6 @@ still point into the original file.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from attrs import define, field
 from . import _document_limits as _limits
 from ._gc_paused import paused_gc
 from ._models import Problem
-from ._triggers._formats import seed_schedule, v1_schedule
+from ._orchestra_v1 import from_orchestra_v1, is_orchestra_v1
+from ._triggers._formats import seed_schedule
 from ._values import key_path
 
 __all__ = ("Document", "key_path", "parse_document", "read_document")
@@ -107,8 +107,8 @@ def _parse_document(text: str, source: str | None, fmt: str) -> Document:
     _parse_into(doc, text, fmt)
     doc.lines.setdefault("$", (1, 1))  # a problem of the whole file is at its start
     doc.problems[:] = [doc.locate(p) for p in doc.problems]
-    if not doc.problems and isinstance(doc.data, Mapping) and _is_orchestra_v1(doc.data):
-        doc.data = _from_orchestra_v1(doc.data, doc.renames)
+    if not doc.problems and isinstance(doc.data, Mapping) and is_orchestra_v1(doc.data):
+        doc.data = from_orchestra_v1(doc.data, doc.renames)
     if not doc.problems and isinstance(doc.data, Mapping):
         doc.data = seed_schedule(doc.data, doc.renames)  # flat frequency/start_time keys
     return doc
@@ -381,88 +381,3 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, tuple[int, int]],
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, f"{path}[{i}]", lines, problems, depth + 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# Orchestra's published format (version: v1, pipeline: {group: {tasks: {id: {...}}}})
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_orchestra_v1(data: Mapping[str, Any]) -> bool:
-    return isinstance(data.get("pipeline"), Mapping) and "tasks" not in data
-
-
-_TASK_KEYS_V1 = {"connection": "secondary_configuration_id"}
-
-
-def _from_orchestra_v1(data: Mapping[str, Any], renames: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in ("pipeline", "version", "configuration", "schedule"):
-            continue
-        out[key] = value
-        renames[key_path("$", key)] = key_path("$", key)
-    if "schedule" in data:  # cron schedules become triggers
-        existing = out.get("triggers") if isinstance(out.get("triggers"), list) else []
-        out["triggers"] = [*existing, *v1_schedule(data["schedule"], renames, len(existing))]
-    name = data.get("name")
-    if isinstance(name, str) and "#" in name:
-        tags = re.findall(r"#([\w\-]+)", name)
-        out["name"] = re.sub(r"\s*#[\w\-]+", "", name).strip()
-        existing = out.get("tags") if isinstance(out.get("tags"), list) else []
-        out["tags"] = [*existing, *tags]
-    config = data.get("configuration")
-    if isinstance(config, Mapping):
-        out["defaults"] = _v1_configuration(config)
-        renames["$.defaults"] = "$.configuration"
-    stages: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
-    for group_id, group in data["pipeline"].items():
-        group_path = key_path("$.pipeline", group_id)
-        stage: dict[str, Any] = {"id": group_id, "tasks": []}
-        renames[f"$.stages[{len(stages)}]"] = group_path
-        if isinstance(group, Mapping):
-            for key, value in group.items():
-                if key != "tasks":
-                    stage[key] = value
-            group_tasks = group.get("tasks") or {}
-            if isinstance(group_tasks, Mapping):
-                for task_id, task in group_tasks.items():
-                    renames[f"$.tasks[{len(tasks)}]"] = key_path(f"{group_path}.tasks", task_id)
-                    tasks.append(_v1_task(task_id, task))
-                    stage["tasks"].append(task_id)
-            else:
-                stage["tasks"] = group_tasks
-        else:
-            stage = group
-        stages.append(stage)
-    out["stages"] = stages
-    out["tasks"] = tasks
-    return out
-
-
-def _v1_configuration(config: Mapping[str, Any]) -> Any:
-    out: dict[str, Any] = {}
-    retries: dict[str, Any] = {}
-    for key, value in config.items():
-        if key == "retries":
-            retries["count"] = value
-        elif key == "retry_delay":
-            retries["delay"] = value
-        else:
-            out[key] = value
-    if retries:
-        out["retries"] = retries
-    return out
-
-
-def _v1_task(task_id: Any, task: Any) -> Any:
-    if not isinstance(task, Mapping):
-        return task
-    out: dict[str, Any] = {"id": task_id}
-    for key, value in task.items():
-        if key == "configuration" and isinstance(value, Mapping):
-            out.update(_v1_configuration(value))
-        else:
-            out[_TASK_KEYS_V1.get(key, key)] = value
-    return out

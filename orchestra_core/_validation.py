@@ -22,7 +22,8 @@ from ._hookcalls import call_caller
 from ._loader import Document
 from ._markers import PARAMETER_CLASSES
 from ._models import Problem
-from ._pipeline import ConditionKind, Pipeline, Stage, Task
+from ._pipeline import Pipeline, Stage, Task
+from ._validation_graph import check_cycles, check_references
 from ._values import key_path, suggest
 
 if TYPE_CHECKING:
@@ -150,9 +151,9 @@ class _Checker:
 
         known = set(ids_seen)
         raw_task_ids = {i for i, (what, _) in ids_seen.items() if what == "task"}
-        self.check_references(tasks, stages, known, raw_task_ids)
+        check_references(self.add, tasks, stages, known, raw_task_ids)
         if not any(p.code == "duplicate-id" for p in self.problems):
-            self.check_cycles(tasks, stages)
+            check_cycles(self.add, tasks, stages)
         canonical = [(path, self.check_job(path, task, extras.get(path, {})))
                      for path, task in tasks]
         draft = attrs.evolve(head or Pipeline(name="?"),
@@ -228,101 +229,6 @@ class _Checker:
                      f"{where}", "duplicate-id")
         else:
             seen[value] = (what, path)
-
-    # -- graph ---------------------------------------------------------------------------------
-
-    def check_references(self, tasks: list[tuple[str, Task]], stages: list[tuple[str, Stage]],
-                         known: set[str], task_ids: set[str]) -> None:
-        stage_ids = {s.id for _, s in stages}
-        choices = sorted(known)
-        for path, item in [*tasks, *stages]:
-            for i, dep in enumerate(item.depends_on):
-                if dep not in known:
-                    self.add(f"{path}.depends_on[{i}]",
-                             f"depends on {dep!r}, which is neither a task nor a stage of this "
-                             "pipeline" + suggest(dep, choices), "dangling-dependency")
-                elif dep == item.id:
-                    self.add(f"{path}.depends_on[{i}]", f"{item.id!r} depends on itself",
-                             "dependency-cycle")
-            cond = item.condition
-            if cond.kind is ConditionKind.STAGE_OUTCOME and cond.stage not in stage_ids:
-                self.add(f"{path}.condition.stage",
-                         f"condition names stage {cond.stage!r}, which is not a stage of this "
-                         "pipeline" + suggest(cond.stage or "", sorted(stage_ids)),
-                         "unknown-stage")
-            elif cond.kind is ConditionKind.STAGE_OUTCOME and cond.stage not in item.depends_on:
-                self.add(f"{path}.condition.stage",
-                         f"condition names stage {cond.stage!r}, but {item.id!r} does not depend "
-                         f"on it: add {cond.stage!r} to depends_on", "condition-not-a-dependency")
-        member_of: dict[str, str] = {}
-        for path, stage in stages:
-            if not stage.tasks:
-                self.add(f"{path}.tasks", "a stage needs at least one task", "invalid-value")
-            for i, tid in enumerate(stage.tasks):
-                if tid not in task_ids:
-                    self.add(f"{path}.tasks[{i}]", f"stage {stage.id!r} lists task {tid!r}, "
-                             "which is not a task of this pipeline"
-                             + suggest(tid, sorted(task_ids)), "unknown-task")
-                elif tid in member_of and member_of[tid] != stage.id:
-                    self.add(f"{path}.tasks[{i}]", f"task {tid!r} is already in stage "
-                             f"{member_of[tid]!r}; a task belongs to one stage at most",
-                             "stage-membership")
-                else:
-                    member_of[tid] = stage.id
-            for i, tid in enumerate(stage.core_tasks or ()):
-                if tid not in stage.tasks:
-                    self.add(f"{path}.core_tasks[{i}]", f"core task {tid!r} is not a member of "
-                             f"stage {stage.id!r} (its tasks: {', '.join(stage.tasks)})",
-                             "unknown-task")
-
-    def check_cycles(self, tasks: list[tuple[str, Task]], stages: list[tuple[str, Stage]]) -> None:
-        """Find dependency cycles; a stage waits for its members, members wait for its deps."""
-        edges: dict[str, list[str]] = {}
-        paths: dict[str, str] = {}
-        for path, task in tasks:
-            edges.setdefault(task.id, []).extend(d for d in task.depends_on if d != task.id)
-            paths.setdefault(task.id, path)
-        for path, stage in stages:
-            paths.setdefault(stage.id, path)
-            edges.setdefault(stage.id, []).extend(
-                [*stage.tasks, *(d for d in stage.depends_on if d != stage.id)])
-            for tid in stage.tasks:
-                edges.setdefault(tid, []).extend(stage.depends_on)
-        if _ordered(edges):
-            return
-        state: dict[str, int] = {}
-        succ: dict[str, list[str]] = {}
-        reported: set[frozenset[str]] = set()
-        for root in edges:
-            if state.get(root):
-                continue
-            stack: list[tuple[str, int]] = [(root, 0)]
-            trail: list[str] = []
-            while stack:
-                node, idx = stack.pop()
-                if idx == 0:
-                    state[node] = 1
-                    trail.append(node)
-                nexts = succ.get(node)
-                if nexts is None:
-                    nexts = succ[node] = [n for n in edges.get(node, []) if n in edges]
-                if idx < len(nexts):
-                    stack.append((node, idx + 1))
-                    nxt = nexts[idx]
-                    if state.get(nxt) == 1:
-                        cycle = [*trail[trail.index(nxt):], nxt]
-                        key = frozenset(cycle)
-                        if key not in reported:
-                            reported.add(key)
-                            shown = " -> ".join(cycle)
-                            self.add(paths.get(nxt, "$") + ".depends_on",
-                                     f"dependency cycle: {shown} (each waits for the next)",
-                                     "dependency-cycle")
-                    elif not state.get(nxt):
-                        stack.append((nxt, 0))
-                else:
-                    state[node] = 2
-                    trail.pop()
 
     # -- jobs and parameters ---------------------------------------------------------------------
 
@@ -434,18 +340,6 @@ class _Checker:
 def _aliases(cls: type) -> Mapping[str, str]:
     """:func:`field_aliases` of parameter class *cls*, computed once per class."""
     return MappingProxyType(field_aliases(cls))
-
-
-def _ordered(edges: Mapping[str, list[str]]) -> bool:
-    """Whether every node of *edges* waits only for nodes listed before it (or for names that
-    are no node): then there is no cycle. Files are usually written in that order, and this one
-    pass is cheaper than the search for cycles it spares."""
-    position = {node: i for i, node in enumerate(edges)}.get
-    for i, waits in enumerate(edges.values()):
-        for name in waits:
-            if position(name, -1) >= i:
-                return False
-    return True
 
 
 def _canon(job: JobType) -> list[str]:

@@ -355,3 +355,43 @@ def test_crash_is_pinned_on_the_instance_that_raised():
     with pytest.raises(PluginError, match=r"^plugin 'Picky#2' failed in orchestra_startup: "
                        r"RuntimeError: picky$"):
         Orchestra(plugins=[Picky(False), Picky(True), Picky(False)], load_entrypoints=False)
+
+
+def test_the_plugin_manager_finds_what_pluggys_finds():
+    """Module plugins' implementations are found from the module's ``__dict__``: the same
+    ones pluggy's own lookup finds, for every built-in and installed plugin and for a module
+    holding a marked bound method."""
+    import importlib
+    import importlib.metadata
+    import types
+
+    import pluggy
+
+    from orchestra_core import hookimpl, hookspecs
+    from orchestra_core._hookcalls import PluginManager
+    from orchestra_core._host import DEFAULT_PLUGINS
+
+    class Holder:
+        @hookimpl
+        def orchestra_startup(self, orchestra):
+            return None
+
+    odd = types.ModuleType("odd_plugin")
+    odd.orchestra_startup = Holder().orchestra_startup  # a bound method at module level
+    odd.helper = len  # a builtin, not a hookimpl
+    plugins = [importlib.import_module(m) for m in DEFAULT_PLUGINS]
+    plugins += [ep.load() for ep in importlib.metadata.entry_points(group="orchestra")]
+    plugins.append(odd)
+
+    def found(pm: pluggy.PluginManager) -> set[tuple[str, str, object]]:
+        pm.add_hookspecs(hookspecs)
+        for i, plugin in enumerate(plugins):
+            pm.register(plugin, name=f"p{i}")
+        return {(name, impl.plugin_name, impl.function)
+                for name, caller in vars(pm.hook).items()
+                if isinstance(caller, pluggy.HookCaller)
+                for impl in caller.get_hookimpls()}
+
+    ours, theirs = found(PluginManager("orchestra")), found(pluggy.PluginManager("orchestra"))
+    assert ours == theirs
+    assert any(plugin == f"p{len(plugins) - 1}" for _, plugin, _ in ours)

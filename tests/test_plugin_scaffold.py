@@ -161,7 +161,12 @@ def test_a_plugin_added_to_a_uv_project_survives_uv_sync(tmp_path):
         listed = json.loads(sh(orchestra, "plugins", "--json", cwd=project).stdout)
         return {p["name"] for p in listed if not p["builtin"]}
 
-    sh(UV, "sync", "--offline", "--python", sys.executable, cwd=project)
+    if sh(UV, "sync", "--offline", "--python", sys.executable, cwd=project,
+          check=False).returncode != 0:
+        # uv's cache lacks the registry's answers a new project's resolution reads (a fresh
+        # machine whose environment was installed from a lock file): fetched once, then all
+        # offline again
+        sh(UV, "sync", "--python", sys.executable, cwd=project)
     sh(UV, "add", "--offline", "--editable", acme, cwd=project)
     sh(UV, "pip", "install", "--offline", "-e", other, cwd=project)
     assert installed() == {"acme", "other"}

@@ -224,3 +224,54 @@ def test_a_new_store_is_created_as_the_migrations_would_build_it(tmp_path):
     assert _shape(f"sqlite:///{fresh}") == _shape(f"sqlite:///{tmp_path / 'migrated.db'}"), (
         "orchestra_core/_store/schema.py and the Alembic migrations disagree: a new store is "
         "created from schema.py, an old one upgraded by the migrations; keep them in step")
+
+
+def test_a_new_sqlite_store_is_created_in_one_transaction(tmp_path, monkeypatch):
+    """The driver begins no transaction for DDL: the schema is begun as one, so a failure
+    half-way (here: a bad last statement) leaves no table behind, and the next open creates
+    the whole schema."""
+    from orchestra_core._store import _schema_version
+
+    real = _schema_version.sqlite_schema
+    monkeypatch.setattr(_schema_version, "sqlite_schema",
+                        lambda: [*real(), "CREATE TABLE broken ("])
+    path = tmp_path / "o.db"
+    with pytest.raises(StoreError):
+        Store.open(str(path))
+    engine = sa.create_engine(f"sqlite:///{path}")
+    assert sa.inspect(engine).get_table_names() == []
+    engine.dispose()
+    monkeypatch.undo()
+    store = Store.open(str(path))
+    with store.engine.connect() as conn:
+        assert current_revision(conn) == HEAD_REVISION
+    assert "pipeline_runs" in sa.inspect(store.engine).get_table_names()
+    store.close()
+
+
+def test_the_written_sqlite_schema_is_what_schema_py_compiles_to():
+    """A new SQLite store runs the DDL written in ``sqlite_schema.sql``: it must be today's
+    ``schema.py`` (the test above checks schema.py against the migrations)."""
+    from orchestra_core._store._schema_version import SQLITE_SCHEMA, schema_ddl, sqlite_schema
+
+    assert sqlite_schema() == schema_ddl(sa.create_engine("sqlite://").dialect), (
+        f"{SQLITE_SCHEMA.name} is not what orchestra_core/_store/schema.py compiles to: after "
+        "changing schema.py, regenerate it: uv run python -c 'from orchestra_core._store."
+        "_schema_version import write_sqlite_schema; write_sqlite_schema()'")
+
+
+def test_the_sqlite_schema_is_what_create_all_emits(tmp_path):
+    """``schema_ddl`` (what a new SQLite store runs) is ``metadata.create_all``'s DDL."""
+    from orchestra_core._store._schema_version import schema_ddl
+    from orchestra_core._store.schema import metadata
+
+    emitted: list[str] = []
+    engine = sa.create_engine("sqlite://")
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def record(conn, cursor, statement, *args):
+        if statement.lstrip().startswith("CREATE"):
+            emitted.append(statement)
+
+    metadata.create_all(engine)
+    assert sorted(emitted) == sorted(schema_ddl(engine.dialect))

@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._config import structure
-from .._delivery.destinations.filedrop import FileDrop, FileDropOptions
-from .._delivery.destinations.http import HttpDestination, HttpOptions
+from .._delivery.destinations.filedrop_options import FileDropOptions
+from .._delivery.destinations.http_options import HttpOptions
 from .._delivery.destinations.sql_options import SqlOptions
 from .._delivery.model import InlineDestination, OrchestrationParameters
-from .._delivery.templates import TemplateSpec, normalize_template
 from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Phase, Pipeline, Task
@@ -46,12 +45,27 @@ def _orchestration_runner(host: Any) -> Any:
 @hookimpl
 def orchestra_register_destinations(registry: DestinationRegistry) -> None:
     """Register ``filedrop``, ``http`` and ``sql``."""
-    registry.add("filedrop", factory=FileDrop, options=FileDropOptions,
+    registry.add("filedrop", factory=_filedrop_destination, options=FileDropOptions,
                  description="Files in a local or mounted directory (atomic renames)")
-    registry.add("http", factory=HttpDestination, options=HttpOptions,
+    registry.add("http", factory=_http_destination, options=HttpOptions,
                  description="JSON record batches POSTed to a REST API")
     registry.add("sql", factory=_sql_destination, options=SqlOptions,
                  description="Rows into a table of a SQL database (SQLite, PostgreSQL)")
+
+
+# each destination's module (and what it imports: SQLAlchemy, the HTTP layer, the templates)
+# is imported when a destination of its type is made, not when the type is registered
+
+def _filedrop_destination(options: FileDropOptions, context: Any = None) -> Any:
+    from .._delivery.destinations.filedrop import FileDrop
+
+    return FileDrop(options, context=context)
+
+
+def _http_destination(options: HttpOptions, context: Any = None) -> Any:
+    from .._delivery.destinations.http import HttpDestination
+
+    return HttpDestination(options, context=context)
 
 
 def _sql_destination(options: SqlOptions, context: Any = None) -> Any:
@@ -103,6 +117,8 @@ def orchestra_validate_pipeline(pipeline: Pipeline) -> Iterable[Problem]:
 
 
 def _template_problems(raw: Any, path: str) -> list[Problem]:
+    from .._delivery.templates import TemplateSpec, normalize_template
+
     tmpl, found = structure(normalize_template(raw), TemplateSpec, path)
     if tmpl is not None:
         found += [Problem(path=f"{path}.{f}", message=m, code="invalid-value")

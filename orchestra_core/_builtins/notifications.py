@@ -15,8 +15,6 @@ secret, of ``"<timestamp>." + body``; :func:`verify_signature` checks it on the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -93,6 +91,9 @@ class WebhookOptions:
 
 def signature(secret: str | bytes, timestamp: str, body: bytes) -> str:
     """The ``X-Orchestra-Signature`` value for *body* sent at *timestamp*."""
+    import hashlib  # with hmac, loads OpenSSL: imported when a webhook is signed
+    import hmac
+
     key = secret.encode() if isinstance(secret, str) else secret
     digest = hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
@@ -115,6 +116,8 @@ def verify_signature(secret: str | bytes, headers: Mapping[str, str], body: byte
         return False
     if age > tolerance:
         return False
+    import hmac
+
     return hmac.compare_digest(given, signature(secret, timestamp, body))
 
 

@@ -12,7 +12,6 @@ from .._markers import hookimpl, validates_parameters
 from .._models import Problem
 from .._pipeline import Pipeline, Task
 from .._registry import IntegrationRegistry, JobType
-from ._process_runner import ProcessRunner
 
 __all__ = ("ProcessParameters",)
 
@@ -48,9 +47,16 @@ def orchestra_register_integrations(registry: IntegrationRegistry) -> None:
         "process_run",
         parameters=ProcessParameters,
         description="Run a script or command (or a git repository's entry script)",
-        runner=ProcessRunner,
+        runner=_process_runner,
         aliases=("run", "run_process"),
     )
+
+
+def _process_runner(host: Any) -> Any:
+    # the runner (subprocess, anyio, the host lock) is imported when a process first runs
+    from ._process_runner import ProcessRunner
+
+    return ProcessRunner(host)
 
 
 @hookimpl

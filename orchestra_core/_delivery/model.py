@@ -8,7 +8,7 @@ from typing import Any
 from attrs import frozen
 
 from .._config import parameter
-from .sources import SourceSpec
+from .source_spec import SourceSpec
 
 __all__ = ("InlineDestination", "OrchestrationParameters")
 

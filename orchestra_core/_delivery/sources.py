@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from attrs import frozen
 
-from .._config import parameter
 from .._errors import TaskFailed
+from .source_spec import ExportTable, SourceSpec
 from .values import RunValues
 
 if TYPE_CHECKING:  # imported where used: validating a pipeline does not load SQLAlchemy
@@ -29,31 +29,6 @@ __all__ = ("ExportTable", "SourcePart", "SourceSpec", "copy_part", "describe", "
            "read_part")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-@frozen(kw_only=True)
-class ExportTable:
-    """One table of a database export."""
-
-    name: str = parameter(help="the table (schema.table allowed)")
-    columns: tuple[str, ...] = parameter(default=(), help="columns to export (default: all)")
-    filter: str | None = parameter(default=None, aliases=("where",),
-                                   help="a SQL condition; bind values with :name")
-
-
-@frozen(kw_only=True)
-class SourceSpec:
-    """What an orchestration reads: ``query`` or ``tables`` (a database export)."""
-
-    query: str | None = parameter(default=None, aliases=("sql",),
-                                  help="a SELECT; bind values with :name")
-    tables: tuple[ExportTable, ...] = parameter(default=(), help="a database export")
-    url: str | None = parameter(
-        default=None, help="SQLAlchemy URL of the database (default: the task's connection, "
-        "option url)")
-    parameters: Mapping[str, Any] = parameter(
-        factory=dict, help="bound values: a constant, or run.date / run.scheduled_at / run.id")
-    batch_size: int = parameter(default=10_000, help="rows read per batch")
 
 
 @frozen

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ("HEAD_REVISION", "create_at_head", "current_revision", "ensure_schema", "upgrade")
+__all__ = ("HEAD_REVISION", "SQLITE_SCHEMA", "create_at_head", "current_revision",
+           "ensure_schema", "schema_ddl", "sqlite_schema", "upgrade", "write_sqlite_schema")
 
 #: The newest Alembic revision in ``migrations/versions``. A migration added there must
 #: update this constant too (``tests/test_store_open.py`` checks that they agree): a store
@@ -77,14 +78,58 @@ def _has_tables(conn: sa.Connection) -> bool:
 def create_at_head(conn: sa.Connection) -> None:
     """Create the tables of a new, empty database from ``schema.py`` and record
     :data:`HEAD_REVISION`, as Alembic's ``upgrade head`` would leave them (a test checks
-    that the two agree) without loading Alembic."""
+    that the two agree) without loading Alembic.
+
+    On SQLite the whole schema is one transaction: the driver begins none for DDL (each
+    ``CREATE`` would be committed, and synced, on its own), so it is begun here; a process
+    killed meanwhile leaves an empty file, never half a schema."""
     from .schema import metadata
 
-    metadata.create_all(conn)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN")  # committed (or rolled back) with the caller's one
+        for statement in sqlite_schema():
+            conn.exec_driver_sql(statement)
+    else:
+        metadata.create_all(conn)
     conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                          "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
     conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
                  {"v": HEAD_REVISION})
+
+
+#: ``schema.py``'s SQLite DDL (:func:`schema_ddl`), written once so that a new store compiles
+#: nothing; ``tests/test_store_open.py`` checks it is up to date (after changing schema.py,
+#: regenerate it with :func:`write_sqlite_schema`).
+SQLITE_SCHEMA = Path(__file__).with_name("sqlite_schema.sql")
+
+_END = "\n;\n"  # ends every statement of SQLITE_SCHEMA
+
+
+def sqlite_schema() -> list[str]:
+    """The statements of :data:`SQLITE_SCHEMA`: ``schema_ddl`` of the SQLite dialect."""
+    return SQLITE_SCHEMA.read_text(encoding="utf-8").split(_END)[:-1]
+
+
+def write_sqlite_schema() -> None:
+    """(Re)write :data:`SQLITE_SCHEMA` from ``schema.py``."""
+    statements = schema_ddl(sa.create_engine("sqlite://").dialect)
+    SQLITE_SCHEMA.write_text("".join(s + _END for s in statements), encoding="utf-8")
+
+
+def schema_ddl(dialect: sa.Dialect) -> list[str]:
+    """The ``CREATE TABLE`` and ``CREATE INDEX`` statements of ``schema.py`` in *dialect*,
+    tables in dependency order, each followed by its indexes: what ``metadata.create_all``
+    emits on an empty database, without its per-table existence checks."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from .schema import metadata
+
+    statements = []
+    for table in metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements.extend(str(CreateIndex(index).compile(dialect=dialect))
+                          for index in sorted(table.indexes, key=lambda i: i.name or ""))
+    return statements
 
 
 @contextlib.contextmanager

@@ -27,9 +27,9 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from .._values import suggest
 from ._offsets import previous_transition, segment
@@ -41,6 +41,9 @@ from .model import (
     SingleTrigger,
     Trigger,
 )
+
+if TYPE_CHECKING:  # imported where a timezone is named: most files name none
+    import zoneinfo
 
 __all__ = (
     "cron_follows_real_time",
@@ -87,11 +90,15 @@ def parse_cron(expr: str) -> tuple[str, bool]:
 
 @functools.cache
 def _zones() -> tuple[str, ...]:
+    import zoneinfo
+
     return tuple(sorted(zoneinfo.available_timezones()))
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
     """The timezone *name*; ``ValueError`` naming close matches if there is none."""
+    import zoneinfo
+
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):

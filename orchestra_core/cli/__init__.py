@@ -1,5 +1,6 @@
 """The ``orchestra`` command line: the root group and ``main``. Each command group lives in
-its own module and is added here; what they share is in :mod:`._common`."""
+its own module, named in :data:`COMMANDS` and imported when the command runs; what they
+share is in :mod:`._common`."""
 
 from __future__ import annotations
 
@@ -11,22 +12,42 @@ import click
 from .. import __version__
 from .._errors import OrchestraError
 from .._redaction import Redactor
-from ._api import audit, tokens
-from ._common import ErrorEdgeGroup, echo_error
-from ._delivery import destinations, orchestrations, templates
-from ._fire_times import backfill, preview
-from ._plugin import plugin
-from ._queues import notifications, queue
-from ._run import logs, plugins, run, runs, validate
-from ._schedule import pipelines, serve, triggers
-from ._secrets import connections, constants, credentials, init, keys
-from ._simulate import simulate
-from ._webhooks import webhooks
+from ._common import ErrorEdgeGroup, LazyCommands, echo_error
+from ._startup import pause, resume
 
-__all__ = ("cli", "main")
+__all__ = ("COMMANDS", "cli", "main")
+
+#: Every command, by the module (of this package) that defines it: a command line imports
+#: the module of the command it runs, not the others (``--help`` lists them all).
+COMMANDS: dict[str, str] = {
+    "validate": "._run:validate",
+    "plugins": "._run:plugins",
+    "plugin": "._plugin:plugin",
+    "run": "._run:run",
+    "runs": "._run:runs",
+    "logs": "._run:logs",
+    "pipelines": "._schedule:pipelines",
+    "triggers": "._schedule:triggers",
+    "serve": "._schedule:serve",
+    "init": "._secrets:init",
+    "keys": "._secrets:keys",
+    "constants": "._secrets:constants",
+    "credentials": "._secrets:credentials",
+    "connections": "._secrets:connections",
+    "queue": "._queues:queue",
+    "notifications": "._queues:notifications",
+    "simulate": "._simulate:simulate",
+    "destinations": "._delivery:destinations",
+    "templates": "._delivery:templates",
+    "orchestrations": "._delivery:orchestrations",
+    "tokens": "._api:tokens",
+    "audit": "._api:audit",
+    "webhooks": "._webhooks:webhooks",
+}
 
 
-@click.group(cls=ErrorEdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorEdgeGroup, commands=LazyCommands(COMMANDS),
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="orchestra")
 @click.option("--no-plugins", is_flag=True, envvar="ORCHESTRA_DISABLE_PLUGIN_AUTOLOAD",
               help="Load only the built-in integrations, no installed plugins.")
@@ -42,36 +63,9 @@ def cli(ctx: click.Context, no_plugins: bool, blocked: tuple[str, ...]) -> None:
     obj.setdefault("redactor", Redactor())
 
 
-# every command, by the module that defines it
-cli.add_command(validate)
-cli.add_command(plugins)
-cli.add_command(plugin)
-cli.add_command(run)
-cli.add_command(runs)
-cli.add_command(logs)
-cli.add_command(pipelines)
-cli.add_command(triggers)
-cli.add_command(serve)
-triggers.add_command(preview)
-pipelines.add_command(backfill)
-cli.add_command(init)
-cli.add_command(keys)
-cli.add_command(constants)
-cli.add_command(credentials)
-cli.add_command(connections)
-cli.add_command(queue)
-cli.add_command(notifications)
-cli.add_command(simulate)
-cli.add_command(destinations)
-cli.add_command(templates)
-cli.add_command(orchestrations)
-cli.add_command(tokens)
-cli.add_command(audit)
-cli.add_command(webhooks)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``orchestra`` script."""
+    pause()  # no garbage collection while the command imports what it uses (see _startup)
     redactor = Redactor()  # the command line's: its host's, and what its output is masked with
     try:
         cli.main(args=argv, prog_name="orchestra", standalone_mode=True,
@@ -79,3 +73,5 @@ def main(argv: list[str] | None = None) -> None:
     except OrchestraError as exc:  # raised while building the host, before a command runs
         echo_error(exc, redactor)
         sys.exit(1)
+    finally:
+        resume(freeze=False)  # a command that never got its host or store: as it was

@@ -10,8 +10,10 @@ built with it (``host.redactor``), and everything printed is masked with it."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import warnings
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import click
@@ -19,9 +21,10 @@ import click
 from .._errors import OrchestraError
 from .._redaction import Redactor
 from .._text import bad_text
+from ._startup import resume
 
-__all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "echo_error", "format_ts", "host_of",
-           "open_store", "parse_limits", "redactor_of")
+__all__ = ("DB_OPTION", "JSON_OPTION", "ErrorEdgeGroup", "LazyCommands", "echo_error",
+           "format_ts", "host_of", "open_store", "parse_limits", "redactor_of")
 
 #: ``--db URL_OR_PATH`` (also ``ORCHESTRA_DB``): the state store a command reads and writes.
 DB_OPTION = click.option("--db", envvar="ORCHESTRA_DB", metavar="URL_OR_PATH",
@@ -50,6 +53,43 @@ def redactor_of(ctx: click.Context | None = None) -> Redactor:
     if redactor is None:
         redactor = obj["redactor"] = Redactor()
     return redactor
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name, each imported from its module when first looked up.
+
+    *where* maps each name to ``".module:attribute"`` (a module of this package): running a
+    command imports its own module only; listing the commands (``--help``) imports them
+    all. Commands added later (``add_command``) are kept as given."""
+
+    def __init__(self, where: Mapping[str, str]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attribute = self._where[name].partition(":")
+            command = getattr(importlib.import_module(module, __package__), attribute)
+            self._loaded[name] = command
+            del self._where[name]
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where.pop(name, None)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if self._where.pop(name, None) is None:
+            del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._loaded, *self._where])
+
+    def __len__(self) -> int:
+        return len(self._loaded) + len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in self._where
 
 
 class ErrorEdgeGroup(click.Group):
@@ -112,6 +152,7 @@ def host_of(ctx: click.Context) -> Any:
     if "host" not in obj:
         obj["host"] = Orchestra(load_entrypoints=not obj["no_plugins"], blocked=obj["blocked"],
                                 redactor=redactor_of(ctx))
+        resume()  # start-up is over: collect garbage again (see _startup)
     return obj["host"]
 
 
@@ -135,6 +176,7 @@ def open_store(db: str | None, *, read_only: bool = False,
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # where the command line's change is recorded (orchestra audit)
         ctx.find_root().ensure_object(dict)["store"] = store
+    resume()  # start-up is over: collect garbage again (see _startup)
     return store
 
 

@@ -11,6 +11,7 @@ import click
 
 from .._errors import ConfigError
 from ._common import DB_OPTION, JSON_OPTION, format_ts, host_of, open_store, parse_limits
+from ._fire_times import backfill, preview
 from ._graceful import GRACE_OPTION
 
 __all__ = ("pipelines", "serve", "triggers")
@@ -348,3 +349,8 @@ def serve(ctx: click.Context, db: str | None, http_host: str, port: int, workers
                       signals=True, grace=grace, max_requests=max_requests,
                       integration_limits=integration_limits)
     anyio.run(service.run)
+
+
+# ``pipelines backfill`` and ``triggers preview`` live with the fire-time computations
+pipelines.add_command(backfill)
+triggers.add_command(preview)

@@ -12,23 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from attrs import frozen
 
-from ..._config import parameter
 from ..._errors import DeliveryFailed
 from ..._models import Delivery, DeliveryReceipt
 from ._errors import os_failure
+from .filedrop_options import FileDropOptions
 
 __all__ = ("FileDrop", "FileDropOptions")
-
-
-@frozen(kw_only=True)
-class FileDropOptions:
-    """Options of a ``filedrop`` destination."""
-
-    directory: str = parameter(aliases=("path",), help="the directory files are dropped in")
-    create: bool = parameter(default=False, help="create the directory if it is missing")
-    fsync: bool = parameter(default=True, help="flush each file to disk before renaming it")
 
 
 class FileDrop:

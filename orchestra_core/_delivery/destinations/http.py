@@ -17,35 +17,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from attrs import frozen
-
-from ..._config import parameter
 from ..._errors import DeliveryFailed, TaskFailed
 from ..._models import Delivery, DeliveryReceipt
 from ..._retry import HttpRetry
 from ..._vendor_http import RateLimit
 from ..templates import json_value
+from .http_options import HttpOptions
 
 __all__ = ("HttpDestination", "HttpOptions")
 
 AUTHS = ("none", "bearer", "basic", "header")
-
-
-@frozen(kw_only=True)
-class HttpOptions:
-    """Options of an ``http`` destination."""
-
-    url: str = parameter(help="the endpoint records are POSTed to")
-    auth: str = parameter(default="none", help="none, bearer, basic or header (from the "
-                          "credential: token / username+password)")
-    header: str = parameter(default="X-API-Key", help="the header of auth: header")
-    batch_size: int = parameter(default=500, help="records per request")
-    records_key: str = parameter(default="records", help="the JSON key of the record list")
-    rate_limit: float | None = parameter(default=None, help="at most N requests per second")
-    retries: int = parameter(default=4, help="retries of a failed request (429, 5xx, network)")
-    retry_delay: float = parameter(default=1.0, help="seconds before the first retry")
-    timeout: float = parameter(default=30.0, help="seconds per request")
-    headers: Mapping[str, str] = parameter(factory=dict, help="extra request headers")
 
 
 class HttpDestination:

@@ -16,18 +16,21 @@ this machine (127.0.0.1, ::1, localhost), e.g. a local relay. The password is ma
 
 from __future__ import annotations
 
-import email.utils
 import json
-import smtplib
-import ssl
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio
 from attrs import frozen
 
 from orchestra_core import DeliveryFailed, Notification, parameter
+
+if TYPE_CHECKING:
+    import ssl
+    from email.message import EmailMessage
+
+# smtplib, ssl, the email package and anyio are imported when an e-mail is made or sent: a
+# host loads this plugin at every start (to know the channel and its options), and most of
+# its commands send nothing
 
 __all__ = ("EmailChannel", "EmailOptions", "SmtpServer", "email_message")
 
@@ -59,6 +62,8 @@ class EmailOptions:
 
 
 def _check_address(address: str, what: str) -> None:
+    import email.utils
+
     _, addr = email.utils.parseaddr(address)
     if "@" not in addr or any(c in address for c in "\r\n"):
         raise ValueError(f"{what}: {address!r} is not an e-mail address")
@@ -109,10 +114,14 @@ class SmtpServer:
 
     def tls_context(self) -> ssl.SSLContext:
         """Certificate and host name checks on (against ``ca_file`` when given)."""
+        import ssl
+
         return ssl.create_default_context(cafile=self.ca_file)
 
     def send(self, message: EmailMessage, timeout: float) -> None:
         """Send *message* (blocking: run it in a worker thread)."""
+        import smtplib
+
         context = self.tls_context()
         if self.security == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout,
@@ -136,6 +145,9 @@ def email_message(notification: Notification, *, sender: str, to: tuple[str, ...
                   subject_prefix: str = "[Orchestra]") -> EmailMessage:
     """The e-mail sent for *notification*: subject ``[Orchestra] run.failed: nightly``, the
     message and the details as text."""
+    import email.utils
+    from email.message import EmailMessage
+
     message = EmailMessage()
     prefix = f"{subject_prefix} " if subject_prefix else ""
     message["Subject"] = f"{prefix}{notification.kind}: {notification.pipeline}"
@@ -183,6 +195,11 @@ class EmailChannel:
                                  f"the connection's 'from' option ({self.options.connection!r})")
         message = email_message(notification, sender=sender, to=self.options.to,
                                 subject_prefix=self.options.subject_prefix)
+        import smtplib
+        import ssl
+
+        import anyio
+
         try:
             await anyio.to_thread.run_sync(server.send, message, self.options.timeout)
         except DeliveryFailed:
