@@ -205,11 +205,12 @@ class Execution:
     def _launch(self, nodes: list[str]) -> None:
         assert self._tg is not None
         graph = self.graph
-        for node in nodes:
+        start = self._tg.start_soon
+        for node in nodes:  # named after the node: anyio would build a name for each
             if node in graph.stages:
-                self._tg.start_soon(self._run_stage, graph.stages[node])
+                start(self._run_stage, graph.stages[node], name=node)
             else:
-                self._tg.start_soon(self._run_task, graph.tasks[node])
+                start(self._run_task, graph.tasks[node], name=node)
 
     def _node_done(self, node: str) -> None:
         self._launch(self.walk.finish(node))
