@@ -145,9 +145,11 @@ class Execution:
             runtime_watch = anyio.CancelScope()
             try:
                 now = clock.now()
-                await self.write_run(state="running", started_at=self.started_at or now,
-                                     owner=self.engine.owner, heartbeat_at=now)
-                self.log(f"run started ({self.run_type.value})")
+                # the run's own record goes with its first tasks' transitions (one commit
+                # less): nothing acts on it before a transition committed with or after it
+                running = RunUpdate(self.run_id, {
+                    "state": "running", "started_at": self.started_at or now,
+                    "owner": self.engine.owner, "heartbeat_at": now})
                 self.started_at = self.started_at or now
                 if self.pipeline.alerts.on_runtime_exceeded:
                     outer.start_soon(self.alerts.watch_runtime, runtime_watch)
@@ -167,6 +169,8 @@ class Execution:
                         tg.start_soon(self._watch_cancel, watcher)
                         self.walk.restore(self.rows)
                         self._launch(self.walk.ready())
+                        self.committer.write_nowait(running)
+                        self.log(f"run started ({self.run_type.value})")
                         if self.walk.unfinished:
                             await self._all_done.wait()
                         watcher.cancel()

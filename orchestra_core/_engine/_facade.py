@@ -106,8 +106,6 @@ class Engine:
         ``${run.scheduled_at}`` and ``ORCHESTRA_SCHEDULED_AT``."""
         run_type = RunType(run_type)
         with gc_tuned(self.tune_gc):  # from the start: a large run's set-up allocates much
-            # keys first: a broken key file is an error now, not a task failing mid-run
-            await in_thread(self.clock, check_keys_for, self.secrets, pipeline.tasks)
             run_id = await in_thread(self.clock, self._create_run, pipeline, run_type,
                                      trigger, scheduled_at)
             if on_created is not None:
@@ -120,6 +118,8 @@ class Engine:
         """Store a new run and its nodes. The stored definition and node rows are built
         here, so that they are freed before the run executes (a large pipeline's take
         megabytes)."""
+        # keys first: a broken key file is an error now, not a task failing mid-run
+        check_keys_for(self.secrets, pipeline.tasks)
         nodes = _NodeRows(pipeline)
         return self.store.create_run(
             name=pipeline.name, client=pipeline.client,
