@@ -92,7 +92,9 @@ class Execution:
         commit; the event returned is set once it is committed. Then call :meth:`reported`.
         (:meth:`transition` does both; the attempt cycle waits on the event itself, one
         coroutine frame less for each of thousands of waiting tasks.)"""
-        fields.update(state=_VALUES[state], attempt=attempt, updated_at=self.clock.now())
+        # the time it ended (or began) is the time of the update: one clock reading
+        now = fields.get("ended_at") or fields.get("started_at") or self.clock.now()
+        fields.update(state=_VALUES[state], attempt=attempt, updated_at=now)
         update = TaskUpdate(self.run_id, task_id, fields, task_id in self.graph.stages)
         return self.committer.queue((update, *also) if also else (update,))
 
@@ -238,7 +240,9 @@ class Execution:
     async def _run_task(self, task: Task) -> None:
         try:
             try:
-                attempts = await self._prepare(task)
+                attempts = self._ready(task)  # the common case, without a coroutine
+                if attempts is None:
+                    attempts = await self._prepare(task)
                 if attempts is not None:  # the attempt cycle, in this frame (see STEPS)
                     step = attempts.first_step()
                     while step is not Step.DONE:
@@ -248,6 +252,35 @@ class Execution:
         finally:
             if self.walk.state.get(task.id) in TERMINAL:
                 self._node_done(task.id)
+
+    def _ready(self, task: Task) -> Attempts | None:
+        """*task*'s attempts when nothing needs a wait or a record first (a new task whose
+        condition holds, of the run type, of an installed job, without stored secrets);
+        else ``None``: :meth:`_prepare` looks at it in full."""
+        if task.id in self.rows or self.run_secrets.uses_store(task):
+            return None
+        job = self._find_job(task)
+        if job is None or not self.run_type.includes(task.phase or job.phase):
+            return None
+        ok, _ = self.walk.should_run(task.id)
+        if not ok:
+            return None
+        try:
+            return self._attempts(task, job, None)
+        except OrchestraError:
+            return None  # recorded by _prepare
+
+    def _attempts(self, task: Task, job: Any, resumed: Resumed | None) -> Attempts:
+        """*task*'s attempts: its parameters, connection and runner resolved.
+
+        :raises OrchestraError: one of them cannot be."""
+        params = self._parameters(task, job)
+        connection = self.run_secrets.connection(task, job.integration)
+        runner = self.engine.host.runner(job)
+        defaults = self.pipeline.defaults
+        return Attempts(self, task, runner, params, connection, task.retries or defaults.retries,
+                        task.timeout if task.timeout is not None else defaults.timeout,
+                        resumed)
 
     async def _prepare(self, task: Task) -> Attempts | None:
         """Skip the task or fail it (it cannot be prepared): ``None``; else its attempts,
@@ -276,18 +309,12 @@ class Execution:
                     "installed in this process")
             if self.run_secrets.uses_store(task):
                 await self.run_secrets.prepare(lambda fn: in_thread(self.clock, fn))
-            params = self._parameters(task, job)
-            connection = self.run_secrets.connection(task, job.integration)
-            runner = self.engine.host.runner(job)
+            return self._attempts(task, job, resumed)
         except OrchestraError as exc:
             await self.transition(task.id, TaskState.FAILED, max(attempt, 1), error=str(exc),
                                   ended_at=now(), message=str(exc))
             self.log(f"failed: {exc}", level="error", task_id=task.id)
             return None
-        defaults = self.pipeline.defaults
-        policy = task.retries or defaults.retries
-        timeout = task.timeout if task.timeout is not None else defaults.timeout
-        return Attempts(self, task, runner, params, connection, policy, timeout, resumed)
 
     def limiters_for(self, task: Task) -> Sequence[Any]:
         """The capacity limiters an attempt of *task* holds while it executes."""
