@@ -535,12 +535,14 @@ def compile_bytecode() -> None:
     keep its bytecode: a module a run imports for the first time is then read, not compiled
     from source inside the timed run (as after ``uv sync --compile-bytecode``; some
     containers set ``PYTHONDONTWRITEBYTECODE``)."""
-    import compileall
     import sysconfig
 
-    for folder in {sysconfig.get_paths()["purelib"], str(ROOT / "orchestra_core"),
-                   str(ROOT / "benchmarks")}:
-        compileall.compile_dir(folder, quiet=2, workers=0)
+    # in a child process: compiling in this one would grow its memory, and a measured
+    # process starts with the peak RSS of the process it was forked from
+    folders = {sysconfig.get_paths()["purelib"], str(ROOT / "orchestra_core"),
+               str(ROOT / "benchmarks")}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *sorted(folders)],
+                   check=False, stdout=subprocess.DEVNULL)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
