@@ -352,3 +352,35 @@ def test_writes_that_say_whether_they_are_a_stages_end(schemas):
     assert {r[0]: r[-1] for r in got} == {"a": None, "b": None, "c": None, "s1": 2, "s2": 1}
     fast.close()
     slow.close()
+
+
+@pytest.mark.parametrize("batch", ["one task", "a transaction"])
+def test_apply_now_on_a_local_server_writes_at_once_or_leaves_a_locked_row_alone(schemas, batch):
+    """On a server of this machine a batch commits on the calling thread (the event loop's);
+    when another session holds a lock it needs, nothing is written and the caller is told
+    to wait in a worker thread instead."""
+    url = schemas()
+    store, run_id = _store(url, fast=True)
+    assert store._postgres_writer.local
+    running = {"state": "running", "attempt": 1, "updated_at": T0}
+
+    def writes(task: str) -> list:
+        update = [TaskUpdate(run_id, task, dict(running), stage=False)]
+        return update if batch == "one task" else [
+            *update, LogLine(T0, "info", "p", run_id, task, "started")]
+
+    assert store.apply_now(writes("a"))
+    schema = url.split("search_path%3D")[1]
+    with psycopg.connect(PG) as other:  # another session holds b's row
+        other.execute(f"SELECT 1 FROM {schema}.task_runs WHERE run_id = %s AND task_id = 'b' "
+                      "FOR UPDATE", (run_id,))
+        started = time.monotonic()
+        assert not store.apply_now(writes("b"))
+        assert time.monotonic() - started < 2
+    states = {r["task_id"]: r["state"] for r in store.task_runs(run_id)}
+    assert states["a"] == "running" and states["b"] == "pending"
+    store.apply(writes("b"))  # the worker thread's way: waits (here: nothing to wait for)
+    assert {r["task_id"]: r["state"] for r in store.task_runs(run_id)}["b"] == "running"
+    with store.engine.connect() as conn:  # the pooled session waits for locks as before
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+    store.close()

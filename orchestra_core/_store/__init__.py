@@ -226,13 +226,17 @@ class Store:
 
     def apply_now(self, writes: Sequence[Write]) -> bool:
         """Apply *writes* on the calling thread if that takes no waiting but for the disk: on
-        SQLite when no other connection holds the write lock. ``False`` (nothing written)
-        when it would have to wait; the caller then calls :meth:`apply` from a worker
-        thread. The engine's committer calls it on the event loop's thread, where a commit
-        costs least."""
-        if self._sqlite_writer is None:
-            return False
-        return self._sqlite_writer.apply(writes, wait=False)
+        SQLite when no other connection holds the write lock; on a PostgreSQL server on this
+        machine (a Unix socket or a loopback address) when no other session holds a lock the
+        batch needs. ``False`` (nothing written) when it would have to wait (or the server
+        is elsewhere: a network's round trip); the caller then calls :meth:`apply` from a
+        worker thread. The engine's committer calls it on the event loop's thread, where a
+        commit costs least."""
+        if self._sqlite_writer is not None:
+            return self._sqlite_writer.apply(writes, wait=False)
+        if self._postgres_writer is not None and self._postgres_writer.local:
+            return self._postgres_writer.apply(writes, wait=False)
+        return False
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""

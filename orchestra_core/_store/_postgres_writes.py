@@ -37,6 +37,12 @@ from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 
 __all__ = ("PostgresWriter",)
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+#: how long a batch committed on the event loop's thread may wait for another session's lock
+#: before it is handed to a worker thread instead
+_NOWAIT_MS = 20
+_LOCK_NOT_AVAILABLE = "55P03"
+
 _ENDED = ("succeeded", "failed", "cancelled")
 _LOCK = f"pg_advisory_xact_lock(hashtext('{LOCK_KEY}'))"
 _PAIRS = "unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(r, k, o)"
@@ -90,8 +96,19 @@ class PostgresWriter:
         cols = ", ".join(self._quote(a.name) for a in names)
         return f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join(['%s'] * len(names))})"
 
-    def apply(self, writes: Iterable[Write]) -> None:
-        """Apply *writes* in one transaction (raises ``TypeError`` for anything else)."""
+    @property
+    def local(self) -> bool:
+        """Whether the server is on this machine (a Unix socket or a loopback address): a
+        batch's round trip is then as short as a local disk's sync."""
+        host = self.engine.url.host
+        return not host or host.startswith("/") or host in _LOOPBACK
+
+    def apply(self, writes: Iterable[Write], *, wait: bool = True) -> bool:
+        """Apply *writes* in one transaction (raises ``TypeError`` for anything else).
+
+        With ``wait=False`` nothing waits for a lock another session holds (``lock_timeout``
+        of a few milliseconds): when one would have to, nothing is written and the answer
+        is ``False``."""
         tasks: dict[tuple[str, ...], list[list[Any]]] = {}
         runs: list[RunUpdate] = []
         logs: list[list[Any]] = []
@@ -128,18 +145,31 @@ class PostgresWriter:
             else:
                 raise TypeError(f"not a store write: {w!r}")
         if not (tasks or runs or logs or assets):
-            return
+            return True
         raw = self.engine.raw_connection()
         conn = raw.driver_connection
         done = False
         try:
             conn.autocommit = True
-            if n_tasks == 1 and not (runs or logs or assets) and True not in ended.values():
-                ((keys, (row,)),) = tasks.items()
-                done = self._one_statement(conn, keys, row, bool(ended))
-            if not done:
-                self._transaction(conn, tasks, runs, logs, assets, list(ended))
-                done = True
+            if not wait:
+                conn.execute(f"SET lock_timeout = '{_NOWAIT_MS}ms'")
+            try:
+                if n_tasks == 1 and not (runs or logs or assets) and True not in ended.values():
+                    ((keys, (row,)),) = tasks.items()
+                    done = self._one_statement(conn, keys, row, bool(ended))
+                if not done:
+                    self._transaction(conn, tasks, runs, logs, assets, list(ended))
+                    done = True
+            except Exception as exc:
+                if wait or getattr(exc, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                    raise
+                return False  # rolled back below: nothing written
+            finally:
+                if not wait:
+                    if not done:
+                        conn.rollback()
+                    conn.execute("RESET lock_timeout")
+            return True
         finally:
             try:
                 if not done:
