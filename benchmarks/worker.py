@@ -35,7 +35,8 @@ def peak_rss_mb() -> float:
 
 
 class CountingStore:
-    """Counts the transactions (``Store.apply`` calls) and writes that go through *store*."""
+    """Counts the transactions (``Store.apply`` calls, and ``Store.apply_now`` calls that
+    committed) and writes that go through *store*."""
 
     def __init__(self, store: Any) -> None:
         self.commits = 0
@@ -48,6 +49,16 @@ class CountingStore:
             inner(writes)
 
         store.apply = apply  # type: ignore[method-assign]
+        inner_now = store.apply_now
+
+        def apply_now(writes: Any) -> bool:
+            done = inner_now(writes)
+            if done:  # committed on the event loop's thread
+                self.commits += 1
+                self.writes += len(writes)
+            return done
+
+        store.apply_now = apply_now  # type: ignore[method-assign]
 
 
 def run_engine(data: dict[str, Any], store: Any, backend: str, clock: floor.Stopwatch,

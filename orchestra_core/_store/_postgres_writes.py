@@ -151,24 +151,19 @@ class PostgresWriter:
         done = False
         try:
             conn.autocommit = True
-            if not wait:
-                conn.execute(f"SET lock_timeout = '{_NOWAIT_MS}ms'")
             try:
-                if n_tasks == 1 and not (runs or logs or assets) and True not in ended.values():
+                if (wait and n_tasks == 1 and not (runs or logs or assets)
+                        and True not in ended.values()):
                     ((keys, (row,)),) = tasks.items()
                     done = self._one_statement(conn, keys, row, bool(ended))
-                if not done:
-                    self._transaction(conn, tasks, runs, logs, assets, list(ended))
+                if not done:  # not waiting: an explicit transaction, for its lock_timeout
+                    self._transaction(conn, tasks, runs, logs, assets, list(ended),
+                                      nowait=not wait)
                     done = True
             except Exception as exc:
                 if wait or getattr(exc, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
                     raise
                 return False  # rolled back below: nothing written
-            finally:
-                if not wait:
-                    if not done:
-                        conn.rollback()
-                    conn.execute("RESET lock_timeout")
             return True
         finally:
             try:
@@ -194,9 +189,13 @@ class PostgresWriter:
         logs: list[list[Any]],
         assets: list[list[Any]],
         ended: list[tuple[str, str]],
+        *,
+        nowait: bool = False,
     ) -> None:
         with conn.pipeline(), conn.cursor() as cur:
             cur.execute("BEGIN")
+            if nowait:  # gives up on another session's lock (reset by the commit)
+                cur.execute(f"SET LOCAL lock_timeout = '{_NOWAIT_MS}ms'")
             for keys, rows in tasks.items():
                 if len(rows) == 1:
                     cur.execute(self._task_update(keys), rows[0])
