@@ -48,7 +48,7 @@ def schemas(request):
             conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
-def _store(url: str, fast: bool) -> tuple[Store, str]:
+def _store(url: str, fast: bool, nodes: list[dict] = NODES) -> tuple[Store, str]:
     store = Store.open(url)
     assert store._postgres_writer is not None
     if not fast:
@@ -60,7 +60,7 @@ def _store(url: str, fast: bool) -> tuple[Store, str]:
         source=None,
         run_type="full",
         trigger="manual",
-        nodes=NODES,
+        nodes=nodes,
     )
     return store, run_id
 
@@ -237,20 +237,9 @@ def test_stages_ending_together_are_numbered_in_the_batchs_order(schemas):
 def test_ten_thousand_task_ends_in_one_batch(schemas, fast):
     # the SQLAlchemy path asked with a row-value IN of every pair, which PostgreSQL refuses
     # at 10,000 pairs ("stack depth limit exceeded")
-    store = Store.open(schemas())
-    if not fast:
-        store._postgres_writer = None
     nodes = [{"task_id": f"t{i}", "kind": "task"} for i in range(10_000)]
     nodes.append({"task_id": "s", "kind": "stage"})
-    run_id = store.create_run(
-        name="p",
-        client="c",
-        definition={"name": "p"},
-        source=None,
-        run_type="full",
-        trigger="manual",
-        nodes=nodes,
-    )
+    store, run_id = _store(schemas(), fast, nodes)
     store.apply(
         [TaskUpdate(run_id, n["task_id"], {"state": "succeeded", "ended_at": T0}) for n in nodes]
     )

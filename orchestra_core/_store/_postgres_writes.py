@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from . import schema
 from ._completions import LOCK_KEY, MARK_SQL
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
+from ._rows import record_row
 
 __all__ = ("PostgresWriter",)
 
@@ -236,13 +237,7 @@ class PostgresWriter:
         return out
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
-        convert = self._convert[table]
-        out = []
-        for attr in record.__attrs_attrs__:
-            value = getattr(record, attr.name)
-            fn = convert[attr.name]
-            out.append(fn(value) if fn is not None else value)
-        return out
+        return record_row(self._convert[table], record)
 
     def _task_update(self, keys: tuple[str, ...], not_stage: bool = False) -> str:
         sql = self._task_sql.get((keys, not_stage))

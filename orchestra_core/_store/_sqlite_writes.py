@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from . import schema
 from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
+from ._rows import record_row
 
 __all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
 
@@ -178,13 +179,7 @@ class SQLiteWriter:
             yield row
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
-        convert = self._convert[table]
-        out = []
-        for attr in record.__attrs_attrs__:
-            value = getattr(record, attr.name)
-            fn = convert[attr.name]
-            out.append(fn(value) if fn is not None else value)
-        return out
+        return record_row(self._convert[table], record)
 
     def _task_update(self, keys: tuple[str, ...]) -> str:
         sql = self._task_sql.get(keys)
