@@ -47,9 +47,10 @@ class Committer:
     """Batches writes from concurrent tasks into single transactions.
 
     A batch commits on the event loop's thread when the store can do so without waiting
-    for another writer (:meth:`Store.apply_now`: SQLite, its write lock free), which costs
-    a fraction of a trip to a worker thread; otherwise (PostgreSQL, or another process
-    writing the SQLite file) on a worker thread, so the loop never waits for a lock.
+    for another writer (:meth:`Store.apply_now`: SQLite with its write lock free, a
+    PostgreSQL server of this machine with no lock held against the batch), which costs a
+    fraction of a trip to a worker thread; otherwise (a remote server, another process
+    holding a lock) on a worker thread, so the loop never waits for a lock or a network.
 
     Secrets registered with *redactor* (the engine's host's) are masked in every write's
     free-text fields before it is queued.
@@ -118,8 +119,8 @@ class Committer:
             batch, done = self._pending, self._batch_done
             self._pending, self._batch_done = [], anyio.Event()
             try:
-                # on the event loop's thread when the store can commit at once (SQLite with
-                # its write lock free: only the disk's sync to wait for); else in a thread
+                # on the event loop's thread when the store can commit at once (only the
+                # disk's sync to wait for); else in a thread
                 if not self.store.apply_now(batch):
                     await in_thread(self.clock, self.store.apply, batch)
                 self.batches += 1

@@ -223,14 +223,7 @@ def test_stages_ending_together_are_numbered_in_the_batchs_order(schemas):
                 for t in ("s2", "a", "s1")
             ]
         )
-    got, want = (
-        [(r[0], r[2], r[7], r[-1]) for r in rows["task_runs"]]  # created_at aside
-        for rows in (_rows(fast, fast_run), _rows(slow, slow_run))
-    )
-    assert got == want
-    assert {r[0]: r[-1] for r in got} == {"a": None, "b": None, "c": None, "s1": 2, "s2": 1}
-    fast.close()
-    slow.close()
+    _same_numbers(fast, fast_run, slow, slow_run)
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -333,14 +326,7 @@ def test_writes_that_say_whether_they_are_a_stages_end(schemas):
                 TaskUpdate(run_id, "s1", {"state": "failed", "ended_at": T0}, True),
             ]
         )
-    got, want = (
-        [(r[0], r[2], r[7], r[-1]) for r in rows["task_runs"]]  # created_at aside
-        for rows in (_rows(fast, fast_run), _rows(slow, slow_run))
-    )
-    assert got == want
-    assert {r[0]: r[-1] for r in got} == {"a": None, "b": None, "c": None, "s1": 2, "s2": 1}
-    fast.close()
-    slow.close()
+    _same_numbers(fast, fast_run, slow, slow_run)
 
 
 @pytest.mark.parametrize("batch", ["one task", "a transaction"])
@@ -373,3 +359,15 @@ def test_apply_now_on_a_local_server_writes_at_once_or_leaves_a_locked_row_alone
     with store.engine.connect() as conn:  # the pooled session waits for locks as before
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
     store.close()
+
+
+def _same_numbers(fast: Store, fast_run: str, slow: Store, slow_run: str) -> None:
+    """Both paths numbered the same completions: s2 first, then s1, no task."""
+    got, want = (
+        [(r[0], r[2], r[7], r[-1]) for r in rows["task_runs"]]  # created_at aside
+        for rows in (_rows(fast, fast_run), _rows(slow, slow_run))
+    )
+    assert got == want
+    assert {r[0]: r[-1] for r in got} == {"a": None, "b": None, "c": None, "s1": 2, "s2": 1}
+    fast.close()
+    slow.close()

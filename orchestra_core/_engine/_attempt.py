@@ -167,15 +167,10 @@ class Attempts:
                 if exe.engine.draining:  # got its slot while shutting down: start nothing
                     await anyio.sleep_forever()
                 ctx.started_at = exe.clock.now()
-                if ctx.attempt == 1 and self.resumed is None:  # a row never run: all unset
-                    done = exe.queue_transition(self.task.id, TaskState.RUNNING, 1,
-                                                started_at=ctx.started_at)
-                else:  # what an earlier attempt stored goes
-                    done = exe.queue_transition(
-                        self.task.id, TaskState.RUNNING, ctx.attempt,
-                        started_at=ctx.started_at, external=None, external_id=None,
-                        next_attempt_at=None, intent=None)
-                await done.wait()
+                # what an earlier attempt stored goes (a row never run has none of it)
+                cleared = {} if ctx.attempt == 1 and self.resumed is None else _CLEARED
+                await exe.queue_transition(self.task.id, TaskState.RUNNING, ctx.attempt,
+                                           started_at=ctx.started_at, **cleared).wait()
                 exe.reported(self.task.id, TaskState.RUNNING, ctx.attempt)
             try:
                 self.outcome = await (self._trigger_and_wait() if self.timeout is None
@@ -326,6 +321,9 @@ class Attempts:
 STEPS: dict[Step, Callable[[Attempts], Awaitable[Step]]] = {
     Step.DUE: Attempts._due, Step.NEXT: Attempts._next, Step.QUEUE: Attempts._queue,
     Step.EXECUTE: Attempts._execute, Step.SETTLE: Attempts._settle}
+
+#: the columns an attempt clears when it starts running
+_CLEARED = {"external": None, "external_id": None, "next_attempt_at": None, "intent": None}
 
 _JOB_TO_TASK = {JobState.SUCCEEDED: TaskState.SUCCEEDED, JobState.FAILED: TaskState.FAILED,
                 JobState.CANCELLED: TaskState.CANCELLED}

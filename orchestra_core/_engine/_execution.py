@@ -92,9 +92,7 @@ class Execution:
         commit; the event returned is set once it is committed. Then call :meth:`reported`.
         (:meth:`transition` does both; the attempt cycle waits on the event itself, one
         coroutine frame less for each of thousands of waiting tasks.)"""
-        # the time it ended (or began) is the time of the update: one clock reading
-        now = fields.get("ended_at") or fields.get("started_at") or self.clock.now()
-        fields.update(state=_VALUES[state], attempt=attempt, updated_at=now)
+        fields.update(state=_VALUES[state], attempt=attempt, updated_at=self.clock.now())
         update = TaskUpdate(self.run_id, task_id, fields, task_id in self.graph.stages)
         return self.committer.queue((update, *also) if also else (update,))
 
@@ -240,9 +238,7 @@ class Execution:
     async def _run_task(self, task: Task) -> None:
         try:
             try:
-                attempts = self._ready(task)  # the common case, without a coroutine
-                if attempts is None:
-                    attempts = await self._prepare(task)
+                attempts = await self._prepare(task)
                 if attempts is not None:  # the attempt cycle, in this frame (see STEPS)
                     step = attempts.first_step()
                     while step is not Step.DONE:
@@ -252,23 +248,6 @@ class Execution:
         finally:
             if self.walk.state.get(task.id) in TERMINAL:
                 self._node_done(task.id)
-
-    def _ready(self, task: Task) -> Attempts | None:
-        """*task*'s attempts when nothing needs a wait or a record first (a new task whose
-        condition holds, of the run type, of an installed job, without stored secrets);
-        else ``None``: :meth:`_prepare` looks at it in full."""
-        if task.id in self.rows or self.run_secrets.uses_store(task):
-            return None
-        job = self._find_job(task)
-        if job is None or not self.run_type.includes(task.phase or job.phase):
-            return None
-        ok, _ = self.walk.should_run(task.id)
-        if not ok:
-            return None
-        try:
-            return self._attempts(task, job, None)
-        except OrchestraError:
-            return None  # recorded by _prepare
 
     def _attempts(self, task: Task, job: Any, resumed: Resumed | None) -> Attempts:
         """*task*'s attempts: its parameters, connection and runner resolved.

@@ -228,17 +228,14 @@ class RunSecrets:
         """The connection *task* gets as ``ctx.connection``: the one it names, else the
         integration's environment connection, else ``None``."""
         name = task.secondary_configuration_id
-        if not name and integration in self._env:  # the integration's, already looked up
-            return self._env[integration]
-        spec = self.host.integrations.find(integration)
-        if not name:
-            found = None if spec is None else self._env.get(spec.name, _UNSET)
+        if not name:  # the integration's environment connection, looked up once
+            found = self._env.get(integration, _UNSET)
             if found is _UNSET:
-                assert spec is not None
-                found = self._env[spec.name] = connection_from_env(
-                    spec, self.env, redactor=self.host.redactor)
-            self._env[integration] = found  # as asked for (an alias, another case)
+                spec = self.host.integrations.find(integration)
+                found = self._env[integration] = None if spec is None else \
+                    connection_from_env(spec, self.env, redactor=self.host.redactor)
             return found
+        spec = self.host.integrations.find(integration)
         conn = self._connections.get(name)
         if conn is None:
             conn = self._connections[name] = self._resolve(task, name, spec)
