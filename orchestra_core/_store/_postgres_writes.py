@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from . import schema
 from ._completions import LOCK_KEY, MARK_SQL
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
-from ._rows import record_row
+from ._rows import fields_row, record_row
 
 __all__ = ("PostgresWriter",)
 
@@ -206,7 +206,7 @@ class PostgresWriter:
                 keys = tuple(run.fields)
                 cur.execute(
                     self._run_update(keys),
-                    [*self._values("pipeline_runs", run.fields, keys), run.run_id],
+                    [*fields_row(self._convert["pipeline_runs"], run.fields, keys), run.run_id],
                 )
                 if run.fields.get("state") in _ENDED:
                     # the pipeline record shows the error message of its latest run
@@ -226,15 +226,6 @@ class PostgresWriter:
                 if ended:
                     cur.execute(_NUMBER_STAGES, pairs)
             cur.execute("COMMIT")
-
-    def _values(self, table: str, fields: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
-        convert = self._convert[table]
-        out = []
-        for key in keys:
-            value = fields[key]
-            fn = convert[key]
-            out.append(fn(value) if fn is not None else value)
-        return out
 
     def _record_row(self, table: str, record: Any) -> list[Any]:
         return record_row(self._convert[table], record)

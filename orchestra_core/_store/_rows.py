@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ("record_row",)
+__all__ = ("fields_row", "record_row")
 
 
 def record_row(convert: Mapping[str, Callable[[Any], Any] | None], record: Any) -> list[Any]:
@@ -16,5 +16,17 @@ def record_row(convert: Mapping[str, Callable[[Any], Any] | None], record: Any) 
     for attr in record.__attrs_attrs__:
         value = getattr(record, attr.name)
         fn = convert[attr.name]
+        out.append(fn(value) if fn is not None else value)
+    return out
+
+
+def fields_row(convert: Mapping[str, Callable[[Any], Any] | None], fields: Mapping[str, Any],
+               keys: tuple[str, ...]) -> list[Any]:
+    """The values of *fields* under *keys*, in that order, each through its column's
+    processor in *convert* (the columns checked before: every key has an entry)."""
+    out = []
+    for key in keys:
+        value = fields[key]
+        fn = convert[key]
         out.append(fn(value) if fn is not None else value)
     return out

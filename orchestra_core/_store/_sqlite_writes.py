@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from . import schema
 from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
-from ._rows import record_row
+from ._rows import fields_row, record_row
 
 __all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
 
@@ -73,15 +73,6 @@ class SQLiteWriter:
         names = record.__attrs_attrs__
         cols = ", ".join(a.name for a in names)
         return f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(names))})"
-
-    def _values(self, table: str, fields: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
-        convert = self._convert[table]
-        out = []
-        for key in keys:
-            value = fields[key]
-            fn = convert.get(key)
-            out.append(fn(value) if fn is not None else value)
-        return out
 
     def apply(self, writes: Iterable[Write], *, wait: bool = True) -> bool:
         """Apply *writes* in one transaction (raises ``TypeError`` for anything else).
@@ -197,7 +188,8 @@ class SQLiteWriter:
             _check_columns(schema.pipeline_runs, keys)
             sets = ", ".join(f"{k} = ?" for k in keys)
             sql = self._run_sql[keys] = f"UPDATE pipeline_runs SET {sets} WHERE id = ?"
-        cur.execute(sql, [*self._values("pipeline_runs", run.fields, keys), run.run_id])
+        values = fields_row(self._convert["pipeline_runs"], run.fields, keys)
+        cur.execute(sql, [*values, run.run_id])
         if run.fields.get("state") in _ENDED:
             # the pipeline record shows the error message of its latest run
             cur.execute("UPDATE pipelines SET error_message = ? WHERE id = (SELECT "
