@@ -15,14 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
-import sqlalchemy as sa
 
 from ._alerts import Alerts, ChannelConfig, ChannelContext
 from ._committer import in_thread
 from ._config import structure_or_raise
 from ._errors import PluginError
 from ._models import Notification
-from ._store.schema import alerts_sent
 
 __all__ = ("Alerter", "build_channel")
 
@@ -84,6 +82,10 @@ class Alerter:
         return delivered
 
     def _claim(self, run_id: str, kind: str) -> bool:
+        import sqlalchemy as sa  # only when a run has alerts to send
+
+        from ._store.schema import alerts_sent
+
         try:
             with self.store.engine.begin() as conn:
                 conn.execute(alerts_sent.insert().values(run_id=run_id, kind=kind,

@@ -230,10 +230,10 @@ def test_a_new_sqlite_store_is_created_in_one_transaction(tmp_path, monkeypatch)
     """The driver begins no transaction for DDL: the schema is begun as one, so a failure
     half-way (here: a bad last statement) leaves no table behind, and the next open creates
     the whole schema."""
-    from orchestra_core._store import _schema_version
+    from orchestra_core._store import _schema_file
 
-    real = _schema_version.sqlite_schema
-    monkeypatch.setattr(_schema_version, "sqlite_schema",
+    real = _schema_file.split_statements
+    monkeypatch.setattr(_schema_file, "split_statements",
                         lambda: [*real(), "CREATE TABLE broken ("])
     path = tmp_path / "o.db"
     with pytest.raises(StoreError):

@@ -10,12 +10,12 @@ import io
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from .._store import utc
-from .._store.schema import audit_log
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ("AuditLog", "to_csv")
 
@@ -44,10 +44,11 @@ class AuditLog:
         values = dict(time=datetime.now(UTC), actor=actor[:200], via=via, client=client,
                       action=action[:100], target=(target or "")[:500] or None,
                       before=before, after=after)
-        if conn is not None:
-            return int(conn.execute(audit_log.insert().values(**values)).inserted_primary_key[0])
-        with self.store.engine.begin() as own:
-            return int(own.execute(audit_log.insert().values(**values)).inserted_primary_key[0])
+        if conn is None:
+            return self.store.insert_row("audit_log", values)
+        from .._store.schema import audit_log
+
+        return int(conn.execute(audit_log.insert().values(**values)).inserted_primary_key[0])
 
     def list(self, *, client: str | None = None, actor: str | None = None,
              action: str | None = None, target: str | None = None,
@@ -55,6 +56,10 @@ class AuditLog:
              before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Rows newest first, filtered; ``action`` matches a prefix (``pipeline.``),
         *before_id* pages back from a row id."""
+        import sqlalchemy as sa
+
+        from .._store.schema import audit_log
+
         c = audit_log.c
         query = sa.select(audit_log).order_by(c.id.desc()).limit(limit)
         if client is not None:

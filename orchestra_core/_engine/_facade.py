@@ -70,8 +70,7 @@ class Engine:
         self.redactor = host.redactor
         self.env = env
         self.secrets = Secrets(store, host=host, keys=keys)
-        url = getattr(getattr(store, "engine", None), "url", None)
-        self.redactor.add(getattr(url, "password", None))  # a PostgreSQL password in the URL
+        self.redactor.add(getattr(store, "password", None))  # a PostgreSQL password in the URL
         self.clock = clock or SystemClock()
         self.events = EventChannel()
         #: the process's slots (``max_concurrency``) and each integration's

@@ -20,12 +20,12 @@ import anyio
 
 from .._alerts import TASK_RUNTIME_EXCEEDED
 from .._committer import in_thread
-from .._resources import ResourceLease
 from .._store import utc
 from ._states import TERMINAL, TaskState
 
 if TYPE_CHECKING:
     from .._pipeline import Task
+    from .._resources import ResourceLease
     from ._execution import Execution
 
 __all__ = ("resource_lease", "watch_task_runtimes")
@@ -104,6 +104,8 @@ def _duration(seconds: float) -> str:
 
 def resource_lease(exe: Execution, task: Task) -> ResourceLease:
     """The lease of *task*'s named resource for one attempt (held like a capacity limiter)."""
+    from .._resources import ResourceLease  # only for tasks that name a resource
+
     assert exe._tg is not None and task.resource is not None
     return ResourceLease(exe.engine.store, exe.clock, task.resource, spawn=exe._tg.start_soon,
                          log=lambda text, level="info": exe.log(text, level=level,

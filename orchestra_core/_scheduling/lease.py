@@ -16,7 +16,6 @@ from typing import Any
 
 from .._errors import OrchestraError
 from .._store import utc
-from .._store.schema import pipeline_runs
 
 __all__ = ("HEARTBEAT_INTERVAL", "LEASE_SECONDS", "RunOwned", "claim_for_resume",
            "owner_alive", "try_claim")
@@ -60,6 +59,8 @@ def owner_alive(owner: str | None, heartbeat_at: datetime | None, now: datetime,
 def try_claim(store: Any, run: dict[str, Any], owner: str, now: datetime) -> bool:
     """Make *owner* the owner of *run* if nobody changed its owner or heartbeat since *run*
     was read; ``True`` when it did."""
+    from .._store.schema import pipeline_runs
+
     c = pipeline_runs.c
     cond = [c.id == run["id"], c.state.in_(("pending", "running"))]
     cond.append(c.owner.is_(None) if run["owner"] is None else c.owner == run["owner"])

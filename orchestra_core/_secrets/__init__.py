@@ -13,13 +13,7 @@ See ``docs/secrets.md``. The Python API mirrors the ``orchestra constants``,
 """
 
 from ._api import Secrets as Secrets
-from ._connections import AUTH_SCHEMES as AUTH_SCHEMES
-from ._connections import TOKEN_FIELDS as TOKEN_FIELDS
-from ._connections import Connections as Connections
-from ._constants import Constants as Constants
-from ._credentials import Credentials as Credentials
 from ._errors import SecretsError as SecretsError
-from ._key_operations import Keys as Keys
 from ._keys import KEY_ENV as KEY_ENV
 from ._keys import KEY_FILE_ENV as KEY_FILE_ENV
 from ._keys import Key as Key
@@ -68,8 +62,30 @@ __all__ = (
     "write_key_file",
 )
 
-for _name in __all__:  # public names show as orchestra_core._secrets.X (reprs, tracebacks)
-    _obj = globals()[_name]
-    if isinstance(_obj, type):
-        _obj.__module__ = __name__
-del _name, _obj
+#: names loaded with their module when first asked for (they bring SQLAlchemy; a run needs
+#: none of them)
+_LAZY = {"AUTH_SCHEMES": "_connections", "TOKEN_FIELDS": "_connections",
+         "Connections": "_connections", "Constants": "_constants",
+         "Credentials": "_credentials", "Keys": "_key_operations"}
+
+
+def _public(obj: object) -> object:
+    if isinstance(obj, type):  # public names show as orchestra_core._secrets.X
+        obj.__module__ = __name__
+    return obj
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = _public(getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name))
+    globals()[name] = value
+    return value
+
+
+for _name in __all__:
+    if _name not in _LAZY:
+        _public(globals()[_name])
+del _name

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from .._store.schema import connections, constants, credentials
-from ._connections import Connections
-from ._constants import Constants
-from ._credentials import Credentials
-from ._key_operations import Keys
 from ._keys import KeyRing
 from ._namespace import credential_aad
 
 if TYPE_CHECKING:
     from .._store import Store
+    from ._connections import Connections
+    from ._constants import Constants
+    from ._credentials import Credentials
+    from ._key_operations import Keys
 
-__all__ = ("Connections", "Constants", "Credentials", "Keys", "Secrets")
+__all__ = ("Secrets",)
 
 
 class Secrets:
@@ -54,10 +52,37 @@ class Secrets:
         self._keys = keys
         self._key_file = key_file
         self._owns_store = False
-        self.constants = Constants(self)
-        self.credentials = Credentials(self)
-        self.connections = Connections(self)
-        self.keys = Keys(self)
+
+    # the namespaces load their modules (and SQLAlchemy) when first used: a run only
+    # reads a snapshot (see _snapshot)
+
+    @cached_property
+    def constants(self) -> Constants:
+        """Named plain-text values (``orchestra constants``)."""
+        from ._constants import Constants
+
+        return Constants(self)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """Encrypted secret fields (``orchestra credentials``)."""
+        from ._credentials import Credentials
+
+        return Credentials(self)
+
+    @cached_property
+    def connections(self) -> Connections:
+        """Named connections to systems (``orchestra connections``)."""
+        from ._connections import Connections
+
+        return Connections(self)
+
+    @cached_property
+    def keys(self) -> Keys:
+        """The encryption keys (``orchestra keys``)."""
+        from ._key_operations import Keys
+
+        return Keys(self)
 
     @classmethod
     def open(cls, db: str | None = None, **kwargs: Any) -> Secrets:
@@ -97,12 +122,8 @@ class Secrets:
 
     def _snapshot(self) -> dict[str, dict[str, Any]]:
         """Every constant, credential row and connection row, read in one transaction."""
-        with self.store.engine.connect() as conn, conn.begin():
-            return {
-                "constants": {r.name: r.value for r in conn.execute(
-                    sa.select(constants.c.name, constants.c.value))},
-                "credentials": {r["name"]: dict(r) for r in conn.execute(
-                    sa.select(credentials)).mappings()},
-                "connections": {r["name"]: dict(r) for r in conn.execute(
-                    sa.select(connections)).mappings()},
-            }
+        rows = self.store.read_tables({"constants": ("name", "value"), "credentials": None,
+                                       "connections": None})
+        return {"constants": {r["name"]: r["value"] for r in rows["constants"]},
+                "credentials": {r["name"]: r for r in rows["credentials"]},
+                "connections": {r["name"]: r for r in rows["connections"]}}

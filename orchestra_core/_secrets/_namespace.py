@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from ._api import Secrets
 
 __all__ = ("Namespace", "credential_aad", "utc_now")
@@ -36,5 +36,7 @@ class Namespace:
         return self._owner.store.engine
 
     def _names(self, table: sa.Table) -> list[str]:
+        import sqlalchemy as sa
+
         with self._engine.connect() as conn:
             return list(conn.execute(sa.select(table.c.name)).scalars())

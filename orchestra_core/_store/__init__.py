@@ -1,41 +1,42 @@
-"""The durable state store: SQLAlchemy Core on an embedded SQLite file (WAL) or PostgreSQL.
+"""The durable state store: an embedded SQLite file (WAL) or PostgreSQL.
 
 :meth:`Store.open` creates the database on first use and brings its schema up to date with
 Alembic migrations, so an upgrade never loses data. The engine writes through
 :meth:`Store.apply`, one transaction per batch of transitions.
+
+A SQLite file's run path (opening it, creating a run, reading it back, the engine's
+commits) is plain ``sqlite3``; SQLAlchemy Core, and its start-up cost, is loaded the first
+time something needs :attr:`Store.engine` (PostgreSQL always does; so do the API, the
+scheduler and the listings).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy import event
-
-from .._errors import OrchestraError
-from . import schema
-from ._completions import number_completions
-from ._json import RawJSON, dumps
-from ._postgres import postgres_engine
-from ._postgres_writes import PostgresWriter
-from ._private import create_private, hide_password
+from ._errors import StoreError
+from ._json import RawJSON
+from ._private import create_private
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
-from ._schema_version import ensure_schema
-from ._sqlite import sqlite_engine
-from ._sqlite_writes import BUSY_TIMEOUT_MS, SQLiteWriter
-from .schema import clients, events, pipeline_runs, pipelines, task_runs
+from ._schema_file import sqlite_at_head
+from ._sqlite_file import DURABILITY, SQLiteFile, prepare_path, writable
+from ._sqlite_runs import SQLiteRuns
+from ._sqlite_writes import SQLiteWriter
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from ._postgres_writes import PostgresWriter
+    from ._sa_runs import SQLAlchemyRuns
 
 __all__ = ("AssetEvent", "LogLine", "RunUpdate", "Store", "StoreError", "TaskUpdate", "Write",
            "default_url", "utc")
-
-
-class StoreError(OrchestraError):
-    """The store cannot be opened or does not hold what was asked for."""
 
 
 def default_url(db: str | None = None) -> str:
@@ -50,10 +51,6 @@ def default_url(db: str | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-#: The ``durability`` settings of a SQLite store and the ``synchronous`` pragma of each.
-DURABILITY = {"full": "FULL", "normal": "NORMAL"}
-
-
 def utc(value: datetime | None) -> datetime | None:
     """A timestamp read from the store as an aware UTC datetime (SQLite hands back naive
     ones, PostgreSQL aware ones); ``None`` stays ``None``."""
@@ -66,19 +63,87 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _sqlite_file_path(url: str) -> str | None:
+    """The file of a plain ``sqlite:///PATH`` URL (``None``: in memory, a URI, options:
+    SQLAlchemy opens it)."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return None
+    path = url[len("sqlite:///"):]
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
 class Store:
     """A connection to the state store. Thread-safe; methods are synchronous (the engine
-    calls them from a worker thread)."""
+    calls them from a worker thread).
 
-    def __init__(self, engine: sa.Engine, durability: str = "full") -> None:
-        self.engine = engine
-        self.url = engine.url.render_as_string(hide_password=True)
+    :param engine: a SQLAlchemy engine on the database (or, with *sqlite*, ``None``).
+    :param durability: see :meth:`open`.
+    :param sqlite: a SQLite file opened with plain ``sqlite3`` (:meth:`open` makes it):
+        the engine is then made the first time :attr:`engine` is read.
+    """
+
+    def __init__(self, engine: sa.Engine | None = None, durability: str = "full", *,
+                 sqlite: SQLiteFile | None = None) -> None:
+        if (engine is None) == (sqlite is None):
+            raise TypeError("Store takes a SQLAlchemy engine or a SQLite file")
         #: ``full`` or ``normal`` (SQLite); see :meth:`open`
         self.durability = durability
-        self._sqlite_writer = SQLiteWriter(engine) if engine.dialect.name == "sqlite" else None
-        #: the engine's write path on PostgreSQL through psycopg 3 (``None``: SQLAlchemy's)
-        self._postgres_writer = (PostgresWriter(engine) if engine.dialect.name == "postgresql"
-                                 and engine.dialect.driver == "psycopg" else None)
+        self._engine = engine
+        self._file = sqlite
+        self._sa_runs: SQLAlchemyRuns | None = None
+        self._postgres_writer: PostgresWriter | None = None
+        self._sqlite_writer: SQLiteWriter | None = None
+        if sqlite is not None:
+            self.url = f"sqlite:///{sqlite.path}"
+            self._runs: SQLiteRuns | SQLAlchemyRuns = SQLiteRuns(sqlite)
+            self._sqlite_writer = SQLiteWriter(sqlite.connect)
+            return
+        assert engine is not None
+        self.url = engine.url.render_as_string(hide_password=True)
+        self._runs = self._sqlalchemy_runs()
+        if engine.dialect.name == "sqlite":
+            self._sqlite_writer = SQLiteWriter(engine.raw_connection)
+        elif engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            # the engine's write path on PostgreSQL through psycopg 3
+            from ._postgres_writes import PostgresWriter
+
+            self._postgres_writer = PostgresWriter(engine)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine on the store's database (made on first use for a SQLite
+        file opened by :meth:`open`)."""
+        if self._engine is None:
+            from sqlalchemy import event
+
+            from ._sqlite import sqlite_engine
+
+            assert self._file is not None
+            engine, _ = sqlite_engine(self.url, default_location=False, read_only=False)
+            event.listen(engine, "connect", self._sqlite_pragmas)
+            self._engine = engine
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (without loading SQLAlchemy for a SQLite file)."""
+        return "sqlite" if self._file is not None else self.engine.dialect.name
+
+    @property
+    def password(self) -> str | None:
+        """The password in the store's URL (a PostgreSQL one), to mask wherever it could be
+        shown; ``None`` for none."""
+        if self._file is not None:
+            return None
+        password = self.engine.url.password
+        return None if password is None else str(password)
+
+    def _sqlalchemy_runs(self) -> SQLAlchemyRuns:
+        if self._sa_runs is None:
+            from ._sa_runs import SQLAlchemyRuns
+
+            self._sa_runs = SQLAlchemyRuns(self.engine)
+        return self._sa_runs
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True,
@@ -100,37 +165,46 @@ class Store:
         if durability not in DURABILITY:
             raise StoreError(f"durability must be one of {', '.join(DURABILITY)}, "
                              f"not {durability!r}")
-        try:
-            if url.startswith("sqlite"):
-                engine, read_only = sqlite_engine(
-                    url, default_location=not (db or os.environ.get("ORCHESTRA_DB")),
-                    read_only=read_only)
-                migrate = migrate and not read_only
-                path = sa.engine.make_url(url).database
-                if path and path != ":memory:" and not read_only:
-                    create_private(path)  # 0600, like the key file
-            else:
-                if url.startswith("postgresql://"):
-                    url = "postgresql+psycopg://" + url[len("postgresql://"):]
-                if url.startswith("postgresql+psycopg://"):
-                    # pings only when in doubt (see there)
-                    engine = postgres_engine(url, json_serializer=dumps)
-                else:
-                    engine = sa.create_engine(url, pool_pre_ping=True, json_serializer=dumps)
-            store = cls(engine, durability)
-            if engine.dialect.name == "sqlite" and not read_only:
-                event.listen(engine, "connect", store._sqlite_pragmas)
-            if migrate:
-                ensure_schema(engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(hide_password(url, f"cannot open the store at {hide_password(url)}: "
-                             f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
+        default_location = not (db or os.environ.get("ORCHESTRA_DB"))
+        path = _sqlite_file_path(url)
+        if path is not None and not (read_only and not writable(Path(path))):
+            prepare_path(Path(path), default_location=default_location)
+            store = cls(durability=durability, sqlite=SQLiteFile(path, durability))
+            try:
+                create_private(path)  # 0600, like the key file
+                if migrate:
+                    store.migrate()
+            except sqlite3.Error as exc:
+                store.close()
+                raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
+                                 f"{str(exc).splitlines()[0]}") from exc
+            return store
+        from ._sa_open import open_engine
+
+        engine, migrate = open_engine(url, durability=durability, migrate=migrate,
+                                      read_only=read_only, default_location=default_location)
+        store = cls(engine, durability)
+        if engine.dialect.name == "sqlite" and migrate:  # not opened read-only
+            from sqlalchemy import event
+
+            event.listen(engine, "connect", store._sqlite_pragmas)
+        if migrate:
+            store._migrate_engine(url)
         return store
 
     def migrate(self) -> None:
         """Apply every pending migration (Alembic ``upgrade head``), under a lock so that
         processes opening a new store together create its tables once."""
-        ensure_schema(self.engine)
+        if self._file is not None:
+            with self._file.connection() as db:
+                if sqlite_at_head(db, self._file.path):
+                    return
+        self._migrate_engine(self.url)
+
+    def _migrate_engine(self, url: str) -> None:
+        from ._sa_open import migrate
+
+        migrate(self.engine, url)
 
     def set_durability(self, durability: str) -> None:
         """Switch a SQLite store to *durability* (``full`` or ``normal``, see :meth:`open`)
@@ -140,50 +214,41 @@ class Store:
                              f"not {durability!r}")
         if durability != self.durability:
             self.durability = durability
-            if self._sqlite_writer is not None:
-                self._sqlite_writer.close()
-            self.engine.dispose()  # pooled connections carry the old setting
+            self._release()  # their connections carry the old setting
 
     def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
+        from ._sqlite_file import BUSY_TIMEOUT_MS, set_wal
+
+        set_wal(dbapi_conn)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
-    def close(self) -> None:
-        """Release every connection."""
+    def _release(self) -> None:
         if self._sqlite_writer is not None:
             self._sqlite_writer.close()
-        self.engine.dispose()
+        if self._file is not None:
+            self._file.durability = self.durability
+            self._file.close()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._release()
 
     # -- pipelines and runs --------------------------------------------------------------------
 
     def ensure_pipeline(self, conn: sa.Connection, name: str, client: str, definition: dict,
                         source: str | None, stored: RawJSON | None = None) -> str:
-        """The id of pipeline *name* of *client*, creating or updating its record (*stored*:
-        *definition* already serialized)."""
-        now = _now()
-        client_id = conn.execute(sa.select(clients.c.id).where(clients.c.name == client)).scalar()
-        if client_id is None:
-            client_id = str(uuid.uuid4())
-            conn.execute(clients.insert().values(id=client_id, name=client, created_at=now))
-        row = conn.execute(sa.select(pipelines.c.id).where(
-            pipelines.c.client_id == client_id, pipelines.c.name == name)).scalar()
-        values = dict(definition=RawJSON.of(definition) if stored is None else stored,
-                      source=source, tags=list(definition.get("tags", [])),
-                      num_tasks=len(definition.get("tasks", [])), updated_at=now)
-        # the definition is passed as an execution parameter, never embedded in a statement
-        # with .values(): SQLAlchemy's statement cache would keep it alive for good
-        if row is None:
-            row = str(uuid.uuid4())
-            conn.execute(pipelines.insert(), dict(
-                id=row, client_id=client_id, name=name, created_at=now, status="active",
-                active=True, **values))
-        else:
-            conn.execute(pipelines.update().where(pipelines.c.id == row), values)
-        return row
+        """The id of pipeline *name* of *client* in the transaction of *conn* (a SQLAlchemy
+        connection), creating or updating its record (*stored*: *definition* already
+        serialized)."""
+        from ._sa_runs import ensure_pipeline
+
+        return ensure_pipeline(conn, name, client, definition, source, _now(), stored)
 
     def create_run(self, *, name: str, client: str, definition: dict, source: str | None,
                    run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
@@ -192,37 +257,21 @@ class Store:
         *scheduled_at* is the time it was due (default: now). *nodes* is read once per try
         (a retry after a conflict reads it again): a view that makes each row as it is read
         keeps a large pipeline's rows from being held at once."""
+        stored = RawJSON.of(definition)  # once, for both rows
         for tries_left in (2, 1, 0):
+            run_id = str(uuid.uuid4())
             try:
-                return self._create_run(name, client, definition, source, run_type, trigger,
-                                        nodes, owner, scheduled_at)
-            except sa.exc.IntegrityError:
+                self._runs.create_run(
+                    run_id=run_id, now=_now(), name=name, client=client, definition=definition,
+                    stored=stored, source=source, run_type=run_type, trigger=trigger,
+                    nodes=nodes, owner=owner, scheduled_at=scheduled_at)
+                return run_id
+            except self._runs.CONFLICT:
                 # another process created the same client or pipeline record meanwhile:
                 # the next try finds it
                 if not tries_left:
                     raise
         raise AssertionError("unreachable")
-
-    def _create_run(self, name: str, client: str, definition: dict, source: str | None,
-                    run_type: str, trigger: str, nodes: Iterable[Mapping[str, Any]],
-                    owner: str | None, scheduled_at: datetime | None = None) -> str:
-        run_id = str(uuid.uuid4())
-        now = _now()
-        with self.engine.begin() as conn:
-            stored = RawJSON.of(definition)  # once, for both rows
-            pipeline_id = self.ensure_pipeline(conn, name, client, definition, source, stored)
-            conn.execute(pipeline_runs.insert(), dict(  # a parameter: see ensure_pipeline
-                id=run_id, pipeline_id=pipeline_id, run_type=run_type, trigger=trigger,
-                state="pending", definition=stored, created_at=now, cancel_requested=False,
-                owner=owner, scheduled_at=scheduled_at or now))
-            if self._sqlite_writer is not None:  # plain executemany, rows made as it reads
-                self._sqlite_writer.insert_pending(conn, run_id, nodes, now)
-            elif nodes := list(nodes):
-                conn.execute(task_runs.insert(), [dict(
-                    run_id=run_id, task_id=n["task_id"], kind=n["kind"],
-                    integration=n.get("integration"), job=n.get("job"), state="pending",
-                    attempt=0, updated_at=now) for n in nodes])
-        return run_id
 
     def apply_now(self, writes: Sequence[Write]) -> bool:
         """Apply *writes* on the calling thread if that takes no waiting but for the disk: on
@@ -242,79 +291,28 @@ class Store:
         """Apply a batch of writes in one transaction (grouped into executemany calls)."""
         if self._sqlite_writer is not None:
             self._sqlite_writer.apply(writes)
-            return
-        if self._postgres_writer is not None:
+        elif self._postgres_writer is not None:
             self._postgres_writer.apply(writes)
-            return
-        groups: dict[tuple, list[dict]] = {}
-        inserts: list[dict] = []
-        assets: list[dict] = []
-        run_updates: list[tuple[str, dict]] = []
-        ended_tasks: list[tuple[str, str]] = []
-        for w in writes:
-            if type(w) is TaskUpdate:
-                if "ended_at" in w.fields and w.stage is not False:
-                    ended_tasks.append((w.run_id, w.task_id))
-                groups.setdefault(tuple(sorted(w.fields)), []).append(
-                    {**{f"v_{k}": v for k, v in w.fields.items()}, "b_run": w.run_id,
-                     "b_task": w.task_id})
-            elif type(w) is RunUpdate:
-                run_updates.append((w.run_id, w.fields))
-            elif type(w) is AssetEvent:
-                assets.append(w.row())
-            elif type(w) is LogLine:
-                inserts.append(w.row())
-            else:
-                raise TypeError(f"not a store write: {w!r}")
-        with self.engine.begin() as conn:
-            for keys, params in groups.items():
-                stmt = task_runs.update().where(
-                    task_runs.c.run_id == sa.bindparam("b_run"),
-                    task_runs.c.task_id == sa.bindparam("b_task"),
-                ).values({k: sa.bindparam(f"v_{k}") for k in keys})
-                conn.execute(stmt, params)
-            for run_id, fields in run_updates:
-                conn.execute(pipeline_runs.update().where(pipeline_runs.c.id == run_id)
-                             .values(**fields))
-                if fields.get("state") in ("succeeded", "failed", "cancelled"):
-                    # the pipeline record shows the error message of its latest run
-                    conn.execute(pipelines.update().where(pipelines.c.id == sa.select(
-                        pipeline_runs.c.pipeline_id).where(pipeline_runs.c.id == run_id)
-                        .scalar_subquery()).values(error_message=fields.get("error")))
-            if inserts:
-                conn.execute(events.insert(), inserts)
-            if assets:
-                conn.execute(schema.asset_events.insert(), assets)
-            number_completions(conn, [r for r, f in run_updates if "ended_at" in f],
-                               ended_tasks)
+        else:
+            self._sqlalchemy_runs().apply(writes)
 
     def request_cancel(self, run_id: str) -> str:
         """Ask the process running *run_id* to cancel it; return the run's state."""
         run = self.get_run(run_id)
         if run["state"] in ("succeeded", "failed", "cancelled"):
             return run["state"]
-        with self.engine.begin() as conn:
-            conn.execute(pipeline_runs.update().where(pipeline_runs.c.id == run_id)
-                         .values(cancel_requested=True))
+        self._runs.set_cancel_requested(run_id)
         return run["state"]
 
     def cancel_requested(self, run_id: str) -> bool:
         """Whether someone asked to cancel *run_id*."""
-        with self.engine.connect() as conn:
-            return bool(conn.execute(sa.select(pipeline_runs.c.cancel_requested)
-                                     .where(pipeline_runs.c.id == run_id)).scalar())
+        return self._runs.cancel_requested(run_id)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run record (with its pipeline's name and client), by id or unique id prefix."""
         if not run_id or not run_id.strip():
             raise StoreError("a run id (or a unique prefix of one) is required")
-        with self.engine.connect() as conn:
-            query = (sa.select(pipeline_runs, pipelines.c.name.label("pipeline"),
-                               clients.c.name.label("client"))
-                     .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-                     .join(clients, clients.c.id == pipelines.c.client_id))
-            rows = conn.execute(query.where(pipeline_runs.c.id.startswith(run_id))).mappings()
-            found = [dict(r) for r in rows]
+        found = self._runs.find_runs(run_id)
         if not found:
             raise StoreError(f"no run with id {run_id!r}")
         if len(found) > 1:
@@ -323,60 +321,41 @@ class Store:
 
     def task_runs(self, run_id: str) -> list[dict[str, Any]]:
         """Every task run (and stage) of *run_id*, in creation order."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(task_runs).where(task_runs.c.run_id == run_id)
-                                .order_by(task_runs.c.id)).mappings()
-            return [dict(r) for r in rows]
+        return self._runs.task_runs(run_id)
+
+    def read_tables(self, tables: Mapping[str, Sequence[str] | None]
+                    ) -> dict[str, list[dict[str, Any]]]:
+        """Every row of each of *tables* (``{table: columns}``, ``None``: every column),
+        read in one transaction."""
+        return self._runs.read_tables(tables)
+
+    def insert_row(self, table: str, values: Mapping[str, Any]) -> int:
+        """Add one row of *values* to *table* in a transaction of its own; its integer key
+        (0 for a table without one)."""
+        return self._runs.insert(table, values)
 
     def get_pipeline(self, name: str, client: str = "default") -> dict[str, Any]:
         """The stored record of pipeline *name* of *client*."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(pipelines).join(
-                clients, clients.c.id == pipelines.c.client_id).where(
-                pipelines.c.name == name, clients.c.name == client)).mappings().first()
+        row = self._sqlalchemy_runs().get_pipeline(name, client)
         if row is None:
             raise StoreError(f"no pipeline {name!r} for client {client!r}")
-        return dict(row)
+        return row
 
     def list_runs(self, *, pipeline: str | None = None, state: str | None = None,
                   limit: int = 50) -> list[dict[str, Any]]:
         """Recent runs, newest first."""
-        query = (sa.select(pipeline_runs.c.id, pipeline_runs.c.state, pipeline_runs.c.run_type,
-                           pipeline_runs.c.trigger, pipeline_runs.c.created_at,
-                           pipeline_runs.c.started_at, pipeline_runs.c.ended_at,
-                           pipeline_runs.c.error, pipeline_runs.c.scheduled_at,
-                           pipelines.c.name.label("pipeline"))
-                 .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-                 .order_by(pipeline_runs.c.created_at.desc()).limit(limit))
-        if pipeline:
-            query = query.where(pipelines.c.name == pipeline)
-        if state:
-            query = query.where(pipeline_runs.c.state == state)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._sqlalchemy_runs().list_runs(pipeline=pipeline, state=state, limit=limit)
 
     def logs(self, *, since: datetime | None = None, until: datetime | None = None,
              level: str | None = None, pipeline: str | None = None, run_id: str | None = None,
              task: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Log events in time order, filtered (``level`` is a minimum level)."""
-        query = sa.select(events).order_by(events.c.time, events.c.id).limit(limit)
-        if since:
-            query = query.where(events.c.time >= since)
-        if until:
-            query = query.where(events.c.time <= until)
-        if level:
-            query = query.where(events.c.level.in_(LEVELS[LEVELS.index(level):]))
-        if pipeline:
-            query = query.where(events.c.pipeline == pipeline)
-        if run_id:
-            query = query.where(events.c.run_id == run_id)
-        if task:
-            query = query.where(events.c.task_id == task)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        if level is not None and level not in LEVELS:
+            raise StoreError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+        return self._sqlalchemy_runs().logs(
+            since=since, until=until, levels=LEVELS[LEVELS.index(level):] if level else None,
+            pipeline=pipeline, run_id=run_id, task=task, limit=limit)
 
 
 #: Log levels, lowest first.
 LEVELS = ["debug", "info", "warning", "error"]
-
-_ = schema

@@ -12,11 +12,10 @@ becomes visible, and two completions with the same end time get two numbers.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from .schema import task_runs
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ("LOCK_KEY", "MARK_SQL", "RUN_QMARK", "STAGE_QMARK", "completion_mark",
            "number_completions")
@@ -43,6 +42,8 @@ STAGE_QMARK = _STAGE_SQL.format(run="?", task="?")
 def completion_mark(conn: sa.Connection) -> int:
     """The number of the newest completion committed: an ``after`` trigger created now
     fires only for completions numbered above it."""
+    import sqlalchemy as sa
+
     return int(conn.execute(sa.text(f"SELECT {_MARK}")).scalar() or 0)
 
 
@@ -51,6 +52,8 @@ def number_completions(conn: sa.Connection, run_ids: Collection[str],
     """Number the ended runs among *run_ids* and the ended stages among *tasks*
     (``(run_id, task_id)`` pairs) whose ``ended_at`` this transaction wrote; call it last,
     just before the commit."""
+    import sqlalchemy as sa
+
     if not run_ids and not tasks:
         return
     if conn.dialect.name == "postgresql":
@@ -71,6 +74,10 @@ _CHUNK = 1000
 
 
 def _any_stage(conn: sa.Connection, tasks: Collection[tuple[str, str]]) -> bool:
+    import sqlalchemy as sa
+
+    from .schema import task_runs
+
     t = task_runs.c
     pairs: list[Any] = list(tasks)
     for i in range(0, len(pairs), _CHUNK):

@@ -7,8 +7,6 @@ import contextlib
 import os
 from urllib.parse import quote
 
-import sqlalchemy as sa
-
 from .._redaction import URL_PASSWORD
 
 __all__ = ("FILE_MODE", "create_private", "hide_password")
@@ -32,6 +30,8 @@ def hide_password(url: str, text: str | None = None) -> str:
     ``***``: what error messages and logs show of a store URL."""
     password = None
     try:
+        import sqlalchemy as sa
+
         password = sa.engine.make_url(url).password
     except Exception:  # a URL that does not parse: fall back to the pattern
         match = URL_PASSWORD.search(url)

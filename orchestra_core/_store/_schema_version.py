@@ -13,19 +13,15 @@ the tables and the others find them made.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from ._schema_file import END, HEAD_REVISION, SQLITE_SCHEMA, STAMP, file_lock, split_statements
+
 __all__ = ("HEAD_REVISION", "SQLITE_SCHEMA", "create_at_head", "current_revision",
            "ensure_schema", "schema_ddl", "sqlite_schema", "upgrade", "write_sqlite_schema")
-
-#: The newest Alembic revision in ``migrations/versions``. A migration added there must
-#: update this constant too (``tests/test_store_open.py`` checks that they agree): a store
-#: at this revision is opened without loading Alembic.
-HEAD_REVISION = "aftercursor"
 
 #: The PostgreSQL advisory lock key held while migrating (any constant; "orch" in ASCII).
 _PG_LOCK_KEY = 0x6F726368
@@ -91,29 +87,19 @@ def create_at_head(conn: sa.Connection) -> None:
             conn.exec_driver_sql(statement)
     else:
         metadata.create_all(conn)
-    conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
-                         "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
-    conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
-                 {"v": HEAD_REVISION})
-
-
-#: ``schema.py``'s SQLite DDL (:func:`schema_ddl`), written once so that a new store compiles
-#: nothing; ``tests/test_store_open.py`` checks it is up to date (after changing schema.py,
-#: regenerate it with :func:`write_sqlite_schema`).
-SQLITE_SCHEMA = Path(__file__).with_name("sqlite_schema.sql")
-
-_END = "\n;\n"  # ends every statement of SQLITE_SCHEMA
+    for statement in STAMP:
+        conn.exec_driver_sql(statement)
 
 
 def sqlite_schema() -> list[str]:
     """The statements of :data:`SQLITE_SCHEMA`: ``schema_ddl`` of the SQLite dialect."""
-    return SQLITE_SCHEMA.read_text(encoding="utf-8").split(_END)[:-1]
+    return split_statements()
 
 
 def write_sqlite_schema() -> None:
     """(Re)write :data:`SQLITE_SCHEMA` from ``schema.py``."""
     statements = schema_ddl(sa.create_engine("sqlite://").dialect)
-    SQLITE_SCHEMA.write_text("".join(s + _END for s in statements), encoding="utf-8")
+    SQLITE_SCHEMA.write_text("".join(s + END for s in statements), encoding="utf-8")
 
 
 def schema_ddl(dialect: sa.Dialect) -> list[str]:
@@ -136,28 +122,5 @@ def schema_ddl(dialect: sa.Dialect) -> list[str]:
 def _migration_lock(engine: sa.Engine) -> Iterator[None]:
     """Hold an exclusive file lock beside a SQLite database file (PostgreSQL locks inside
     the transaction instead; an in-memory database needs none)."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    with file_lock(engine.url.database if engine.dialect.name == "sqlite" else None):
         yield
-        return
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        _lock(fd)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-        import time
-        while True:
-            try:
-                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                return
-            except OSError:  # LK_LOCK gives up after about 10 s: keep waiting
-                time.sleep(0.05)
-    fcntl.flock(fd, fcntl.LOCK_EX)

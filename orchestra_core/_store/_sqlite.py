@@ -14,7 +14,6 @@ which file is damaged (and how to recover it) instead of a driver traceback.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -23,32 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from ._json import dumps
+from ._sqlite_file import prepare_path, store_error, writable
 
-__all__ = ("damaged_message", "sqlite_engine")
-
-_DAMAGED = ("malformed", "not a database", "file is encrypted")
-
+__all__ = ("sqlite_engine",)
 
 def _read_only_pragmas(dbapi_conn: Any, _: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
-
-
-def damaged_message(path: str, reason: str) -> str:
-    """What to tell a user whose store file *path* is damaged."""
-    stem = Path(path).with_suffix("")
-    recovered = f"{stem}.recovered.db"
-    return (f"the store file {path} is damaged ({reason}). Restore it from a backup, or copy "
-            f"what is still readable into a new file: sqlite3 {path} .recover | sqlite3 "
-            f"{recovered} ; then use --db {recovered} (and keep the damaged file until the "
-            "new one is checked)")
-
-
-def _writable(path: Path) -> bool:
-    if path.exists():
-        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    return True
 
 
 def sqlite_engine(url: str, *, default_location: bool, read_only: bool) -> tuple[sa.Engine, bool]:
@@ -58,16 +39,11 @@ def sqlite_engine(url: str, *, default_location: bool, read_only: bool) -> tuple
     :param read_only: open the file read-only when this process may not write it.
     :raises StoreError: the directory does not exist (outside the default location).
     """
-    from . import StoreError
-
     database = sa.engine.make_url(url).database
     path = Path(database) if database and database != ":memory:" else None
-    if path is not None and not path.parent.is_dir():
-        if not default_location:
-            raise StoreError(f"cannot open the store {path}: the directory {path.parent} does "
-                             f"not exist (create it first: mkdir -p {path.parent})")
-        path.parent.mkdir(parents=True, exist_ok=True)
-    opened_read_only = bool(read_only and path is not None and not _writable(path))
+    if path is not None:
+        prepare_path(path, default_location=default_location)
+    opened_read_only = bool(read_only and path is not None and not writable(path))
     if opened_read_only:
         assert path is not None
         engine = sa.create_engine(
@@ -98,18 +74,8 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 def _damaged_file(path: str) -> Any:
     def handle(context: Any) -> None:
-        orig = context.original_exception
-        if isinstance(orig, sqlite3.DatabaseError) and any(
-                marker in str(orig).lower() for marker in _DAMAGED):
-            from . import StoreError
-
-            raise StoreError(damaged_message(path, str(orig))) from orig
-        if isinstance(orig, sqlite3.OperationalError) and "readonly database" in str(orig):
-            from . import StoreError
-
-            raise StoreError(f"the store file {path} is read-only for this user: only "
-                             "commands that read (runs list, runs show, logs) can use it"
-                             ) from orig
+        error = store_error(path, context.original_exception)
+        if error is not None:
+            raise error from context.original_exception
 
     return handle
-

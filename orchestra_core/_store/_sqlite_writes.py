@@ -2,10 +2,10 @@
 
 :meth:`Store.apply` is the engine's hot path: every transition of every task goes through it.
 On SQLite it runs here: plain SQL strings (built once per set of columns) executed with
-``executemany`` on the pooled DBAPI connection, values converted by the very bind
-processors SQLAlchemy would use for the same columns, so the rows are byte for byte what
-the SQLAlchemy path writes (``tests/test_store_writes.py`` compares the two). One
-transaction per batch, committed before it returns.
+``executemany`` on the writer's own DBAPI connection, values converted as SQLAlchemy's
+SQLite dialect converts them (``_sqlite_columns``), so the rows are byte for byte what the
+SQLAlchemy path writes (``tests/test_store_writes.py`` compares the two). One transaction
+per batch, committed before it returns.
 """
 
 from __future__ import annotations
@@ -13,20 +13,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from ._completions import RUN_QMARK, STAGE_QMARK
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._rows import fields_row, record_row
+from ._sqlite_columns import Converter, check_columns, datetime_text, writers
+from ._sqlite_file import BUSY_TIMEOUT_MS
 
-__all__ = ("BUSY_TIMEOUT_MS", "SQLiteWriter")
-
-#: how long a connection waits for another one's write lock (``PRAGMA busy_timeout``)
-BUSY_TIMEOUT_MS = 10_000
+__all__ = ("SQLiteWriter",)
 
 _ENDED = ("succeeded", "failed", "cancelled")
 _INSERT_PENDING = ("INSERT INTO task_runs (run_id, task_id, kind, integration, job, state, "
@@ -36,32 +32,30 @@ _INSERT_PENDING = ("INSERT INTO task_runs (run_id, task_id, kind, integration, j
 class SQLiteWriter:
     """Applies batches of writes to the SQLite database of *engine*."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        dialect = engine.dialect
-        self._convert: dict[str, dict[str, Callable[[Any], Any] | None]] = {
-            table.name: {c.name: _faster(c.type._cached_bind_processor(dialect)) for c in table.c}
-            for table in (schema.task_runs, schema.pipeline_runs, schema.events,
-                          schema.asset_events, schema.pipelines)}
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        #: makes the writer's connection (a DBAPI connection to the store's file)
+        self._connect = connect
+        self._convert = {table: writers(table) for table in (
+            "task_runs", "pipeline_runs", "events", "asset_events")}
         self._task_sql: dict[tuple[str, ...], str] = {}
-        self._task_convert: dict[tuple[str, ...], list[Callable[[Any], Any] | None]] = {}
+        self._task_convert: dict[tuple[str, ...], list[Converter]] = {}
         self._run_sql: dict[tuple[str, ...], str] = {}
-        self._events_sql = self._insert_sql(schema.events, LogLine)
-        self._assets_sql = self._insert_sql(schema.asset_events, AssetEvent)
-        #: the writer's own connection (checked out of the pool once, so that a commit
-        #: pays no checkout, no reset on return, no pragma), used by one batch at a time
+        self._events_sql = self._insert_sql("events", LogLine)
+        self._assets_sql = self._insert_sql("asset_events", AssetEvent)
+        #: the writer's own connection (made once, so that a commit pays no checkout, no
+        #: reset, no pragma), used by one batch at a time
         self._raw: Any = None
         self._lock = threading.Lock()
 
     def _connection(self) -> Any:
         if self._raw is None:
-            raw = self.engine.raw_connection()
+            raw = self._connect()
             raw.cursor().execute("PRAGMA busy_timeout=0")  # waits only where asked (_begin)
             self._raw = raw
         return self._raw
 
     def close(self) -> None:
-        """Give the writer's connection back (before the pool is disposed)."""
+        """Close the writer's connection (the next batch makes a new one)."""
         with self._lock:
             if self._raw is not None:
                 raw, self._raw = self._raw, None
@@ -69,10 +63,10 @@ class SQLiteWriter:
                 raw.close()
 
     @staticmethod
-    def _insert_sql(table: sa.Table, record: type) -> str:
+    def _insert_sql(table: str, record: type) -> str:
         names = record.__attrs_attrs__
         cols = ", ".join(a.name for a in names)
-        return f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(names))})"
+        return f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(names))})"
 
     def apply(self, writes: Iterable[Write], *, wait: bool = True) -> bool:
         """Apply *writes* in one transaction (raises ``TypeError`` for anything else).
@@ -135,26 +129,23 @@ class SQLiteWriter:
             if self._raw is not None:
                 try:
                     self._raw.rollback()
-                except Exception:  # a broken connection: the next batch takes a new one
-                    self._raw.invalidate()
+                except Exception:  # a broken connection: the next batch makes a new one
+                    self._raw.close()
                     self._raw = None
             raise
         finally:
             self._lock.release()
         return True
 
-    def insert_pending(self, conn: sa.Connection, run_id: str,
-                       nodes: Iterable[Mapping[str, Any]], now: datetime) -> None:
-        """Insert a ``pending`` task run per node of a new run, in *conn*'s transaction."""
-        updated_at = self._convert["task_runs"]["updated_at"]
-        stamp = updated_at(now) if updated_at is not None else now
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cur.executemany(_INSERT_PENDING, (
-                (run_id, n["task_id"], n["kind"], n.get("integration"), n.get("job"), stamp)
-                for n in nodes))
-        finally:
-            cur.close()
+    @staticmethod
+    def insert_pending(cur: Any, run_id: str, nodes: Iterable[Mapping[str, Any]],
+                       now: datetime) -> None:
+        """Insert a ``pending`` task run per node of a new run with the DBAPI cursor *cur*
+        (in its transaction)."""
+        stamp = datetime_text(now)
+        cur.executemany(_INSERT_PENDING, (
+            (run_id, n["task_id"], n["kind"], n.get("integration"), n.get("job"), stamp)
+            for n in nodes))
 
     def _task_rows(self, keys: tuple[str, ...],
                    updates: list[TaskUpdate]) -> Iterator[list[Any]]:
@@ -175,7 +166,7 @@ class SQLiteWriter:
     def _task_update(self, keys: tuple[str, ...]) -> str:
         sql = self._task_sql.get(keys)
         if sql is None:
-            _check_columns(schema.task_runs, keys)
+            check_columns("task_runs", keys)
             sets = ", ".join(f"{k} = ?" for k in keys)
             sql = self._task_sql[keys] = (f"UPDATE task_runs SET {sets} "
                                           "WHERE run_id = ? AND task_id = ?")
@@ -185,7 +176,7 @@ class SQLiteWriter:
         keys = tuple(run.fields)
         sql = self._run_sql.get(keys)
         if sql is None:
-            _check_columns(schema.pipeline_runs, keys)
+            check_columns("pipeline_runs", keys)
             sets = ", ".join(f"{k} = ?" for k in keys)
             sql = self._run_sql[keys] = f"UPDATE pipeline_runs SET {sets} WHERE id = ?"
         values = fields_row(self._convert["pipeline_runs"], run.fields, keys)
@@ -214,57 +205,3 @@ def _begin(cur: Any, wait: bool) -> bool:
     finally:
         cur.execute("PRAGMA busy_timeout=0")
     return True
-
-
-_SAMPLES = (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31),
-            None)
-
-
-def _datetime_text(value: Any) -> Any:
-    if type(value) is not datetime:
-        raise TypeError  # not ours: SQLAlchemy's processor handles it (see _faster)
-    # "%04d-%02d-%02d %02d:%02d:%02d.%06d" of its fields (the time zone is not written),
-    # by the C isoformat
-    if value.microsecond:
-        return value.isoformat(" ")[:26]
-    return value.isoformat(" ")[:19] + ".000000"
-
-
-def _faster(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
-    """*processor* (SQLAlchemy's bind processor of a column), or a faster function giving
-    the same results for the values the engine writes: timestamps are formatted with one
-    ``%`` and empty JSON values are constants. Used only when it agrees with *processor* on
-    sample values; anything else goes to *processor*."""
-    if processor is None:
-        return None
-    try:
-        if all(_datetime_text(v) == processor(v) for v in _SAMPLES[:2]):
-            def datetime_value(value: Any) -> Any:
-                if value is None:
-                    return None
-                try:
-                    return _datetime_text(value)
-                except TypeError:
-                    return processor(value)
-            return datetime_value
-    except (TypeError, ValueError, AttributeError):
-        pass
-    try:
-        constants = {"null": processor(None), "{}": processor({})}
-    except (TypeError, ValueError):
-        return processor
-    if constants == {"null": "null", "{}": "{}"}:  # a JSON column
-        def json_value(value: Any) -> Any:
-            if value is None:
-                return "null"
-            if type(value) is dict and not value:
-                return "{}"
-            return processor(value)
-        return json_value
-    return processor
-
-
-def _check_columns(table: sa.Table, keys: tuple[str, ...]) -> None:
-    unknown = [k for k in keys if k not in table.c]
-    if unknown:
-        raise sa.exc.ArgumentError(f"unconsumed column names: {', '.join(unknown)}")

@@ -162,15 +162,17 @@ def open_store(db: str | None, *, read_only: bool = False,
     *durability*; a command that only reads passes *read_only*, so a store file it may not
     write is opened read-only); from now on the output of this command line
     (:func:`redactor_of`) masks every credential the configured keys can decrypt."""
-    from sqlalchemy.engine import make_url
-
     from .._secrets import Secrets, register_stored_secrets
     from .._store import Store, default_url
 
     # a PostgreSQL password in the URL is masked in everything this command prints (a URL
     # that does not parse: Store.open says why)
-    with contextlib.suppress(Exception):
-        redactor_of().add(make_url(default_url(db)).password)
+    url = default_url(db)
+    if "@" in url:  # a URL with credentials (never a SQLite file's)
+        from sqlalchemy.engine import make_url
+
+        with contextlib.suppress(Exception):
+            redactor_of().add(make_url(url).password)
     store = Store.open(db, read_only=read_only, durability=durability)
     register_stored_secrets(Secrets(store), redactor_of())
     ctx = click.get_current_context(silent=True)
