@@ -26,7 +26,7 @@ def test_head_revision_constant_is_alembics_head():
     heads = ScriptDirectory.from_config(cfg).get_heads()
     assert heads == [HEAD_REVISION], (
         f"the migrations' head is {heads} but HEAD_REVISION in "
-        f"orchestra_core/_store/_schema_version.py says {HEAD_REVISION!r}: when you add a "
+        f"orchestra_core/_store/_schema_file.py says {HEAD_REVISION!r}: when you add a "
         "migration, set HEAD_REVISION to its revision (a store at HEAD_REVISION is opened "
         "without running Alembic, so a stale constant would skip your migration)")
 

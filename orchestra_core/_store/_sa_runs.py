@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ._completions import number_completions
-from ._json import RawJSON
+from ._json import RawJSON, dumps
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from .schema import asset_events, clients, events, pipeline_runs, pipelines, task_runs
 
@@ -52,6 +52,9 @@ class SQLAlchemyRuns:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # an engine made elsewhere (``Store(engine)``) may serialize JSON its own way: it
+        # gets the definition itself, not the store's serialized text
+        self._raw_json = getattr(engine.dialect, "_json_serializer", None) is dumps
 
     def create_run(self, *, run_id: str, now: datetime, name: str, client: str,
                    definition: Mapping[str, Any], stored: RawJSON, source: str | None,
@@ -59,6 +62,8 @@ class SQLAlchemyRuns:
                    owner: str | None, scheduled_at: datetime | None) -> None:
         """Record the run, its pipeline (created or updated) and a pending task run per
         node, in one transaction."""
+        if not self._raw_json:
+            stored = definition  # type: ignore[assignment]
         with self.engine.begin() as conn:
             pipeline_id = ensure_pipeline(conn, name, client, definition, source, now, stored)
             conn.execute(pipeline_runs.insert(), dict(  # a parameter: see ensure_pipeline
