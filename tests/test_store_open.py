@@ -156,16 +156,19 @@ def _cli_run_synchronous(tmp_path, file_durability, flags):
     if file_durability:
         lines.insert(1, f"durability: {file_durability}")
     spec.write_text("\n".join(lines) + "\n")
-    seen = []
-    original = Store._sqlite_pragmas
+    from orchestra_core._store._sqlite_file import SQLiteFile
 
-    def spy(self, dbapi_conn, record):
-        original(self, dbapi_conn, record)
-        seen.append(dbapi_conn.execute("PRAGMA synchronous").fetchone()[0])
+    seen = []
+    original = SQLiteFile.connect
+
+    def spy(self, **kwargs):
+        db = original(self, **kwargs)
+        seen.append(db.execute("PRAGMA synchronous").fetchone()[0])
+        return db
 
     import unittest.mock
 
-    with unittest.mock.patch.object(Store, "_sqlite_pragmas", spy):
+    with unittest.mock.patch.object(SQLiteFile, "connect", spy):
         result = CliRunner().invoke(cli, ["--no-plugins", "run", str(spec), "--progress",
                                            "none", "--db", str(tmp_path / "o.db"), *flags])
     assert result.exit_code == 0, result.output

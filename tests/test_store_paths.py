@@ -79,7 +79,7 @@ def test_cancel_flag_tables_and_rows_agree(tmp_path):
     assert read[0] == read[1]
     assert [(r["before"], r["after"]) for r in read[0]["audit_log"]] == [(None, {"a": 1})] * 2
     assert read[0]["pipelines"] == [{"name": "p", "active": True, "num_tasks": 1}]
-    with pytest.raises(StoreError, match="unknown column.* of pipelines: nope"):
+    with pytest.raises(StoreError, match=r"unknown column.* of pipelines: nope"):
         plain.read_tables({"pipelines": ("nope",)})
     plain.close()
     via_sa.close()

@@ -105,7 +105,7 @@ def test_an_unknown_column_is_refused(tmp_path):
     from orchestra_core import StoreError
 
     store, run_id = _store(tmp_path / "o.db", fast=True)
-    with pytest.raises(StoreError, match="unknown column.* of task_runs: nope"):
+    with pytest.raises(StoreError, match=r"unknown column.* of task_runs: nope"):
         store.apply([TaskUpdate(run_id, "a", {"nope": 1})])
     store.close()
 

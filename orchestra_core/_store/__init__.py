@@ -179,9 +179,10 @@ class Store:
                 raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
                                  f"{str(exc).splitlines()[0]}") from exc
             return store
-        from ._sa_open import open_engine
+        from ._sa_open import driver_url, open_engine
 
-        engine, migrate = open_engine(url, durability=durability, migrate=migrate,
+        url = driver_url(url)
+        engine, migrate = open_engine(url, migrate=migrate,
                                       read_only=read_only, default_location=default_location)
         store = cls(engine, durability)
         if engine.dialect.name == "sqlite" and migrate:  # not opened read-only

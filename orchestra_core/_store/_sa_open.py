@@ -14,7 +14,7 @@ from ._json import dumps
 from ._private import create_private, hide_password
 from ._schema_version import ensure_schema
 
-__all__ = ("migrate", "open_engine")
+__all__ = ("driver_url", "migrate", "open_engine")
 
 
 @contextlib.contextmanager
@@ -26,10 +26,17 @@ def _as_store_error(url: str) -> Iterator[None]:
                          f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")) from exc
 
 
-def open_engine(url: str, *, durability: str, migrate: bool, read_only: bool,
+def driver_url(url: str) -> str:
+    """*url* naming its driver: ``postgresql://`` is PostgreSQL through psycopg 3."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def open_engine(url: str, *, migrate: bool, read_only: bool,
                 default_location: bool) -> tuple[sa.Engine, bool]:
-    """The engine on the store at *url*, and whether to migrate it (not when a SQLite file
-    was opened read-only)."""
+    """The engine on the store at *url* (see :func:`driver_url`), and whether to migrate
+    it (not when a SQLite file was opened read-only)."""
     with _as_store_error(url):
         if url.startswith("sqlite"):
             from ._sqlite import sqlite_engine
@@ -40,8 +47,6 @@ def open_engine(url: str, *, durability: str, migrate: bool, read_only: bool,
             if path and path != ":memory:" and not read_only:
                 create_private(path)  # 0600, like the key file
             return engine, migrate and not read_only
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
         if url.startswith("postgresql+psycopg://"):
             from ._postgres import postgres_engine
 
