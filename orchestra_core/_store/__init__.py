@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ class Store:
         #: ``full`` or ``normal`` (SQLite); see :meth:`open`
         self.durability = durability
         self._engine = engine
+        self._engine_lock = threading.Lock()
         self._file = sqlite
         self._sa_runs: SQLAlchemyRuns | None = None
         self._postgres_writer: PostgresWriter | None = None
@@ -114,20 +116,17 @@ class Store:
         """The SQLAlchemy engine on the store's database (made on first use for a SQLite
         file opened by :meth:`open`)."""
         if self._engine is None:
-            from sqlalchemy import event
+            with self._engine_lock:  # one engine, whichever thread asks first
+                if self._engine is None:
+                    from sqlalchemy import event
 
-            from ._sqlite import sqlite_engine
+                    from ._sqlite import sqlite_engine
 
-            assert self._file is not None
-            engine, _ = sqlite_engine(self.url, default_location=False, read_only=False)
-            event.listen(engine, "connect", self._sqlite_pragmas)
-            self._engine = engine
+                    engine, _ = sqlite_engine(self.url, default_location=False,
+                                              read_only=False)
+                    event.listen(engine, "connect", self._sqlite_pragmas)
+                    self._engine = engine
         return self._engine
-
-    @property
-    def dialect(self) -> str:
-        """``sqlite`` or ``postgresql`` (without loading SQLAlchemy for a SQLite file)."""
-        return "sqlite" if self._file is not None else self.engine.dialect.name
 
     @property
     def password(self) -> str | None:
