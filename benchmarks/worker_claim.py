@@ -1,18 +1,20 @@
 """Worker pool throughput in one process: how fast ``RunWorker`` claims and starts runs.
 
     uv run python benchmarks/worker_claim.py [--n 2000] [--tasks 1] [--pipelines 20]
-        [--slots 16] [--postgres URL | --sqlite] [--profile FILE] [--repeat 3]
+        [--triggers 0] [--slots 16] [--postgres URL | --sqlite] [--profile FILE] [--repeat 3]
 
 N pending runs of small pipelines (``--tasks`` ``noop`` tasks each, spread over
-``--pipelines`` registered pipelines) are inserted in one transaction, the way the scheduler
-inserts them (``insert_pending_runs``); then one :class:`RunWorker` (``--slots`` run slots,
-the default of ``orchestra serve``) on a real :class:`Engine` executes them all, and the
-figures are taken from when it starts until every run has ended: wall runs/s, CPU ms per run
-(``time.process_time``: both threads of this process), the worker's claim round trips, and
-the runs executing at once on average. ``--profile FILE`` writes a cProfile of the measured
-part; with it the blocking store calls the engine and the worker make in worker threads
-run inline on the event loop's thread instead, so that their CPU shows in the profile (the
-figures of a profiled run are not the real ones).
+``--pipelines`` registered pipelines, each with ``--triggers`` cron triggers in its definition
+as in ``benchmarks/scheduler_pg.py``; no scheduler runs) are inserted in one transaction, the
+way the scheduler inserts them (``insert_pending_runs``); then one :class:`RunWorker`
+(``--slots`` run slots, the default of ``orchestra serve``) on a real :class:`Engine`
+executes them all, and the figures are taken from when it starts until every run has ended:
+wall runs/s, CPU ms per run (``time.process_time``: every thread of this process), the
+worker's claim round trips, and the runs executing at once on average (sampled every 10 ms).
+``--profile FILE`` writes a cProfile (CPU time) of the measured part; with it the blocking
+store calls the engine and the worker make in worker threads run inline on the event loop's
+thread instead, so that their CPU shows in the profile (the figures of a profiled run are
+not the real ones).
 
 The store is a SQLite file in a temporary directory (``--sqlite``, the default) or a fresh
 schema of the PostgreSQL at ``--postgres`` (default ``ORCHESTRA_TEST_POSTGRES_URL``, else
@@ -57,7 +59,7 @@ def _pg_schema(url: str, name: str | None = None) -> str:
     return name
 
 
-def _prepare(store: Any, host: Any, n: int, tasks: int, pipelines: int) -> None:
+def _prepare(store: Any, host: Any, n: int, tasks: int, pipelines: int, triggers: int) -> None:
     import sqlalchemy as sa
 
     from orchestra_core._scheduling.pending_runs import insert_pending_runs
@@ -69,6 +71,7 @@ def _prepare(store: Any, host: Any, n: int, tasks: int, pipelines: int) -> None:
     for p in range(pipelines):
         registry.apply(host.pipeline_from_data({
             "name": f"wc_{p:03d}",
+            "triggers": [{"id": f"t{i}", "cron": "*/15 * * * * *"} for i in range(triggers)],
             "tasks": [{"id": f"t{i}", "integration": "noop", "integration_job": "noop_run",
                        **({"depends_on": [f"t{i - 1}"]} if i else {})}
                       for i in range(tasks)]}))
@@ -118,7 +121,7 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
     try:
         store = Store.open(url)
         host = Orchestra(load_entrypoints=False)
-        _prepare(store, host, args.n, args.tasks, args.pipelines)
+        _prepare(store, host, args.n, args.tasks, args.pipelines, args.triggers)
         engine = Engine(host, store)
         worker = RunWorker(engine, slots=args.slots)
         prof = cProfile.Profile(time.process_time) if args.profile else None
@@ -144,7 +147,8 @@ def one(args: argparse.Namespace) -> dict[str, Any]:
             _pg_schema(args.postgres, schema)
         tmp.cleanup()
     return {"store": "sqlite" if args.sqlite else "postgresql", "runs": args.n,
-            "tasks": args.tasks, "slots": args.slots, "wall_s": round(wall, 2),
+            "tasks": args.tasks, "triggers": args.triggers, "slots": args.slots,
+            "wall_s": round(wall, 2),
             "runs_per_s": round(args.n / wall, 1), "cpu_ms_per_run": round(cpu / args.n * 1e3, 2),
             "states": states, **extra}
 
@@ -154,6 +158,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=1)
     parser.add_argument("--pipelines", type=int, default=20)
+    parser.add_argument("--triggers", type=int, default=0)
     parser.add_argument("--slots", type=int, default=16)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_URL, default=None, metavar="URL")
     parser.add_argument("--sqlite", action="store_true", help="the default")

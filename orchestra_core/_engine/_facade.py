@@ -149,7 +149,8 @@ class Engine:
         if finished:
             return RunResult(run_id=run_id, state=run["state"], error=run["error"],
                              tasks={r["task_id"]: r for r in rows})
-        pipeline = pipeline_from_definition(run["definition"], source=None)
+        # the run's tasks and stages: its triggers are not the engine's business
+        pipeline = pipeline_from_definition(run["definition"], source=None, triggers=False)
         exe = Execution(self, run_id, pipeline, RunType(run["run_type"]),
                         {r["task_id"]: r for r in rows}, on_transition,
                         first_started=utc(run["started_at"]) if run["started_at"] else None,
