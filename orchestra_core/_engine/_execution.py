@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
 from .._committer import Committer, in_thread
 from .._errors import OrchestraError
@@ -160,10 +159,6 @@ class Execution:
                 if any(t.alert_after for t in self.pipeline.tasks):
                     outer.start_soon(watch_task_runtimes, self, runtime_watch)
                 if self.cancel_requested:  # resumed after a request
-                    # the committer task gets going first: the nodes launched into the
-                    # cancelled scope below are then cancelled at their first wait (for
-                    # their first transition's commit), before any job starts
-                    await anyio.lowlevel.checkpoint()
                     self.log("cancel requested", level="warning")
                     self.cancelled, self.stop_reason = True, "cancelled on request"
                 with anyio.CancelScope() as scope:
@@ -175,7 +170,8 @@ class Execution:
                         watcher = anyio.CancelScope()
                         tg.start_soon(self._watch_cancel, watcher)
                         self.walk.restore(self.rows)
-                        self._launch(self.walk.ready())
+                        if not self.cancelled:  # nothing starts in a run cancelled already
+                            self._launch(self.walk.ready())
                         self.committer.write_nowait(running)
                         self.log(f"run started ({self.run_type.value})")
                         if self.walk.unfinished:
