@@ -47,12 +47,18 @@ def _condition(raw: Any) -> Any:
 
 
 def pipeline_from_definition(raw: dict[str, Any], *, source: str | None = None,
-                             converter: cattrs.Converter | None = None) -> Pipeline:
+                             converter: cattrs.Converter | None = None,
+                             triggers: bool = True) -> Pipeline:
     """The pipeline a stored definition describes, structured with *converter* (a host's
     ``host.converter``; without one, :mod:`orchestra_core._config`'s private converter).
+    Without *triggers*, the pipeline has none (what executing a run needs: checking each
+    trigger, a cron expression's next times among others, would cost more than the rest of
+    a small pipeline).
 
     :raises ConfigError: when the definition is not a valid pipeline.
     """
+    if not triggers and "triggers" in raw:
+        raw = {key: value for key, value in raw.items() if key != "triggers"}
     pipeline = structure_or_raise(raw, Pipeline, converter=converter)
     return pipeline if source is None else attrs.evolve(pipeline, source=source)
 

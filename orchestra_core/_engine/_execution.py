@@ -37,13 +37,15 @@ class Execution:
     """One run in progress.
 
     :param rows: the stored task runs by task id when resuming (empty for a new run).
+    :param cancel_requested: when resuming, whether a cancel request was read with the run's
+        record (a request made later is seen by the watch for requests).
     """
 
     def __init__(self, engine: Engine, run_id: str, pipeline: Pipeline, run_type: RunType,
                  rows: dict[str, dict[str, Any]],
                  on_transition: Callable[[Transition], None] | None,
                  first_started: datetime | None = None,
-                 scheduled_at: datetime | None = None) -> None:
+                 scheduled_at: datetime | None = None, cancel_requested: bool = False) -> None:
         self.engine = engine
         self.clock = engine.clock
         self.events = engine.events
@@ -63,6 +65,7 @@ class Execution:
         #: the first unexpected exception of a task (its run ends failed)
         self.internal_error: str | None = None
         self.cancelled = False
+        self.cancel_requested = cancel_requested
         self.alerts = RunAlerts(self)
         self._scope: anyio.CancelScope | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -155,8 +158,7 @@ class Execution:
                     outer.start_soon(self.alerts.watch_runtime, runtime_watch)
                 if any(t.alert_after for t in self.pipeline.tasks):
                     outer.start_soon(watch_task_runtimes, self, runtime_watch)
-                if self.rows and await in_thread(clock, self.engine.store.cancel_requested,
-                                                 self.run_id):  # resumed after a request
+                if self.cancel_requested:  # resumed after a request
                     self.log("cancel requested", level="warning")
                     self.cancelled, self.stop_reason = True, "cancelled on request"
                 with anyio.CancelScope() as scope:
@@ -168,7 +170,8 @@ class Execution:
                         watcher = anyio.CancelScope()
                         tg.start_soon(self._watch_cancel, watcher)
                         self.walk.restore(self.rows)
-                        self._launch(self.walk.ready())
+                        if not self.cancelled:  # nothing starts in a run cancelled already
+                            self._launch(self.walk.ready())
                         self.committer.write_nowait(running)
                         self.log(f"run started ({self.run_type.value})")
                         if self.walk.unfinished:

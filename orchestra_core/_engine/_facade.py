@@ -127,24 +127,35 @@ class Engine:
             scheduled_at=scheduled_at)
 
     async def resume(self, run_id: str,
-                     on_transition: Callable[[Transition], None] | None = None) -> RunResult:
-        """Continue an interrupted run from what the store recorded."""
-        run = await in_thread(self.clock, self.store.get_run, run_id)
-        run_id = run["id"]
+                     on_transition: Callable[[Transition], None] | None = None, *,
+                     run: Mapping[str, Any] | None = None,
+                     rows: list[dict[str, Any]] | None = None) -> RunResult:
+        """Continue an interrupted run from what the store recorded.
+
+        *run* and *rows*: the run's record (its ``owner`` the one it had before) and its
+        task runs, read by a caller that has just claimed the unfinished run for this
+        engine's :attr:`owner` (the worker pool); neither is read, nor the run claimed,
+        again."""
+        if run is None or rows is None:
+            run = await in_thread(self.clock, self.store.get_run, run_id)
+            run_id = run["id"]
+            if run["state"] not in ("succeeded", "failed", "cancelled"):
+                # refused while another live process owns the run; atomic against a second
+                # resumer
+                await in_thread(self.clock, claim_for_resume, self.store, run, self.owner,
+                                self.clock.now())
+            rows = await in_thread(self.clock, self.store.task_runs, run_id)
         finished = run["state"] in ("succeeded", "failed", "cancelled")
-        if not finished:
-            # refused while another live process owns the run; atomic against a second resumer
-            await in_thread(self.clock, claim_for_resume, self.store, run, self.owner,
-                            self.clock.now())
-        rows = await in_thread(self.clock, self.store.task_runs, run_id)
         if finished:
             return RunResult(run_id=run_id, state=run["state"], error=run["error"],
                              tasks={r["task_id"]: r for r in rows})
-        pipeline = pipeline_from_definition(run["definition"], source=None)
+        # the run's tasks and stages: its triggers are not the engine's business
+        pipeline = pipeline_from_definition(run["definition"], source=None, triggers=False)
         exe = Execution(self, run_id, pipeline, RunType(run["run_type"]),
                         {r["task_id"]: r for r in rows}, on_transition,
                         first_started=utc(run["started_at"]) if run["started_at"] else None,
-                        scheduled_at=utc(run["scheduled_at"] or run["created_at"]))
+                        scheduled_at=utc(run["scheduled_at"] or run["created_at"]),
+                        cancel_requested=bool(run["cancel_requested"]))
         if run["state"] == "pending" and run["started_at"] is None:
             exe.log(f"starting run {run_id} (trigger: {run['trigger']})")
         else:
