@@ -44,6 +44,12 @@ def ensure_pipeline(conn: sa.Connection, name: str, client: str, definition: Map
     return row
 
 
+def _where(query: sa.Select, *conditions: Any) -> sa.Select:
+    """*query* filtered by each of *conditions* that is an SQL condition (``filter and
+    column == filter`` leaves a filter the caller did not give falsy: no condition)."""
+    return query.where(*(c for c in conditions if isinstance(c, sa.ColumnElement)))
+
+
 class SQLAlchemyRuns:
     """The run path's operations on the SQLAlchemy *engine*."""
 
@@ -199,10 +205,8 @@ class SQLAlchemyRuns:
                            pipelines.c.name.label("pipeline"))
                  .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
                  .order_by(pipeline_runs.c.created_at.desc()).limit(limit))
-        if pipeline:
-            query = query.where(pipelines.c.name == pipeline)
-        if state:
-            query = query.where(pipeline_runs.c.state == state)
+        query = _where(query, pipeline and pipelines.c.name == pipeline,
+                       state and pipeline_runs.c.state == state)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -210,18 +214,10 @@ class SQLAlchemyRuns:
              levels: Sequence[str] | None, pipeline: str | None, run_id: str | None,
              task: str | None, limit: int) -> list[dict[str, Any]]:
         """Log events in time order, filtered."""
-        query = sa.select(events).order_by(events.c.time, events.c.id).limit(limit)
-        if since:
-            query = query.where(events.c.time >= since)
-        if until:
-            query = query.where(events.c.time <= until)
-        if levels:
-            query = query.where(events.c.level.in_(levels))
-        if pipeline:
-            query = query.where(events.c.pipeline == pipeline)
-        if run_id:
-            query = query.where(events.c.run_id == run_id)
-        if task:
-            query = query.where(events.c.task_id == task)
+        query = _where(sa.select(events).order_by(events.c.time, events.c.id).limit(limit),
+                       since and events.c.time >= since, until and events.c.time <= until,
+                       levels and events.c.level.in_(levels),
+                       pipeline and events.c.pipeline == pipeline,
+                       run_id and events.c.run_id == run_id, task and events.c.task_id == task)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
