@@ -26,7 +26,7 @@ from ._json import RawJSON
 from ._private import create_private
 from ._records import AssetEvent, LogLine, RunUpdate, TaskUpdate, Write
 from ._schema_file import sqlite_at_head
-from ._sqlite_file import DURABILITY, SQLiteFile, prepare_path, writable
+from ._sqlite_file import DURABILITY, SQLiteFile, prepare_path, store_pragmas, writable
 from ._sqlite_runs import SQLiteRuns
 from ._sqlite_writes import SQLiteWriter
 
@@ -214,19 +214,13 @@ class Store:
                              f"not {durability!r}")
         if durability != self.durability:
             self.durability = durability
-            self._release()  # their connections carry the old setting
+            self.close()  # their connections carry the old setting
 
     def _sqlite_pragmas(self, dbapi_conn: Any, _: Any) -> None:
-        from ._sqlite_file import BUSY_TIMEOUT_MS, set_wal
+        store_pragmas(dbapi_conn, self.durability)
 
-        set_wal(dbapi_conn)
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cur.close()
-
-    def _release(self) -> None:
+    def close(self) -> None:
+        """Release every connection (a later call makes new ones)."""
         if self._sqlite_writer is not None:
             self._sqlite_writer.close()
         if self._file is not None:
@@ -234,10 +228,6 @@ class Store:
             self._file.close()
         if self._engine is not None:
             self._engine.dispose()
-
-    def close(self) -> None:
-        """Release every connection."""
-        self._release()
 
     # -- pipelines and runs --------------------------------------------------------------------
 

@@ -1,15 +1,8 @@
-"""Opening the SQLite store file: where it may be created, opening it read-only, and saying
-which file is damaged (and how to recover it) instead of a driver traceback.
-
-- The file is created in an existing directory only: a mistyped ``--db /no/such/dir/o.db``
-  is refused rather than creating directories. Only the default location (``orchestra.db``
-  in ``ORCHESTRA_HOME``) gets its directory created.
-- A store file (or its directory) this process may not write is opened read-only by the
-  commands that only read (``runs list``, ``runs show``, ``logs``...): no migration, no WAL
-  files created.
-- Every statement whose error says the file is damaged ("database disk image is malformed",
-  "file is not a database") raises :class:`StoreError` naming the file and the recovery; one
-  writing to a file this user may not write names the file too.
+"""The SQLAlchemy engine of a SQLite store file, with the rules of ``_sqlite_file``: the file
+is created in an existing directory only (the default location's is created); a file this
+process may not write is opened read-only by the commands that only read (``runs list``,
+``runs show``, ``logs``...: no migration, no WAL files created); an error saying the file is
+damaged or read-only raises :class:`StoreError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,13 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from ._json import dumps
-from ._sqlite_file import prepare_path, store_error, writable
+from ._sqlite_file import BUSY_TIMEOUT_MS, prepare_path, store_error, writable
 
 __all__ = ("sqlite_engine",)
 
+
 def _read_only_pragmas(dbapi_conn: Any, _: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 

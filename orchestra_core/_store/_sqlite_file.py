@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ._errors import StoreError
 
 __all__ = ("BUSY_TIMEOUT_MS", "DURABILITY", "SQLiteFile", "damaged_message", "prepare_path",
-           "set_wal", "store_error", "writable")
+           "store_error", "store_pragmas", "writable")
 
 #: how long a connection waits for another one's write lock (``PRAGMA busy_timeout``)
 BUSY_TIMEOUT_MS = 10_000
@@ -75,7 +76,18 @@ def prepare_path(path: Path, *, default_location: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def set_wal(db: sqlite3.Connection) -> None:
+def store_pragmas(db: Any, durability: str) -> None:
+    """Give the DBAPI connection *db* the store's pragmas: WAL (see :func:`_wal`), the
+    ``synchronous`` of *durability*, foreign keys, ``BUSY_TIMEOUT_MS``."""
+    _wal(db)
+    cur = db.cursor()
+    cur.execute(f"PRAGMA synchronous={DURABILITY[durability]}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _wal(db: Any) -> None:
     """Put the database of *db* in WAL mode. Switching a new file to WAL takes a lock that
     SQLite does not wait for (no busy handler): a process opening a new store while another
     creates its schema tries again, for up to ``BUSY_TIMEOUT_MS``."""
@@ -83,7 +95,7 @@ def set_wal(db: sqlite3.Connection) -> None:
     delay = 0.001
     while True:
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.cursor().execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -102,15 +114,12 @@ class SQLiteFile:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def connect(self, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         """A new connection with the store's pragmas, in autocommit mode."""
         try:
-            db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                  isolation_level=None, check_same_thread=False)
-            set_wal(db)
-            db.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            store_pragmas(db, self.durability)
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
         return db

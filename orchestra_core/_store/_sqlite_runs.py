@@ -33,7 +33,7 @@ def _dicts(cur: sqlite3.Cursor, table: str) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     convert = reader(table)
     fns = [convert.get(n) for n in names]
-    return [{n: (v if f is None or v is None else f(v))
+    return [{n: (v if f is None else f(v))
              for n, v, f in zip(names, row, fns, strict=True)} for row in cur]
 
 
